@@ -1,0 +1,19 @@
+"""Errors and small types shared by every layer of spine."""
+
+from spine.core.errors import (
+    BadParamsError,
+    PipelineError,
+    PipelineNotFoundError,
+    SpineError,
+    WorkflowError,
+    WorkflowValidationError,
+)
+
+__all__ = [
+    "BadParamsError",
+    "PipelineError",
+    "PipelineNotFoundError",
+    "SpineError",
+    "WorkflowError",
+    "WorkflowValidationError",
+]

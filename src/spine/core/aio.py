@@ -1,0 +1,58 @@
+"""Running ``async def`` steps and pipelines from the synchronous runner.
+
+Each thread keeps one event loop (created on first use, closed when the thread
+ends or the interpreter exits), so awaiting many small coroutines does not pay
+for a new loop each time. When the caller's thread already runs a loop (the
+runner was called from async code), the coroutine runs to completion on a
+short-lived helper thread instead, since a running loop cannot be re-entered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import weakref
+from collections.abc import Awaitable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _ThreadLoop:
+    __slots__ = ("__weakref__", "runner")
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+        weakref.finalize(self, self.runner.close)
+
+
+_local = threading.local()
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
+    if asyncio.iscoroutine(awaitable):
+        return awaitable
+    return _await(awaitable)
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """Run ``awaitable`` to completion and return its result, from synchronous code."""
+    coro = _as_coroutine(awaitable)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(1, thread_name_prefix="spine-async") as pool:
+            return pool.submit(context.run, asyncio.run, coro).result()
+    loop = getattr(_local, "loop", None)
+    if loop is None:
+        loop = _local.loop = _ThreadLoop()
+    return loop.runner.run(coro)

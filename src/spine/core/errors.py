@@ -1,0 +1,108 @@
+"""The one error hierarchy of spine.
+
+::
+
+    SpineError
+    ├── PipelineError                 a pipeline could not run
+    │   ├── PipelineNotFoundError     no pipeline registered under that name
+    │   └── BadParamsError            a pipeline rejected its parameters
+    └── WorkflowError                 a workflow could not be run as asked
+        └── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+
+Messages name the workflow, the step and the field concerned, and say what to do.
+A step's own failure is never raised out of ``WorkflowRunner.execute``: it is
+recorded in the result. These errors are for problems with the request itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class SpineError(Exception):
+    """Base class of every error spine raises on purpose."""
+
+
+class PipelineError(SpineError):
+    """A pipeline could not be run."""
+
+    def __init__(self, message: str, *, pipeline: str | None = None) -> None:
+        super().__init__(message)
+        self.pipeline = pipeline
+
+
+class PipelineNotFoundError(PipelineError, KeyError):
+    """No pipeline is registered under the requested name.
+
+    Also a ``KeyError``, so code that looks pipelines up like a dict keeps working.
+    """
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        known_names = sorted(known)
+        hint = (
+            f"registered: {', '.join(known_names)}"
+            if known_names
+            else "none are registered; decorate a function with @pipeline(name)"
+        )
+        super().__init__(f"Pipeline not found: {name!r} ({hint})", pipeline=name)
+        self.pipeline_name = name
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would wrap the message in quotes.
+        return str(self.args[0])
+
+
+class BadParamsError(PipelineError):
+    """A pipeline rejected its parameters (missing, unknown or invalid values)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pipeline: str | None = None,
+        missing_params: Sequence[str] | None = None,
+        invalid_params: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(message, pipeline=pipeline)
+        self.missing_params = list(missing_params or ())
+        self.invalid_params = list(invalid_params or ())
+
+
+class WorkflowError(SpineError):
+    """A workflow could not be run as requested."""
+
+    def __init__(
+        self, message: str, *, workflow: str | None = None, step: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.workflow = workflow
+        self.step = step
+
+
+class WorkflowValidationError(WorkflowError, ValueError):
+    """A workflow definition or run request is invalid.
+
+    ``problems`` lists every problem found, so that one run of the validation
+    reports all of them at once.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        workflow: str | None = None,
+        step: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, workflow=workflow, step=step)
+        self.problems = list(problems) or [message]
+
+
+__all__ = [
+    "BadParamsError",
+    "PipelineError",
+    "PipelineNotFoundError",
+    "SpineError",
+    "WorkflowError",
+    "WorkflowValidationError",
+]

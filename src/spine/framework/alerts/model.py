@@ -1,0 +1,115 @@
+"""Alerts and delivery outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AlertSeverity(StrEnum):
+    """How urgent an alert is; severities compare by urgency (``INFO < CRITICAL``)."""
+
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: str) -> bool:
+        return self.rank < AlertSeverity(other).rank
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= AlertSeverity(other).rank
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > AlertSeverity(other).rank
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= AlertSeverity(other).rank
+
+
+_RANK = {s: i for i, s in enumerate(AlertSeverity)}
+
+
+class ChannelType(StrEnum):
+    CONSOLE = "console"
+    EMAIL = "email"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Alert:
+    """One alert. Alerts with the same fingerprint are the same incident."""
+
+    severity: AlertSeverity
+    title: str
+    message: str
+    source: str
+    domain: str | None = None
+    execution_id: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=_utcnow)
+    fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        self.severity = AlertSeverity(self.severity)
+        if self.fingerprint is None:
+            parts = [self.severity.value, self.source, self.title]
+            if self.domain:
+                parts.append(self.domain)
+            self.fingerprint = "|".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "severity": self.severity.value,
+            "title": self.title,
+            "message": self.message,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+            "fingerprint": self.fingerprint,
+        }
+        for key in ("domain", "execution_id", "run_id"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.metadata:
+            data["metadata"] = dict(self.metadata)
+        return data
+
+
+@dataclass
+class DeliveryResult:
+    """Whether one channel delivered one alert."""
+
+    channel_name: str
+    success: bool
+    message: str | None = None
+    error: BaseException | str | None = None
+    delivered_at: datetime = field(default_factory=_utcnow)
+    attempt: int = 1
+
+    @classmethod
+    def ok(cls, channel_name: str, message: str | None = None) -> DeliveryResult:
+        return cls(channel_name=channel_name, success=True, message=message)
+
+    @classmethod
+    def fail(
+        cls, channel_name: str, error: BaseException | str, attempt: int = 1
+    ) -> DeliveryResult:
+        return cls(
+            channel_name=channel_name,
+            success=False,
+            message=str(error),
+            error=error,
+            attempt=attempt,
+        )

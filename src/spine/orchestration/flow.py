@@ -1,0 +1,53 @@
+"""How control moves between steps: a workflow compiled for the runner.
+
+Choice branches are exclusive: after a choice sends the flow to one branch's
+target, walking *in list order* into the target of one of its other branches ends
+the run instead (the "fence"). Explicit jumps (a choice, ``next=``, or a result's
+``next_step``) are never fenced, which is how ``next=`` joins branches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spine.orchestration.step_types import Step, StepType
+from spine.orchestration.workflow import Workflow
+
+THEN = "then"
+ELSE = "else"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A workflow's steps with the lookups the runner needs, built once per definition."""
+
+    steps: tuple[Step, ...]
+    index: dict[str, int]
+    fences: dict[tuple[str, str], frozenset[str]]
+    """(choice name, branch) -> step names the branch may not walk into."""
+
+
+def compile_plan(steps: tuple[Step, ...]) -> Plan:
+    index: dict[str, int] = {}
+    fences: dict[tuple[str, str], frozenset[str]] = {}
+    for position, step in enumerate(steps):
+        index.setdefault(step.name, position)
+        if step.step_type is StepType.CHOICE and step.then_step is not None:
+            if step.else_step is not None:
+                fences[(step.name, THEN)] = frozenset({step.else_step} - {step.then_step})
+                fences[(step.name, ELSE)] = frozenset({step.then_step} - {step.else_step})
+            # With no else_step, a false condition continues in list order and the
+            # then-branch has no sibling to fence off.
+    return Plan(steps=steps, index=index, fences=fences)
+
+
+def plan_for(workflow: Workflow) -> Plan:
+    """The cached plan of ``workflow``, rebuilt if its steps were replaced."""
+    steps = tuple(workflow.steps)
+    cached: Plan | None = getattr(workflow, "_spine_plan", None)
+    if cached is not None and cached.steps == steps:
+        return cached
+    plan = compile_plan(steps)
+    # Workflow has no __slots__: the plan rides along on the instance.
+    workflow._spine_plan = plan  # type: ignore[attr-defined]
+    return plan

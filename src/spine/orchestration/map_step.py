@@ -1,0 +1,117 @@
+"""Map steps: run a workflow once per item of a list, on a bounded thread pool."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from spine.orchestration.step_result import ErrorCategory, StepResult
+from spine.orchestration.step_types import Step
+from spine.orchestration.workflow import Workflow
+from spine.orchestration.workflow_context import WorkflowContext
+
+if TYPE_CHECKING:
+    from spine.orchestration.results import WorkflowResult
+    from spine.orchestration.step_execution import StepExecutor
+
+
+class ItemsPathError(LookupError):
+    """``items_path`` does not lead to a list."""
+
+
+def _walk(value: Any, parts: list[str], path: str, root: str) -> Any:
+    # Keys may themselves contain dots ("finra.ingest"): at each level take the
+    # longest run of parts that names an existing key.
+    position = 0
+    while position < len(parts):
+        if not isinstance(value, Mapping):
+            seen = ".".join([root, *parts[:position]])
+            raise ItemsPathError(f"{seen} is a {type(value).__name__}, not a mapping")
+        for end in range(len(parts), position, -1):
+            key = ".".join(parts[position:end])
+            if key in value:
+                value = value[key]
+                position = end
+                break
+        else:
+            seen = ".".join([root, *parts[:position]])
+            raise ItemsPathError(f"{seen} has no key {parts[position]!r}")
+    return value
+
+
+def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
+    """The list at ``path``: dotted into ``ctx.params``, or ``outputs.<step>.<key>``."""
+    parts = path.split(".")
+    if parts[0] == "outputs" and len(parts) > 1:
+        value = _walk(ctx.outputs, parts[1:], path, "outputs")
+    else:
+        value = _walk(ctx.params, parts, path, "params")
+    if not isinstance(value, list | tuple):
+        raise ItemsPathError(f"it resolves to a {type(value).__name__}, not a list")
+    return value
+
+
+def run_map(
+    executor: StepExecutor, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
+) -> tuple[StepResult, list[WorkflowResult]]:
+    """Run ``step.iterator_workflow`` per item; results keep the input order."""
+    where = f"workflow {workflow_name!r}, step {step.name!r}"
+    item_workflow = step.iterator_workflow
+    if not isinstance(item_workflow, Workflow):
+        return StepResult.fail(
+            f"{where}: iterator_workflow must be a Workflow, got "
+            f"{type(item_workflow).__name__}",
+            ErrorCategory.CONFIGURATION,
+        ), []
+    concurrency = step.max_concurrency
+    if not isinstance(concurrency, int) or concurrency < 1:
+        return StepResult.fail(
+            f"{where}: max_concurrency must be an integer >= 1, got {concurrency!r}",
+            ErrorCategory.CONFIGURATION,
+        ), []
+    try:
+        items = resolve_items(ctx, step.items_path or "")
+    except ItemsPathError as exc:
+        return StepResult.fail(
+            f"{where}: items_path={step.items_path!r} does not resolve to a list: {exc}",
+            ErrorCategory.CONFIGURATION,
+        ), []
+
+    parent = ctx.execution.child(step_name=step.name, attempt=attempt)
+    base_params = ctx.params
+    item_param = step.item_param
+    dry_run = executor.dry_run
+
+    def run_item(index: int, item: Any) -> WorkflowResult:
+        child = WorkflowContext.create(
+            item_workflow.name,
+            params=base_params.merged({item_param: item, "item_index": index}),
+            partition=ctx.partition,
+            dry_run=dry_run,
+            parent=parent,
+        )
+        return executor.execute_child(item_workflow, child)
+
+    workers = min(concurrency, len(items))
+    if workers <= 1:
+        runs = [run_item(i, item) for i, item in enumerate(items)]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"spine-map-{step.name}") as pool:
+            runs = list(pool.map(run_item, range(len(items)), items))
+
+    failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]
+    output = {
+        "results": [r.outputs for r in runs],
+        "item_count": len(runs),
+        "failed_count": len(failed),
+    }
+    if not failed:
+        return StepResult.ok(output=output), runs
+    index, first = failed[0]
+    return StepResult.fail(
+        f"{len(failed)} of {len(runs)} items failed; first: item {index} at step "
+        f"{first.error_step!r}: {first.error}",
+        first.error_category or ErrorCategory.INTERNAL,
+        output=output,
+    ), runs

@@ -1,0 +1,192 @@
+"""``Workflow``: a named list of steps, validated when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from spine.core.errors import WorkflowValidationError
+from spine.orchestration.retry import RetryPolicy
+from spine.orchestration.step_types import ErrorPolicy, Step, StepType
+
+
+class Workflow:
+    """A named sequence of steps.
+
+    Steps run in list order, except where a choice jumps, a step's ``next`` names
+    another step, or a step's result names a ``next_step``. Construction checks the
+    whole definition and raises :class:`WorkflowValidationError` listing every
+    problem. Pipeline names are resolved when their step runs, so a workflow can be
+    defined before its pipelines are registered.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        steps: Sequence[Step],
+        domain: str = "",
+        description: str = "",
+        version: int = 1,
+        defaults: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.steps = list(steps)
+        self.domain = domain
+        self.description = description
+        self.version = version
+        self.defaults: dict[str, Any] = dict(defaults or {})
+        self.tags: list[str] = list(tags or [])
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`WorkflowValidationError` naming every problem of the definition."""
+        problems = validation_problems(self)
+        if not problems:
+            return
+        label = f"workflow {self.name!r}"
+        first_step = problems[0][0]
+        if len(problems) == 1:
+            step, text = problems[0]
+            where = f"{label}, step {step!r}" if step is not None else label
+            message = f"{where}: {text}"
+        else:
+            lines = [
+                f"  - step {step!r}: {text}" if step is not None else f"  - {text}"
+                for step, text in problems
+            ]
+            message = f"{label} has {len(problems)} problems:\n" + "\n".join(lines)
+        raise WorkflowValidationError(
+            message,
+            workflow=self.name,
+            step=first_step,
+            problems=[text for _, text in problems],
+        )
+
+    # -- lookups -------------------------------------------------------------
+
+    def get_step(self, name: str) -> Step | None:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        return None
+
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def step_index(self, name: str) -> int:
+        """Position of the step called ``name``, or -1."""
+        for i, step in enumerate(self.steps):
+            if step.name == name:
+                return i
+        return -1
+
+    def has_choice_steps(self) -> bool:
+        return any(s.step_type is StepType.CHOICE for s in self.steps)
+
+    def has_lambda_steps(self) -> bool:
+        return any(s.step_type is StepType.LAMBDA for s in self.steps)
+
+    def has_pipeline_steps(self) -> bool:
+        return any(s.step_type is StepType.PIPELINE for s in self.steps)
+
+    def pipeline_names(self) -> list[str]:
+        return [s.pipeline_name for s in self.steps if s.pipeline_name]
+
+    def required_tier(self) -> str:
+        """``"basic"``, ``"intermediate"`` or ``"advanced"``, after the spec's tier table."""
+        if any(s.is_advanced_tier() or s.retry is not None for s in self.steps):
+            return "advanced"
+        if self.has_choice_steps():
+            return "intermediate"
+        return "basic"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+        for key in ("domain", "description", "defaults", "tags"):
+            value = getattr(self, key)
+            if value:
+                data[key] = value
+        return data
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, steps={self.step_names()!r})"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _step_problems(step: Step, known: set[str]) -> list[str]:
+    problems: list[str] = []
+
+    def target(field: str, value: str | None) -> None:
+        if value is not None and value not in known:
+            problems.append(f"{field}={value!r} names no step of this workflow")
+
+    if not isinstance(step.on_error, ErrorPolicy):
+        problems.append(f"on_error must be an ErrorPolicy, got {step.on_error!r}")
+    if step.retry is not None and not isinstance(step.retry, RetryPolicy):
+        problems.append(f"retry must be a RetryPolicy, got {type(step.retry).__name__}")
+    target("next", step.next)
+    for dep in step.depends_on:
+        target("depends_on", dep)
+    kind = step.step_type
+    if kind is StepType.LAMBDA:
+        if not callable(step.handler):
+            problems.append(f"handler must be callable, got {type(step.handler).__name__}")
+    elif kind is StepType.PIPELINE:
+        if not isinstance(step.pipeline_name, str) or not step.pipeline_name.strip():
+            problems.append(
+                f"pipeline_name must be a non-empty string, got {step.pipeline_name!r}"
+            )
+    elif kind is StepType.CHOICE:
+        if not callable(step.condition):
+            problems.append(f"condition must be callable, got {type(step.condition).__name__}")
+        if step.then_step is None:
+            problems.append("then_step is required")
+        target("then_step", step.then_step)
+        target("else_step", step.else_step)
+    elif kind is StepType.WAIT:
+        duration = step.duration_seconds
+        if not _is_number(duration) or duration < 0:  # type: ignore[operator]
+            problems.append(f"duration_seconds must be a number >= 0, got {duration!r}")
+    elif kind is StepType.MAP:
+        if not isinstance(step.iterator_workflow, Workflow):
+            problems.append(
+                "iterator_workflow must be a Workflow, got "
+                f"{type(step.iterator_workflow).__name__}"
+            )
+        if not isinstance(step.items_path, str) or not step.items_path.strip():
+            problems.append(f"items_path must be a non-empty string, got {step.items_path!r}")
+        concurrency = step.max_concurrency
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            problems.append(f"max_concurrency must be an integer >= 1, got {concurrency!r}")
+    else:
+        problems.append(f"step_type must be a StepType, got {kind!r}")
+    return problems
+
+
+def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
+    """Every problem of ``workflow``'s definition, as (step name or None, text)."""
+    problems: list[tuple[str | None, str]] = []
+    if not isinstance(workflow.name, str) or not workflow.name.strip():
+        problems.append((None, f"name must be a non-empty string, got {workflow.name!r}"))
+    seen: set[str] = set()
+    for position, step in enumerate(workflow.steps):
+        if not isinstance(step, Step):
+            problems.append((None, f"steps[{position}] is a {type(step).__name__}, not a Step"))
+            continue
+        if not isinstance(step.name, str) or not step.name.strip():
+            problems.append((None, f"steps[{position}] has an empty name"))
+        elif step.name in seen:
+            problems.append((step.name, f"Duplicate step name: {step.name!r}"))
+        seen.add(step.name)
+    for step in workflow.steps:
+        if isinstance(step, Step):
+            problems.extend((step.name, text) for text in _step_problems(step, seen))
+    return problems

@@ -79,7 +79,7 @@ class FrozenMap(Mapping[K, V]):
 
     def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] | None = None) -> None:
         hamt: immutables.Map[K, V] = immutables.Map()
-        order = None
+        order: tuple[Any, ...] | None = None
         if items:
             if not isinstance(items, Mapping):
                 items = dict(items)
@@ -116,7 +116,7 @@ class FrozenMap(Mapping[K, V]):
         return key in self._map
 
     def __iter__(self) -> Iterator[K]:
-        keys = []
+        keys: list[K] = []
         node = self._order
         while node is not None:
             keys.append(node[0])

@@ -69,9 +69,12 @@ class Pipeline(ABC):
     @abstractmethod
     def run(
         self,
-    ) -> PipelineResult | Mapping[str, Any] | None | Awaitable[
-        PipelineResult | Mapping[str, Any] | None
-    ]:
+    ) -> (
+        PipelineResult
+        | Mapping[str, Any]
+        | Awaitable[PipelineResult | Mapping[str, Any] | None]
+        | None
+    ):
         """Do the work."""
 
     def __repr__(self) -> str:

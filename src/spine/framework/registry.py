@@ -38,13 +38,13 @@ class PipelineRegistry:
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"pipeline name must be a non-empty string, got {name!r}")
-        is_class = isinstance(target, type)
-        if is_class and not issubclass(target, Pipeline):
-            raise TypeError(
-                f"pipeline {name!r}: a class must subclass spine.framework.Pipeline, "
-                f"got {target.__qualname__}"
-            )
-        if not is_class and not callable(target):
+        if isinstance(target, type):
+            if not issubclass(target, Pipeline):
+                raise TypeError(
+                    f"pipeline {name!r}: a class must subclass spine.framework.Pipeline, "
+                    f"got {target.__qualname__}"
+                )
+        elif not callable(target):
             raise TypeError(f"pipeline {name!r}: expected a function or Pipeline subclass")
         with self._lock:
             existing = self._pipelines.get(name)

@@ -32,12 +32,11 @@ def compile_plan(steps: tuple[Step, ...]) -> Plan:
     fences: dict[tuple[str, str], frozenset[str]] = {}
     for position, step in enumerate(steps):
         index.setdefault(step.name, position)
-        if step.step_type is StepType.CHOICE and step.then_step is not None:
-            if step.else_step is not None:
-                fences[(step.name, THEN)] = frozenset({step.else_step} - {step.then_step})
-                fences[(step.name, ELSE)] = frozenset({step.then_step} - {step.else_step})
-            # With no else_step, a false condition continues in list order and the
-            # then-branch has no sibling to fence off.
+        # With no else_step, a false condition continues in list order and the
+        # then-branch has no sibling to fence off.
+        if step.step_type is StepType.CHOICE and step.then_step and step.else_step:
+            fences[(step.name, THEN)] = frozenset({step.else_step} - {step.then_step})
+            fences[(step.name, ELSE)] = frozenset({step.then_step} - {step.else_step})
     return Plan(steps=steps, index=index, fences=fences)
 
 

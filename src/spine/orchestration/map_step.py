@@ -60,8 +60,7 @@ def run_map(
     item_workflow = step.iterator_workflow
     if not isinstance(item_workflow, Workflow):
         return StepResult.fail(
-            f"{where}: iterator_workflow must be a Workflow, got "
-            f"{type(item_workflow).__name__}",
+            f"{where}: iterator_workflow must be a Workflow, got {type(item_workflow).__name__}",
             ErrorCategory.CONFIGURATION,
         ), []
     concurrency = step.max_concurrency

@@ -68,9 +68,7 @@ class StepExecutor:
         self.clock = clock
         self.execute_child = execute_child
 
-    def run(
-        self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
-    ) -> StepResult:
+    def run(self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int) -> StepResult:
         """Run ``step`` once against ``ctx``; never raises for the step's own failure."""
         try:
             kind = step.step_type
@@ -174,7 +172,11 @@ class StepExecutor:
         taken = bool(value)
         target = step.then_step if taken else step.else_step
         return StepResult.ok(
-            output={"condition_result": taken, "branch": THEN if taken else ELSE, "next_step": target},
+            output={
+                "condition_result": taken,
+                "branch": THEN if taken else ELSE,
+                "next_step": target,
+            },
             next_step=target,
         )
 

@@ -141,9 +141,7 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
             problems.append(f"handler must be callable, got {type(step.handler).__name__}")
     elif kind is StepType.PIPELINE:
         if not isinstance(step.pipeline_name, str) or not step.pipeline_name.strip():
-            problems.append(
-                f"pipeline_name must be a non-empty string, got {step.pipeline_name!r}"
-            )
+            problems.append(f"pipeline_name must be a non-empty string, got {step.pipeline_name!r}")
     elif kind is StepType.CHOICE:
         if not callable(step.condition):
             problems.append(f"condition must be callable, got {type(step.condition).__name__}")
@@ -158,8 +156,7 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     elif kind is StepType.MAP:
         if not isinstance(step.iterator_workflow, Workflow):
             problems.append(
-                "iterator_workflow must be a Workflow, got "
-                f"{type(step.iterator_workflow).__name__}"
+                f"iterator_workflow must be a Workflow, got {type(step.iterator_workflow).__name__}"
             )
         if not isinstance(step.items_path, str) or not step.items_path.strip():
             problems.append(f"items_path must be a non-empty string, got {step.items_path!r}")

@@ -79,11 +79,17 @@ class WorkflowContext:
         """
         run_id = run_id or new_id()
         frozen_partition = freeze_dict(partition)
-        lineage = {"run_id": run_id, "workflow_name": workflow_name, "partition": frozen_partition}
         if parent is not None:
-            execution = parent.child(**lineage)
+            execution = parent.child(
+                run_id=run_id, workflow_name=workflow_name, partition=frozen_partition
+            )
         else:
-            execution = ExecutionContext(batch_id=batch_id, **lineage)
+            execution = ExecutionContext(
+                batch_id=batch_id,
+                run_id=run_id,
+                workflow_name=workflow_name,
+                partition=frozen_partition,
+            )
         return cls(
             run_id=run_id,
             workflow_name=workflow_name,

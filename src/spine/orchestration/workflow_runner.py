@@ -188,8 +188,16 @@ class WorkflowRunner:
                     break
                 record(
                     StepExecution(
-                        step.name, step.step_type, StepStatus.FAILED, t0, t1, result,
-                        result.error, attempt, True, children,
+                        step.name,
+                        step.step_type,
+                        StepStatus.FAILED,
+                        t0,
+                        t1,
+                        result,
+                        result.error,
+                        attempt,
+                        True,
+                        children,
                     )
                 )
                 self.clock.sleep(policy.delay_seconds(attempt))
@@ -199,9 +207,16 @@ class WorkflowRunner:
                 ctx = ctx.with_step_result(step.name, output, result.context_updates)
                 record(
                     StepExecution(
-                        step.name, step.step_type,
+                        step.name,
+                        step.step_type,
                         StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED,
-                        t0, t1, result, None, attempt, False, children,
+                        t0,
+                        t1,
+                        result,
+                        None,
+                        attempt,
+                        False,
+                        children,
                     )
                 )
             else:
@@ -209,8 +224,16 @@ class WorkflowRunner:
                     ctx = ctx.with_output(step.name, result.output)
                 record(
                     StepExecution(
-                        step.name, step.step_type, StepStatus.FAILED, t0, t1, result,
-                        result.error, attempt, False, children,
+                        step.name,
+                        step.step_type,
+                        StepStatus.FAILED,
+                        t0,
+                        t1,
+                        result,
+                        result.error,
+                        attempt,
+                        False,
+                        children,
                     )
                 )
                 if error_step is None or step.on_error is not ErrorPolicy.CONTINUE:

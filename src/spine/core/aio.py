@@ -9,22 +9,34 @@ short-lived helper thread instead, since a running loop cannot be re-entered.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 import weakref
 from collections.abc import Awaitable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported on first use: most workflows never await anything, and it
+# would double the import time of spine.orchestration.
 
 T = TypeVar("T")
+
+
+def is_awaitable(value: object) -> TypeGuard[Awaitable[Any]]:
+    """Like ``inspect.isawaitable`` for the values steps return, without importing inspect."""
+    return hasattr(type(value), "__await__")
 
 
 class _ThreadLoop:
     __slots__ = ("__weakref__", "runner")
 
     def __init__(self) -> None:
-        self.runner = asyncio.Runner()
+        import asyncio
+
+        self.runner: asyncio.Runner = asyncio.Runner()
         weakref.finalize(self, self.runner.close)
 
 
@@ -36,23 +48,29 @@ async def _await(awaitable: Awaitable[T]) -> T:
 
 
 def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
-    if asyncio.iscoroutine(awaitable):
+    if isinstance(awaitable, CoroutineType):
         return awaitable
     return _await(awaitable)
 
 
 def run_sync(awaitable: Awaitable[T]) -> T:
     """Run ``awaitable`` to completion and return its result, from synchronous code."""
+    import asyncio
+
     coro = _as_coroutine(awaitable)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         pass
     else:
+        from concurrent.futures import ThreadPoolExecutor
+
         context = contextvars.copy_context()
         with ThreadPoolExecutor(1, thread_name_prefix="spine-async") as pool:
             return pool.submit(context.run, asyncio.run, coro).result()
     loop = getattr(_local, "loop", None)
     if loop is None:
         loop = _local.loop = _ThreadLoop()
-    return loop.runner.run(coro)
+    # Run in a copy of the caller's context: asyncio.Runner would otherwise use the
+    # context captured when the thread's loop was created, hiding later ContextVar values.
+    return loop.runner.run(coro, context=contextvars.copy_context())

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from spine.core.aio import run_sync
+from spine.core.aio import is_awaitable, run_sync
 from spine.core.errors import PipelineError
 from spine.execution.context import ExecutionContext, executing
 from spine.execution.runnable import PipelineRunResult
@@ -55,7 +54,7 @@ class Dispatcher:
                 call = functools.partial(target, params)
             try:
                 value = call()
-                if inspect.isawaitable(value):
+                if is_awaitable(value):
                     value = run_sync(value)
             except Exception as exc:
                 return PipelineResult(

@@ -81,8 +81,9 @@ class StepExecution:
         self.step_name = step_name
         self.step_type = step_type
         self.status = status
-        self._started = _timestamp(started_at)
-        self._completed = _timestamp(completed_at)
+        # The runner passes floats; only callers building records by hand pay for conversion.
+        self._started = started_at if type(started_at) is float else _timestamp(started_at)
+        self._completed = completed_at if type(completed_at) is float else _timestamp(completed_at)
         self.result = result
         self.error = error
         self.attempt = attempt

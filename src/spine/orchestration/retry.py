@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from spine.orchestration.step_result import ErrorCategory
+
+if TYPE_CHECKING:
+    from random import Random
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,12 @@ class RetryPolicy:
             return False
         return self.retry_on is None or category in self.retry_on
 
-    def delay_seconds(self, attempt: int, rng: random.Random | None = None) -> float:
+    def delay_seconds(self, attempt: int, rng: Random | None = None) -> float:
         """Seconds to wait after failed ``attempt`` (from 1) before the next one."""
         base = self.initial_delay_seconds * self.backoff_multiplier ** (attempt - 1)
         delay = min(base, self.max_delay_seconds)
         if self.jitter and delay > 0:
+            import random  # only jitter needs it; kept off the import path
+
             delay = delay / 2 + (rng or random).uniform(0, delay / 2)
         return float(delay)

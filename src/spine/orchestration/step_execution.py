@@ -7,12 +7,11 @@ workflow and the step.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from spine.core.aio import run_sync
+from spine.core.aio import is_awaitable, run_sync
 from spine.core.clock import Clock
 from spine.core.errors import BadParamsError, PipelineNotFoundError
 from spine.execution.runnable import Runnable
@@ -110,7 +109,7 @@ class StepExecutor:
             return StepResult.ok(output=value)
         if isinstance(value, StepResult):
             return value
-        if inspect.isawaitable(value):
+        if is_awaitable(value):
             return self.coerce(workflow_name, step, run_sync(value))
         return StepResult.fail(
             f"{_where(workflow_name, step)}: the step function returned "
@@ -167,7 +166,7 @@ class StepExecutor:
         if not callable(condition):
             return _config_error(workflow_name, step, "condition is not callable")
         value = condition(ctx)
-        if inspect.isawaitable(value):
+        if is_awaitable(value):
             value = run_sync(value)
         taken = bool(value)
         target = step.then_step if taken else step.else_step

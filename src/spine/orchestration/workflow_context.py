@@ -79,12 +79,18 @@ class WorkflowContext:
         """
         run_id = run_id or new_id()
         frozen_partition = freeze_dict(partition)
+        # A run's own execution id is its run id: one id to follow, one less to make.
         if parent is not None:
             execution = parent.child(
-                run_id=run_id, workflow_name=workflow_name, partition=frozen_partition
+                execution_id=run_id,
+                run_id=run_id,
+                workflow_name=workflow_name,
+                partition=frozen_partition,
+                batch_id=batch_id,
             )
         else:
             execution = ExecutionContext(
+                execution_id=run_id,
                 batch_id=batch_id,
                 run_id=run_id,
                 workflow_name=workflow_name,

@@ -6,8 +6,10 @@
     ├── PipelineError                 a pipeline could not run
     │   ├── PipelineNotFoundError     no pipeline registered under that name
     │   └── BadParamsError            a pipeline rejected its parameters
-    └── WorkflowError                 a workflow could not be run as asked
-        └── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+    ├── WorkflowError                 a workflow could not be run as asked
+    │   └── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+    └── ReadOnlyError                 an immutable object was changed (also a TypeError
+                                      and an AttributeError)
 
 Messages name the workflow, the step and the field concerned, and say what to do.
 A step's own failure is never raised out of ``WorkflowRunner.execute``: it is
@@ -98,10 +100,21 @@ class WorkflowValidationError(WorkflowError, ValueError):
         self.problems = list(problems) or [message]
 
 
+class ReadOnlyError(SpineError, TypeError, AttributeError):
+    """Raised on any attempt to change an immutable spine object (a context, its
+    params or outputs).
+
+    Both a ``TypeError`` (what assigning into a read-only mapping raises) and an
+    ``AttributeError`` (what assigning to a frozen attribute raises), so code
+    expecting either one catches it.
+    """
+
+
 __all__ = [
     "BadParamsError",
     "PipelineError",
     "PipelineNotFoundError",
+    "ReadOnlyError",
     "SpineError",
     "WorkflowError",
     "WorkflowValidationError",

@@ -14,13 +14,15 @@ from typing import Any, NoReturn, TypeVar, overload
 
 import immutables
 
+from spine.core.errors import ReadOnlyError
+
 K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
 
 
 def _read_only(self: object, *args: object, **kwargs: object) -> NoReturn:
-    raise TypeError(f"{type(self).__name__} is read-only; build a new one instead")
+    raise ReadOnlyError(f"{type(self).__name__} is read-only; build a new one instead")
 
 
 class FrozenDict(dict[str, Any]):
@@ -97,7 +99,7 @@ class FrozenMap(Mapping[K, V]):
         return new
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is read-only")
+        raise ReadOnlyError(f"{type(self).__name__} is read-only")
 
     __setitem__ = _read_only
     __delitem__ = _read_only

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from spine.execution.context import StepLineage
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step
 from spine.orchestration.workflow import Workflow
@@ -87,7 +88,11 @@ def _run_all(
 
 
 def run_map(
-    executor: StepExecutor, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
+    executor: StepExecutor,
+    workflow_name: str,
+    step: Step,
+    ctx: WorkflowContext,
+    lineage: StepLineage,
 ) -> tuple[StepResult, list[WorkflowResult]]:
     """Run ``step.iterator_workflow`` per item; results keep the input order."""
     where = f"workflow {workflow_name!r}, step {step.name!r}"
@@ -111,7 +116,7 @@ def run_map(
             ErrorCategory.CONFIGURATION,
         ), []
 
-    parent = ctx.execution.child(step_name=step.name, attempt=attempt)
+    parent = lineage.resolve()
     base_params = ctx.params
     item_param = step.item_param
     dry_run = executor.dry_run

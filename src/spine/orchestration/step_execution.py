@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.aio import is_awaitable, run_sync
 from spine.core.clock import Clock
 from spine.core.errors import BadParamsError, PipelineNotFoundError
+from spine.execution.context import StepLineage, enter_step, leave_step
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher, describe_exception
 from spine.framework.pipelines import PipelineStatus
@@ -69,6 +70,8 @@ class StepExecutor:
 
     def run(self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int) -> StepResult:
         """Run ``step`` once against ``ctx``; never raises for the step's own failure."""
+        lineage = StepLineage(ctx.execution, step.name, attempt)
+        token = enter_step(lineage)
         try:
             kind = step.step_type
             if kind is StepType.LAMBDA:
@@ -77,27 +80,33 @@ class StepExecutor:
                     return _config_error(workflow_name, step, "handler is not callable")
                 return self.coerce(workflow_name, step, handler(ctx, step.config))
             if kind is StepType.PIPELINE:
-                return self._pipeline(workflow_name, step, ctx, attempt)
+                return self._pipeline(workflow_name, step, ctx, lineage)
             if kind is StepType.CHOICE:
                 return self._choice(workflow_name, step, ctx)
             if kind is StepType.WAIT:
                 return self._wait(workflow_name, step)
             if kind is StepType.MAP:
-                return run_map(self, workflow_name, step, ctx, attempt)[0]
+                return run_map(self, workflow_name, step, ctx, lineage)[0]
             return _config_error(workflow_name, step, f"unknown step type {kind!r}")
         except Exception as exc:
             logger.warning("%s raised", _where(workflow_name, step), exc_info=True)
             return StepResult.fail(describe_exception(exc), category_of(exc))
+        finally:
+            leave_step(token)
 
     def run_map(
         self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
     ) -> tuple[StepResult, list[WorkflowResult]]:
         """Run a map step once; also returns the item runs."""
+        lineage = StepLineage(ctx.execution, step.name, attempt)
+        token = enter_step(lineage)
         try:
-            return run_map(self, workflow_name, step, ctx, attempt)
+            return run_map(self, workflow_name, step, ctx, lineage)
         except Exception as exc:
             logger.warning("%s raised", _where(workflow_name, step), exc_info=True)
             return StepResult.fail(describe_exception(exc), category_of(exc)), []
+        finally:
+            leave_step(token)
 
     def coerce(self, workflow_name: str, step: Step, value: object) -> StepResult:
         """Turn what a step function returned into a ``StepResult``."""
@@ -118,7 +127,7 @@ class StepExecutor:
         )
 
     def _pipeline(
-        self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
+        self, workflow_name: str, step: Step, ctx: WorkflowContext, lineage: StepLineage
     ) -> StepResult:
         name = step.pipeline_name
         if not name:
@@ -129,9 +138,8 @@ class StepExecutor:
         params.update(step.params)
         if self.runnable is not None:
             return self._via_runnable(self.runnable, name, params, ctx)
-        execution = ctx.execution.child(step_name=step.name, attempt=attempt)
         try:
-            result = self.dispatcher.run(name, params, execution=execution)
+            result = self.dispatcher.run(name, params, execution=lineage.resolve())
         except PipelineNotFoundError as exc:
             return _config_error(workflow_name, step, str(exc))
         except BadParamsError as exc:

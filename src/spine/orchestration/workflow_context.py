@@ -8,10 +8,11 @@ deep-copied: treat what you read from the context as read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
+from spine.core.errors import ReadOnlyError
 from spine.core.frozen import FrozenDict, FrozenMap, freeze_dict
 from spine.core.ids import new_id
 from spine.execution.context import ExecutionContext
@@ -265,6 +266,25 @@ class WorkflowContext:
             f"WorkflowContext(workflow_name={self._workflow_name!r}, run_id={self._run_id!r}, "
             f"params={sorted(self._params)!r}, outputs={list(self._outputs)!r})"
         )
+
+
+def _refuse(name: str) -> Callable[[WorkflowContext, object], NoReturn]:
+    def refuse(self: WorkflowContext, value: object) -> NoReturn:
+        raise ReadOnlyError(
+            f"WorkflowContext is immutable: cannot set {name!r}; derive a new context "
+            "with with_params(), with_output() or with_metadata()"
+        )
+
+    return refuse
+
+
+# Assigning to a context attribute raises ReadOnlyError (a TypeError and an
+# AttributeError) rather than a bare "can't set attribute".
+for _name in (
+    "run_id", "workflow_name", "params", "outputs", "partition",
+    "execution", "started_at", "metadata",
+):  # fmt: skip
+    setattr(WorkflowContext, _name, vars(WorkflowContext)[_name].setter(_refuse(_name)))
 
 
 def _as_map(values: Mapping[str, Any] | None) -> FrozenMap[str, Any]:

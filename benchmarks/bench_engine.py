@@ -18,9 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import best_time, traced_bytes  # noqa: E402
+from harness import best_time, traced_bytes
 
-from spine.orchestration import (  # noqa: E402
+from spine.orchestration import (
     Step,
     StepResult,
     Workflow,
@@ -142,8 +142,11 @@ def w3(items: int, repeats: int) -> dict[str, Any]:
     item_workflow = Workflow("bench.w3.item", [Step.lambda_("square", square)])
     workflow = Workflow(
         "bench.w3",
-        [Step.map("fan_out", items_path="items", iterator_workflow=item_workflow,
-                  max_concurrency=4)],
+        [
+            Step.map(
+                "fan_out", items_path="items", iterator_workflow=item_workflow, max_concurrency=4
+            )
+        ],
     )
     runner = WorkflowRunner()
     data = list(range(items))
@@ -171,8 +174,20 @@ def w3(items: int, repeats: int) -> dict[str, Any]:
 
 # ---- import time -----------------------------------------------------------
 
-HEAVY = ("dask", "distributed", "click", "typer", "rich", "sqlalchemy", "psycopg",
-         "starlette", "fastapi", "uvicorn", "jinja2", "httpx")
+HEAVY = (
+    "dask",
+    "distributed",
+    "click",
+    "typer",
+    "rich",
+    "sqlalchemy",
+    "psycopg",
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "jinja2",
+    "httpx",
+)
 
 
 def import_time(repeats: int) -> dict[str, Any]:
@@ -217,8 +232,10 @@ def main() -> None:
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = ["| benchmark | engine | plain Python | engine overhead | target |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| benchmark | engine | plain Python | engine overhead | target |",
+        "|---|---|---|---|---|",
+    ]
     for row in r["w1"]:
         lines.append(
             f"| W1 chain, N={row['n']:,} | {row['engine_us_per_step']:.2f} µs/step | "
@@ -228,7 +245,9 @@ def render(r: dict[str, Any]) -> str:
         )
     first, last = r["w1"][0], r["w1"][-1]
     flat = last["overhead_us_per_step"] / first["overhead_us_per_step"]
-    lines.append(f"| W1 flatness (N={last['n']:,} vs N={first['n']:,}) | | | {flat:.2f}x | ≤ 1.2x |")
+    lines.append(
+        f"| W1 flatness (N={last['n']:,} vs N={first['n']:,}) | | | {flat:.2f}x | ≤ 1.2x |"
+    )
     w2r = r["w2"]
     lines.append(
         f"| W2 validate→choice→process, {w2r['runs']:,} runs | {w2r['engine_us_per_run']:.1f} "

@@ -25,7 +25,7 @@ def normalize(params: dict) -> dict:
 
 # ---- The Complete Example of orchestration-v2.md, as written ---------------
 
-from spine.orchestration import (  # noqa: E402
+from spine.orchestration import (
     Workflow,
     Step,
     StepResult,
@@ -33,7 +33,7 @@ from spine.orchestration import (  # noqa: E402
     WorkflowContext,
     QualityMetrics,
 )
-from spine.framework.alerts import send_alert, AlertSeverity  # noqa: E402
+from spine.framework.alerts import send_alert, AlertSeverity
 
 # Step 1: Validation lambda
 def validate_fn(ctx: WorkflowContext, config: dict) -> StepResult:

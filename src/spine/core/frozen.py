@@ -9,7 +9,9 @@ stays JSON-serialisable and ``isinstance(x, dict)`` keeps working.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, NoReturn, TypeVar, overload
 
 import immutables
@@ -57,6 +59,8 @@ class FrozenDict(dict[str, Any]):
 
 EMPTY_FROZEN_DICT = FrozenDict()
 
+_append_lock = threading.Lock()
+
 
 def freeze_dict(value: Mapping[str, Any] | None) -> FrozenDict:
     """Return ``value`` as a ``FrozenDict``, copying only when it is not one already."""
@@ -70,33 +74,50 @@ def freeze_dict(value: Mapping[str, Any] | None) -> FrozenDict:
 class FrozenMap(Mapping[K, V]):
     """An immutable mapping with O(log n) ``set``; compares equal to any equal mapping.
 
-    Iteration follows insertion order, like a ``dict``: the keys are also kept in a
-    persistent linked chain, so adding one costs one small tuple, not a copy.
+    Iteration follows insertion order, like a ``dict``. The keys live in an
+    append-only list shared by a map and the maps derived from it: each version
+    sees only the first ``n`` entries, and deriving from the newest version appends
+    in place. Only deriving from an older version (branching) copies the list. A
+    long run therefore keeps one list of keys, not one object per key that the
+    garbage collector would have to scan.
     """
 
-    __slots__ = ("_map", "_order")
+    __slots__ = ("_keys", "_map", "_n")
 
     _map: immutables.Map[K, V]
-    _order: tuple[Any, ...] | None  # (newest key, chain of older keys) or None
+    _keys: list[K]
+    _n: int
 
     def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] | None = None) -> None:
         hamt: immutables.Map[K, V] = immutables.Map()
-        order: tuple[Any, ...] | None = None
+        keys: list[K] = []
         if items:
             if not isinstance(items, Mapping):
                 items = dict(items)
             hamt = _hamt(items)
-            for key in items:
-                order = (key, order)
+            keys = list(items)
         object.__setattr__(self, "_map", hamt)
-        object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_n", len(keys))
 
     @classmethod
-    def _wrap(cls, hamt: immutables.Map[K, V], order: tuple[Any, ...] | None) -> FrozenMap[K, V]:
+    def _wrap(cls, hamt: immutables.Map[K, V], keys: list[K], n: int) -> FrozenMap[K, V]:
         new = object.__new__(cls)
         object.__setattr__(new, "_map", hamt)
-        object.__setattr__(new, "_order", order)
+        object.__setattr__(new, "_keys", keys)
+        object.__setattr__(new, "_n", n)
         return new
+
+    def _keys_plus(self, added: list[K]) -> list[K]:
+        keys, n = self._keys, self._n
+        if n:
+            with _append_lock:
+                if len(keys) == n:
+                    keys.extend(added)
+                    return keys
+        # An empty map's list is never shared: it would keep the keys of every
+        # map ever derived from it alive.
+        return keys[:n] + added
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise ReadOnlyError(f"{type(self).__name__} is read-only")
@@ -118,12 +139,8 @@ class FrozenMap(Mapping[K, V]):
         return key in self._map
 
     def __iter__(self) -> Iterator[K]:
-        keys: list[K] = []
-        node = self._order
-        while node is not None:
-            keys.append(node[0])
-            node = node[1]
-        return reversed(keys)
+        # The shared list may grow past _n while this iterates; islice stops at _n.
+        return islice(self._keys, self._n)
 
     def __len__(self) -> int:
         return len(self._map)
@@ -149,19 +166,18 @@ class FrozenMap(Mapping[K, V]):
     def set(self, key: K, value: V) -> FrozenMap[K, V]:
         """Return a new mapping with ``key`` set to ``value``."""
         hamt = self._map
-        order = self._order if key in hamt else (key, self._order)
-        return FrozenMap._wrap(hamt.set(key, value), order)
+        if key in hamt:
+            return FrozenMap._wrap(hamt.set(key, value), self._keys, self._n)
+        return FrozenMap._wrap(hamt.set(key, value), self._keys_plus([key]), self._n + 1)
 
     def merged(self, updates: Mapping[K, V]) -> FrozenMap[K, V]:
         """Return a new mapping with ``updates`` applied; ``self`` is unchanged."""
         if not updates:
             return self
         hamt = self._map
-        order = self._order
-        for key in updates:
-            if key not in hamt:
-                order = (key, order)
-        return FrozenMap._wrap(hamt.update(_hamt_arg(updates)), order)
+        added = [key for key in updates if key not in hamt]
+        keys = self._keys_plus(added) if added else self._keys
+        return FrozenMap._wrap(hamt.update(_hamt_arg(updates)), keys, self._n + len(added))
 
     def to_dict(self) -> dict[K, V]:
         """A plain, mutable ``dict`` copy, in insertion order."""

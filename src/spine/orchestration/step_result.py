@@ -120,10 +120,10 @@ class StepResult:
     """
 
     __slots__ = (
+        "_events",
         "context_updates",
         "error",
         "error_category",
-        "events",
         "next_step",
         "output",
         "quality",
@@ -157,10 +157,24 @@ class StepResult:
         self.error = error
         self.error_category = error_category
         self.quality = quality
-        self.events: list[Mapping[str, Any]] = list(events) if events else []
+        # Most results carry no events: the list is made on first access, which
+        # saves an allocation (and a GC-tracked object) per step.
+        self._events: list[Mapping[str, Any]] | None = list(events) if events else None
         self.next_step = next_step
         self.skipped = skipped
         self.skip_reason = skip_reason
+
+    @property
+    def events(self) -> list[Mapping[str, Any]]:
+        """Events the step reported (plain dicts, for observability)."""
+        events = self._events
+        if events is None:
+            events = self._events = []
+        return events
+
+    @events.setter
+    def events(self, value: Sequence[Mapping[str, Any]]) -> None:
+        self._events = list(value)
 
     @classmethod
     def ok(
@@ -229,8 +243,8 @@ class StepResult:
             data["error_category"] = self.error_category
         if self.quality is not None:
             data["quality"] = self.quality.to_dict()
-        if self.events:
-            data["events"] = [dict(e) for e in self.events]
+        if self._events:
+            data["events"] = [dict(e) for e in self._events]
         if self.next_step is not None:
             data["next_step"] = self.next_step
         if self.skipped:
@@ -241,7 +255,10 @@ class StepResult:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StepResult):
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        # No events and an empty events list are the same result.
+        return (self._events or None) == (other._events or None) and all(
+            getattr(self, s) == getattr(other, s) for s in self.__slots__ if s != "_events"
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from spine.core.errors import BadParamsError, PipelineError
+from spine.core.errors import BadParamsError
 from spine.execution import ExecutionContext, current_execution
 from spine.execution.runnable import PipelineRunResult
 from spine.framework import (
@@ -115,15 +115,16 @@ def test_bad_params_from_validate_params_propagates() -> None:
     assert Dispatcher().run("strict", {"week": "w1"}).metrics == {"week": "w1"}
 
 
-def test_non_dict_return_raises_pipeline_error_naming_pipeline() -> None:
+def test_non_dict_return_is_a_failed_result_naming_pipeline() -> None:
     @pipeline("listy")
     def listy(params: dict[str, Any]) -> list[int]:
         return [1, 2]
 
-    with pytest.raises(PipelineError, match="listy") as info:
-        Dispatcher().run("listy")
-    assert "list" in str(info.value)
-    assert info.value.pipeline == "listy"
+    result = Dispatcher().run("listy")
+    assert result.status == PipelineStatus.FAILED
+    assert result.error is not None
+    assert "'listy'" in result.error
+    assert "returned a list" in result.error
 
 
 def test_async_function_pipeline_is_awaited() -> None:

@@ -122,10 +122,11 @@ def test_different_function_under_taken_name_is_refused() -> None:
 
 
 def _make_same_function() -> Any:
-    def reloaded(params: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
-    return reloaded
+    # What re-running a module (or a notebook cell) does: a new function object
+    # with the same module and qualified name.
+    namespace: dict[str, Any] = {"__name__": "tests.reloaded_module"}
+    exec("def reloaded(params):\n    return {}\n", namespace)
+    return namespace["reloaded"]
 
 
 def test_re_registering_the_same_function_is_allowed() -> None:
@@ -138,6 +139,12 @@ def test_re_registering_the_same_function_is_allowed() -> None:
     register_pipeline("reloadable", new)
 
     assert get_pipeline("reloadable") is new
+
+
+def test_two_different_lambdas_under_one_name_are_refused() -> None:
+    register_pipeline("lam", lambda params: {"a": 1})
+    with pytest.raises(ValueError, match="already registered"):
+        register_pipeline("lam", lambda params: {"b": 2})
 
 
 def test_class_not_subclassing_pipeline_is_refused() -> None:

@@ -30,14 +30,40 @@ def is_awaitable(value: object) -> TypeGuard[Awaitable[Any]]:
     return hasattr(type(value), "__await__")
 
 
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 class _ThreadLoop:
-    __slots__ = ("__weakref__", "runner")
+    """This thread's private event loop; never installed as the thread's current loop."""
+
+    __slots__ = ("__weakref__", "loop")
 
     def __init__(self) -> None:
         import asyncio
 
-        self.runner: asyncio.Runner = asyncio.Runner()
-        weakref.finalize(self, self.runner.close)
+        self.loop = asyncio.new_event_loop()
+        weakref.finalize(self, _close_loop, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
+        loop = self.loop
+        # The task copies the caller's context, so ContextVars set around the call
+        # (the step's lineage) are visible inside the coroutine.
+        task = loop.create_task(coro, context=contextvars.copy_context())
+        try:
+            return loop.run_until_complete(task)
+        finally:
+            # Like asyncio.run: tasks the coroutine started and left behind are
+            # cancelled now, not resumed by some later step of another run.
+            leftovers = asyncio.all_tasks(loop)
+            for leftover in leftovers:
+                leftover.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 
 _local = threading.local()
@@ -71,6 +97,4 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     loop = getattr(_local, "loop", None)
     if loop is None:
         loop = _local.loop = _ThreadLoop()
-    # Run in a copy of the caller's context: asyncio.Runner would otherwise use the
-    # context captured when the thread's loop was created, hiding later ContextVar values.
-    return loop.runner.run(coro, context=contextvars.copy_context())
+    return loop.run(coro)

@@ -100,6 +100,28 @@ class WorkflowValidationError(WorkflowError, ValueError):
         self.problems = list(problems) or [message]
 
 
+FATAL_EXCEPTIONS: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit)
+"""Exceptions that end the process's work rather than a step: never caught as failures.
+
+Everything else a step or pipeline raises (``asyncio.CancelledError`` and other
+``BaseException`` subclasses included) fails that step.
+"""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"``, the form in which a failure is reported.
+
+    Never raises: an exception whose ``__str__`` itself fails is described by its
+    type alone.
+    """
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:
+        return name
+    return f"{name}: {text}" if text else name
+
+
 class ReadOnlyError(SpineError, TypeError, AttributeError):
     """Raised on any attempt to change an immutable spine object (a context, its
     params or outputs).
@@ -111,6 +133,7 @@ class ReadOnlyError(SpineError, TypeError, AttributeError):
 
 
 __all__ = [
+    "FATAL_EXCEPTIONS",
     "BadParamsError",
     "PipelineError",
     "PipelineNotFoundError",
@@ -118,4 +141,5 @@ __all__ = [
     "SpineError",
     "WorkflowError",
     "WorkflowValidationError",
+    "describe_exception",
 ]

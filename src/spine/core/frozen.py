@@ -201,3 +201,18 @@ def _hamt_arg(
 def _hamt(items: Mapping[K, V] | Iterable[tuple[K, V]]) -> immutables.Map[K, V]:
     arg = _hamt_arg(items)
     return arg if isinstance(arg, immutables.Map) else immutables.Map(arg)
+
+
+def thaw(value: Any) -> Any:
+    """``value`` with every read-only mapping inside it turned into a plain ``dict``.
+
+    Lists and tuples are rebuilt only to reach the mappings inside them; other
+    values are returned as they are.
+    """
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thaw(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(thaw(v) for v in value)
+    return value

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from spine.core.aio import is_awaitable, run_sync
-from spine.core.errors import PipelineError
+from spine.core.errors import FATAL_EXCEPTIONS, BadParamsError, describe_exception
 from spine.execution.context import ExecutionContext, executing
 from spine.execution.runnable import PipelineRunResult
 from spine.framework.pipelines import Pipeline, PipelineResult, PipelineStatus
 from spine.framework.registry import PipelineRegistry, default_registry
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``"Type: message"``, the form in which a failure is reported."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Dispatcher:
@@ -26,8 +19,9 @@ class Dispatcher:
 
     ``run`` raises :class:`~spine.core.errors.PipelineNotFoundError` for an unknown
     name and :class:`~spine.core.errors.BadParamsError` when ``validate_params``
-    rejects the params; a pipeline that raises while running yields a ``FAILED``
-    result whose ``error`` names the exception.
+    rejects the params. Anything else going wrong (the pipeline raising, or
+    returning something that is not a dict, a ``PipelineResult`` or ``None``)
+    yields a ``FAILED`` result whose ``error`` says what happened.
     """
 
     def __init__(self, registry: PipelineRegistry | None = None) -> None:
@@ -45,24 +39,22 @@ class Dispatcher:
         started = datetime.now(UTC)
         params = dict(params or {})
         with executing(execution):
-            if isinstance(target, type):
-                instance: Pipeline = target(params)
-                instance.execution = execution
-                instance.validate_params()
-                call = instance.run
-            else:
-                call = functools.partial(target, params)
             try:
-                value = call()
+                if isinstance(target, type):
+                    instance: Pipeline = target(params)
+                    instance.execution = execution
+                    instance.validate_params()
+                    value = instance.run()
+                else:
+                    value = target(params)
                 if is_awaitable(value):
                     value = run_sync(value)
-            except Exception as exc:
-                return PipelineResult(
-                    status=PipelineStatus.FAILED,
-                    started_at=started,
-                    completed_at=datetime.now(UTC),
-                    error=describe_exception(exc),
-                )
+            except BadParamsError:
+                raise
+            except FATAL_EXCEPTIONS:
+                raise
+            except BaseException as exc:
+                return _failed(started, describe_exception(exc))
         return _as_result(pipeline_name, value, started)
 
     def submit_pipeline_sync(
@@ -86,16 +78,35 @@ class Dispatcher:
         )
 
 
+def _failed(started: datetime, error: str) -> PipelineResult:
+    return PipelineResult(
+        status=PipelineStatus.FAILED,
+        started_at=started,
+        completed_at=datetime.now(UTC),
+        error=error,
+    )
+
+
 def _as_result(name: str, value: object, started: datetime) -> PipelineResult:
     if isinstance(value, PipelineResult):
+        if not isinstance(value.metrics, Mapping):
+            return _failed(
+                started,
+                f"pipeline {name!r} returned a PipelineResult whose metrics are a "
+                f"{type(value.metrics).__name__}, not a dict",
+            )
+        # Accept "COMPLETED" as well as PipelineStatus.COMPLETED ("completed").
+        status = str(value.status).lower()
+        if status in _STATUSES and value.status is not PipelineStatus(status):
+            value.status = PipelineStatus(status)
         return value
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
-        raise PipelineError(
-            f"pipeline {name!r} returned {type(value).__name__}; "
+        return _failed(
+            started,
+            f"pipeline {name!r} returned a {type(value).__name__}; "
             "return a dict of metrics, a PipelineResult or None",
-            pipeline=name,
         )
     return PipelineResult(
         status=PipelineStatus.COMPLETED,
@@ -103,3 +114,6 @@ def _as_result(name: str, value: object, started: datetime) -> PipelineResult:
         completed_at=datetime.now(UTC),
         metrics=dict(value),
     )
+
+
+_STATUSES = {s.value for s in PipelineStatus}

@@ -22,6 +22,16 @@ def _qualified_name(target: object) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
+def _same_definition(a: object, b: object) -> bool:
+    # A re-run module defines new function objects with the same qualified name;
+    # lambdas and local functions all share "<lambda>"/"<locals>" names, so for
+    # them only the very same object counts.
+    if a is b:
+        return True
+    name = _qualified_name(a)
+    return "<" not in name and name == _qualified_name(b)
+
+
 class PipelineRegistry:
     """A thread-safe map from pipeline name to its function or ``Pipeline`` class."""
 
@@ -48,7 +58,7 @@ class PipelineRegistry:
             raise TypeError(f"pipeline {name!r}: expected a function or Pipeline subclass")
         with self._lock:
             existing = self._pipelines.get(name)
-            if existing is not None and _qualified_name(existing) != _qualified_name(target):
+            if existing is not None and not _same_definition(existing, target):
                 raise ValueError(
                     f"pipeline {name!r} is already registered to {_qualified_name(existing)}; "
                     "choose another name or call unregister() first"

@@ -8,7 +8,9 @@ the run instead (the "fence"). Explicit jumps (a choice, ``next=``, or a result'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from spine.orchestration.step_types import Step, StepType
 from spine.orchestration.workflow import Workflow
@@ -25,6 +27,15 @@ class Plan:
     index: dict[str, int]
     fences: dict[tuple[str, str], frozenset[str]]
     """(choice name, branch) -> step names the branch may not walk into."""
+
+    def fences_taken(self, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, frozenset[str]]:
+        """The fences of the choices recorded in ``outputs`` (a resumed run's context)."""
+        taken: dict[str, frozenset[str]] = {}
+        for choice, branch in self.fences:
+            output = outputs.get(choice)
+            if output is not None and output.get("branch") == branch:
+                taken[choice] = self.fences[(choice, branch)]
+        return taken
 
 
 def compile_plan(steps: tuple[Step, ...]) -> Plan:

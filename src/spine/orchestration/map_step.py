@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -81,8 +82,11 @@ def _run_all(
                 return
             runs[nxt[0]] = run_item(*nxt)
 
+    # Each worker runs in a copy of the caller's context, so context variables set
+    # around execute() are seen by every item, as they are when items run inline.
     with ThreadPoolExecutor(workers, thread_name_prefix=f"spine-map-{step_name}") as pool:
-        for future in [pool.submit(work) for _ in range(workers)]:
+        futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(workers)]
+        for future in futures:
             future.result()
     return cast("list[WorkflowResult]", runs)
 
@@ -142,7 +146,7 @@ def run_map(
         return StepResult.ok(output=output), runs
     index, first = failed[0]
     return StepResult.fail(
-        f"{len(failed)} of {len(runs)} items failed; first: item {index} at step "
+        f"{where}: {len(failed)} of {len(runs)} items failed; first: item {index} at step "
         f"{first.error_step!r}: {first.error}",
         first.error_category or ErrorCategory.INTERNAL,
         output=output,

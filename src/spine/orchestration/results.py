@@ -27,7 +27,6 @@ class WorkflowStatus(StrEnum):
 class StepStatus(StrEnum):
     """Status of one step attempt."""
 
-    RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"

@@ -1,23 +1,25 @@
 """Running one attempt of one step, whatever its type, into a ``StepResult``.
 
-Nothing a step does escapes as an exception: a raised exception, a bad return
-value or a missing pipeline becomes a failed ``StepResult`` whose error names the
-workflow and the step.
+Nothing a step does escapes as an exception: a raised exception, a malformed
+return value or a missing pipeline becomes a failed ``StepResult`` whose error
+names the workflow and the step. Only ``KeyboardInterrupt`` and ``SystemExit``
+pass through (see ``spine.core.errors.FATAL_EXCEPTIONS``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from spine.core.aio import is_awaitable, run_sync
-from spine.core.clock import Clock
-from spine.core.errors import BadParamsError, PipelineNotFoundError
+from spine.core.errors import (
+    FATAL_EXCEPTIONS,
+    BadParamsError,
+    PipelineNotFoundError,
+    describe_exception,
+)
 from spine.execution.context import StepLineage, enter_step, leave_step
-from spine.execution.runnable import Runnable
-from spine.framework.dispatcher import Dispatcher, describe_exception
-from spine.framework.pipelines import PipelineStatus
 from spine.orchestration.flow import ELSE, THEN
 from spine.orchestration.map_step import run_map
 from spine.orchestration.step_result import ErrorCategory, StepResult
@@ -27,10 +29,12 @@ if TYPE_CHECKING:
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.workflow import Workflow
     from spine.orchestration.workflow_context import WorkflowContext
+    from spine.orchestration.workflow_runner import WorkflowRunner
 
 logger = logging.getLogger("spine.orchestration")
 
-ChildExecutor = Callable[["Workflow", "WorkflowContext"], "WorkflowResult"]
+Outcome = tuple[StepResult, "list[WorkflowResult] | None"]
+"""A step attempt's result, and the item runs when the step is a map."""
 
 
 def category_of(exc: BaseException) -> str:
@@ -42,33 +46,53 @@ def category_of(exc: BaseException) -> str:
     return ErrorCategory.INTERNAL.value
 
 
-def _where(workflow_name: str, step: Step) -> str:
+def where(workflow_name: str, step: Step) -> str:
     return f"workflow {workflow_name!r}, step {step.name!r}"
 
 
 def _config_error(workflow_name: str, step: Step, text: str) -> StepResult:
-    return StepResult.fail(f"{_where(workflow_name, step)}: {text}", ErrorCategory.CONFIGURATION)
+    return StepResult.fail(f"{where(workflow_name, step)}: {text}", ErrorCategory.CONFIGURATION)
+
+
+def _malformed(workflow_name: str, step: Step, result: StepResult) -> str | None:
+    """What is wrong with a ``StepResult`` the runner could not use, if anything."""
+    for field in ("output", "context_updates"):
+        value = getattr(result, field)
+        if not isinstance(value, Mapping):
+            return f"StepResult.{field} must be a dict, got {type(value).__name__}"
+    if result.next_step is not None and not isinstance(result.next_step, str):
+        return f"StepResult.next_step must be a step name, got {type(result.next_step).__name__}"
+    return None
+
+
+def _pipeline_error(workflow_name: str, step: Step, exc: BaseException) -> StepResult:
+    """The failed result of a pipeline step whose pipeline could not be started."""
+    if isinstance(exc, PipelineNotFoundError):
+        return _config_error(workflow_name, step, str(exc))
+    if isinstance(exc, BadParamsError):
+        return StepResult.fail(
+            f"{where(workflow_name, step)}: pipeline {step.pipeline_name!r} rejected its "
+            f"params: {exc}",
+            ErrorCategory.PIPELINE,
+        )
+    return StepResult.fail(
+        f"{where(workflow_name, step)}: pipeline {step.pipeline_name!r} failed: "
+        f"{describe_exception(exc)}",
+        ErrorCategory.PIPELINE,
+    )
 
 
 class StepExecutor:
-    """Runs single step attempts for a :class:`~spine.orchestration.WorkflowRunner`."""
+    """Runs single step attempts for a :class:`~spine.orchestration.WorkflowRunner`.
 
-    def __init__(
-        self,
-        *,
-        dispatcher: Dispatcher,
-        runnable: Runnable | None,
-        dry_run: bool,
-        clock: Clock,
-        execute_child: ChildExecutor,
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.runnable = runnable
-        self.dry_run = dry_run
-        self.clock = clock
-        self.execute_child = execute_child
+    It reads ``dry_run``, ``clock``, ``dispatcher`` and ``runnable`` from the runner
+    at each step, so a runner reconfigured after construction behaves as it says.
+    """
 
-    def run(self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int) -> StepResult:
+    def __init__(self, runner: WorkflowRunner) -> None:
+        self.runner = runner
+
+    def run(self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int) -> Outcome:
         """Run ``step`` once against ``ctx``; never raises for the step's own failure."""
         lineage = StepLineage(ctx.execution, step.name, attempt)
         token = enter_step(lineage)
@@ -77,51 +101,48 @@ class StepExecutor:
             if kind is StepType.LAMBDA:
                 handler = step.handler
                 if not callable(handler):
-                    return _config_error(workflow_name, step, "handler is not callable")
-                return self.coerce(workflow_name, step, handler(ctx, step.config))
+                    return _config_error(workflow_name, step, "handler is not callable"), None
+                return self.coerce(workflow_name, step, handler(ctx, step.config)), None
             if kind is StepType.PIPELINE:
-                return self._pipeline(workflow_name, step, ctx, lineage)
+                return self._pipeline(workflow_name, step, ctx, lineage), None
             if kind is StepType.CHOICE:
-                return self._choice(workflow_name, step, ctx)
+                return self._choice(workflow_name, step, ctx), None
             if kind is StepType.WAIT:
-                return self._wait(workflow_name, step)
+                return self._wait(workflow_name, step), None
             if kind is StepType.MAP:
-                return run_map(self, workflow_name, step, ctx, lineage)[0]
-            return _config_error(workflow_name, step, f"unknown step type {kind!r}")
-        except Exception as exc:
-            logger.warning("%s raised", _where(workflow_name, step), exc_info=True)
-            return StepResult.fail(describe_exception(exc), category_of(exc))
+                return run_map(self, workflow_name, step, ctx, lineage)
+            return _config_error(workflow_name, step, f"unknown step type {kind!r}"), None
+        except FATAL_EXCEPTIONS:
+            raise
+        except BaseException as exc:
+            logger.warning("%s raised", where(workflow_name, step), exc_info=True)
+            return StepResult.fail(describe_exception(exc), category_of(exc)), None
         finally:
             leave_step(token)
 
-    def run_map(
-        self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int
-    ) -> tuple[StepResult, list[WorkflowResult]]:
-        """Run a map step once; also returns the item runs."""
-        lineage = StepLineage(ctx.execution, step.name, attempt)
-        token = enter_step(lineage)
-        try:
-            return run_map(self, workflow_name, step, ctx, lineage)
-        except Exception as exc:
-            logger.warning("%s raised", _where(workflow_name, step), exc_info=True)
-            return StepResult.fail(describe_exception(exc), category_of(exc)), []
-        finally:
-            leave_step(token)
+    def execute_child(self, workflow: Workflow, context: WorkflowContext) -> WorkflowResult:
+        """Run a map item's workflow with this executor's runner."""
+        return self.runner.run_child(workflow, context)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
 
     def coerce(self, workflow_name: str, step: Step, value: object) -> StepResult:
-        """Turn what a step function returned into a ``StepResult``."""
-        if type(value) is StepResult:
-            return value
+        """Turn what a step function returned into a usable ``StepResult``."""
+        if isinstance(value, StepResult):
+            problem = _malformed(workflow_name, step, value)
+            if problem is None:
+                return value
+            return StepResult.fail(f"{where(workflow_name, step)}: {problem}")
         if value is None:
             return StepResult.ok()
         if isinstance(value, Mapping):
             return StepResult.ok(output=value)
-        if isinstance(value, StepResult):
-            return value
         if is_awaitable(value):
             return self.coerce(workflow_name, step, run_sync(value))
         return StepResult.fail(
-            f"{_where(workflow_name, step)}: the step function returned "
+            f"{where(workflow_name, step)}: the step function returned "
             f"{type(value).__name__}; return a StepResult, a dict or None",
             ErrorCategory.INTERNAL,
         )
@@ -132,42 +153,36 @@ class StepExecutor:
         name = step.pipeline_name
         if not name:
             return _config_error(workflow_name, step, "no pipeline_name given")
-        if self.dry_run:
+        runner = self.runner
+        runnable = runner.foreign_runnable
+        if runner.dry_run:
+            # Mock success even for a pipeline that is not registered: a dry run is
+            # how a workflow is tried where its pipelines are not available.
             return StepResult.ok(output={"dry_run": True, "pipeline": name})
         params: dict[str, Any] = ctx.params.to_dict()
         params.update(step.params)
-        if self.runnable is not None:
-            return self._via_runnable(self.runnable, name, params, ctx)
         try:
-            result = self.dispatcher.run(name, params, execution=lineage.resolve())
-        except PipelineNotFoundError as exc:
-            return _config_error(workflow_name, step, str(exc))
-        except BadParamsError as exc:
+            if runnable is not None:
+                outcome = runnable.submit_pipeline_sync(
+                    name, params, parent_run_id=ctx.run_id, correlation_id=ctx.run_id
+                )
+                ok, error, metrics = outcome.succeeded, outcome.error, outcome.metrics
+            else:
+                result = runner.dispatcher.run(name, params, execution=lineage.resolve())
+                ok, error, metrics = result.succeeded, result.error, result.metrics
+                if not ok:
+                    error = error or f"ended {result.status}"
+        except FATAL_EXCEPTIONS:
+            raise
+        except BaseException as exc:
+            return _pipeline_error(workflow_name, step, exc)
+        if not ok:
             return StepResult.fail(
-                f"{_where(workflow_name, step)}: pipeline {name!r} rejected its params: {exc}",
+                f"{where(workflow_name, step)}: pipeline {name!r} failed: {error}",
                 ErrorCategory.PIPELINE,
+                output=metrics or None,
             )
-        if result.status != PipelineStatus.COMPLETED:
-            return StepResult.fail(
-                f"pipeline {name!r} failed: {result.error or result.status}",
-                ErrorCategory.PIPELINE,
-                output=result.metrics or None,
-            )
-        return StepResult.ok(output=result.metrics)
-
-    @staticmethod
-    def _via_runnable(
-        runnable: Runnable, name: str, params: dict[str, Any], ctx: WorkflowContext
-    ) -> StepResult:
-        outcome = runnable.submit_pipeline_sync(
-            name, params, parent_run_id=ctx.run_id, correlation_id=ctx.run_id
-        )
-        if not outcome.succeeded:
-            return StepResult.fail(
-                f"pipeline {name!r} failed: {outcome.error or outcome.status}",
-                ErrorCategory.PIPELINE,
-            )
-        return StepResult.ok(output=outcome.metrics or {})
+        return StepResult.ok(output=metrics or {})
 
     def _choice(self, workflow_name: str, step: Step, ctx: WorkflowContext) -> StepResult:
         condition = step.condition
@@ -193,6 +208,6 @@ class StepExecutor:
             return _config_error(
                 workflow_name, step, f"duration_seconds must be a number >= 0, got {duration!r}"
             )
-        if not self.dry_run:
-            self.clock.sleep(duration)
+        if not self.runner.dry_run:
+            self.runner.clock.sleep(duration)
         return StepResult.ok(output={"waited_seconds": duration})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -226,11 +227,9 @@ class StepResult:
 
     def with_next_step(self, next_step: str | None) -> StepResult:
         """A copy of this result that routes to ``next_step``."""
-        copy = StepResult.__new__(StepResult)
-        for slot in self.__slots__:
-            setattr(copy, slot, getattr(self, slot))
-        copy.next_step = next_step
-        return copy
+        routed = copy.copy(self)
+        routed.next_step = next_step
+        return routed
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -257,7 +256,7 @@ class StepResult:
             return NotImplemented
         # No events and an empty events list are the same result.
         return (self._events or None) == (other._events or None) and all(
-            getattr(self, s) == getattr(other, s) for s in self.__slots__ if s != "_events"
+            getattr(self, s) == getattr(other, s) for s in StepResult.__slots__ if s != "_events"
         )
 
     __hash__ = None  # type: ignore[assignment]

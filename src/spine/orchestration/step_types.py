@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -36,10 +35,11 @@ class ErrorPolicy(StrEnum):
     RETRY = "retry"
 
 
+_POLICIES = {p.value for p in ErrorPolicy}
+_TYPES = {t.value for t in StepType}
+
 Handler = Callable[["WorkflowContext", dict[str, Any]], Any]
 Condition = Callable[["WorkflowContext"], Any]
-
-_BASIC = frozenset({StepType.LAMBDA, StepType.PIPELINE})
 
 
 @dataclass(eq=False)
@@ -64,7 +64,13 @@ class Step:
     iterator_workflow: Workflow | None = None
     max_concurrency: int = 4
     item_param: str = "item"
-    depends_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # "continue" and ErrorPolicy.CONTINUE are the same value: accept both.
+        if isinstance(self.on_error, str) and self.on_error in _POLICIES:
+            self.on_error = ErrorPolicy(self.on_error)
+        if isinstance(self.step_type, str) and self.step_type in _TYPES:
+            self.step_type = StepType(self.step_type)
 
     @property
     def retry_policy(self) -> RetryPolicy | None:
@@ -80,8 +86,6 @@ class Step:
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
-        *,
-        depends_on: Sequence[str] | None = None,
     ) -> Step:
         """A step that calls ``handler(ctx, config)``; it returns a ``StepResult``,
         a dict (its output) or ``None``, and may be ``async def``."""
@@ -93,7 +97,6 @@ class Step:
             retry=retry,
             next=next,
             handler=handler,
-            depends_on=tuple(depends_on or ()),
         )
 
     @classmethod
@@ -105,8 +108,6 @@ class Step:
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
-        *,
-        depends_on: Sequence[str] | None = None,
     ) -> Step:
         """A step that runs the registered pipeline ``pipeline_name`` with
         ``{**ctx.params, **params}``."""
@@ -120,7 +121,6 @@ class Step:
             next=next,
             pipeline_name=pipeline_name,
             params=step_params,
-            depends_on=tuple(depends_on or ()),
         )
 
     @classmethod
@@ -196,20 +196,6 @@ class Step:
             item_param=item_param,
         )
 
-    def is_basic_tier(self) -> bool:
-        return self.step_type in _BASIC
-
-    def is_intermediate_tier(self) -> bool:
-        return self.step_type is StepType.CHOICE
-
-    def is_advanced_tier(self) -> bool:
-        return self.step_type in (StepType.WAIT, StepType.MAP)
-
-    def targets(self) -> list[str]:
-        """Names of the steps this step can jump to."""
-        names = [self.then_step, self.else_step, self.next]
-        return [n for n in names if n is not None]
-
     def to_dict(self) -> dict[str, Any]:
         """A plain description of the step (callables by ``module:qualname`` reference)."""
         data: dict[str, Any] = {"name": self.name, "type": self.step_type.value}
@@ -236,8 +222,6 @@ class Step:
         elif self.step_type is StepType.MAP:
             data["items_path"] = self.items_path
             data["max_concurrency"] = self.max_concurrency
-        if self.depends_on:
-            data["depends_on"] = list(self.depends_on)
         return data
 
     def __repr__(self) -> str:
@@ -261,19 +245,3 @@ def callable_ref(fn: object) -> str | None:
     if not module or not qualname or "<" in qualname:
         return None
     return f"{module}:{qualname}"
-
-
-def resolve_callable_ref(ref: str) -> Callable[..., Any]:
-    """Import the callable named by ``"module:qualname"``."""
-    if ":" not in ref:
-        raise ValueError(f"callable reference {ref!r} is missing ':' (expected 'module:name')")
-    module_name, _, qualname = ref.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"{ref!r} does not name a callable")
-    return target  # type: ignore[no-any-return]
-
-
-_callable_ref = callable_ref

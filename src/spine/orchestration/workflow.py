@@ -81,26 +81,6 @@ class Workflow:
                 return i
         return -1
 
-    def has_choice_steps(self) -> bool:
-        return any(s.step_type is StepType.CHOICE for s in self.steps)
-
-    def has_lambda_steps(self) -> bool:
-        return any(s.step_type is StepType.LAMBDA for s in self.steps)
-
-    def has_pipeline_steps(self) -> bool:
-        return any(s.step_type is StepType.PIPELINE for s in self.steps)
-
-    def pipeline_names(self) -> list[str]:
-        return [s.pipeline_name for s in self.steps if s.pipeline_name]
-
-    def required_tier(self) -> str:
-        """``"basic"``, ``"intermediate"`` or ``"advanced"``, after the spec's tier table."""
-        if any(s.is_advanced_tier() or s.retry is not None for s in self.steps):
-            return "advanced"
-        if self.has_choice_steps():
-            return "intermediate"
-        return "basic"
-
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "name": self.name,
@@ -133,8 +113,6 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     if step.retry is not None and not isinstance(step.retry, RetryPolicy):
         problems.append(f"retry must be a RetryPolicy, got {type(step.retry).__name__}")
     target("next", step.next)
-    for dep in step.depends_on:
-        target("depends_on", dep)
     kind = step.step_type
     if kind is StepType.LAMBDA:
         if not callable(step.handler):
@@ -179,7 +157,9 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
             problems.append((None, f"steps[{position}] is a {type(step).__name__}, not a Step"))
             continue
         if not isinstance(step.name, str) or not step.name.strip():
-            problems.append((None, f"steps[{position}] has an empty name"))
+            problems.append(
+                (None, f"steps[{position}].name must be a non-empty string, got {step.name!r}")
+            )
         elif step.name in seen:
             problems.append((step.name, f"Duplicate step name: {step.name!r}"))
         seen.add(step.name)

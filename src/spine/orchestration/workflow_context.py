@@ -9,11 +9,12 @@ deep-copied: treat what you read from the context as read-only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from spine.core.errors import ReadOnlyError
-from spine.core.frozen import FrozenDict, FrozenMap, freeze_dict
+from spine.core.frozen import FrozenDict, FrozenMap, freeze_dict, thaw
 from spine.core.ids import new_id
 from spine.execution.context import ExecutionContext
 
@@ -58,7 +59,10 @@ class WorkflowContext:
         )
         self._partition = freeze_dict(partition)
         self._execution = execution or ExecutionContext(
-            run_id=self._run_id, workflow_name=workflow_name, partition=self._partition
+            execution_id=self._run_id,
+            run_id=self._run_id,
+            workflow_name=workflow_name,
+            partition=self._partition,
         )
         self._started_at = started_at or datetime.now(UTC)
         self._metadata = freeze_dict(metadata)
@@ -214,6 +218,15 @@ class WorkflowContext:
         params = self._params.merged(context_updates) if context_updates else self._params
         return self._derive(params, self._outputs.set(step_name, freeze_dict(output)))
 
+    def rebased(self, workflow_name: str, partition: Mapping[str, Any]) -> WorkflowContext:
+        """The same run's context under another workflow name and partition."""
+        frozen = freeze_dict(partition)
+        new = self._derive(self._params, self._outputs)
+        new._workflow_name = workflow_name
+        new._partition = frozen
+        new._execution = replace(self._execution, workflow_name=workflow_name, partition=frozen)
+        return new
+
     # -- serialisation ----------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,9 +234,9 @@ class WorkflowContext:
         return {
             "run_id": self._run_id,
             "workflow_name": self._workflow_name,
-            "params": self._params.to_dict(),
-            "outputs": {k: dict(v) for k, v in self._outputs.items()},
-            "partition": dict(self._partition),
+            "params": thaw(self._params),
+            "outputs": thaw(self._outputs),
+            "partition": thaw(self._partition),
             "execution": self._execution.to_dict(),
             "started_at": self._started_at.isoformat(),
             "metadata": dict(self._metadata),
@@ -246,6 +259,8 @@ class WorkflowContext:
         )
 
     def __eq__(self, other: object) -> bool:
+        # The identity and data of a run; lineage, timestamps and metadata are
+        # bookkeeping that a context rebuilt from fewer fields need not match.
         if not isinstance(other, WorkflowContext):
             return NotImplemented
         return (
@@ -254,9 +269,6 @@ class WorkflowContext:
             and self._params == other._params
             and self._outputs == other._outputs
             and self._partition == other._partition
-            and self._metadata == other._metadata
-            and self._execution == other._execution
-            and self._started_at == other._started_at
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -66,19 +66,14 @@ class WorkflowRunner:
         self.max_steps = max_steps
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.dispatcher = dispatcher or Dispatcher()
-        self._runnable = runnable
-        self._executor = StepExecutor(
-            dispatcher=self.dispatcher,
-            runnable=runnable,
-            dry_run=dry_run,
-            clock=self.clock,
-            execute_child=self._execute_child,
-        )
+        self.foreign_runnable = runnable
+        """A spine-core ``Runnable`` that runs pipeline steps instead of the dispatcher."""
+        self._executor = StepExecutor(self)
 
     @property
     def runnable(self) -> Runnable:
         """What runs pipeline steps (spine-core's name for it)."""
-        return self._runnable if self._runnable is not None else self.dispatcher
+        return self.foreign_runnable if self.foreign_runnable is not None else self.dispatcher
 
     def execute(
         self,
@@ -126,11 +121,17 @@ class WorkflowRunner:
         missing = {k: v for k, v in defaults.items() if k not in context.params}
         if missing or params:
             context = context.with_params({**missing, **(params or {})})
-        if self.dry_run and not context.is_dry_run:
-            context = context.with_metadata({"dry_run": True})
+        if context.is_dry_run != self.dry_run:
+            context = context.with_metadata({"dry_run": self.dry_run})
+        if (partition is not None and partition != context.partition) or not context.workflow_name:
+            context = context.rebased(
+                workflow_name=context.workflow_name or workflow.name,
+                partition=context.partition if partition is None else partition,
+            )
         return context
 
-    def _execute_child(self, workflow: Workflow, context: WorkflowContext) -> WorkflowResult:
+    def run_child(self, workflow: Workflow, context: WorkflowContext) -> WorkflowResult:
+        """Run a map item's workflow from its first step (used by map steps)."""
         return self._run(workflow, plan_for(workflow), context, 0)
 
     def _retry_policy(self, step: Step) -> RetryPolicy | None:
@@ -150,9 +151,10 @@ class WorkflowRunner:
         record = executions.append
         run_step = self._executor.run
         name = workflow.name
-        # Fences of the choices taken so far (see flow.py), and their union.
-        fences: dict[str, frozenset[str]] = {}
-        fenced: frozenset[str] = frozenset()
+        # Fences of the choices taken so far (see flow.py), and their union. A
+        # resumed run starts with those of the choices its context already took.
+        fences = plan.fences_taken(ctx.outputs) if start else {}
+        fenced: frozenset[str] = frozenset().union(*fences.values())
         status = WorkflowStatus.COMPLETED
         error_step: str | None = None
         error: str | None = None
@@ -173,14 +175,17 @@ class WorkflowRunner:
                 break
             budget -= 1
             attempt = 1
-            children = None
             while True:
                 t0 = now()
-                if step.step_type is StepType.MAP:
-                    result, children = self._executor.run_map(name, step, ctx, attempt)
-                else:
-                    result = run_step(name, step, ctx, attempt)
+                result, children = run_step(name, step, ctx, attempt)
                 t1 = now()
+                jump = result.next_step or step.next
+                if jump is not None and jump not in index:
+                    result = StepResult.fail(
+                        f"workflow {name!r}, step {step.name!r}: next step {jump!r} "
+                        "names no step of this workflow",
+                        ErrorCategory.CONFIGURATION,
+                    )
                 if result.success:
                     break
                 policy = self._retry_policy(step)
@@ -188,54 +193,27 @@ class WorkflowRunner:
                     break
                 record(
                     StepExecution(
-                        step.name,
-                        step.step_type,
-                        StepStatus.FAILED,
-                        t0,
-                        t1,
-                        result,
-                        result.error,
-                        attempt,
-                        True,
-                        children,
+                        step.name, step.step_type, StepStatus.FAILED, t0, t1, result,
+                        result.error, attempt, True, children,
                     )
-                )
+                )  # fmt: skip
                 self.clock.sleep(policy.delay_seconds(attempt))
                 attempt += 1
             if result.success:
                 output = result.output = freeze_dict(result.output)
                 ctx = ctx.with_step_result(step.name, output, result.context_updates)
-                record(
-                    StepExecution(
-                        step.name,
-                        step.step_type,
-                        StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED,
-                        t0,
-                        t1,
-                        result,
-                        None,
-                        attempt,
-                        False,
-                        children,
-                    )
-                )
+                outcome = StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED
             else:
                 if result.output:
                     ctx = ctx.with_output(step.name, result.output)
-                record(
-                    StepExecution(
-                        step.name,
-                        step.step_type,
-                        StepStatus.FAILED,
-                        t0,
-                        t1,
-                        result,
-                        result.error,
-                        attempt,
-                        False,
-                        children,
-                    )
+                outcome = StepStatus.FAILED
+            record(
+                StepExecution(
+                    step.name, step.step_type, outcome, t0, t1, result, result.error, attempt,
+                    False, children,
                 )
+            )  # fmt: skip
+            if not result.success:
                 if error_step is None or step.on_error is not ErrorPolicy.CONTINUE:
                     error_step, error, category = step.name, result.error, result.error_category
                 if step.on_error is ErrorPolicy.CONTINUE:
@@ -258,13 +236,9 @@ class WorkflowRunner:
                 continue
             found = index.get(target)
             if found is None:
+                # Only a failed step whose next= names no step gets here (the
+                # failure above recorded why): nothing valid follows it.
                 status = WorkflowStatus.FAILED
-                error_step = step.name
-                error = (
-                    f"workflow {name!r}, step {step.name!r}: next step {target!r} "
-                    "names no step of this workflow"
-                )
-                category = ErrorCategory.CONFIGURATION.value
                 break
             position = found
         return WorkflowResult(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -112,30 +110,3 @@ def test_error_category_is_stored_as_a_plain_string(category: ErrorCategory) -> 
 def test_any_string_is_accepted_as_a_category() -> None:
     result = StepResult.fail("x", category="MY_OWN")
     assert result.error_category == "MY_OWN"
-
-
-HEAVY_MODULES = [
-    "dask",
-    "click",
-    "typer",
-    "rich",
-    "sqlalchemy",
-    "psycopg",
-    "starlette",
-    "fastapi",
-    "uvicorn",
-    "jinja2",
-]
-
-
-def test_import_does_not_pull_heavy_dependencies() -> None:
-    code = (
-        "import json, sys\n"
-        "import spine.orchestration\n"
-        f"heavy = {HEAVY_MODULES!r}\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert json.loads(completed.stdout) == []

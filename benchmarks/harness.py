@@ -17,8 +17,10 @@ def best_time(fn: Callable[[], Any], repeats: int, *, collector: bool = True) ->
     ``timeit`` does, to separate the engine's own cost from the collector's.
     """
     best = float("inf")
+    # One collection up front, not one per repeat: a full collection just before a
+    # short timed run leaves the caches cold and inflates it.
+    gc.collect()
     for _ in range(repeats):
-        gc.collect()
         if not collector:
             gc.disable()
         try:

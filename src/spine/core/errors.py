@@ -7,7 +7,11 @@
     │   ├── PipelineNotFoundError     no pipeline registered under that name
     │   └── BadParamsError            a pipeline rejected its parameters
     ├── WorkflowError                 a workflow could not be run as asked
-    │   └── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+    │   ├── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+    │   ├── RunNotFoundError          no stored run has that id
+    │   ├── RunOwnedError             the run is being executed by a live owner
+    │   └── DefinitionMismatchError   the workflow changed since the stored run started
+    ├── StoreError                    the history database cannot be used
     └── ReadOnlyError                 an immutable object was changed (also a TypeError
                                       and an AttributeError)
 
@@ -108,6 +112,35 @@ Everything else a step or pipeline raises (``asyncio.CancelledError`` and other
 """
 
 
+class RunNotFoundError(WorkflowError):
+    """No stored run has the requested id."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        super().__init__(f"no run {run_id!r} in {where}")
+        self.run_id = run_id
+
+
+class RunOwnedError(WorkflowError):
+    """The run is held by an owner that is still alive."""
+
+    def __init__(self, run_id: str, workflow: str, owner: str) -> None:
+        super().__init__(
+            f"run {run_id!r} of workflow {workflow!r} is being executed by {owner}; "
+            "wait for it to finish, or for its lease to lapse if that process is gone",
+            workflow=workflow,
+        )
+        self.run_id = run_id
+        self.owner = owner
+
+
+class DefinitionMismatchError(WorkflowError):
+    """The workflow's steps differ from those the stored run was started with."""
+
+
+class StoreError(SpineError):
+    """The history database cannot be opened, read or written."""
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"``, the form in which a failure is reported.
 
@@ -135,10 +168,14 @@ class ReadOnlyError(SpineError, TypeError, AttributeError):
 __all__ = [
     "FATAL_EXCEPTIONS",
     "BadParamsError",
+    "DefinitionMismatchError",
     "PipelineError",
     "PipelineNotFoundError",
     "ReadOnlyError",
+    "RunNotFoundError",
+    "RunOwnedError",
     "SpineError",
+    "StoreError",
     "WorkflowError",
     "WorkflowValidationError",
     "describe_exception",

@@ -1,0 +1,64 @@
+"""Versioned, forward-only schema migrations, applied when a store is opened.
+
+The version lives in ``spine_schema_version``. Version 1 is the schema of
+``spine.store.schema`` as first released; each later version appends a function
+here that brings version N-1 to N (and bumps ``SCHEMA_VERSION``). A test checks
+that migrating from nothing yields exactly the tables ``schema.metadata`` defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from spine.core.errors import StoreError
+from spine.store.schema import SCHEMA_VERSION, metadata, runs, schema_version, steps
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[runs, steps])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+"""Version -> the function that migrates the version before it to this one."""
+
+
+def current_version(conn: Connection, *, own_database: bool) -> int | None:
+    """The schema version of the database, or ``None`` when spine never touched it.
+
+    With ``own_database`` (an SQLite file) any table spine did not create makes the
+    file foreign; a server database may hold other applications' tables.
+    """
+    tables = set(inspect(conn).get_table_names())
+    if schema_version.name not in tables:
+        foreign = tables - {runs.name, steps.name} if own_database else set()
+        if tables & {runs.name, steps.name} or foreign:
+            raise StoreError(
+                "this database already holds tables spine did not create "
+                f"({', '.join(sorted(tables)[:5])}); point spine at its own database, "
+                "or an empty one"
+            )
+        return None
+    version = conn.execute(select(schema_version.c.version)).scalar()
+    return int(version) if version is not None else None
+
+
+def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
+    """Bring the schema to ``SCHEMA_VERSION`` inside ``conn``'s transaction."""
+    version = current_version(conn, own_database=own_database)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this spine-orchestration "
+            f"understands ({SCHEMA_VERSION}); upgrade spine-orchestration to use it"
+        )
+    if version == SCHEMA_VERSION:
+        return version
+    if version is None:
+        metadata.create_all(conn, tables=[schema_version])
+        conn.execute(schema_version.insert().values(version=0))
+        version = 0
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[target](conn)
+        conn.execute(schema_version.update().values(version=target))
+    return SCHEMA_VERSION

@@ -1,0 +1,88 @@
+"""The one definition of spine's tables (SQLAlchemy Core), shared by every backend.
+
+``core_workflow_runs`` and ``core_workflow_steps`` carry every column of the spec
+plus what durable execution needs: the lease (owner, heartbeat), the wake-up time
+of a waiting run, and per step its context updates and where the flow went next.
+Timestamps are ISO-8601 UTC text with microseconds (fixed width, so they also
+compare correctly as text); data columns are JSON text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint
+
+SCHEMA_VERSION = 1
+"""Bumped with every migration in ``spine.store.migrations``."""
+
+metadata = MetaData()
+
+runs = Table(
+    "core_workflow_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("workflow_name", Text, nullable=False),
+    Column("status", Text, nullable=False),  # PENDING, RUNNING, WAITING, COMPLETED, ...
+    Column("started_at", Text),
+    Column("completed_at", Text),
+    Column("duration_ms", Integer),
+    Column("params", Text),  # JSON: the run's params as it started
+    Column("outputs", Text),  # JSON: every step's output, written when the run ends
+    Column("error", Text),
+    Column("error_category", Text),
+    Column("total_steps", Integer),
+    Column("completed_steps", Integer),
+    Column("failed_steps", Integer),
+    Column("triggered_by", Text),  # manual, schedule, api
+    Column("parent_run_id", Text),  # the run whose map step started this one
+    Column("schedule_id", Text),
+    # Beyond the spec: what resume, recovery and the UI need.
+    Column("workflow_version", Integer, nullable=False, default=1),
+    Column("definition_hash", Text),
+    Column("partition", Text),  # JSON
+    Column("error_step", Text),
+    Column("parent_step", Text),
+    Column("item_index", Integer),
+    Column("dry_run", Integer, nullable=False, default=0),
+    Column("owner_id", Text),
+    Column("owner_host", Text),
+    Column("owner_pid", Integer),
+    Column("heartbeat_at", Text),
+    Column("wake_at", Text),
+    Column("data_format", Integer, nullable=False, default=1),
+)
+Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
+Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
+Index("ix_core_workflow_runs_parent", runs.c.parent_run_id, runs.c.parent_step)
+
+steps = Table(
+    "core_workflow_steps",
+    metadata,
+    Column("step_id", Text, primary_key=True),  # "<run_id>:<step_order>:<attempt>"
+    Column("run_id", Text, nullable=False),
+    Column("step_name", Text, nullable=False),
+    Column("step_type", Text, nullable=False),
+    Column("step_order", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("started_at", Text),
+    Column("completed_at", Text),
+    Column("duration_ms", Integer),
+    Column("params", Text),  # JSON: the step's own params/config, not the context's
+    Column("outputs", Text),  # JSON: this step's output
+    Column("error", Text),
+    Column("error_category", Text),
+    Column("row_count", Integer),
+    Column("attempt", Integer, nullable=False, default=1),
+    # Beyond the spec.
+    Column("context_updates", Text),  # JSON
+    Column("next_step", Text),  # where the flow went next; NULL ends the run
+    Column("will_retry", Integer, nullable=False, default=0),
+    Column("quality", Text),  # JSON QualityMetrics
+    UniqueConstraint("run_id", "step_order", "attempt", name="uq_core_workflow_steps_attempt"),
+)
+# The unique constraint above also serves reading a run's steps in order.
+
+schema_version = Table(
+    "spine_schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)

@@ -1,0 +1,388 @@
+"""``SqlStore``: the runner's history on SQLite or PostgreSQL, through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from spine.core.errors import RunNotFoundError, StoreError
+from spine.orchestration.history import DATA_FORMAT, Owner, RunRecord, StepRecord, StoredRun
+from spine.store.engine import connect
+from spine.store.migrations import migrate
+from spine.store.schema import runs, steps
+
+_LIVE = ("RUNNING", "WAITING")
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Seconds since the epoch as fixed-width ISO-8601 UTC text."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> float | None:
+    return None if text is None else datetime.fromisoformat(text).timestamp()
+
+
+def _explain(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    lowered = text.lower()
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return (
+            f"it is not a usable SQLite database ({text}); is it corrupt or another kind of file?"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"it is read-only ({text})"
+    if "unable to open" in lowered:
+        return f"it cannot be opened ({text})"
+    return text
+
+
+class _RowWriter:
+    """Inserts rows of one table, one committed transaction per row, on the fast path.
+
+    A step row is written after every step, so this skips what SQLAlchemy adds per
+    statement (building and caching the statement, checking a connection out of the
+    pool and resetting it on return): the INSERT is compiled once from the table
+    definition and run on a connection each thread keeps.
+    """
+
+    def __init__(self, engine: Engine, table: Table, *, sqlite: bool) -> None:
+        compiled = table.insert().compile(dialect=engine.dialect)
+        self._sql = compiled.string
+        self._positions = compiled.positiontup
+        self._engine = engine
+        self._sqlite = sqlite
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        held = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = _Held(self._engine.raw_connection())
+        return held.connection
+
+    def write(self, values: dict[str, Any]) -> None:
+        params: Any = tuple(values[name] for name in self._positions) if self._positions else values
+        raw = self._connection()
+        try:
+            if self._sqlite:
+                driver = raw.driver_connection
+                driver.execute("BEGIN IMMEDIATE")
+                try:
+                    driver.execute(self._sql, params)
+                except BaseException:
+                    driver.execute("ROLLBACK")
+                    raise
+                driver.execute("COMMIT")
+            else:
+                with raw.cursor() as cursor:
+                    cursor.execute(self._sql, params)
+                raw.commit()
+        except BaseException:
+            # The connection's state is unknown now: let it go back and start afresh.
+            self._local.held = None
+            raise
+
+
+class _Held:
+    """A pooled DBAPI connection kept by one thread, returned when the thread ends."""
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        weakref.finalize(self, _close_quietly, connection)
+
+
+def _close_quietly(connection: Any) -> None:
+    with suppress(Exception):
+        connection.close()
+
+
+class SqlStore:
+    """History in one SQL database; the schema is created or migrated on open."""
+
+    def __init__(self, database_url: str) -> None:
+        target = connect(database_url)
+        self.engine = target.engine
+        self.where = target.where
+        self.sqlite = target.sqlite
+        self.url = database_url
+        with self._transaction("prepare its schema") as conn:
+            migrate(conn, self.where, own_database=self.sqlite)
+        self._steps_writer = _RowWriter(self.engine, steps, sqlite=self.sqlite)
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except StoreError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot {action} in {self.where}: {_explain(exc)}") from exc
+
+    # -- writing ----------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        owner = run.owner
+        with self._transaction(f"record run {run.run_id}") as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id=run.run_id,
+                    workflow_name=run.workflow_name,
+                    workflow_version=run.workflow_version,
+                    definition_hash=run.definition_hash,
+                    status=run.status,
+                    started_at=iso(run.started_at),
+                    params=json.dumps(run.params),
+                    partition=json.dumps(run.partition),
+                    total_steps=run.total_steps,
+                    completed_steps=0,
+                    failed_steps=0,
+                    triggered_by=run.triggered_by,
+                    parent_run_id=run.parent_run_id,
+                    schedule_id=run.schedule_id,
+                    parent_step=run.parent_step,
+                    item_index=run.item_index,
+                    dry_run=int(run.dry_run),
+                    owner_id=owner.owner_id if owner else None,
+                    owner_host=owner.host if owner else None,
+                    owner_pid=owner.pid if owner else None,
+                    heartbeat_at=iso(run.heartbeat_at),
+                    wake_at=iso(run.wake_at),
+                    data_format=DATA_FORMAT,
+                )
+            )
+
+    def record_step(self, step: StepRecord) -> None:
+        try:
+            self._steps_writer.write(
+                {
+                    "step_id": f"{step.run_id}:{step.step_order}:{step.attempt}",
+                    "run_id": step.run_id,
+                    "step_name": step.step_name,
+                    "step_type": step.step_type,
+                    "step_order": step.step_order,
+                    "status": step.status,
+                    "started_at": iso(step.started_at),
+                    "completed_at": iso(step.completed_at),
+                    "duration_ms": round((step.completed_at - step.started_at) * 1000),
+                    "params": step.params_json,
+                    "outputs": step.output_json,
+                    "error": step.error,
+                    "error_category": step.error_category,
+                    "row_count": step.row_count,
+                    "attempt": step.attempt,
+                    "context_updates": step.context_updates_json,
+                    "next_step": step.next_step,
+                    "will_retry": int(step.will_retry),
+                    "quality": step.quality_json,
+                }
+            )
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"cannot record step {step.step_name!r} of run {step.run_id} in {self.where}: "
+                f"{_explain(exc)}"
+            ) from exc
+
+    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
+        with self._transaction(f"update run {run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, wake_at=iso(wake_at))
+            )
+
+    def finish_run(self, run: RunRecord) -> None:
+        started, completed = run.started_at, run.completed_at
+        with self._transaction(f"finish run {run.run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run.run_id)
+                .values(
+                    status=run.status,
+                    completed_at=iso(completed),
+                    duration_ms=None if completed is None else round((completed - started) * 1000),
+                    outputs=None if run.outputs is None else json.dumps(run.outputs),
+                    error=run.error,
+                    error_category=run.error_category,
+                    error_step=run.error_step,
+                    total_steps=run.total_steps,
+                    completed_steps=run.completed_steps,
+                    failed_steps=run.failed_steps,
+                    wake_at=iso(run.wake_at),
+                )
+            )
+
+    # -- leases -----------------------------------------------------------------
+
+    def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
+        """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
+        old = expected.owner
+        with self._transaction(f"claim run {expected.run_id}") as conn:
+            result = conn.execute(
+                update(runs)
+                .where(
+                    and_(
+                        runs.c.run_id == expected.run_id,
+                        runs.c.status == expected.status,
+                        runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
+                        runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
+                    )
+                )
+                .values(
+                    owner_id=owner.owner_id,
+                    owner_host=owner.host,
+                    owner_pid=owner.pid,
+                    heartbeat_at=iso(now),
+                )
+            )
+            return result.rowcount == 1
+
+    def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
+        if not run_ids:
+            return
+        with self._transaction("renew leases") as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
+                .values(heartbeat_at=iso(now))
+            )
+
+    def release(self, run_id: str, owner: Owner) -> None:
+        with self._transaction(f"release run {run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+                .values(owner_id=None, owner_host=None, owner_pid=None, heartbeat_at=None)
+            )
+
+    # -- reading ----------------------------------------------------------------
+
+    def load_run(self, run_id: str) -> StoredRun:
+        with self._transaction(f"read run {run_id}") as conn:
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            step_rows = conn.execute(
+                select(steps)
+                .where(steps.c.run_id == run_id)
+                .order_by(steps.c.step_order, steps.c.attempt)
+            ).all()
+        return StoredRun(run=_run_record(row), steps=[_step_record(r) for r in step_rows])
+
+    def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
+        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
+        their parent)."""
+        with self._transaction("list runs to recover") as conn:
+            rows = conn.execute(
+                select(runs)
+                .where(and_(runs.c.status.in_(_LIVE), runs.c.parent_run_id.is_(None)))
+                .order_by(runs.c.started_at)
+            ).all()
+        return [_run_record(r) for r in rows]
+
+    def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
+        with self._transaction(f"read the map items of run {parent_run_id}") as conn:
+            rows = conn.execute(
+                select(runs).where(
+                    and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
+                )
+            ).all()
+        return [_run_record(r) for r in rows]
+
+    def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Quality metrics every step of ``workflow_name`` reported, oldest first."""
+        with self._transaction(f"read quality metrics of {workflow_name!r}") as conn:
+            rows = conn.execute(
+                select(steps.c.run_id, steps.c.step_name, steps.c.completed_at, steps.c.quality)
+                .join(runs, runs.c.run_id == steps.c.run_id)
+                .where(and_(runs.c.workflow_name == workflow_name, steps.c.quality.is_not(None)))
+                .order_by(steps.c.completed_at)
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "run_id": r.run_id,
+                "step_name": r.step_name,
+                "completed_at": r.completed_at,
+                "quality": json.loads(r.quality),
+            }
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _loads(text: str | None) -> Mapping[str, Any]:
+    return {} if text is None else json.loads(text)
+
+
+def _run_record(row: Row[Any]) -> RunRecord:
+    owner = (
+        Owner(owner_id=row.owner_id, host=row.owner_host or "", pid=row.owner_pid or 0)
+        if row.owner_id
+        else None
+    )
+    return RunRecord(
+        run_id=row.run_id,
+        workflow_name=row.workflow_name,
+        status=row.status,
+        started_at=from_iso(row.started_at) or 0.0,
+        params=_loads(row.params),
+        partition=_loads(row.partition),
+        workflow_version=row.workflow_version,
+        definition_hash=row.definition_hash or "",
+        triggered_by=row.triggered_by or "manual",
+        parent_run_id=row.parent_run_id,
+        schedule_id=row.schedule_id,
+        parent_step=row.parent_step,
+        item_index=row.item_index,
+        dry_run=bool(row.dry_run),
+        total_steps=row.total_steps or 0,
+        owner=owner,
+        heartbeat_at=from_iso(row.heartbeat_at),
+        wake_at=from_iso(row.wake_at),
+        completed_at=from_iso(row.completed_at),
+        outputs=None if row.outputs is None else json.loads(row.outputs),
+        error=row.error,
+        error_category=row.error_category,
+        error_step=row.error_step,
+        completed_steps=row.completed_steps or 0,
+        failed_steps=row.failed_steps or 0,
+    )
+
+
+def _step_record(row: Row[Any]) -> StepRecord:
+    return StepRecord(
+        run_id=row.run_id,
+        step_order=row.step_order,
+        attempt=row.attempt,
+        step_name=row.step_name,
+        step_type=row.step_type,
+        status=row.status,
+        started_at=from_iso(row.started_at) or 0.0,
+        completed_at=from_iso(row.completed_at) or 0.0,
+        output_json=row.outputs or "{}",
+        context_updates_json=row.context_updates or "{}",
+        next_step=row.next_step,
+        error=row.error,
+        error_category=row.error_category,
+        will_retry=bool(row.will_retry),
+        quality_json=row.quality,
+        row_count=row.row_count,
+        params_json=row.params or "{}",
+    )

@@ -65,12 +65,17 @@ def _imported_modules(path: Path, root: Path = SRC.parent) -> set[str]:
     return found
 
 
+# The runner opens a store from a URL through the package's one public entry point,
+# never through the store's modules.
+ALLOWED = {"spine.store", "spine.store.open_store"}
+
+
 def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
     files = sorted((SRC / layer).rglob("*.py"))
     assert files, f"no sources found under {SRC / layer}"
     bad = []
     for path in files:
-        for module in _imported_modules(path):
+        for module in _imported_modules(path) - ALLOWED:
             if any(module == f or module.startswith(f + ".") for f in forbidden):
                 bad.append(f"{path.relative_to(SRC.parent)} imports {module}")
     return sorted(bad)
@@ -83,6 +88,7 @@ def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
         ("core", ("spine.orchestration", "spine.framework", "spine.execution")),
         ("framework", ("spine.orchestration",)),
         ("execution", ("spine.orchestration",)),
+        ("store", ("spine.cli", "spine.web")),
     ],
 )
 def test_imports_point_down_the_stack(layer: str, forbidden: tuple[str, ...]) -> None:

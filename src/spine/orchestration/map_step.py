@@ -133,7 +133,7 @@ def run_map(
             dry_run=dry_run,
             parent=parent,
         )
-        return executor.execute_child(item_workflow, child)
+        return executor.execute_child(item_workflow, child, parent, index)
 
     runs = _run_all(run_item, items, min(concurrency, len(items)), step.name)
     failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]

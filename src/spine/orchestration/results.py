@@ -159,6 +159,8 @@ class WorkflowResult:
         self.error_step = error_step
         self.error = error
         self.error_category = error_category
+        self.note: str | None = None
+        """What happened beyond the status (e.g. a resume that found nothing to do)."""
 
     def _names(self, status: str) -> list[str]:
         return [

@@ -26,6 +26,7 @@ from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step, StepType
 
 if TYPE_CHECKING:
+    from spine.execution.context import ExecutionContext
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.workflow import Workflow
     from spine.orchestration.workflow_context import WorkflowContext
@@ -120,9 +121,11 @@ class StepExecutor:
         finally:
             leave_step(token)
 
-    def execute_child(self, workflow: Workflow, context: WorkflowContext) -> WorkflowResult:
+    def execute_child(
+        self, workflow: Workflow, context: WorkflowContext, parent: ExecutionContext, index: int
+    ) -> WorkflowResult:
         """Run a map item's workflow with this executor's runner."""
-        return self.runner.run_child(workflow, context)
+        return self.runner.run_child(workflow, context, parent, index)
 
     @property
     def dry_run(self) -> bool:

@@ -1,17 +1,31 @@
-"""``WorkflowRunner``: executes a workflow's steps, in one process, and reports the run."""
+"""``WorkflowRunner``: executes workflows, and with a database makes every run durable."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
-from spine.core.errors import WorkflowValidationError
+from spine.core.errors import RunOwnedError, WorkflowError, WorkflowValidationError
 from spine.core.frozen import freeze_dict
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
+from spine.orchestration.durable import (
+    Journal,
+    LeaseKeeper,
+    Resumption,
+    check_definition,
+    definition_hash,
+    json_ready,
+    owner_gone,
+    rebuild,
+)
 from spine.orchestration.flow import Plan, plan_for
+from spine.orchestration.history import HistoryStore, Owner, RunRecord
+from spine.orchestration.registry import WorkflowRegistry, default_workflow_registry
 from spine.orchestration.results import (
     StepExecution,
     StepStatus,
@@ -25,7 +39,13 @@ from spine.orchestration.step_types import ErrorPolicy, Step, StepType
 from spine.orchestration.workflow import Workflow
 from spine.orchestration.workflow_context import WorkflowContext
 
+if TYPE_CHECKING:
+    from spine.execution.context import ExecutionContext
+
+logger = logging.getLogger("spine.orchestration")
+
 DEFAULT_MAX_STEPS = 10_000
+DEFAULT_LEASE_SECONDS = 30.0
 _DEFAULT_RETRY = RetryPolicy()
 
 
@@ -37,6 +57,11 @@ class WorkflowRunner:
     :class:`~spine.core.errors.WorkflowValidationError` only for an invalid request
     (``start_from`` naming no step).
 
+    With ``database_url`` (or the ``SPINE_DATABASE_URL`` environment variable) every
+    run is durable: each step's outcome is committed before the next step starts, a
+    run holds a lease while it executes, and :meth:`resume` and :meth:`recover`
+    continue runs that failed, wait or lost their process.
+
     Args:
         runnable: an object with ``submit_pipeline_sync`` (spine-core's
             ``Runnable``) to run pipeline steps; by default they run through
@@ -47,6 +72,13 @@ class WorkflowRunner:
             if omitted.
         max_steps: most steps one run executes, so a loop of choices ends.
         clock: where time is read and retry delays and waits sleep.
+        database_url: ``sqlite:///path/to/file.db`` or ``postgresql://...``.
+        store: a ready :class:`~spine.orchestration.history.HistoryStore` instead.
+        lease_seconds: how long a run's lease lasts without a heartbeat.
+        block_on_waits: sleep through waits and retry delays (default); when false a
+            run that must wait is stored as ``WAITING`` and ``execute`` returns, for
+            :meth:`recover` (or a worker) to continue when it is due.
+        workflows: the registry in which ``resume`` and ``recover`` find workflows.
     """
 
     def __init__(
@@ -57,9 +89,16 @@ class WorkflowRunner:
         dispatcher: Dispatcher | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         clock: Clock | None = None,
+        database_url: str | None = None,
+        store: HistoryStore | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        block_on_waits: bool = True,
+        workflows: WorkflowRegistry | None = None,
     ) -> None:
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+        if not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be a number > 0, got {lease_seconds!r}")
         if isinstance(runnable, Dispatcher):
             dispatcher, runnable = runnable, None
         self.dry_run = dry_run
@@ -68,12 +107,34 @@ class WorkflowRunner:
         self.dispatcher = dispatcher or Dispatcher()
         self.foreign_runnable = runnable
         """A spine-core ``Runnable`` that runs pipeline steps instead of the dispatcher."""
+        self.workflows = workflows if workflows is not None else default_workflow_registry
+        self.lease_seconds = float(lease_seconds)
+        self.block_on_waits = block_on_waits
+        url = database_url or os.environ.get("SPINE_DATABASE_URL")
+        if store is None and url:
+            from spine.store import open_store  # the SQL layer loads only when asked for
+
+            store = open_store(url)
+        self.store = store
+        self.owner = Owner.for_this_process()
+        self._leases = (
+            LeaseKeeper(store, self.owner, self.clock, self.lease_seconds / 3) if store else None
+        )
         self._executor = StepExecutor(self)
 
     @property
     def runnable(self) -> Runnable:
         """What runs pipeline steps (spine-core's name for it)."""
         return self.foreign_runnable if self.foreign_runnable is not None else self.dispatcher
+
+    def close(self) -> None:
+        """Stop renewing leases and close the history database."""
+        if self._leases is not None:
+            self._leases.close()
+        if self.store is not None:
+            self.store.close()
+
+    # -- running ------------------------------------------------------------------
 
     def execute(
         self,
@@ -103,7 +164,7 @@ class WorkflowRunner:
                 )
             start = found
         ctx = self._initial_context(workflow, params, partition, context)
-        return self._run(workflow, plan, ctx, start)
+        return self._start(workflow, plan, Resumption(ctx=ctx, position=start))
 
     def _initial_context(
         self,
@@ -130,37 +191,179 @@ class WorkflowRunner:
             )
         return context
 
-    def run_child(self, workflow: Workflow, context: WorkflowContext) -> WorkflowResult:
-        """Run a map item's workflow from its first step (used by map steps)."""
-        return self._run(workflow, plan_for(workflow), context, 0)
+    def run_child(
+        self, workflow: Workflow, context: WorkflowContext, parent: ExecutionContext, index: int
+    ) -> WorkflowResult:
+        """Run one map item's workflow (used by map steps)."""
+        state = Resumption(ctx=context, position=0)
+        return self._start(workflow, plan_for(workflow), state, parent=parent, item_index=index)
+
+    def _start(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        state: Resumption,
+        *,
+        parent: ExecutionContext | None = None,
+        item_index: int | None = None,
+    ) -> WorkflowResult:
+        store = self.store
+        if store is None:
+            return self._run(workflow, plan, state, None)
+        ctx = state.ctx
+        now = self.clock.time()
+        store.create_run(
+            RunRecord(
+                run_id=ctx.run_id,
+                workflow_name=workflow.name,
+                status=WorkflowStatus.RUNNING,
+                started_at=ctx.started_at.timestamp(),
+                params=json_ready(ctx.params),
+                partition=json_ready(ctx.partition),
+                workflow_version=workflow.version,
+                definition_hash=definition_hash(plan),
+                parent_run_id=parent.run_id if parent is not None else None,
+                parent_step=parent.step_name if parent is not None else None,
+                item_index=item_index,
+                dry_run=self.dry_run,
+                total_steps=len(plan.steps),
+                owner=self.owner,
+                heartbeat_at=now,
+            )
+        )
+        return self._run_held(workflow, plan, state, store)
+
+    def _run_held(
+        self, workflow: Workflow, plan: Plan, state: Resumption, store: HistoryStore
+    ) -> WorkflowResult:
+        leases = self._leases
+        run_id = state.ctx.run_id
+        if leases is not None:
+            leases.hold(run_id)
+        try:
+            return self._run(workflow, plan, state, Journal(store, run_id, workflow.name))
+        finally:
+            if leases is not None:
+                leases.drop(run_id)
+
+    # -- resuming -----------------------------------------------------------------
+
+    def _require_store(self, action: str) -> HistoryStore:
+        if self.store is None:
+            raise WorkflowError(
+                f"{action} needs run history: create the runner with "
+                "WorkflowRunner(database_url=...) or set SPINE_DATABASE_URL"
+            )
+        return self.store
+
+    def resume(
+        self, run_id: str, workflow: Workflow | None = None, *, force: bool = False
+    ) -> WorkflowResult:
+        """Continue a stored run from where it stopped, without re-running completed steps.
+
+        ``workflow`` defaults to the registered workflow of the run's name. A run whose
+        owner is alive is refused (:class:`~spine.core.errors.RunOwnedError`); a
+        workflow whose steps changed since the run started is refused
+        (:class:`~spine.core.errors.DefinitionMismatchError`) unless ``force``. A
+        completed run is left as it is: the result says so and nothing runs.
+        """
+        store = self._require_store("resume")
+        stored = store.load_run(run_id)
+        run = stored.run
+        if workflow is None:
+            workflow = self.workflows.get(run.workflow_name)
+        plan = plan_for(workflow)
+        if run.status == WorkflowStatus.COMPLETED:
+            logger.info("run %s of %r already completed; nothing to resume", run_id, workflow.name)
+            result = self._finished(workflow, rebuild(stored, plan), run)
+            result.note = f"run {run_id} had already completed; nothing was executed"
+            return result
+        if not force:
+            check_definition(stored, workflow, plan)
+        now = self.clock.time()
+        if run.owner is not None and not owner_gone(run, now, self.lease_seconds):
+            raise RunOwnedError(run_id, workflow.name, run.owner.describe())
+        if not store.claim(run, self.owner, now):
+            raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
+        return self._run_held(workflow, plan, rebuild(stored, plan), store)
+
+    def recover(self) -> list[WorkflowResult]:
+        """Resume every stored run whose owner is gone, and every waiting run that is due.
+
+        With ``block_on_waits`` (the default) waiting runs are resumed at once and
+        sleep until their deadline; otherwise only those already due are. Runs of
+        workflows this runner cannot find are left for a runner that can.
+        """
+        store = self._require_store("recover")
+        now = self.clock.time()
+        results = []
+        for run in store.recoverable(now, self.lease_seconds):
+            if run.owner is not None and not owner_gone(run, now, self.lease_seconds):
+                continue
+            due = run.wake_at is None or run.wake_at <= now
+            if not due and not self.block_on_waits:
+                continue
+            if run.workflow_name not in self.workflows:
+                logger.warning(
+                    "run %s: workflow %r is not registered here; left for another runner",
+                    run.run_id,
+                    run.workflow_name,
+                )
+                continue
+            try:
+                results.append(self.resume(run.run_id))
+            except RunOwnedError:
+                continue  # another process took it between our read and our claim
+        return results
+
+    # -- the loop -----------------------------------------------------------------
 
     def _retry_policy(self, step: Step) -> RetryPolicy | None:
         if step.retry is not None:
             return step.retry
         return _DEFAULT_RETRY if step.on_error is ErrorPolicy.RETRY else None
 
+    def _pause(self, journal: Journal | None, deadline: float, waiting: bool) -> bool:
+        """Wait until ``deadline``; with history, durably. False: suspend the run instead."""
+        now = self.clock.time()
+        if journal is not None:
+            journal.store.set_status(
+                journal.run_id,
+                WorkflowStatus.WAITING if waiting else WorkflowStatus.RUNNING,
+                wake_at=deadline,
+            )
+            if not self.block_on_waits and deadline > now:
+                return False
+        self.clock.sleep(deadline - now)
+        if journal is not None and waiting:
+            journal.store.set_status(journal.run_id, WorkflowStatus.RUNNING)
+        return True
+
     def _run(
-        self, workflow: Workflow, plan: Plan, ctx: WorkflowContext, start: int
+        self, workflow: Workflow, plan: Plan, state: Resumption, journal: Journal | None
     ) -> WorkflowResult:
         now = self.clock.time
         started = now()
         steps = plan.steps
         index = plan.index
         total = len(steps)
-        executions: list[StepExecution] = []
+        ctx = state.ctx
+        executions = state.executions
         record = executions.append
         run_step = self._executor.run
         name = workflow.name
         # Fences of the choices taken so far (see flow.py), and their union. A
         # resumed run starts with those of the choices its context already took.
-        fences = plan.fences_taken(ctx.outputs) if start else {}
+        fences = plan.fences_taken(ctx.outputs) if state.position else {}
         fenced: frozenset[str] = frozenset().union(*fences.values())
-        status = WorkflowStatus.COMPLETED
-        error_step: str | None = None
-        error: str | None = None
-        category: str | None = None
-        budget = self.max_steps
-        position = start
+        status = state.status
+        error_step, error, category = state.error_step, state.error, state.error_category
+        budget = self.max_steps - state.steps_run
+        position = total if state.position is None else state.position
+        attempt = state.attempt
+        order = state.step_order
+        deadline = state.wake_at
+        encoded = ("{}", "{}")
         while position < total:
             step = steps[position]
             if budget == 0:
@@ -174,10 +377,23 @@ class WorkflowRunner:
                 category = ErrorCategory.CONFIGURATION.value
                 break
             budget -= 1
-            attempt = 1
             while True:
+                # A retry delay, or a wait the run was already in when it was resumed.
+                if deadline is not None and not self._pause(
+                    journal, deadline, step.step_type is StepType.WAIT
+                ):
+                    return self._suspend(workflow, journal, ctx, executions)
                 t0 = now()
-                result, children = run_step(name, step, ctx, attempt)
+                if journal is not None and step.step_type is StepType.WAIT and not self.dry_run:
+                    if deadline is None:
+                        wait = float(step.duration_seconds or 0)
+                        if not self._pause(journal, t0 + wait, True):
+                            return self._suspend(workflow, journal, ctx, executions)
+                    result = StepResult.ok(output={"waited_seconds": step.duration_seconds})
+                    children = None
+                else:
+                    result, children = run_step(name, step, ctx, attempt)
+                deadline = None
                 t1 = now()
                 jump = result.next_step or step.next
                 if jump is not None and jump not in index:
@@ -186,18 +402,22 @@ class WorkflowRunner:
                         "names no step of this workflow",
                         ErrorCategory.CONFIGURATION,
                     )
+                if journal is not None:
+                    result, *rest = journal.encode(step, result)
+                    encoded = (rest[0], rest[1])
                 if result.success:
                     break
                 policy = self._retry_policy(step)
                 if policy is None or not policy.should_retry(attempt, result.error_category):
                     break
-                record(
-                    StepExecution(
-                        step.name, step.step_type, StepStatus.FAILED, t0, t1, result,
-                        result.error, attempt, True, children,
-                    )
+                retried = StepExecution(
+                    step.name, step.step_type, StepStatus.FAILED, t0, t1, result,
+                    result.error, attempt, True, children,
                 )  # fmt: skip
-                self.clock.sleep(policy.delay_seconds(attempt))
+                record(retried)
+                if journal is not None:
+                    journal.write(step, order, retried, encoded, step.name)
+                deadline = now() + policy.delay_seconds(attempt)
                 attempt += 1
             if result.success:
                 output = result.output = freeze_dict(result.output)
@@ -207,12 +427,12 @@ class WorkflowRunner:
                 if result.output:
                     ctx = ctx.with_output(step.name, result.output)
                 outcome = StepStatus.FAILED
-            record(
-                StepExecution(
-                    step.name, step.step_type, outcome, t0, t1, result, result.error, attempt,
-                    False, children,
-                )
+            execution = StepExecution(
+                step.name, step.step_type, outcome, t0, t1, result, result.error, attempt,
+                False, children,
             )  # fmt: skip
+            record(execution)
+            stop = False
             if not result.success:
                 if error_step is None or step.on_error is not ErrorPolicy.CONTINUE:
                     error_step, error, category = step.name, result.error, result.error_category
@@ -220,7 +440,7 @@ class WorkflowRunner:
                     status = WorkflowStatus.PARTIAL
                 else:
                     status = WorkflowStatus.FAILED
-                    break
+                    stop = True
             if step.step_type is StepType.CHOICE:
                 fence = plan.fences.get((step.name, result.output.get("branch", "")))
                 if fence:
@@ -229,30 +449,96 @@ class WorkflowRunner:
                     fences.pop(step.name, None)
                 fenced = frozenset().union(*fences.values())
             target = result.next_step or step.next
-            if target is None:
+            if stop:
+                position = total
+            elif target is None:
                 position += 1
                 if fenced and position < total and steps[position].name in fenced:
-                    break
-                continue
-            found = index.get(target)
-            if found is None:
-                # Only a failed step whose next= names no step gets here (the
-                # failure above recorded why): nothing valid follows it.
-                status = WorkflowStatus.FAILED
-                break
-            position = found
-        return WorkflowResult(
+                    position = total
+            else:
+                # Only a failed step whose next= names no step finds nothing here
+                # (its failure says why): nothing valid follows it.
+                position = index.get(target, total)
+            if journal is not None:
+                following = steps[position].name if position < total else None
+                journal.write(step, order, execution, encoded, following)
+            order += 1
+            attempt = 1
+        completed = now()
+        result_ = WorkflowResult(
             workflow_name=name,
             run_id=ctx.run_id,
             status=status,
             context=ctx,
-            started_at=datetime.fromtimestamp(started, UTC),
-            completed_at=datetime.fromtimestamp(now(), UTC),
+            started_at=ctx.started_at if journal is not None else _utc(started),
+            completed_at=_utc(completed),
             step_executions=executions,
             error_step=error_step,
             error=error,
             error_category=category,
         )
+        if journal is not None:
+            self._record_end(journal, result_, completed)
+        return result_
+
+    def _record_end(self, journal: Journal, result: WorkflowResult, completed: float) -> None:
+        journal.store.finish_run(
+            RunRecord(
+                run_id=result.run_id,
+                workflow_name=result.workflow_name,
+                status=result.status,
+                started_at=result.started_at.timestamp(),
+                params={},
+                partition={},
+                completed_at=completed,
+                outputs=None if result.status == WorkflowStatus.WAITING else result.outputs,
+                error=result.error,
+                error_category=result.error_category,
+                error_step=result.error_step,
+                total_steps=result.total_steps,
+                completed_steps=len(result.completed_steps),
+                failed_steps=len(result.failed_steps),
+            )
+        )
+
+    def _suspend(
+        self,
+        workflow: Workflow,
+        journal: Journal | None,
+        ctx: WorkflowContext,
+        executions: list[StepExecution],
+    ) -> WorkflowResult:
+        """End this execution of a run that must wait, leaving it ``WAITING``."""
+        if journal is None:
+            raise RuntimeError("only a run with history can be suspended")
+        journal.store.release(journal.run_id, self.owner)
+        return WorkflowResult(
+            workflow_name=workflow.name,
+            run_id=ctx.run_id,
+            status=WorkflowStatus.WAITING,
+            context=ctx,
+            started_at=ctx.started_at,
+            completed_at=None,
+            step_executions=executions,
+        )
+
+    def _finished(self, workflow: Workflow, state: Resumption, run: RunRecord) -> WorkflowResult:
+        return WorkflowResult(
+            workflow_name=workflow.name,
+            run_id=run.run_id,
+            status=WorkflowStatus(run.status),
+            context=state.ctx,
+            started_at=_utc(run.started_at),
+            completed_at=_utc(run.completed_at) if run.completed_at is not None else None,
+            step_executions=state.executions,
+            error_step=run.error_step,
+            error=run.error,
+            error_category=run.error_category,
+        )
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def get_workflow_runner(runnable: Runnable | None = None, dry_run: bool = False) -> WorkflowRunner:

@@ -1,0 +1,337 @@
+"""Durable execution: journaling a run step by step, and rebuilding it to resume.
+
+The runner journals each step attempt (output, context updates, where the flow
+goes next) and commits it before the next step starts. To resume, the context is
+replayed from those rows and execution continues where the last row points: a
+retried attempt continues with the next attempt, a run that stopped on a failure
+re-executes that step, anything else goes on to the recorded next step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from spine.core.clock import Clock
+from spine.core.errors import DefinitionMismatchError
+from spine.orchestration.history import (
+    HistoryStore,
+    Owner,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+    UnserializableOutputError,
+    to_json,
+)
+from spine.orchestration.results import StepExecution, StepStatus, WorkflowStatus
+from spine.orchestration.step_result import ErrorCategory, QualityMetrics, StepResult
+from spine.orchestration.step_types import ErrorPolicy, Step
+from spine.orchestration.workflow_context import WorkflowContext
+
+if TYPE_CHECKING:
+    from spine.orchestration.flow import Plan
+    from spine.orchestration.workflow import Workflow
+
+logger = logging.getLogger("spine.orchestration")
+
+
+def definition_hash(plan: Plan) -> str:
+    """A fingerprint of what resuming depends on: step names, types and routing."""
+    shape = [
+        [s.name, str(s.step_type), s.pipeline_name, s.then_step, s.else_step, s.next]
+        for s in plan.steps
+    ]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+
+
+class Journal:
+    """Writes one run's step attempts to the store as they finish."""
+
+    __slots__ = ("_params", "run_id", "store", "workflow_name")
+
+    def __init__(self, store: HistoryStore, run_id: str, workflow_name: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.workflow_name = workflow_name
+        self._params: dict[int, str] = {}
+
+    def encode(self, step: Step, result: StepResult) -> tuple[StepResult, str, str]:
+        """The result (a failure if its data cannot be stored) and its data as JSON."""
+        try:
+            output = to_json(
+                result.output, workflow=self.workflow_name, step=step.name, field_name="output"
+            )
+            updates = (
+                to_json(
+                    result.context_updates,
+                    workflow=self.workflow_name,
+                    step=step.name,
+                    field_name="context_updates",
+                )
+                if result.context_updates
+                else "{}"
+            )
+        except UnserializableOutputError as exc:
+            return StepResult.fail(str(exc), ErrorCategory.INTERNAL), "{}", "{}"
+        return result, output, updates
+
+    def _step_params(self, step: Step) -> str:
+        cached = self._params.get(id(step))
+        if cached is None:
+            own = step.params if step.params else step.config
+            try:
+                cached = json.dumps(own)
+            except (TypeError, ValueError):
+                cached = json.dumps({k: repr(v) for k, v in own.items()})
+            self._params[id(step)] = cached
+        return cached
+
+    def write(
+        self,
+        step: Step,
+        order: int,
+        execution: StepExecution,
+        encoded: tuple[str, str],
+        next_name: str | None,
+    ) -> None:
+        result = execution.result
+        quality = result.quality if result is not None else None
+        row_count = quality.record_count if quality is not None else None
+        if row_count is None and result is not None:
+            count = result.output.get("row_count")
+            row_count = count if isinstance(count, int) else None
+        self.store.record_step(
+            StepRecord(
+                run_id=self.run_id,
+                step_order=order,
+                attempt=execution.attempt,
+                step_name=step.name,
+                step_type=str(step.step_type),
+                status=str(execution.status),
+                started_at=execution._started or 0.0,
+                completed_at=execution._completed or 0.0,
+                output_json=encoded[0],
+                context_updates_json=encoded[1],
+                next_step=next_name,
+                error=execution.error,
+                error_category=result.error_category if result is not None else None,
+                will_retry=execution.will_retry,
+                quality_json=None if quality is None else json.dumps(quality.to_dict()),
+                row_count=row_count,
+                params_json=self._step_params(step),
+            )
+        )
+
+
+@dataclass
+class Resumption:
+    """Where and how a stored run continues."""
+
+    ctx: WorkflowContext
+    position: int | None
+    """Index of the next step to execute; ``None`` when the run had reached its end."""
+    attempt: int = 1
+    step_order: int = 0
+    executions: list[StepExecution] = field(default_factory=list)
+    status: WorkflowStatus = WorkflowStatus.COMPLETED
+    error_step: str | None = None
+    error: str | None = None
+    error_category: str | None = None
+    steps_run: int = 0
+    wake_at: float | None = None
+    """Deadline of the wait or retry delay the run was in, if any."""
+
+
+def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:
+    expected = stored.run.definition_hash
+    actual = definition_hash(plan)
+    if expected and expected != actual:
+        raise DefinitionMismatchError(
+            f"run {stored.run.run_id!r} was started by workflow {stored.run.workflow_name!r} "
+            f"version {stored.run.workflow_version} with steps fingerprinted {expected}; the "
+            f"workflow {workflow.name!r} version {workflow.version} given now has steps "
+            f"fingerprinted {actual}. Resume with the definition it started with, or pass "
+            "force=True to resume anyway",
+            workflow=workflow.name,
+        )
+
+
+def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
+    """Replay a stored run's rows into a context and the point to continue from."""
+    run = stored.run
+    ctx = WorkflowContext(
+        run_id=run.run_id,
+        workflow_name=run.workflow_name,
+        params=run.params,
+        partition=run.partition,
+        started_at=datetime.fromtimestamp(run.started_at, UTC),
+        metadata={"dry_run": run.dry_run},
+    )
+    state = Resumption(ctx=ctx, position=0)
+    rows = stored.steps
+    last = rows[-1] if rows else None
+    # A run that stopped on a failure is resumed by trying that step again: its
+    # last row becomes an earlier attempt rather than the run's failure.
+    stopped = last is not None and last.status == StepStatus.FAILED and not last.will_retry
+    stopped = stopped and last is not None and last.next_step is None
+    orders: set[int] = set()
+    for row in rows:
+        orders.add(row.step_order)
+        quality = row.quality
+        output = row.output
+        updates = row.context_updates
+        failed = row.status == StepStatus.FAILED
+        result = StepResult(
+            not failed,
+            output=output,
+            context_updates=updates,
+            error=row.error,
+            error_category=row.error_category,
+            quality=QualityMetrics.from_dict(quality) if quality else None,
+            skipped=row.status == StepStatus.SKIPPED,
+        )
+        retried = row.will_retry or (stopped and row is last)
+        state.executions.append(
+            StepExecution(
+                row.step_name, row.step_type, row.status, row.started_at, row.completed_at,
+                result, row.error, row.attempt, retried,
+            )
+        )  # fmt: skip
+        if retried:
+            continue
+        if not failed:
+            state.ctx = state.ctx.with_step_result(row.step_name, output, updates)
+            continue
+        if output:
+            state.ctx = state.ctx.with_output(row.step_name, output)
+        position = plan.index.get(row.step_name)
+        policy = plan.steps[position].on_error if position is not None else ErrorPolicy.STOP
+        if state.error_step is None or policy is not ErrorPolicy.CONTINUE:
+            state.error_step, state.error = row.step_name, row.error
+            state.error_category = row.error_category
+        state.status = (
+            WorkflowStatus.PARTIAL if policy is ErrorPolicy.CONTINUE else WorkflowStatus.FAILED
+        )
+    state.steps_run = len(orders)
+    if last is None:
+        return state
+    if last.will_retry or stopped:
+        state.position = plan.index[last.step_name]
+        state.attempt = last.attempt + 1
+        state.step_order = last.step_order
+        state.steps_run -= 1
+        state.wake_at = run.wake_at if last.will_retry else None
+    elif last.next_step is None:
+        state.position = None
+    else:
+        state.position = plan.index[last.next_step]
+        state.step_order = last.step_order + 1
+        state.wake_at = run.wake_at if run.status == WorkflowStatus.WAITING else None
+    return state
+
+
+_held_here: dict[str, int] = {}
+"""Runs some runner in this process is executing right now (run id -> holders)."""
+_held_lock = threading.Lock()
+
+
+class LeaseKeeper:
+    """Renews the leases of the runs a runner is executing, from a daemon thread."""
+
+    def __init__(self, store: HistoryStore, owner: Owner, clock: Clock, interval: float) -> None:
+        self._store = store
+        self._owner = owner
+        self._clock = clock
+        self._interval = interval
+        self._runs: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def hold(self, run_id: str) -> None:
+        with _held_lock:
+            _held_here[run_id] = _held_here.get(run_id, 0) + 1
+        with self._lock:
+            self._runs[run_id] = self._runs.get(run_id, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._renew, name="spine-lease", daemon=True)
+                self._thread.start()
+
+    def drop(self, run_id: str) -> None:
+        with _held_lock:
+            left = _held_here.get(run_id, 0) - 1
+            if left > 0:
+                _held_here[run_id] = left
+            else:
+                _held_here.pop(run_id, None)
+        with self._lock:
+            count = self._runs.get(run_id, 0) - 1
+            if count > 0:
+                self._runs[run_id] = count
+            else:
+                self._runs.pop(run_id, None)
+
+    def held(self) -> Iterable[str]:
+        with self._lock:
+            return list(self._runs)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._interval):
+            run_ids = list(self.held())
+            if not run_ids:
+                continue
+            try:
+                self._store.heartbeat(run_ids, self._owner, self._clock.time())
+            except Exception:
+                logger.warning("could not renew the leases of %d runs", len(run_ids), exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+
+def pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
+    """Whether a run's lease may be taken over: nobody holds it, it lapsed, or its
+    holder was a process on this host that no longer exists (or this very process,
+    when no runner here is executing the run any more)."""
+    owner = run.owner
+    if owner is None or run.heartbeat_at is None:
+        return True
+    if now - run.heartbeat_at > lease:
+        return True
+    import os
+    import socket
+
+    if owner.host != socket.gethostname():
+        return False
+    if owner.pid == os.getpid():
+        with _held_lock:
+            return run.run_id not in _held_here
+    return not pid_alive(owner.pid)
+
+
+def json_ready(value: Any) -> Any:
+    """Run-level outputs as plain data (the context's read-only mappings thawed)."""
+    from spine.core.frozen import thaw
+
+    return thaw(value)

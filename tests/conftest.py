@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from spine.framework.alerts import alert_registry
 from spine.framework.registry import default_registry
+from spine.orchestration import WorkflowRunner
 from spine.orchestration.registry import default_workflow_registry
 from spine.testing import FakeClock
 
@@ -26,3 +30,62 @@ def _clean_registries() -> Iterator[None]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# ---- databases -------------------------------------------------------------------
+
+
+POSTGRES_SERVER = os.environ.get("SPINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_admin() -> object:
+    """A psycopg connection to the test server, or a skip (a failure in CI)."""
+    try:
+        import psycopg
+
+        return psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
+    except Exception as exc:
+        reason = f"no PostgreSQL server answers at {POSTGRES_SERVER}: {exc}"
+        if os.environ.get("SPINE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"SPINE_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'history.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the test server, dropped afterwards."""
+    admin = _postgres_admin()
+    schema = f"spine_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[attr-defined]
+    try:
+        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[attr-defined]
+        admin.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once on an SQLite file and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def make_runner() -> Iterator[Callable[..., WorkflowRunner]]:
+    """Build runners (``make_runner(database_url=..., ...)``) closed after the test."""
+    made: list[WorkflowRunner] = []
+
+    def make(**kwargs: object) -> WorkflowRunner:
+        runner = WorkflowRunner(**kwargs)  # type: ignore[arg-type]
+        made.append(runner)
+        return runner
+
+    yield make
+    for runner in made:
+        runner.close()

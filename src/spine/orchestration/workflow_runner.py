@@ -134,6 +134,12 @@ class WorkflowRunner:
         if self.store is not None:
             self.store.close()
 
+    def __enter__(self) -> WorkflowRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- running ------------------------------------------------------------------
 
     def execute(

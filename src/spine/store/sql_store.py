@@ -63,12 +63,20 @@ class _RowWriter:
         self._engine = engine
         self._sqlite = sqlite
         self._local = threading.local()
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
 
     def _connection(self) -> Any:
         held = getattr(self._local, "held", None)
         if held is None:
             held = self._local.held = _Held(self._engine.raw_connection())
+            self._all.add(held)
         return held.connection
+
+    def close(self) -> None:
+        """Give back every thread's connection (before the engine is disposed)."""
+        for held in list(self._all):
+            _close_quietly(held.connection)
+        self._local = threading.local()
 
     def write(self, values: dict[str, Any]) -> None:
         params: Any = tuple(values[name] for name in self._positions) if self._positions else values
@@ -324,6 +332,7 @@ class SqlStore:
         ]
 
     def close(self) -> None:
+        self._steps_writer.close()
         self.engine.dispose()
 
 

@@ -124,8 +124,14 @@ def run_map(
     base_params = ctx.params
     item_param = step.item_param
     dry_run = executor.dry_run
+    # With history, items of an earlier attempt or an interrupted run are found by
+    # index: completed ones are reused, unfinished ones resumed, only the rest start.
+    earlier = executor.runner.map_items(ctx.run_id, step.name)
 
     def run_item(index: int, item: Any) -> WorkflowResult:
+        record = earlier.get(index)
+        if record is not None:
+            return executor.runner.continue_item(item_workflow, record)
         child = WorkflowContext.create(
             item_workflow.name,
             params=base_params.merged({item_param: item, "item_index": index}),

@@ -204,6 +204,36 @@ class WorkflowRunner:
         state = Resumption(ctx=context, position=0)
         return self._start(workflow, plan_for(workflow), state, parent=parent, item_index=index)
 
+    def map_items(self, parent_run_id: str, step_name: str) -> dict[int, RunRecord]:
+        """Stored item runs of a map step, by item index (empty without history)."""
+        if self.store is None:
+            return {}
+        return {
+            r.item_index: r
+            for r in self.store.child_runs(parent_run_id, step_name)
+            if r.item_index is not None
+        }
+
+    def continue_item(self, workflow: Workflow, record: RunRecord) -> WorkflowResult:
+        """A stored map item: its result if it completed, else the item resumed."""
+        if record.status != WorkflowStatus.COMPLETED:
+            return self.resume(record.run_id, workflow, force=True)
+        context = WorkflowContext(
+            run_id=record.run_id,
+            workflow_name=record.workflow_name,
+            params=record.params,
+            outputs=record.outputs,
+            partition=record.partition,
+        )
+        return WorkflowResult(
+            workflow_name=record.workflow_name,
+            run_id=record.run_id,
+            status=WorkflowStatus.COMPLETED,
+            context=context,
+            started_at=_utc(record.started_at),
+            completed_at=_utc(record.completed_at) if record.completed_at else None,
+        )
+
     def _start(
         self,
         workflow: Workflow,
@@ -287,7 +317,8 @@ class WorkflowRunner:
         if not force:
             check_definition(stored, workflow, plan)
         now = self.clock.time()
-        if run.owner is not None and not owner_gone(run, now, self.lease_seconds):
+        executing = run.status in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        if executing and run.owner is not None and not owner_gone(run, now, self.lease_seconds):
             raise RunOwnedError(run_id, workflow.name, run.owner.describe())
         if not store.claim(run, self.owner, now):
             raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")

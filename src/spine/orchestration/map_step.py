@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from spine.execution.context import StepLineage
@@ -124,6 +125,7 @@ def run_map(
     base_params = ctx.params
     item_param = step.item_param
     dry_run = executor.dry_run
+    clock = executor.runner.clock
     # With history, items of an earlier attempt or an interrupted run are found by
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
     earlier = executor.runner.map_items(ctx.run_id, step.name)
@@ -138,6 +140,7 @@ def run_map(
             partition=ctx.partition,
             dry_run=dry_run,
             parent=parent,
+            started_at=datetime.fromtimestamp(clock.time(), UTC),
         )
         return executor.execute_child(item_workflow, child, parent, index)
 

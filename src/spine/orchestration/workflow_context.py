@@ -77,10 +77,12 @@ class WorkflowContext:
         run_id: str | None = None,
         dry_run: bool = False,
         parent: ExecutionContext | None = None,
+        started_at: datetime | None = None,
     ) -> WorkflowContext:
         """A fresh context for a new run of ``workflow_name``.
 
-        ``parent`` links the run's lineage to an enclosing execution (a map step).
+        ``parent`` links the run's lineage to an enclosing execution (a map step);
+        ``started_at`` defaults to now.
         """
         run_id = run_id or new_id()
         frozen_partition = freeze_dict(partition)
@@ -107,6 +109,7 @@ class WorkflowContext:
             params=params,
             partition=frozen_partition,
             execution=execution,
+            started_at=started_at,
             metadata={"dry_run": dry_run},
         )
 

@@ -183,7 +183,11 @@ class WorkflowRunner:
         if context is None:
             merged = {**defaults, **params} if defaults and params else params or defaults
             return WorkflowContext.create(
-                workflow.name, params=merged, partition=partition, dry_run=self.dry_run
+                workflow.name,
+                params=merged,
+                partition=partition,
+                dry_run=self.dry_run,
+                started_at=_utc(self.clock.time()),
             )
         missing = {k: v for k, v in defaults.items() if k not in context.params}
         if missing or params:
@@ -364,12 +368,13 @@ class WorkflowRunner:
         """Wait until ``deadline``; with history, durably. False: suspend the run instead."""
         now = self.clock.time()
         if journal is not None:
+            suspend = not self.block_on_waits and deadline > now
             journal.store.set_status(
                 journal.run_id,
-                WorkflowStatus.WAITING if waiting else WorkflowStatus.RUNNING,
+                WorkflowStatus.WAITING if waiting or suspend else WorkflowStatus.RUNNING,
                 wake_at=deadline,
             )
-            if not self.block_on_waits and deadline > now:
+            if suspend:
                 return False
         self.clock.sleep(deadline - now)
         if journal is not None and waiting:

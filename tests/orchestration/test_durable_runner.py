@@ -1,0 +1,303 @@
+"""Resume and recover on a real database (each test runs on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from spine.core.errors import (
+    DefinitionMismatchError,
+    RunNotFoundError,
+    RunOwnedError,
+    WorkflowError,
+)
+from spine.orchestration import (
+    RetryPolicy,
+    Step,
+    StepResult,
+    Workflow,
+    WorkflowContext,
+    WorkflowRunner,
+    WorkflowStatus,
+    register_workflow,
+)
+from spine.orchestration.history import Owner
+from spine.testing import FakeClock
+
+MakeRunner = Callable[..., WorkflowRunner]
+
+
+class Flaky:
+    """A step function failing its first ``failures`` calls; counts every call."""
+
+    def __init__(self, failures: int, output: dict[str, Any] | None = None) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.output = output or {"ok": True}
+
+    def __call__(self, ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            return StepResult.fail(f"failure {self.calls}", category="TRANSIENT")
+        return StepResult.ok(output=self.output)
+
+
+def three_steps(middle: Callable[..., Any], name: str = "durable.three") -> Workflow:
+    counts: dict[str, int] = {"first": 0, "last": 0}
+
+    def first(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        counts["first"] += 1
+        return {"n": ctx.get_param("n", 0) + 1}
+
+    def last(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        counts["last"] += 1
+        return {"total": ctx.get_output("first", "n") + ctx.get_output("middle", "extra", 0)}
+
+    workflow = Workflow(
+        name,
+        [Step.lambda_("first", first), Step.lambda_("middle", middle), Step.lambda_("last", last)],
+    )
+    workflow.counts = counts  # type: ignore[attr-defined]
+    return workflow
+
+
+def test_resume_continues_at_the_failed_step_without_rerunning(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    middle = Flaky(1, {"extra": 10})
+    workflow = register_workflow(three_steps(middle))
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(workflow, params={"n": 1})
+    assert failed.status == WorkflowStatus.FAILED
+    assert failed.error_step == "middle"
+
+    resumed = runner.resume(failed.run_id)
+
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.run_id == failed.run_id
+    assert workflow.counts == {"first": 1, "last": 1}  # type: ignore[attr-defined]
+    assert middle.calls == 2
+    assert resumed.context.get_output("last", "total") == 12
+    stored = runner.store.load_run(failed.run_id)  # type: ignore[union-attr]
+    assert stored.run.status == WorkflowStatus.COMPLETED
+    assert [(s.step_name, s.attempt, s.status) for s in stored.steps] == [
+        ("first", 1, "COMPLETED"),
+        ("middle", 1, "FAILED"),
+        ("middle", 2, "COMPLETED"),
+        ("last", 1, "COMPLETED"),
+    ]
+
+
+def test_resume_from_another_runner_finds_the_workflow_by_name(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    middle = Flaky(1)
+    workflow = register_workflow(three_steps(middle, "durable.by_name"))
+    failed = make_runner(database_url=database_url).execute(workflow)
+    resumed = make_runner(database_url=database_url).resume(failed.run_id)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.completed_steps == ["first", "middle", "last"]
+
+
+def test_a_completed_run_resumed_again_is_a_noop_that_says_so(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    workflow = register_workflow(three_steps(Flaky(0)))
+    runner = make_runner(database_url=database_url)
+    done = runner.execute(workflow)
+    again = runner.resume(done.run_id)
+    assert again.status == WorkflowStatus.COMPLETED
+    assert again.note is not None
+    assert "already completed" in again.note
+    assert workflow.counts == {"first": 1, "last": 1}  # type: ignore[attr-defined]
+    assert again.context.get_output("last", "total") == 1
+
+
+def test_a_changed_definition_is_refused_unless_forced(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(three_steps(Flaky(1), "durable.changing"))
+    changed = Workflow(
+        "durable.changing",
+        [Step.lambda_("first", lambda c, k: {"n": 1}), Step.lambda_("middle", lambda c, k: None)],
+    )
+    with pytest.raises(DefinitionMismatchError, match=r"durable\.changing.*force=True"):
+        runner.resume(failed.run_id, changed)
+    forced = runner.resume(failed.run_id, changed, force=True)
+    assert forced.status == WorkflowStatus.COMPLETED
+
+
+def test_a_run_held_by_a_live_owner_is_refused_naming_it(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(three_steps(Flaky(1), "durable.owned"))
+    store = runner.store
+    assert store is not None
+    record = store.load_run(failed.run_id).run
+    other = Owner(owner_id="other-owner", host="some-other-host", pid=4242)
+    store.set_status(failed.run_id, WorkflowStatus.RUNNING)
+    record.status = WorkflowStatus.RUNNING
+    assert store.claim(record, other, time.time())
+
+    with pytest.raises(RunOwnedError, match="some-other-host"):
+        runner.resume(failed.run_id, three_steps(Flaky(0), "durable.owned"))
+
+
+def test_a_lapsed_lease_can_be_taken_over(database_url: str, make_runner: MakeRunner) -> None:
+    runner = make_runner(database_url=database_url, lease_seconds=5)
+    failed = runner.execute(three_steps(Flaky(1), "durable.lapsed"))
+    store = runner.store
+    assert store is not None
+    record = store.load_run(failed.run_id).run
+    store.set_status(failed.run_id, WorkflowStatus.RUNNING)
+    record.status = WorkflowStatus.RUNNING
+    other = Owner(owner_id="gone", host="some-other-host", pid=4242)
+    assert store.claim(record, other, time.time() - 60)  # its last heartbeat: a minute ago
+
+    resumed = runner.resume(failed.run_id, three_steps(Flaky(0), "durable.lapsed"))
+    assert resumed.status == WorkflowStatus.COMPLETED
+
+
+def test_unknown_run_and_missing_history(database_url: str, make_runner: MakeRunner) -> None:
+    with pytest.raises(RunNotFoundError, match="no-such-run"):
+        make_runner(database_url=database_url).resume("no-such-run")
+    with pytest.raises(WorkflowError, match="database_url"):
+        WorkflowRunner().resume("anything")
+
+
+def test_retries_write_one_row_per_attempt(database_url: str, make_runner: MakeRunner) -> None:
+    flaky = Flaky(2)
+    policy = RetryPolicy(max_attempts=3, initial_delay_seconds=5, jitter=False)
+    workflow = Workflow("durable.retry", [Step.lambda_("s", flaky, retry=policy)])
+    clock = FakeClock()
+    runner = make_runner(database_url=database_url, clock=clock)
+    result = runner.execute(workflow)
+    assert result.status == WorkflowStatus.COMPLETED
+    assert clock.sleeps == [5.0, 10.0]
+    rows = runner.store.load_run(result.run_id).steps  # type: ignore[union-attr]
+    assert [(r.attempt, r.status, r.will_retry) for r in rows] == [
+        (1, "FAILED", True),
+        (2, "FAILED", True),
+        (3, "COMPLETED", False),
+    ]
+
+
+def test_a_non_blocking_runner_parks_a_retry_delay_as_waiting(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    flaky = Flaky(1)
+    policy = RetryPolicy(max_attempts=2, initial_delay_seconds=30, jitter=False)
+    workflow = register_workflow(
+        Workflow("durable.parked", [Step.lambda_("s", flaky, retry=policy)])
+    )
+    clock = FakeClock()
+    runner = make_runner(database_url=database_url, clock=clock, block_on_waits=False)
+    parked = runner.execute(workflow)
+    assert parked.status == WorkflowStatus.WAITING
+    stored = runner.store.load_run(parked.run_id).run  # type: ignore[union-attr]
+    assert stored.status == WorkflowStatus.WAITING
+    assert stored.owner is None
+    assert stored.wake_at == pytest.approx(clock.time() + 30, abs=1)
+
+    assert runner.recover() == []  # not due yet
+    assert flaky.calls == 1
+    clock.advance(31)
+    [finished] = runner.recover()
+    assert finished.status == WorkflowStatus.COMPLETED
+    assert flaky.calls == 2
+
+
+def test_a_non_blocking_wait_is_resumed_when_due(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    after = Flaky(0, {"after": True})
+    workflow = register_workflow(
+        Workflow(
+            "durable.wait",
+            [
+                Step.lambda_("before", lambda c, k: {"before": True}),
+                Step.wait("pause", 60),
+                Step.lambda_("after", after),
+            ],
+        )
+    )
+    clock = FakeClock()
+    runner = make_runner(database_url=database_url, clock=clock, block_on_waits=False)
+    parked = runner.execute(workflow)
+    assert parked.status == WorkflowStatus.WAITING
+    assert after.calls == 0
+    clock.advance(61)
+    [finished] = runner.recover()
+    assert finished.status == WorkflowStatus.COMPLETED
+    assert finished.completed_steps == ["before", "pause", "after"]
+    assert after.calls == 1
+
+
+def test_recover_leaves_runs_of_unknown_workflows(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    clock = FakeClock()
+    runner = make_runner(database_url=database_url, clock=clock, block_on_waits=False)
+    parked = runner.execute(Workflow("durable.unregistered", [Step.wait("w", 1)]))
+    clock.advance(5)
+    assert runner.recover() == []
+    assert runner.store.load_run(parked.run_id).run.status == "WAITING"  # type: ignore[union-attr]
+
+
+def test_map_resume_reruns_only_unfinished_items(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    calls: list[int] = []
+
+    def square(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        item = ctx.get_param("item")
+        calls.append(item)
+        if item == 3 and calls.count(3) == 1:
+            return StepResult.fail("flaky item")
+        return StepResult.ok(output={"v": item * item})
+
+    item_workflow = Workflow("durable.item", [Step.lambda_("sq", square)])
+    workflow = register_workflow(
+        Workflow("durable.map", [Step.map("m", "items", item_workflow, max_concurrency=2)])
+    )
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(workflow, params={"items": [1, 2, 3, 4]})
+    assert failed.status == WorkflowStatus.FAILED
+    resumed = runner.resume(failed.run_id)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert sorted(calls) == [1, 2, 3, 3, 4]
+    results = resumed.context.get_output("m", "results")
+    assert [r["sq"]["v"] for r in results] == [1, 4, 9, 16]
+    children = runner.store.child_runs(failed.run_id, "m")  # type: ignore[union-attr]
+    assert sorted(c.item_index for c in children if c.item_index is not None) == [0, 1, 2, 3]
+    assert {c.status for c in children} == {"COMPLETED"}
+
+
+def test_environment_variable_turns_history_on(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPINE_DATABASE_URL", sqlite_url)
+    with WorkflowRunner() as runner:
+        result = runner.execute(Workflow("durable.env", [Step.lambda_("s", lambda c, k: None)]))
+        assert runner.store is not None
+        assert runner.store.load_run(result.run_id).run.status == "COMPLETED"
+
+
+def test_leases_are_renewed_while_a_run_executes(sqlite_url: str, make_runner: MakeRunner) -> None:
+    seen: list[float | None] = []
+    runner = make_runner(database_url=sqlite_url, lease_seconds=0.3)
+
+    def slow(ctx: WorkflowContext, config: dict[str, Any]) -> None:
+        store = runner.store
+        assert store is not None
+        for _ in range(3):
+            seen.append(store.load_run(ctx.run_id).run.heartbeat_at)
+            time.sleep(0.25)
+
+    runner.execute(Workflow("durable.lease", [Step.lambda_("slow", slow)]))
+    assert len(set(seen)) > 1

@@ -77,9 +77,7 @@ def plain_sqlite(path: Path, n: int, synchronous: str) -> None:
         prev = {"value": prev.get("value", 0) + 1}
         outputs[f"s{k}"] = prev
         db.execute("BEGIN IMMEDIATE")
-        db.execute(
-            f"INSERT INTO core_workflow_steps ({STEP_COLUMNS}) VALUES ({marks})", _row(run_id, k)
-        )
+        db.execute(sql, _row(run_id, k))
         db.execute("COMMIT")
     db.close()
 

@@ -15,8 +15,11 @@ EXAMPLE = ROOT / "examples" / "finra_weekly_refresh.py"
 SPEC = ROOT.parent / "shared" / "spec" / "orchestration-v2.md"
 
 
-def _run(script: Path, rows: int | None = None) -> str:
+def _run(script: Path, rows: int | None = None, database_url: str | None = None) -> str:
     env = {**os.environ}
+    env.pop("SPINE_DATABASE_URL", None)
+    if database_url is not None:
+        env["SPINE_DATABASE_URL"] = database_url
     if rows is not None:
         env["SPINE_DEMO_ROWS"] = str(rows)
     done = subprocess.run(
@@ -46,8 +49,10 @@ def test_example_quality_gate_stops_the_run() -> None:
     assert "Completed: ['ingest']" in out
 
 
-def test_demo_shows_both_runs_as_tables() -> None:
-    out = _run(ROOT / "examples" / "demo.py")
+def test_demo_shows_both_runs_from_the_history(sqlite_url: str) -> None:
+    out = _run(ROOT / "examples" / "demo.py", database_url=sqlite_url)
+    assert f"History: {sqlite_url}" in out
+    assert "Run 1 (5,000 rows), as stored" in out
     assert "status COMPLETED" in out
     assert "status FAILED" in out
     assert "stopped at 'validate': Only 5 records, need 100" in out

@@ -88,6 +88,8 @@ def _postgres(url: URL) -> Target:
         url.set(drivername="postgresql+psycopg"),
         pool_pre_ping=True,
         pool_size=int(os.environ.get("SPINE_DB_POOL_SIZE", "8")),
+        # Each thread writing step rows (map items run on threads) keeps a connection.
+        max_overflow=64,
         connect_args={"connect_timeout": 10},
     )
     where = f"PostgreSQL database {url.database!r} on {url.host or 'localhost'}"

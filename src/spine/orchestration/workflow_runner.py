@@ -537,7 +537,6 @@ class WorkflowRunner:
                 error=result.error,
                 error_category=result.error_category,
                 error_step=result.error_step,
-                total_steps=result.total_steps,
                 completed_steps=len(result.completed_steps),
                 failed_steps=len(result.failed_steps),
             )

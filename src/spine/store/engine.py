@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
 
 from spine.core.errors import StoreError
+from spine.store.schema import schema_version
 
 DEFAULT_PATH = Path("~/.spine/spine.db")
 
@@ -64,7 +65,13 @@ def _sqlite(url: URL) -> Target:
         cursor.execute("PRAGMA busy_timeout = 30000")
         # WAL with synchronous=NORMAL survives any process crash (a committed step is
         # in the log); synchronous=FULL adds an fsync per commit for power loss.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # Switching to WAL rewrites the file's header: only on an empty file or one
+        # spine already keeps, never on another application's (the migration refuses
+        # that one, which must then be left exactly as it was).
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {row[0] for row in cursor.fetchall()}
+        if not tables or schema_version.name in tables:
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[synchronous]}")
         cursor.close()
 

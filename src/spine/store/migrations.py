@@ -24,7 +24,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
 """Version -> the function that migrates the version before it to this one."""
 
 
-def current_version(conn: Connection, *, own_database: bool) -> int | None:
+def current_version(conn: Connection, where: str, *, own_database: bool) -> int | None:
     """The schema version of the database, or ``None`` when spine never touched it.
 
     With ``own_database`` (an SQLite file) any table spine did not create makes the
@@ -35,7 +35,7 @@ def current_version(conn: Connection, *, own_database: bool) -> int | None:
         foreign = tables - {runs.name, steps.name} if own_database else set()
         if tables & {runs.name, steps.name} or foreign:
             raise StoreError(
-                "this database already holds tables spine did not create "
+                f"{where} already holds tables spine did not create "
                 f"({', '.join(sorted(tables)[:5])}); point spine at its own database, "
                 "or an empty one"
             )
@@ -46,7 +46,7 @@ def current_version(conn: Connection, *, own_database: bool) -> int | None:
 
 def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
     """Bring the schema to ``SCHEMA_VERSION`` inside ``conn``'s transaction."""
-    version = current_version(conn, own_database=own_database)
+    version = current_version(conn, where, own_database=own_database)
     if version is not None and version > SCHEMA_VERSION:
         raise StoreError(
             f"{where} has schema version {version}, newer than this spine-orchestration "

@@ -9,7 +9,7 @@ compare correctly as text); data columns are JSON text.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
 SCHEMA_VERSION = 1
 """Bumped with every migration in ``spine.store.migrations``."""
@@ -36,19 +36,19 @@ runs = Table(
     Column("parent_run_id", Text),  # the run whose map step started this one
     Column("schedule_id", Text),
     # Beyond the spec: what resume, recovery and the UI need.
-    Column("workflow_version", Integer, nullable=False, default=1),
+    Column("workflow_version", Integer, nullable=False, default=1, server_default=text("1")),
     Column("definition_hash", Text),
     Column("partition", Text),  # JSON
     Column("error_step", Text),
     Column("parent_step", Text),
     Column("item_index", Integer),
-    Column("dry_run", Integer, nullable=False, default=0),
+    Column("dry_run", Integer, nullable=False, default=0, server_default=text("0")),
     Column("owner_id", Text),
     Column("owner_host", Text),
     Column("owner_pid", Integer),
     Column("heartbeat_at", Text),
     Column("wake_at", Text),
-    Column("data_format", Integer, nullable=False, default=1),
+    Column("data_format", Integer, nullable=False, default=1, server_default=text("1")),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
@@ -71,11 +71,11 @@ steps = Table(
     Column("error", Text),
     Column("error_category", Text),
     Column("row_count", Integer),
-    Column("attempt", Integer, nullable=False, default=1),
+    Column("attempt", Integer, nullable=False, default=1, server_default=text("1")),
     # Beyond the spec.
     Column("context_updates", Text),  # JSON
     Column("next_step", Text),  # where the flow went next; NULL ends the run
-    Column("will_retry", Integer, nullable=False, default=0),
+    Column("will_retry", Integer, nullable=False, default=0, server_default=text("0")),
     Column("quality", Text),  # JSON QualityMetrics
     UniqueConstraint("run_id", "step_order", "attempt", name="uq_core_workflow_steps_attempt"),
 )

@@ -13,8 +13,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from spine.core.errors import RunNotFoundError, StoreError
-from spine.orchestration.history import DATA_FORMAT, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
+from spine.orchestration.history import (
+    DATA_FORMAT,
+    Owner,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+    _first_bad_path,
+)
 from spine.store.engine import connect
 from spine.store.migrations import migrate
 from spine.store.schema import runs, steps
@@ -125,8 +132,12 @@ class SqlStore:
         self.where = target.where
         self.sqlite = target.sqlite
         self.url = database_url
-        with self._transaction("prepare its schema") as conn:
-            migrate(conn, self.where, own_database=self.sqlite)
+        try:
+            with self._transaction("prepare its schema") as conn:
+                migrate(conn, self.where, own_database=self.sqlite)
+        except BaseException:
+            self.engine.dispose()  # a store that cannot be opened keeps no connection
+            raise
         self._steps_writer = _RowWriter(self.engine, steps, sqlite=self.sqlite)
 
     @contextmanager
@@ -143,6 +154,8 @@ class SqlStore:
 
     def create_run(self, run: RunRecord) -> None:
         owner = run.owner
+        params = _run_json(run, run.params, "params")
+        partition = _run_json(run, run.partition, "partition")
         with self._transaction(f"record run {run.run_id}") as conn:
             conn.execute(
                 runs.insert().values(
@@ -152,8 +165,8 @@ class SqlStore:
                     definition_hash=run.definition_hash,
                     status=run.status,
                     started_at=iso(run.started_at),
-                    params=json.dumps(run.params),
-                    partition=json.dumps(run.partition),
+                    params=params,
+                    partition=partition,
                     total_steps=run.total_steps,
                     completed_steps=0,
                     failed_steps=0,
@@ -227,7 +240,6 @@ class SqlStore:
                     error=run.error,
                     error_category=run.error_category,
                     error_step=run.error_step,
-                    total_steps=run.total_steps,
                     completed_steps=run.completed_steps,
                     failed_steps=run.failed_steps,
                     wake_at=iso(run.wake_at),
@@ -334,6 +346,19 @@ class SqlStore:
     def close(self) -> None:
         self._steps_writer.close()
         self.engine.dispose()
+
+
+def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:
+    """A run's params or partition as JSON; a value JSON cannot hold is a bad request."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        raise WorkflowValidationError(
+            f"workflow {run.workflow_name!r}: {_first_bad_path(value, field_name)} cannot be "
+            "stored as JSON; with history on, a run's params and partition must be JSON values "
+            "(str, int, float, bool, None, lists and dicts of them)",
+            workflow=run.workflow_name,
+        ) from None
 
 
 def _loads(text: str | None) -> Mapping[str, Any]:

@@ -1,0 +1,177 @@
+"""Schema versions: reopening keeps rows, newer databases are refused, migrations go forward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, inspect, select, update
+
+from spine.core.errors import StoreError
+from spine.orchestration import Step, Workflow, WorkflowContext, WorkflowRunner, WorkflowStatus
+from spine.store import migrations, open_store
+from spine.store.schema import SCHEMA_VERSION, metadata, schema_version
+
+from .helpers import all_rows, raw_engine, step_rows, store_of
+
+MakeRunner = Callable[..., WorkflowRunner]
+
+
+def _workflow() -> Workflow:
+    def double(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        return {"value": ctx.get_output("start", "value") * 2}
+
+    return Workflow(
+        "store.migrating",
+        [Step.lambda_("start", lambda ctx, config: {"value": 21}), Step.lambda_("double", double)],
+    )
+
+
+def _versions(database_url: str) -> list[int]:
+    with raw_engine(database_url) as engine, engine.connect() as conn:
+        return list(conn.execute(select(schema_version.c.version)).scalars())
+
+
+def _set_version(database_url: str, version: int) -> None:
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        conn.execute(update(schema_version).values(version=version))
+
+
+def _snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with raw_engine(database_url) as engine:
+        return all_rows(engine)
+
+
+def test_reopening_a_database_keeps_its_runs(database_url: str, make_runner: MakeRunner) -> None:
+    first = make_runner(database_url=database_url)
+    result = first.execute(_workflow())
+    assert result.status == WorkflowStatus.COMPLETED
+    first.close()
+    before = _snapshot(database_url)
+
+    second = make_runner(database_url=database_url)
+    stored = store_of(second).load_run(result.run_id)
+
+    assert stored.run.status == "COMPLETED"
+    assert stored.run.outputs == {"start": {"value": 21}, "double": {"value": 42}}
+    assert [(s.step_name, s.output) for s in stored.steps] == [
+        ("start", {"value": 21}),
+        ("double", {"value": 42}),
+    ]
+    resumed = second.resume(result.run_id, _workflow())
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.outputs == result.outputs
+    assert _snapshot(database_url) == before
+    # The reopened database takes new runs beside the old ones.
+    again = second.execute(_workflow())
+    assert len(step_rows(store_of(second).engine, again.run_id)) == 2
+    assert len(_snapshot(database_url)["runs"]) == 2
+    assert _versions(database_url) == [SCHEMA_VERSION]
+
+
+def test_reopening_does_not_add_version_rows(database_url: str) -> None:
+    for _ in range(3):
+        open_store(database_url).close()
+    assert _versions(database_url) == [SCHEMA_VERSION]
+
+
+def test_a_database_newer_than_the_package_is_refused_untouched(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    result = runner.execute(_workflow())
+    runner.close()
+    newer = SCHEMA_VERSION + 1
+    _set_version(database_url, newer)
+    before = _snapshot(database_url)
+
+    with pytest.raises(StoreError, match="newer") as info:
+        make_runner(database_url=database_url)
+
+    message = str(info.value)
+    assert str(newer) in message
+    assert "upgrade" in message
+    assert _snapshot(database_url) == before
+    assert _versions(database_url) == [newer]
+    # Back at the version this package knows, the run is there as it was.
+    _set_version(database_url, SCHEMA_VERSION)
+    reopened = make_runner(database_url=database_url)
+    assert store_of(reopened).load_run(result.run_id).run.status == "COMPLETED"
+
+
+def test_a_database_at_version_zero_is_migrated_to_the_current_schema(database_url: str) -> None:
+    """A version table that says 0 (spine created it, nothing else yet) is brought forward."""
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_version])
+        conn.execute(schema_version.insert().values(version=0))
+
+    store = open_store(database_url)
+    try:
+        tables = set(inspect(store.engine).get_table_names())
+    finally:
+        store.close()
+
+    assert tables == set(metadata.tables)
+    assert _versions(database_url) == [SCHEMA_VERSION]
+
+
+def _add_note_column(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE core_workflow_runs ADD COLUMN note TEXT")
+    conn.exec_driver_sql("UPDATE core_workflow_runs SET note = 'migrated'")
+
+
+def test_a_later_version_migrates_forward_keeping_rows(
+    database_url: str, make_runner: MakeRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = make_runner(database_url=database_url)
+    result = runner.execute(_workflow())
+    runner.close()
+    before = _snapshot(database_url)
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION + 1, _add_note_column)
+    open_store(database_url).close()
+
+    assert _versions(database_url) == [SCHEMA_VERSION + 1]
+    with raw_engine(database_url) as engine, engine.connect() as conn:
+        notes = conn.exec_driver_sql("SELECT run_id, note FROM core_workflow_runs").all()
+    assert [tuple(n) for n in notes] == [(result.run_id, "migrated")]
+    assert _snapshot(database_url) == before  # the columns spine reads are as they were
+    # Opening again at that version runs no migration a second time.
+    monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION + 1, _never)
+    open_store(database_url).close()
+
+
+def _never(conn: Connection) -> None:
+    raise AssertionError("a migration ran again on a database already at its version")
+
+
+def _broken(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE core_workflow_runs ADD COLUMN note TEXT")
+    conn.exec_driver_sql("UPDATE no_such_table SET x = 1")
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(
+    database_url: str, make_runner: MakeRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = make_runner(database_url=database_url)
+    result = runner.execute(_workflow())
+    runner.close()
+    before = _snapshot(database_url)
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION + 1, _broken)
+    with pytest.raises(StoreError, match="schema"):
+        open_store(database_url)
+    monkeypatch.undo()
+
+    assert _versions(database_url) == [SCHEMA_VERSION]
+    assert _snapshot(database_url) == before
+    store = open_store(database_url)
+    try:
+        columns = {c["name"] for c in inspect(store.engine).get_columns("core_workflow_runs")}
+        assert store.load_run(result.run_id).run.status == "COMPLETED"
+    finally:
+        store.close()
+    assert "note" not in columns

@@ -338,7 +338,13 @@ class WorkflowRunner:
         store = self._require_store("recover")
         now = self.clock.time()
         results = []
-        for run in store.recoverable(now, self.lease_seconds):
+        # Runs that can go on now first: a blocking runner sleeping through a long wait
+        # must not hold up the recovery of a crashed run behind it.
+        candidates = sorted(
+            store.recoverable(now, self.lease_seconds),
+            key=lambda r: (r.wake_at is not None and r.wake_at > now, r.wake_at or 0.0),
+        )
+        for run in candidates:
             if run.owner is not None and not owner_gone(run, now, self.lease_seconds):
                 continue
             due = run.wake_at is None or run.wake_at <= now
@@ -352,9 +358,11 @@ class WorkflowRunner:
                 )
                 continue
             try:
-                results.append(self.resume(run.run_id))
+                result = self.resume(run.run_id)
             except RunOwnedError:
                 continue  # another process took it between our read and our claim
+            if result.note is None:  # not one another process finished meanwhile
+                results.append(result)
         return results
 
     # -- the loop -----------------------------------------------------------------
@@ -376,9 +384,9 @@ class WorkflowRunner:
             )
             if suspend:
                 return False
+        # The run stays WAITING until the wait step's row is committed (see _run): a
+        # crash in between resumes at the deadline already passed, not a fresh wait.
         self.clock.sleep(deadline - now)
-        if journal is not None and waiting:
-            journal.store.set_status(journal.run_id, WorkflowStatus.RUNNING)
         return True
 
     def _run(
@@ -504,6 +512,8 @@ class WorkflowRunner:
             if journal is not None:
                 following = steps[position].name if position < total else None
                 journal.write(step, order, execution, encoded, following)
+                if step.step_type is StepType.WAIT and not self.dry_run:
+                    journal.store.set_status(journal.run_id, WorkflowStatus.RUNNING)
             order += 1
             attempt = 1
         completed = now()

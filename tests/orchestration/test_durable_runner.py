@@ -301,3 +301,24 @@ def test_leases_are_renewed_while_a_run_executes(sqlite_url: str, make_runner: M
 
     runner.execute(Workflow("durable.lease", [Step.lambda_("slow", slow)]))
     assert len(set(seen)) > 1
+
+
+def test_resume_uses_the_version_the_run_started_with(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    v1_calls: list[str] = []
+
+    def v1_step(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        v1_calls.append("v1")
+        return StepResult.fail("first try") if len(v1_calls) == 1 else StepResult.ok()
+
+    v1 = register_workflow(Workflow("durable.versions", [Step.lambda_("s", v1_step)], version=1))
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(v1)
+    register_workflow(
+        Workflow("durable.versions", [Step.lambda_("other", lambda c, k: None)], version=2)
+    )
+    resumed = runner.resume(failed.run_id)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert v1_calls == ["v1", "v1"]
+    assert resumed.completed_steps == ["s"]

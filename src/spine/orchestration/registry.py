@@ -9,27 +9,42 @@ from spine.orchestration.workflow import Workflow
 
 
 class WorkflowRegistry:
-    """Workflows by name. Registering a name again replaces the earlier definition."""
+    """Workflows by name and version.
+
+    Registering the same name and version again replaces that definition; a new
+    version is kept beside the older ones, so a run started under version 1 can be
+    resumed with version 1 after version 2 is registered. Without a version, the
+    highest registered version is meant.
+    """
 
     def __init__(self) -> None:
-        self._workflows: dict[str, Workflow] = {}
+        self._workflows: dict[str, dict[int, Workflow]] = {}
         self._lock = threading.Lock()
 
     def register(self, workflow: Workflow) -> Workflow:
         if not isinstance(workflow, Workflow):
             raise TypeError(f"expected a Workflow, got {type(workflow).__name__}")
         with self._lock:
-            self._workflows[workflow.name] = workflow
+            self._workflows.setdefault(workflow.name, {})[workflow.version] = workflow
         return workflow
 
-    def get(self, name: str) -> Workflow:
-        try:
-            return self._workflows[name]
-        except KeyError:
+    def get(self, name: str, version: int | None = None) -> Workflow:
+        versions = self._workflows.get(name)
+        if not versions:
             known = ", ".join(sorted(self._workflows)) or "none"
             raise WorkflowError(
                 f"workflow {name!r} is not registered (registered: {known}); "
                 "call register_workflow() in the module that defines it",
+                workflow=name,
+            )
+        if version is None:
+            return versions[max(versions)]
+        try:
+            return versions[version]
+        except KeyError:
+            raise WorkflowError(
+                f"workflow {name!r} version {version} is not registered (registered "
+                f"versions: {', '.join(map(str, sorted(versions)))})",
                 workflow=name,
             ) from None
 
@@ -52,9 +67,10 @@ def register_workflow(workflow: Workflow) -> Workflow:
     return default_workflow_registry.register(workflow)
 
 
-def get_workflow(name: str) -> Workflow:
-    """The workflow registered as ``name``; raises ``WorkflowError`` naming the known ones."""
-    return default_workflow_registry.get(name)
+def get_workflow(name: str, version: int | None = None) -> Workflow:
+    """The workflow registered as ``name`` (its highest version unless ``version`` is
+    given); raises ``WorkflowError`` naming the known ones."""
+    return default_workflow_registry.get(name, version)
 
 
 def list_workflows() -> list[str]:

@@ -311,7 +311,10 @@ class WorkflowRunner:
         stored = store.load_run(run_id)
         run = stored.run
         if workflow is None:
+            # The version the run started with, when it is still registered.
             workflow = self.workflows.get(run.workflow_name)
+            if workflow.version != run.workflow_version:
+                workflow = self.workflows.get(run.workflow_name, run.workflow_version)
         plan = plan_for(workflow)
         if run.status == WorkflowStatus.COMPLETED:
             logger.info("run %s of %r already completed; nothing to resume", run_id, workflow.name)

@@ -53,13 +53,13 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_params", "run_id", "store", "workflow_name")
+    __slots__ = ("plan", "run_id", "store", "workflow_name")
 
-    def __init__(self, store: HistoryStore, run_id: str, workflow_name: str) -> None:
+    def __init__(self, store: HistoryStore, run_id: str, workflow_name: str, plan: Plan) -> None:
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
-        self._params: dict[int, str] = {}
+        self.plan = plan
 
     def encode(self, step: Step, result: StepResult) -> tuple[StepResult, str, str]:
         """The result (a failure if its data cannot be stored) and its data as JSON."""
@@ -81,19 +81,23 @@ class Journal:
             return StepResult.fail(str(exc), ErrorCategory.INTERNAL), "{}", "{}"
         return result, output, updates
 
-    def _step_params(self, step: Step) -> str:
-        cached = self._params.get(id(step))
+    def _step_params(self, position: int, step: Step) -> str:
+        # A step's own params belong to the definition: encode them once per plan,
+        # not once per run.
+        cache = self.plan.params_json
+        cached = cache.get(position)
         if cached is None:
             own = step.params if step.params else step.config
             try:
                 cached = json.dumps(own)
             except (TypeError, ValueError):
                 cached = json.dumps({k: repr(v) for k, v in own.items()})
-            self._params[id(step)] = cached
+            cache[position] = cached
         return cached
 
     def write(
         self,
+        position: int,
         step: Step,
         order: int,
         execution: StepExecution,
@@ -124,7 +128,7 @@ class Journal:
                 will_retry=execution.will_retry,
                 quality_json=None if quality is None else json.dumps(quality.to_dict()),
                 row_count=row_count,
-                params_json=self._step_params(step),
+                params_json=self._step_params(position, step),
             )
         )
 

@@ -9,7 +9,7 @@ the run instead (the "fence"). Explicit jumps (a choice, ``next=``, or a result'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from spine.orchestration.step_types import Step, StepType
@@ -27,6 +27,8 @@ class Plan:
     index: dict[str, int]
     fences: dict[tuple[str, str], frozenset[str]]
     """(choice name, branch) -> step names the branch may not walk into."""
+    params_json: dict[int, str] = field(default_factory=dict)
+    """Each step's own params as JSON, by step position, filled in as history needs them."""
 
     def fences_taken(self, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, frozenset[str]]:
         """The fences of the choices recorded in ``outputs`` (a resumed run's context)."""

@@ -281,7 +281,7 @@ class WorkflowRunner:
         if leases is not None:
             leases.hold(run_id)
         try:
-            return self._run(workflow, plan, state, Journal(store, run_id, workflow.name))
+            return self._run(workflow, plan, state, Journal(store, run_id, workflow.name, plan))
         finally:
             if leases is not None:
                 leases.drop(run_id)
@@ -418,6 +418,7 @@ class WorkflowRunner:
         deadline = state.wake_at
         encoded = ("{}", "{}")
         while position < total:
+            current = position
             step = steps[position]
             if budget == 0:
                 status = WorkflowStatus.FAILED
@@ -469,7 +470,7 @@ class WorkflowRunner:
                 )  # fmt: skip
                 record(retried)
                 if journal is not None:
-                    journal.write(step, order, retried, encoded, step.name)
+                    journal.write(position, step, order, retried, encoded, step.name)
                 deadline = now() + policy.delay_seconds(attempt)
                 attempt += 1
             if result.success:
@@ -514,7 +515,7 @@ class WorkflowRunner:
                 position = index.get(target, total)
             if journal is not None:
                 following = steps[position].name if position < total else None
-                journal.write(step, order, execution, encoded, following)
+                journal.write(current, step, order, execution, encoded, following)
                 if step.step_type is StepType.WAIT and not self.dry_run:
                     journal.store.set_status(journal.run_id, WorkflowStatus.RUNNING)
             order += 1

@@ -61,6 +61,22 @@ def _row(run_id: str, k: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def figures(
+    backend: str, n: int, engine: float, plain: float, plain_python: float, bytes_per_step: float
+) -> dict[str, Any]:
+    """One W4 row: seconds for N steps turned into per-step figures and ratios."""
+    return {
+        "backend": backend,
+        "n": n,
+        "engine_us_per_step": engine / n * 1e6,
+        "plain_driver_us_per_step": plain / n * 1e6,
+        "plain_python_us_per_step": plain_python / n * 1e6,
+        "overhead_us_per_step": (engine - plain_python) / n * 1e6,
+        "ratio_to_driver_loop": engine / plain,
+        "bytes_per_step": bytes_per_step,
+    }
+
+
 # ---- SQLite --------------------------------------------------------------------
 
 
@@ -94,16 +110,8 @@ def sqlite_case(n: int, synchronous: str, repeats: int) -> dict[str, Any]:
         size = sum(p.stat().st_size for p in Path(tmp).glob("spine.db*"))
         plain = best_time(lambda: plain_sqlite(Path(tmp) / "spine.db", n, synchronous), repeats)
         plain_python = best_time(lambda: plain_chain(n), repeats)
-        return {
-            "backend": f"SQLite synchronous={synchronous}",
-            "n": n,
-            "engine_us_per_step": engine / n * 1e6,
-            "plain_driver_us_per_step": plain / n * 1e6,
-            "plain_python_us_per_step": plain_python / n * 1e6,
-            "overhead_us_per_step": (engine - plain_python) / n * 1e6,
-            "ratio_to_driver_loop": engine / plain,
-            "bytes_per_step": size / (n * runs),
-        }
+        return figures(f"SQLite synchronous={synchronous}", n, engine, plain, plain_python,
+                       size / (n * runs))  # fmt: skip
 
 
 # ---- PostgreSQL -------------------------------------------------------------------
@@ -159,16 +167,7 @@ def postgres_case(n: int, repeats: int) -> dict[str, Any] | None:
                 ).scalar()
         plain = best_time(lambda: plain_postgres(schema, n), repeats)
         plain_python = best_time(lambda: plain_chain(n), repeats)
-    return {
-        "backend": "PostgreSQL",
-        "n": n,
-        "engine_us_per_step": engine / n * 1e6,
-        "plain_driver_us_per_step": plain / n * 1e6,
-        "plain_python_us_per_step": plain_python / n * 1e6,
-        "overhead_us_per_step": (engine - plain_python) / n * 1e6,
-        "ratio_to_driver_loop": engine / plain,
-        "bytes_per_step": float(size or 0) / (n * runs),
-    }
+    return figures("PostgreSQL", n, engine, plain, plain_python, float(size or 0) / (n * runs))
 
 
 # ---- resume ------------------------------------------------------------------------

@@ -29,7 +29,12 @@ from spine.orchestration.history import (
     UnserializableOutputError,
     to_json,
 )
-from spine.orchestration.results import StepExecution, StepStatus, WorkflowStatus
+from spine.orchestration.results import (
+    StepExecution,
+    StepStatus,
+    WorkflowResult,
+    WorkflowStatus,
+)
 from spine.orchestration.step_result import ErrorCategory, QualityMetrics, StepResult
 from spine.orchestration.step_types import ErrorPolicy, Step
 from spine.orchestration.workflow_context import WorkflowContext
@@ -94,6 +99,26 @@ class Journal:
                 cached = json.dumps({k: repr(v) for k, v in own.items()})
             cache[position] = cached
         return cached
+
+    def finish(self, result: WorkflowResult, completed: float) -> None:
+        """Record how the run ended (or that it now waits)."""
+        self.store.finish_run(
+            RunRecord(
+                run_id=result.run_id,
+                workflow_name=result.workflow_name,
+                status=result.status,
+                started_at=result.started_at.timestamp(),
+                params={},
+                partition={},
+                completed_at=completed,
+                outputs=None if result.status == WorkflowStatus.WAITING else result.outputs,
+                error=result.error,
+                error_category=result.error_category,
+                error_step=result.error_step,
+                completed_steps=len(result.completed_steps),
+                failed_steps=len(result.failed_steps),
+            )
+        )
 
     def write(
         self,
@@ -300,6 +325,46 @@ class LeaseKeeper:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
+
+
+def recoverable_now(
+    store: HistoryStore, now: float, lease: float, block_on_waits: bool
+) -> list[RunRecord]:
+    """Stored runs a runner may continue now, those that can go on at once first.
+
+    Runs whose owner is alive are left out, and so are waiting runs not yet due when
+    the runner does not block (it would only sleep). Ordering matters for a blocking
+    runner: sleeping through one long wait must not hold up a crashed run behind it.
+    """
+    runs = [
+        r
+        for r in store.recoverable(now, lease)
+        if (r.owner is None or owner_gone(r, now, lease))
+        and (block_on_waits or r.wake_at is None or r.wake_at <= now)
+    ]
+    return sorted(runs, key=lambda r: (r.wake_at is not None and r.wake_at > now, r.wake_at or 0))
+
+
+def utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def stored_result(
+    run: RunRecord, ctx: WorkflowContext, executions: list[StepExecution] | None = None
+) -> WorkflowResult:
+    """A ``WorkflowResult`` for a run as its row records it (nothing executed now)."""
+    return WorkflowResult(
+        workflow_name=run.workflow_name,
+        run_id=run.run_id,
+        status=WorkflowStatus(run.status),
+        context=ctx,
+        started_at=utc(run.started_at),
+        completed_at=utc(run.completed_at) if run.completed_at is not None else None,
+        step_executions=executions,
+        error_step=run.error_step,
+        error=run.error,
+        error_category=run.error_category,
+    )
 
 
 def pid_alive(pid: int) -> bool:

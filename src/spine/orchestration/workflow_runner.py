@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
@@ -22,6 +21,9 @@ from spine.orchestration.durable import (
     json_ready,
     owner_gone,
     rebuild,
+    recoverable_now,
+    stored_result,
+    utc,
 )
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.history import HistoryStore, Owner, RunRecord
@@ -187,7 +189,7 @@ class WorkflowRunner:
                 params=merged,
                 partition=partition,
                 dry_run=self.dry_run,
-                started_at=_utc(self.clock.time()),
+                started_at=utc(self.clock.time()),
             )
         missing = {k: v for k, v in defaults.items() if k not in context.params}
         if missing or params:
@@ -222,21 +224,13 @@ class WorkflowRunner:
         """A stored map item: its result if it completed, else the item resumed."""
         if record.status != WorkflowStatus.COMPLETED:
             return self.resume(record.run_id, workflow, force=True)
-        context = WorkflowContext(
+        return stored_result(record, WorkflowContext(
             run_id=record.run_id,
             workflow_name=record.workflow_name,
             params=record.params,
             outputs=record.outputs,
             partition=record.partition,
-        )
-        return WorkflowResult(
-            workflow_name=record.workflow_name,
-            run_id=record.run_id,
-            status=WorkflowStatus.COMPLETED,
-            context=context,
-            started_at=_utc(record.started_at),
-            completed_at=_utc(record.completed_at) if record.completed_at else None,
-        )
+        ))  # fmt: skip
 
     def _start(
         self,
@@ -318,7 +312,8 @@ class WorkflowRunner:
         plan = plan_for(workflow)
         if run.status == WorkflowStatus.COMPLETED:
             logger.info("run %s of %r already completed; nothing to resume", run_id, workflow.name)
-            result = self._finished(workflow, rebuild(stored, plan), run)
+            state = rebuild(stored, plan)
+            result = stored_result(run, state.ctx, state.executions)
             result.note = f"run {run_id} had already completed; nothing was executed"
             return result
         if not force:
@@ -339,20 +334,9 @@ class WorkflowRunner:
         workflows this runner cannot find are left for a runner that can.
         """
         store = self._require_store("recover")
-        now = self.clock.time()
         results = []
-        # Runs that can go on now first: a blocking runner sleeping through a long wait
-        # must not hold up the recovery of a crashed run behind it.
-        candidates = sorted(
-            store.recoverable(now, self.lease_seconds),
-            key=lambda r: (r.wake_at is not None and r.wake_at > now, r.wake_at or 0.0),
-        )
-        for run in candidates:
-            if run.owner is not None and not owner_gone(run, now, self.lease_seconds):
-                continue
-            due = run.wake_at is None or run.wake_at <= now
-            if not due and not self.block_on_waits:
-                continue
+        for run in recoverable_now(store, self.clock.time(), self.lease_seconds,
+                                   self.block_on_waits):  # fmt: skip
             if run.workflow_name not in self.workflows:
                 logger.warning(
                     "run %s: workflow %r is not registered here; left for another runner",
@@ -526,35 +510,16 @@ class WorkflowRunner:
             run_id=ctx.run_id,
             status=status,
             context=ctx,
-            started_at=ctx.started_at if journal is not None else _utc(started),
-            completed_at=_utc(completed),
+            started_at=ctx.started_at if journal is not None else utc(started),
+            completed_at=utc(completed),
             step_executions=executions,
             error_step=error_step,
             error=error,
             error_category=category,
         )
         if journal is not None:
-            self._record_end(journal, result_, completed)
+            journal.finish(result_, completed)
         return result_
-
-    def _record_end(self, journal: Journal, result: WorkflowResult, completed: float) -> None:
-        journal.store.finish_run(
-            RunRecord(
-                run_id=result.run_id,
-                workflow_name=result.workflow_name,
-                status=result.status,
-                started_at=result.started_at.timestamp(),
-                params={},
-                partition={},
-                completed_at=completed,
-                outputs=None if result.status == WorkflowStatus.WAITING else result.outputs,
-                error=result.error,
-                error_category=result.error_category,
-                error_step=result.error_step,
-                completed_steps=len(result.completed_steps),
-                failed_steps=len(result.failed_steps),
-            )
-        )
 
     def _suspend(
         self,
@@ -576,24 +541,6 @@ class WorkflowRunner:
             completed_at=None,
             step_executions=executions,
         )
-
-    def _finished(self, workflow: Workflow, state: Resumption, run: RunRecord) -> WorkflowResult:
-        return WorkflowResult(
-            workflow_name=workflow.name,
-            run_id=run.run_id,
-            status=WorkflowStatus(run.status),
-            context=state.ctx,
-            started_at=_utc(run.started_at),
-            completed_at=_utc(run.completed_at) if run.completed_at is not None else None,
-            step_executions=state.executions,
-            error_step=run.error_step,
-            error=run.error,
-            error_category=run.error_category,
-        )
-
-
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def get_workflow_runner(runnable: Runnable | None = None, dry_run: bool = False) -> WorkflowRunner:

@@ -273,7 +273,7 @@ def test_map_resume_reruns_only_unfinished_items(
     assert sorted(calls) == [1, 2, 3, 3, 4]
     results = resumed.context.get_output("m", "results")
     assert [r["sq"]["v"] for r in results] == [1, 4, 9, 16]
-    children = runner.store.child_runs(failed.run_id, "m")  # type: ignore[union-attr]
+    children = runner.store.child_runs(failed.run_id, "m#0")  # type: ignore[union-attr]
     assert sorted(c.item_index for c in children if c.item_index is not None) == [0, 1, 2, 3]
     assert {c.status for c in children} == {"COMPLETED"}
 
@@ -322,3 +322,101 @@ def test_resume_uses_the_version_the_run_started_with(
     assert resumed.status == WorkflowStatus.COMPLETED
     assert v1_calls == ["v1", "v1"]
     assert resumed.completed_steps == ["s"]
+
+
+def next_round(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    round_ = ctx.get_param("round", 0)
+    return StepResult.ok(context_updates={"items": [round_ * 10 + 1], "round": round_ + 1})
+
+
+def test_a_map_run_again_in_a_loop_starts_its_items_afresh(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    square = Step.lambda_("sq", lambda c, k: {"v": c.get_param("item") ** 2})
+    item = Workflow("durable.loop.item", [square])
+    workflow = Workflow(
+        "durable.loop",
+        [
+            Step.lambda_("pick", next_round),
+            Step.map("m", "items", item),
+            Step.choice("again", lambda c: c.get_param("round") < 2, then_step="pick"),
+        ],
+    )
+    plain = WorkflowRunner().execute(workflow)
+    durable = make_runner(database_url=database_url).execute(workflow)
+    assert durable.status == WorkflowStatus.COMPLETED
+    assert durable.context.get_output("m", "results") == plain.context.get_output("m", "results")
+    assert durable.context.get_output("m", "results") == [{"sq": {"v": 121}}]
+
+
+def test_a_dry_run_is_not_resumed_for_real(database_url: str, make_runner: MakeRunner) -> None:
+    calls: list[str] = []
+    from spine.framework import pipeline
+
+    pipeline("durable.real")(lambda params: calls.append("real") or {})
+    workflow = register_workflow(
+        Workflow("durable.dry", [Step.pipeline("p", "durable.real"), Step.lambda_("f", Flaky(1))])
+    )
+    dry = make_runner(database_url=database_url, dry_run=True).execute(workflow)
+    assert dry.status == WorkflowStatus.FAILED
+    with pytest.raises(WorkflowError, match="dry run"):
+        make_runner(database_url=database_url).resume(dry.run_id)
+    assert calls == []
+
+
+def waits_then(name: str, last: str) -> Workflow:
+    return Workflow(name, [Step.wait("w", 1), Step.lambda_(last, lambda c, k: None)])
+
+
+def test_recover_goes_on_past_a_run_it_cannot_resume(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    clock = FakeClock()
+    runner = make_runner(database_url=database_url, clock=clock, block_on_waits=False)
+    poisoned = runner.execute(register_workflow(waits_then("durable.poison", "a")))
+    # A changed definition: resuming the first run is now refused.
+    register_workflow(waits_then("durable.poison", "b"))
+    healthy = runner.execute(register_workflow(waits_then("durable.healthy", "a")))
+    clock.advance(5)
+    recovered = runner.recover()
+    assert [r.run_id for r in recovered] == [healthy.run_id]
+    assert runner.store.load_run(poisoned.run_id).run.status == "WAITING"  # type: ignore[union-attr]
+
+
+def test_a_partial_run_resumed_does_not_rerun_its_continue_failure(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    soft = Flaky(5)
+    from spine.orchestration import ErrorPolicy
+
+    workflow = register_workflow(
+        Workflow("durable.partial", [Step.lambda_("soft", soft, on_error=ErrorPolicy.CONTINUE)])
+    )
+    runner = make_runner(database_url=database_url)
+    partial = runner.execute(workflow)
+    assert partial.status == WorkflowStatus.PARTIAL
+    again = runner.resume(partial.run_id)
+    assert soft.calls == 1
+    assert again.status == WorkflowStatus.PARTIAL
+
+
+def test_force_resume_at_a_step_that_no_longer_exists_names_it(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(three_steps(Flaky(1), "durable.gone"))
+    other = Workflow("durable.gone", [Step.lambda_("first", lambda c, k: {"n": 1})])
+    with pytest.raises(DefinitionMismatchError, match="'middle'"):
+        runner.resume(failed.run_id, other, force=True)
+    assert runner.store.load_run(failed.run_id).run.status == "FAILED"  # type: ignore[union-attr]
+
+
+def test_a_claimed_run_is_running(database_url: str, make_runner: MakeRunner) -> None:
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(three_steps(Flaky(1), "durable.claimed"))
+    store = runner.store
+    assert store is not None
+    record = store.load_run(failed.run_id).run
+    assert store.claim(record, Owner("x", "elsewhere", 1), time.time())
+    assert store.load_run(failed.run_id).run.status == "RUNNING"
+    assert not store.claim(record, Owner("y", "elsewhere", 2), time.time())

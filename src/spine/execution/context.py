@@ -116,12 +116,16 @@ class StepLineage:
     engine's per-step cost.
     """
 
-    __slots__ = ("_built", "attempt", "parent", "step_name")
+    __slots__ = ("_built", "attempt", "order", "parent", "step_name")
 
-    def __init__(self, parent: ExecutionContext, step_name: str, attempt: int) -> None:
+    def __init__(
+        self, parent: ExecutionContext, step_name: str, attempt: int, order: int = 0
+    ) -> None:
         self.parent = parent
         self.step_name = step_name
         self.attempt = attempt
+        self.order = order
+        """Position of this step execution in its run (0 for the first step run)."""
         self._built: ExecutionContext | None = None
 
     def resolve(self) -> ExecutionContext:

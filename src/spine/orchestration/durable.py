@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -175,6 +177,8 @@ class Resumption:
     steps_run: int = 0
     wake_at: float | None = None
     """Deadline of the wait or retry delay the run was in, if any."""
+    block: bool | None = None
+    """Sleep through waits whatever the runner says (map items: their map step waits)."""
 
 
 def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:
@@ -207,8 +211,13 @@ def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
     last = rows[-1] if rows else None
     # A run that stopped on a failure is resumed by trying that step again: its
     # last row becomes an earlier attempt rather than the run's failure.
-    stopped = last is not None and last.status == StepStatus.FAILED and not last.will_retry
-    stopped = stopped and last is not None and last.next_step is None
+    stopped = (
+        last is not None
+        and last.status == StepStatus.FAILED
+        and not last.will_retry
+        and last.next_step is None
+        and _policy(plan, last.step_name) is not ErrorPolicy.CONTINUE
+    )
     orders: set[int] = set()
     for row in rows:
         orders.add(row.step_order)
@@ -239,8 +248,7 @@ def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
             continue
         if output:
             state.ctx = state.ctx.with_output(row.step_name, output)
-        position = plan.index.get(row.step_name)
-        policy = plan.steps[position].on_error if position is not None else ErrorPolicy.STOP
+        policy = _policy(plan, row.step_name)
         if state.error_step is None or policy is not ErrorPolicy.CONTINUE:
             state.error_step, state.error = row.step_name, row.error
             state.error_category = row.error_category
@@ -251,7 +259,7 @@ def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
     if last is None:
         return state
     if last.will_retry or stopped:
-        state.position = plan.index[last.step_name]
+        state.position = _position(plan, run, last.step_name)
         state.attempt = last.attempt + 1
         state.step_order = last.step_order
         state.steps_run -= 1
@@ -259,15 +267,37 @@ def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
     elif last.next_step is None:
         state.position = None
     else:
-        state.position = plan.index[last.next_step]
+        state.position = _position(plan, run, last.next_step)
         state.step_order = last.step_order + 1
-        state.wake_at = run.wake_at if run.status == WorkflowStatus.WAITING else None
+        # The deadline of a wait the run is in, not a stale one of a wait already done.
+        # (A deadline no later than the last row's end belongs to a wait already done.)
+        wake_at = run.wake_at if run.status == WorkflowStatus.WAITING else None
+        next_is_wait = str(plan.steps[state.position].step_type) == "wait"
+        if wake_at is not None and next_is_wait and wake_at > last.completed_at:
+            state.wake_at = wake_at
     return state
 
 
 _held_here: dict[str, int] = {}
 """Runs some runner in this process is executing right now (run id -> holders)."""
 _held_lock = threading.Lock()
+
+
+def _policy(plan: Plan, step_name: str) -> ErrorPolicy:
+    position = plan.index.get(step_name)
+    return plan.steps[position].on_error if position is not None else ErrorPolicy.STOP
+
+
+def _position(plan: Plan, run: RunRecord, step_name: str) -> int:
+    position = plan.index.get(step_name)
+    if position is None:
+        raise DefinitionMismatchError(
+            f"run {run.run_id!r} of workflow {run.workflow_name!r} continues at step "
+            f"{step_name!r}, which the workflow given now does not have",
+            workflow=run.workflow_name,
+            step=step_name,
+        )
+    return position
 
 
 class LeaseKeeper:
@@ -368,8 +398,6 @@ def stored_result(
 
 
 def pid_alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -380,23 +408,23 @@ def pid_alive(pid: int) -> bool:
 
 
 def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
-    """Whether a run's lease may be taken over: nobody holds it, it lapsed, or its
-    holder was a process on this host that no longer exists (or this very process,
-    when no runner here is executing the run any more)."""
+    """Whether a run's lease may be taken over.
+
+    Yes when nobody holds it; when its holder is this very process but no runner
+    here executes the run any more; when its holder was another process on this
+    host that no longer exists; and when its heartbeat is older than ``lease``.
+    The process checks come first: they are exact, the lease is a timeout.
+    """
     owner = run.owner
     if owner is None or run.heartbeat_at is None:
         return True
-    if now - run.heartbeat_at > lease:
-        return True
-    import os
-    import socket
-
-    if owner.host != socket.gethostname():
-        return False
-    if owner.pid == os.getpid():
-        with _held_lock:
-            return run.run_id not in _held_here
-    return not pid_alive(owner.pid)
+    if owner.host == socket.gethostname():
+        if owner.pid == os.getpid():
+            with _held_lock:
+                return run.run_id not in _held_here
+        if not pid_alive(owner.pid):
+            return True
+    return now - run.heartbeat_at > lease
 
 
 def json_ready(value: Any) -> Any:

@@ -128,7 +128,9 @@ def run_map(
     clock = executor.runner.clock
     # With history, items of an earlier attempt or an interrupted run are found by
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
-    earlier = executor.runner.map_items(ctx.run_id, step.name)
+    # Keyed by the map step's execution, so a map run again in a loop starts afresh.
+    key = f"{step.name}#{lineage.order}"
+    earlier = executor.runner.map_items(ctx.run_id, key)
 
     def run_item(index: int, item: Any) -> WorkflowResult:
         record = earlier.get(index)
@@ -142,7 +144,7 @@ def run_map(
             parent=parent,
             started_at=datetime.fromtimestamp(clock.time(), UTC),
         )
-        return executor.execute_child(item_workflow, child, parent, index)
+        return executor.execute_child(item_workflow, child, parent, index, key)
 
     runs = _run_all(run_item, items, min(concurrency, len(items)), step.name)
     failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]

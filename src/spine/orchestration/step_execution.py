@@ -93,9 +93,14 @@ class StepExecutor:
     def __init__(self, runner: WorkflowRunner) -> None:
         self.runner = runner
 
-    def run(self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int) -> Outcome:
-        """Run ``step`` once against ``ctx``; never raises for the step's own failure."""
-        lineage = StepLineage(ctx.execution, step.name, attempt)
+    def run(
+        self, workflow_name: str, step: Step, ctx: WorkflowContext, attempt: int, order: int = 0
+    ) -> Outcome:
+        """Run ``step`` once against ``ctx``; never raises for the step's own failure.
+
+        ``order`` is the step execution's position in its run (map items are keyed by it).
+        """
+        lineage = StepLineage(ctx.execution, step.name, attempt, order)
         token = enter_step(lineage)
         try:
             kind = step.step_type
@@ -122,10 +127,15 @@ class StepExecutor:
             leave_step(token)
 
     def execute_child(
-        self, workflow: Workflow, context: WorkflowContext, parent: ExecutionContext, index: int
+        self,
+        workflow: Workflow,
+        context: WorkflowContext,
+        parent: ExecutionContext,
+        index: int,
+        key: str,
     ) -> WorkflowResult:
         """Run a map item's workflow with this executor's runner."""
-        return self.runner.run_child(workflow, context, parent, index)
+        return self.runner.run_child(workflow, context, parent, index, key)
 
     @property
     def dry_run(self) -> bool:

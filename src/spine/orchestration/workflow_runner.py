@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
-from spine.core.errors import RunOwnedError, WorkflowError, WorkflowValidationError
+from spine.core.errors import RunOwnedError, StoreError, WorkflowError, WorkflowValidationError
 from spine.core.frozen import freeze_dict
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
@@ -204,11 +204,21 @@ class WorkflowRunner:
         return context
 
     def run_child(
-        self, workflow: Workflow, context: WorkflowContext, parent: ExecutionContext, index: int
+        self,
+        workflow: Workflow,
+        context: WorkflowContext,
+        parent: ExecutionContext,
+        index: int,
+        key: str,
     ) -> WorkflowResult:
-        """Run one map item's workflow (used by map steps)."""
-        state = Resumption(ctx=context, position=0)
-        return self._start(workflow, plan_for(workflow), state, parent=parent, item_index=index)
+        """Run one map item's workflow (used by map steps).
+
+        Items always sleep through their waits: their map step waits for them.
+        """
+        state = Resumption(ctx=context, position=0, block=True)
+        return self._start(
+            workflow, plan_for(workflow), state, parent=parent, parent_key=key, item_index=index
+        )
 
     def map_items(self, parent_run_id: str, step_name: str) -> dict[int, RunRecord]:
         """Stored item runs of a map step, by item index (empty without history)."""
@@ -223,7 +233,7 @@ class WorkflowRunner:
     def continue_item(self, workflow: Workflow, record: RunRecord) -> WorkflowResult:
         """A stored map item: its result if it completed, else the item resumed."""
         if record.status != WorkflowStatus.COMPLETED:
-            return self.resume(record.run_id, workflow, force=True)
+            return self.resume(record.run_id, workflow, force=True, _block=True)
         return stored_result(record, WorkflowContext(
             run_id=record.run_id,
             workflow_name=record.workflow_name,
@@ -239,6 +249,7 @@ class WorkflowRunner:
         state: Resumption,
         *,
         parent: ExecutionContext | None = None,
+        parent_key: str | None = None,
         item_index: int | None = None,
     ) -> WorkflowResult:
         store = self.store
@@ -246,35 +257,45 @@ class WorkflowRunner:
             return self._run(workflow, plan, state, None)
         ctx = state.ctx
         now = self.clock.time()
-        store.create_run(
-            RunRecord(
-                run_id=ctx.run_id,
-                workflow_name=workflow.name,
-                status=WorkflowStatus.RUNNING,
-                started_at=ctx.started_at.timestamp(),
-                params=json_ready(ctx.params),
-                partition=json_ready(ctx.partition),
-                workflow_version=workflow.version,
-                definition_hash=definition_hash(plan),
-                parent_run_id=parent.run_id if parent is not None else None,
-                parent_step=parent.step_name if parent is not None else None,
-                item_index=item_index,
-                dry_run=self.dry_run,
-                total_steps=len(plan.steps),
-                owner=self.owner,
-                heartbeat_at=now,
-            )
+        record = RunRecord(
+            run_id=ctx.run_id,
+            workflow_name=workflow.name,
+            status=WorkflowStatus.RUNNING,
+            started_at=ctx.started_at.timestamp(),
+            params=json_ready(ctx.params),
+            partition=json_ready(ctx.partition),
+            workflow_version=workflow.version,
+            definition_hash=definition_hash(plan),
+            parent_run_id=parent.run_id if parent is not None else None,
+            parent_step=parent_key,
+            item_index=item_index,
+            dry_run=self.dry_run,
+            total_steps=len(plan.steps),
+            owner=self.owner,
+            heartbeat_at=now,
         )
-        return self._run_held(workflow, plan, state, store)
+        return self._run_held(workflow, plan, state, store, lambda: store.create_run(record))
 
     def _run_held(
-        self, workflow: Workflow, plan: Plan, state: Resumption, store: HistoryStore
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        state: Resumption,
+        store: HistoryStore,
+        take: Callable[[], object],
     ) -> WorkflowResult:
+        """Hold the run's lease in this process, take the row with ``take``, then run.
+
+        The run counts as held here before its row names this process as owner, so
+        another thread's recover() never sees a row of ours that nobody here holds.
+        """
         leases = self._leases
         run_id = state.ctx.run_id
         if leases is not None:
             leases.hold(run_id)
         try:
+            if take() is False:
+                raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
             return self._run(workflow, plan, state, Journal(store, run_id, workflow.name, plan))
         finally:
             if leases is not None:
@@ -291,7 +312,12 @@ class WorkflowRunner:
         return self.store
 
     def resume(
-        self, run_id: str, workflow: Workflow | None = None, *, force: bool = False
+        self,
+        run_id: str,
+        workflow: Workflow | None = None,
+        *,
+        force: bool = False,
+        _block: bool | None = None,
     ) -> WorkflowResult:
         """Continue a stored run from where it stopped, without re-running completed steps.
 
@@ -316,15 +342,24 @@ class WorkflowRunner:
             result = stored_result(run, state.ctx, state.executions)
             result.note = f"run {run_id} had already completed; nothing was executed"
             return result
+        if run.dry_run != self.dry_run:
+            kind = "a dry run" if run.dry_run else "a real run"
+            raise WorkflowError(
+                f"run {run_id!r} of workflow {workflow.name!r} is {kind}; resume it with "
+                f"WorkflowRunner(dry_run={run.dry_run}) so it stays one",
+                workflow=workflow.name,
+            )
         if not force:
             check_definition(stored, workflow, plan)
         now = self.clock.time()
         executing = run.status in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
         if executing and run.owner is not None and not owner_gone(run, now, self.lease_seconds):
             raise RunOwnedError(run_id, workflow.name, run.owner.describe())
-        if not store.claim(run, self.owner, now):
-            raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-        return self._run_held(workflow, plan, rebuild(stored, plan), store)
+        state = rebuild(stored, plan)
+        state.block = _block
+        return self._run_held(
+            workflow, plan, state, store, lambda: store.claim(run, self.owner, now)
+        )
 
     def recover(self) -> list[WorkflowResult]:
         """Resume every stored run whose owner is gone, and every waiting run that is due.
@@ -348,6 +383,10 @@ class WorkflowRunner:
                 result = self.resume(run.run_id)
             except RunOwnedError:
                 continue  # another process took it between our read and our claim
+            except (WorkflowError, StoreError) as exc:
+                # One run that cannot be resumed must not stop the recovery of the rest.
+                logger.error("run %s of %r not recovered: %s", run.run_id, run.workflow_name, exc)
+                continue
             if result.note is None:  # not one another process finished meanwhile
                 results.append(result)
         return results
@@ -359,11 +398,11 @@ class WorkflowRunner:
             return step.retry
         return _DEFAULT_RETRY if step.on_error is ErrorPolicy.RETRY else None
 
-    def _pause(self, journal: Journal | None, deadline: float, waiting: bool) -> bool:
+    def _pause(self, journal: Journal | None, deadline: float, waiting: bool, block: bool) -> bool:
         """Wait until ``deadline``; with history, durably. False: suspend the run instead."""
         now = self.clock.time()
         if journal is not None:
-            suspend = not self.block_on_waits and deadline > now
+            suspend = not block and deadline > now
             journal.store.set_status(
                 journal.run_id,
                 WorkflowStatus.WAITING if waiting or suspend else WorkflowStatus.RUNNING,
@@ -391,7 +430,7 @@ class WorkflowRunner:
         name = workflow.name
         # Fences of the choices taken so far (see flow.py), and their union. A
         # resumed run starts with those of the choices its context already took.
-        fences = plan.fences_taken(ctx.outputs) if state.position else {}
+        fences = plan.fences_taken(ctx.outputs)
         fenced: frozenset[str] = frozenset().union(*fences.values())
         status = state.status
         error_step, error, category = state.error_step, state.error, state.error_category
@@ -400,6 +439,7 @@ class WorkflowRunner:
         attempt = state.attempt
         order = state.step_order
         deadline = state.wake_at
+        block = self.block_on_waits if state.block is None else state.block
         encoded = ("{}", "{}")
         while position < total:
             current = position
@@ -418,19 +458,19 @@ class WorkflowRunner:
             while True:
                 # A retry delay, or a wait the run was already in when it was resumed.
                 if deadline is not None and not self._pause(
-                    journal, deadline, step.step_type is StepType.WAIT
+                    journal, deadline, step.step_type is StepType.WAIT, block
                 ):
                     return self._suspend(workflow, journal, ctx, executions)
                 t0 = now()
                 if journal is not None and step.step_type is StepType.WAIT and not self.dry_run:
                     if deadline is None:
                         wait = float(step.duration_seconds or 0)
-                        if not self._pause(journal, t0 + wait, True):
+                        if not self._pause(journal, t0 + wait, True, block):
                             return self._suspend(workflow, journal, ctx, executions)
                     result = StepResult.ok(output={"waited_seconds": step.duration_seconds})
                     children = None
                 else:
-                    result, children = run_step(name, step, ctx, attempt)
+                    result, children = run_step(name, step, ctx, attempt, order)
                 deadline = None
                 t1 = now()
                 jump = result.next_step or step.next

@@ -263,6 +263,8 @@ class SqlStore:
                     )
                 )
                 .values(
+                    # Claimed is executing: a second resume must find it RUNNING and owned.
+                    status="RUNNING",
                     owner_id=owner.owner_id,
                     owner_host=owner.host,
                     owner_pid=owner.pid,

@@ -420,3 +420,26 @@ def test_a_claimed_run_is_running(database_url: str, make_runner: MakeRunner) ->
     assert store.claim(record, Owner("x", "elsewhere", 1), time.time())
     assert store.load_run(failed.run_id).run.status == "RUNNING"
     assert not store.claim(record, Owner("y", "elsewhere", 2), time.time())
+
+
+def test_a_closed_runner_refuses_durable_work(sqlite_url: str) -> None:
+    runner = WorkflowRunner(database_url=sqlite_url)
+    runner.close()
+    with pytest.raises(WorkflowError, match="closed"):
+        runner.execute(Workflow("durable.closed", [Step.lambda_("s", lambda c, k: None)]))
+
+
+def test_a_dropped_runner_stops_its_lease_thread(sqlite_url: str) -> None:
+    import gc
+    import threading
+
+    before = {t.ident for t in threading.enumerate() if t.name == "spine-lease"}
+    runner = WorkflowRunner(database_url=sqlite_url)
+    runner.execute(Workflow("durable.dropped", [Step.lambda_("s", lambda c, k: None)]))
+    [started] = [
+        t for t in threading.enumerate() if t.name == "spine-lease" and t.ident not in before
+    ]
+    del runner
+    gc.collect()
+    started.join(timeout=5)
+    assert not started.is_alive()

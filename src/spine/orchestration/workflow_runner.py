@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -113,16 +114,20 @@ class WorkflowRunner:
         self.lease_seconds = float(lease_seconds)
         self.block_on_waits = block_on_waits
         url = database_url or os.environ.get("SPINE_DATABASE_URL")
+        owned: HistoryStore | None = None
         if store is None and url:
             from spine.store import open_store  # the SQL layer loads only when asked for
 
-            store = open_store(url)
+            store = owned = open_store(url)
         self.store = store
         self.owner = Owner.for_this_process()
         self._leases = (
             LeaseKeeper(store, self.owner, self.clock, self.lease_seconds / 3) if store else None
         )
         self._executor = StepExecutor(self)
+        # A runner dropped without close() still stops its lease thread and closes the
+        # database it opened (a store passed in belongs to the caller).
+        self._closer = weakref.finalize(self, _shut_down, self._leases, owned)
 
     @property
     def runnable(self) -> Runnable:
@@ -130,11 +135,11 @@ class WorkflowRunner:
         return self.foreign_runnable if self.foreign_runnable is not None else self.dispatcher
 
     def close(self) -> None:
-        """Stop renewing leases and close the history database."""
-        if self._leases is not None:
-            self._leases.close()
-        if self.store is not None:
-            self.store.close()
+        """Stop renewing leases and close the history database the runner opened.
+
+        A closed runner cannot run durable workflows any more.
+        """
+        self._closer()
 
     def __enter__(self) -> WorkflowRunner:
         return self
@@ -289,6 +294,8 @@ class WorkflowRunner:
         The run counts as held here before its row names this process as owner, so
         another thread's recover() never sees a row of ours that nobody here holds.
         """
+        if not self._closer.alive:
+            raise WorkflowError("this WorkflowRunner is closed; create a new one")
         leases = self._leases
         run_id = state.ctx.run_id
         if leases is not None:
@@ -581,6 +588,13 @@ class WorkflowRunner:
             completed_at=None,
             step_executions=executions,
         )
+
+
+def _shut_down(leases: LeaseKeeper | None, store: HistoryStore | None) -> None:
+    if leases is not None:
+        leases.close()
+    if store is not None:
+        store.close()
 
 
 def get_workflow_runner(runnable: Runnable | None = None, dry_run: bool = False) -> WorkflowRunner:

@@ -55,6 +55,9 @@ def _sqlite(url: URL) -> Target:
     engine = create_engine(
         url.set(drivername="sqlite+pysqlite", database=str(path), query=query),
         connect_args={"timeout": 30.0, "check_same_thread": False},
+        # Each thread writing step rows (map items run on threads) keeps a connection.
+        pool_size=8,
+        max_overflow=64,
     )
 
     @event.listens_for(engine, "connect")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from spine.core.errors import StoreError
 from spine.store.schema import SCHEMA_VERSION, metadata, runs, schema_version, steps
@@ -21,6 +21,8 @@ def _v1(conn: Connection) -> None:
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+
+_MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
 """Version -> the function that migrates the version before it to this one."""
 
 
@@ -46,6 +48,10 @@ def current_version(conn: Connection, where: str, *, own_database: bool) -> int 
 
 def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
     """Bring the schema to ``SCHEMA_VERSION`` inside ``conn``'s transaction."""
+    if conn.dialect.name == "postgresql":
+        # Processes opening a fresh database at once take turns (SQLite's BEGIN
+        # IMMEDIATE already serialises them); the lock ends with the transaction.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     version = current_version(conn, where, own_database=own_database)
     if version is not None and version > SCHEMA_VERSION:
         raise StoreError(

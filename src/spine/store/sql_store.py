@@ -87,6 +87,20 @@ class _RowWriter:
 
     def write(self, values: dict[str, Any]) -> None:
         params: Any = tuple(values[name] for name in self._positions) if self._positions else values
+        try:
+            self._insert(params)
+        except Exception as exc:
+            # A kept connection is not pinged like a pooled one: if the server dropped
+            # it, try once more on a fresh connection.
+            dialect = self._engine.dialect
+            if not (
+                isinstance(exc, dialect.loaded_dbapi.Error)
+                and dialect.is_disconnect(exc, None, None)
+            ):
+                raise
+            self._insert(params)
+
+    def _insert(self, params: Any) -> None:
         raw = self._connection()
         try:
             if self._sqlite:

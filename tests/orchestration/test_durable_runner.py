@@ -443,3 +443,14 @@ def test_a_dropped_runner_stops_its_lease_thread(sqlite_url: str) -> None:
     gc.collect()
     started.join(timeout=5)
     assert not started.is_alive()
+
+
+def test_execute_with_a_stored_runs_context_points_to_resume(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    workflow = three_steps(Flaky(1), "durable.context")
+    failed = runner.execute(workflow)
+    with pytest.raises(WorkflowError, match=r"resume\("):
+        runner.execute(workflow, context=failed.context, start_from="middle")
+    assert runner.store.load_run(failed.run_id).run.status == "FAILED"  # type: ignore[union-attr]

@@ -144,6 +144,10 @@ class HistoryStore(Protocol):
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]: ...
 
+    def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Quality metrics every step of ``workflow_name`` reported, oldest first."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
-from spine.core.errors import RunOwnedError, StoreError, WorkflowError, WorkflowValidationError
+from spine.core.errors import (
+    RunNotFoundError,
+    RunOwnedError,
+    StoreError,
+    WorkflowError,
+    WorkflowValidationError,
+)
 from spine.core.frozen import freeze_dict
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
@@ -177,7 +183,23 @@ class WorkflowRunner:
                 )
             start = found
         ctx = self._initial_context(workflow, params, partition, context)
+        if context is not None and self.store is not None:
+            self._refuse_stored(ctx.run_id, workflow)
         return self._start(workflow, plan, Resumption(ctx=ctx, position=start))
+
+    def _refuse_stored(self, run_id: str, workflow: Workflow) -> None:
+        """A saved context whose run already has history is continued by resume()."""
+        if self.store is None:
+            return
+        try:
+            self.store.load_run(run_id)
+        except RunNotFoundError:
+            return
+        raise WorkflowError(
+            f"run {run_id!r} of workflow {workflow.name!r} already has history; continue it "
+            f"with resume({run_id!r}) rather than execute(context=...)",
+            workflow=workflow.name,
+        )
 
     def _initial_context(
         self,

@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
-import socket
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from spine.core.clock import Clock
 from spine.core.errors import DefinitionMismatchError
 from spine.orchestration.history import (
     HistoryStore,
-    Owner,
     RunRecord,
     StepRecord,
     StoredRun,
@@ -44,8 +37,6 @@ from spine.orchestration.workflow_context import WorkflowContext
 if TYPE_CHECKING:
     from spine.orchestration.flow import Plan
     from spine.orchestration.workflow import Workflow
-
-logger = logging.getLogger("spine.orchestration")
 
 
 def definition_hash(plan: Plan) -> str:
@@ -278,11 +269,6 @@ def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
     return state
 
 
-_held_here: dict[str, int] = {}
-"""Runs some runner in this process is executing right now (run id -> holders)."""
-_held_lock = threading.Lock()
-
-
 def _policy(plan: Plan, step_name: str) -> ErrorPolicy:
     position = plan.index.get(step_name)
     return plan.steps[position].on_error if position is not None else ErrorPolicy.STOP
@@ -298,81 +284,6 @@ def _position(plan: Plan, run: RunRecord, step_name: str) -> int:
             step=step_name,
         )
     return position
-
-
-class LeaseKeeper:
-    """Renews the leases of the runs a runner is executing, from a daemon thread."""
-
-    def __init__(self, store: HistoryStore, owner: Owner, clock: Clock, interval: float) -> None:
-        self._store = store
-        self._owner = owner
-        self._clock = clock
-        self._interval = interval
-        self._runs: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def hold(self, run_id: str) -> None:
-        with _held_lock:
-            _held_here[run_id] = _held_here.get(run_id, 0) + 1
-        with self._lock:
-            self._runs[run_id] = self._runs.get(run_id, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._renew, name="spine-lease", daemon=True)
-                self._thread.start()
-
-    def drop(self, run_id: str) -> None:
-        with _held_lock:
-            left = _held_here.get(run_id, 0) - 1
-            if left > 0:
-                _held_here[run_id] = left
-            else:
-                _held_here.pop(run_id, None)
-        with self._lock:
-            count = self._runs.get(run_id, 0) - 1
-            if count > 0:
-                self._runs[run_id] = count
-            else:
-                self._runs.pop(run_id, None)
-
-    def held(self) -> Iterable[str]:
-        with self._lock:
-            return list(self._runs)
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self._interval):
-            run_ids = list(self.held())
-            if not run_ids:
-                continue
-            try:
-                self._store.heartbeat(run_ids, self._owner, self._clock.time())
-            except Exception:
-                logger.warning("could not renew the leases of %d runs", len(run_ids), exc_info=True)
-
-    def close(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-
-
-def recoverable_now(
-    store: HistoryStore, now: float, lease: float, block_on_waits: bool
-) -> list[RunRecord]:
-    """Stored runs a runner may continue now, those that can go on at once first.
-
-    Runs whose owner is alive are left out, and so are waiting runs not yet due when
-    the runner does not block (it would only sleep). Ordering matters for a blocking
-    runner: sleeping through one long wait must not hold up a crashed run behind it.
-    """
-    runs = [
-        r
-        for r in store.recoverable(now, lease)
-        if (r.owner is None or owner_gone(r, now, lease))
-        and (block_on_waits or r.wake_at is None or r.wake_at <= now)
-    ]
-    return sorted(runs, key=lambda r: (r.wake_at is not None and r.wake_at > now, r.wake_at or 0))
 
 
 def utc(timestamp: float) -> datetime:
@@ -395,36 +306,6 @@ def stored_result(
         error=run.error,
         error_category=run.error_category,
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
-    """Whether a run's lease may be taken over.
-
-    Yes when nobody holds it; when its holder is this very process but no runner
-    here executes the run any more; when its holder was another process on this
-    host that no longer exists; and when its heartbeat is older than ``lease``.
-    The process checks come first: they are exact, the lease is a timeout.
-    """
-    owner = run.owner
-    if owner is None or run.heartbeat_at is None:
-        return True
-    if owner.host == socket.gethostname():
-        if owner.pid == os.getpid():
-            with _held_lock:
-                return run.run_id not in _held_here
-        if not pid_alive(owner.pid):
-            return True
-    return now - run.heartbeat_at > lease
 
 
 def json_ready(value: Any) -> Any:

@@ -21,19 +21,17 @@ from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
 from spine.orchestration.durable import (
     Journal,
-    LeaseKeeper,
     Resumption,
     check_definition,
     definition_hash,
     json_ready,
-    owner_gone,
     rebuild,
-    recoverable_now,
     stored_result,
     utc,
 )
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.history import HistoryStore, Owner, RunRecord
+from spine.orchestration.leases import LeaseKeeper, owner_gone, recoverable_now
 from spine.orchestration.registry import WorkflowRegistry, default_workflow_registry
 from spine.orchestration.results import (
     StepExecution,

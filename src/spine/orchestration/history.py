@@ -67,6 +67,8 @@ class RunRecord:
     error_step: str | None = None
     completed_steps: int = 0
     failed_steps: int = 0
+    source: str | None = None
+    """Where the workflow was loaded from (``path/to/file.py:attr``), if known."""
 
 
 @dataclass(slots=True)

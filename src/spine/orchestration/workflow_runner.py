@@ -86,6 +86,8 @@ class WorkflowRunner:
             run that must wait is stored as ``WAITING`` and ``execute`` returns, for
             :meth:`recover` (or a worker) to continue when it is due.
         workflows: the registry in which ``resume`` and ``recover`` find workflows.
+        on_step: called with ``(run_id, step_execution)`` after every step attempt
+            (progress displays; it runs on the executing thread, so keep it quick).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class WorkflowRunner:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         block_on_waits: bool = True,
         workflows: WorkflowRegistry | None = None,
+        on_step: Callable[[str, StepExecution], object] | None = None,
     ) -> None:
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
@@ -117,6 +120,9 @@ class WorkflowRunner:
         self.workflows = workflows if workflows is not None else default_workflow_registry
         self.lease_seconds = float(lease_seconds)
         self.block_on_waits = block_on_waits
+        self.on_step = on_step
+        self.source: str | None = None
+        """Recorded with each run this runner starts: where its workflow was loaded from."""
         url = database_url or os.environ.get("SPINE_DATABASE_URL")
         owned: HistoryStore | None = None
         if store is None and url:
@@ -298,6 +304,7 @@ class WorkflowRunner:
             total_steps=len(plan.steps),
             owner=self.owner,
             heartbeat_at=now,
+            source=self.source,
         )
         return self._run_held(workflow, plan, state, store, lambda: store.create_run(record))
 
@@ -467,6 +474,7 @@ class WorkflowRunner:
         order = state.step_order
         deadline = state.wake_at
         block = self.block_on_waits if state.block is None else state.block
+        observe = self.on_step
         encoded = ("{}", "{}")
         while position < total:
             current = position
@@ -520,6 +528,8 @@ class WorkflowRunner:
                     result.error, attempt, True, children,
                 )  # fmt: skip
                 record(retried)
+                if observe is not None:
+                    observe(ctx.run_id, retried)
                 if journal is not None:
                     journal.write(position, step, order, retried, encoded, step.name)
                 deadline = now() + policy.delay_seconds(attempt)
@@ -537,6 +547,8 @@ class WorkflowRunner:
                 False, children,
             )  # fmt: skip
             record(execution)
+            if observe is not None:
+                observe(ctx.run_id, execution)
             stop = False
             if not result.success:
                 if error_step is None or step.on_error is not ErrorPolicy.CONTINUE:

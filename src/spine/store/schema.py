@@ -49,6 +49,7 @@ runs = Table(
     Column("heartbeat_at", Text),
     Column("wake_at", Text),
     Column("data_format", Integer, nullable=False, default=1, server_default=text("1")),
+    Column("source", Text),  # where the spine command loaded the workflow from
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

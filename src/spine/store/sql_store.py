@@ -196,6 +196,7 @@ class SqlStore:
                     heartbeat_at=iso(run.heartbeat_at),
                     wake_at=iso(run.wake_at),
                     data_format=DATA_FORMAT,
+                    source=run.source,
                 )
             )
 
@@ -359,6 +360,58 @@ class SqlStore:
             for r in rows
         ]
 
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        top_level: bool = True,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered by workflow name, status and start time."""
+        query = select(runs)
+        if workflow is not None:
+            query = query.where(runs.c.workflow_name == workflow)
+        if status is not None:
+            query = query.where(runs.c.status == status.upper())
+        if since is not None:
+            query = query.where(runs.c.started_at >= iso(since))
+        if top_level:
+            query = query.where(runs.c.parent_run_id.is_(None))
+        query = query.order_by(runs.c.started_at.desc()).limit(limit).offset(offset)
+        with self._transaction("list runs") as conn:
+            rows = conn.execute(query).all()
+        return [_run_record(r) for r in rows]
+
+    def prune(self, before: float) -> int:
+        """Delete runs that ended before ``before`` (never a pending, running or waiting
+        one), with their steps and map items; returns how many runs went."""
+        ended = and_(
+            runs.c.status.not_in(("PENDING", "RUNNING", "WAITING")),
+            runs.c.completed_at.is_not(None),
+            runs.c.completed_at < iso(before),
+        )
+        with self._transaction("prune old runs") as conn:
+            old = [r.run_id for r in conn.execute(select(runs.c.run_id).where(ended))]
+            doomed = list(old)
+            frontier = list(old)
+            while frontier:  # map items, and their items
+                children = [
+                    r.run_id
+                    for r in conn.execute(
+                        select(runs.c.run_id).where(runs.c.parent_run_id.in_(frontier))
+                    )
+                ]
+                doomed.extend(children)
+                frontier = children
+            for start in range(0, len(doomed), 500):
+                chunk = doomed[start : start + 500]
+                conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
+                conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
+        return len(old)
+
     def close(self) -> None:
         self._steps_writer.close()
         self.engine.dispose()
@@ -413,6 +466,7 @@ def _run_record(row: Row[Any]) -> RunRecord:
         error_step=row.error_step,
         completed_steps=row.completed_steps or 0,
         failed_steps=row.failed_steps or 0,
+        source=row.source,
     )
 
 

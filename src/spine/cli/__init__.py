@@ -1,0 +1,1 @@
+"""The ``spine`` command: run workflows and read their history from a terminal."""

@@ -1,0 +1,70 @@
+"""Finding a workflow from a command-line target: ``path/to/file.py:name`` or ``module:name``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from spine.cli.errors import UsageProblem
+from spine.orchestration import Workflow
+
+
+def load_workflow(target: str) -> tuple[Workflow, str]:
+    """The workflow ``target`` names, and the target spelled so it loads from anywhere."""
+    location, sep, attribute = target.rpartition(":")
+    if not sep or not location or not attribute:
+        raise UsageProblem(
+            f"{target!r} does not name a workflow; use path/to/file.py:workflow "
+            "or package.module:workflow"
+        )
+    if location.endswith(".py"):
+        path = Path(location).expanduser().resolve()
+        if not path.is_file():
+            raise UsageProblem(f"{location}: no such file")
+        module = _import_file(path)
+        source = f"{path}:{attribute}"
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ImportError as exc:
+            raise UsageProblem(f"cannot import module {location!r}: {exc}") from exc
+        source = target
+    try:
+        value = getattr(module, attribute)
+    except AttributeError:
+        raise UsageProblem(f"{location} has no attribute {attribute!r}") from None
+    if not isinstance(value, Workflow):
+        raise UsageProblem(
+            f"{target} is a {type(value).__name__}, not a Workflow (spine.orchestration.Workflow)"
+        )
+    return value, source
+
+
+def _import_file(path: Path) -> object:
+    name = f"spine_user_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageProblem(f"{path}: cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # The file's folder first, so it can import its neighbours as a script would.
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UsageProblem(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def import_apps(modules: tuple[str, ...]) -> None:
+    """Import the modules that register workflows (``--app``)."""
+    for name in modules:
+        try:
+            if name.endswith(".py"):
+                _import_file(Path(name).expanduser().resolve())
+            else:
+                importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageProblem(f"--app {name}: cannot import it: {exc}") from exc

@@ -1,0 +1,403 @@
+"""``spine``: run workflows, and read, resume and recover their history.
+
+Heavy imports (the engine, SQLAlchemy, Rich) happen inside the commands that need
+them, so ``spine --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from spine.cli.errors import UsageProblem
+
+if TYPE_CHECKING:
+    from spine.orchestration import StepExecution, WorkflowResult, WorkflowRunner
+    from spine.store import SqlStore
+
+EXIT_FAILED = 1
+
+
+class SpineGroup(click.Group):
+    """Turns spine's own errors (an unknown run, a database it cannot open, ...) into
+    one line on stderr and exit code 2, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from spine.core.errors import SpineError
+
+        try:
+            return super().invoke(ctx)
+        except SpineError as exc:
+            raise UsageProblem(str(exc)) from exc
+
+
+def _database(ctx: click.Context) -> str:
+    url: str | None = ctx.obj.get("database_url")
+    if url:
+        return url
+    from spine.store import default_url
+
+    return default_url()
+
+
+@contextmanager
+def _store(ctx: click.Context) -> Iterator[SqlStore]:
+    from spine.store import open_store
+
+    store = open_store(_database(ctx))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _runner(ctx: click.Context, **kwargs: Any) -> WorkflowRunner:
+    from spine.orchestration import WorkflowRunner
+
+    return WorkflowRunner(database_url=_database(ctx), **kwargs)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output is read by programs and people with wide windows: do not fold it at
+    # Rich's default of 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+@click.group(cls=SpineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "database_url",
+    envvar="SPINE_DATABASE_URL",
+    metavar="URL",
+    help="History database (default: $SPINE_DATABASE_URL, else ~/.spine/spine.db).",
+)
+@click.version_option(package_name="spine-orchestration", prog_name="spine")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None) -> None:
+    """Run data-pipeline workflows durably, and inspect their history."""
+    ctx.obj = {"database_url": database_url}
+
+
+# -- running ----------------------------------------------------------------------
+
+
+def _progress(console: Any) -> Callable[[str, StepExecution], None]:
+    from spine.cli.render import ms, short, styled
+
+    def show(run_id: str, execution: StepExecution) -> None:
+        status = "RETRYING" if execution.will_retry else str(execution.status)
+        note = execution.error or short(execution.output, 50)
+        console.print(
+            f"  {execution.step_name:<16} {execution.step_type!s:<9} {styled(status):<22} "
+            f"{ms(execution.duration_seconds):>10}  {note}"
+        )
+
+    return show
+
+
+def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
+    from spine.cli.render import ms, print_json, styled
+
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(
+            f"run {result.run_id}: {styled(str(result.status))} in "
+            f"{ms(result.duration_seconds)}; completed {', '.join(result.completed_steps) or '-'}"
+        )
+        if result.error_step:
+            console.print(f"  failed at [bold]{result.error_step}[/bold]: {result.error}")
+        if result.note:
+            console.print(f"  {result.note}")
+    if str(result.status) in ("FAILED", "PARTIAL"):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A run parameter; JSON values are accepted (-p n=3, -p tags='[\"a\"]').",
+)
+@click.option("--params-file", type=click.Path(dir_okay=False), help="A JSON object of params.")
+@click.option("--partition", "partition", multiple=True, metavar="KEY=VALUE")
+@click.option("--dry-run", is_flag=True, help="Call no pipeline and sleep in no wait.")
+@click.option("--start-from", metavar="STEP", help="The first step to execute.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    target: str,
+    params: tuple[str, ...],
+    params_file: str | None,
+    partition: tuple[str, ...],
+    dry_run: bool,
+    start_from: str | None,
+    as_json: bool,
+) -> None:
+    """Run the workflow TARGET (path/to/file.py:name or package.module:name)."""
+    from spine.cli.loading import load_workflow
+    from spine.cli.values import parse_pairs, read_params_file
+
+    workflow, source = load_workflow(target)
+    values = read_params_file(params_file) if params_file else {}
+    values.update(parse_pairs(params, "-p"))
+    console = _console()
+    with _runner(ctx, dry_run=dry_run, on_step=None if as_json else _progress(console)) as runner:
+        runner.source = source
+        if not as_json:
+            console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
+        result = runner.execute(
+            workflow,
+            params=values,
+            partition=parse_pairs(partition, "--partition"),
+            start_from=start_from,
+        )
+        _finish(result, as_json, console)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE first (it registers workflows).",
+)
+@click.option("--workflow", "target", metavar="TARGET", help="Where to load the workflow from.")
+@click.option("--force", is_flag=True, help="Resume even if the workflow's steps changed.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def resume(
+    ctx: click.Context,
+    run_id: str,
+    apps: tuple[str, ...],
+    target: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Continue the stored run RUN_ID from where it stopped."""
+    from spine.cli.loading import import_apps, load_workflow
+    from spine.orchestration.registry import default_workflow_registry
+
+    import_apps(apps)
+    console = _console()
+    with _runner(ctx, on_step=None if as_json else _progress(console)) as runner:
+        assert runner.store is not None
+        run_record = runner.store.load_run(run_id).run
+        workflow = None
+        if target:
+            workflow = load_workflow(target)[0]
+        elif run_record.workflow_name not in default_workflow_registry and run_record.source:
+            workflow = load_workflow(run_record.source)[0]
+        result = runner.resume(run_id, workflow, force=force)
+        _finish(result, as_json, console)
+
+
+@cli.command()
+@click.option("--app", "apps", multiple=True, metavar="MODULE")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
+    """Resume, once, every run whose process died and every waiting run that is due."""
+    from spine.cli.loading import import_apps
+    from spine.cli.render import print_json
+
+    import_apps(apps)
+    with _runner(ctx, block_on_waits=False) as runner:
+        results = runner.recover()
+    if as_json:
+        print_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
+        click.echo(f"recovered {len(results)} runs")
+
+
+@cli.command()
+@click.option("--app", "apps", multiple=True, metavar="MODULE", required=True)
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 3600),
+    help="Seconds between looks for work.",
+)
+@click.pass_context
+def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: float) -> None:
+    """Keep recovering dead and due runs until SIGTERM or Ctrl-C, then exit 0."""
+    from spine.cli.loading import import_apps
+
+    import_apps(apps)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with _runner(ctx, block_on_waits=False) as runner:
+        click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
+
+        def loop() -> None:
+            while not stop.is_set():
+                for result in runner.recover():
+                    click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
+                stop.wait(poll)
+
+        threads = [
+            threading.Thread(target=loop, name=f"spine-worker-{i}") for i in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            # Steps in flight finish: each thread stops at its next look for work.
+            for thread in threads:
+                thread.join(timeout=0.2)
+    click.echo("worker stopped")
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def _since(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from datetime import datetime
+
+    from spine.cli.values import parse_duration
+
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return time.time() - parse_duration(text, "--since")
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@cli.command()
+@click.option("--workflow", metavar="NAME")
+@click.option("--status", type=click.Choice(
+    ["PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "PARTIAL", "CANCELLED"],
+    case_sensitive=False,
+))  # fmt: skip
+@click.option("--since", metavar="WHEN", help="An ISO date/time, or an age such as 24h or 7d.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    workflow: str | None,
+    status: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List runs, newest first."""
+    from spine.cli.render import print_json, run_to_dict, runs_table
+
+    with _store(ctx) as store:
+        found = store.list_runs(workflow=workflow, status=status, since=_since(since), limit=limit)
+    if as_json:
+        print_json([run_to_dict(r) for r in found])
+    else:
+        _console().print(runs_table(found))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show one run: its steps, attempts, durations, errors, outputs and quality."""
+    from spine.cli.render import print_json, run_detail, run_to_dict, step_to_dict
+
+    with _store(ctx) as store:
+        stored = store.load_run(run_id)
+    if as_json:
+        print_json({**run_to_dict(stored.run), "steps": [step_to_dict(s) for s in stored.steps]})
+    else:
+        console = _console()
+        for part in run_detail(stored):
+            console.print(part)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["both", "mermaid", "ascii"]),
+    default="both",
+    show_default=True,
+)
+def graph(target: str, fmt: str) -> None:
+    """Draw the workflow TARGET: Mermaid flowchart text and a terminal view."""
+    from spine.cli.graph import ascii_view, mermaid
+    from spine.cli.loading import load_workflow
+
+    workflow, _ = load_workflow(target)
+    if fmt in ("both", "mermaid"):
+        click.echo(mermaid(workflow))
+    if fmt == "both":
+        click.echo()
+    if fmt in ("both", "ascii"):
+        click.echo(ascii_view(workflow))
+
+
+# -- maintenance ----------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The history database."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Create the tables, or migrate them to this version's schema."""
+    from spine.store.schema import SCHEMA_VERSION
+
+    with _store(ctx) as store:
+        click.echo(f"{store.where}: schema version {SCHEMA_VERSION}")
+
+
+@cli.command()
+@click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d, 12h.")
+@click.pass_context
+def prune(ctx: click.Context, older_than: str) -> None:
+    """Delete runs that ended more than AGE ago (never a pending, running or waiting one)."""
+    from spine.cli.values import parse_duration
+
+    cutoff = time.time() - parse_duration(older_than, "--older-than")
+    with _store(ctx) as store:
+        removed = store.prune(cutoff)
+    click.echo(f"pruned {removed} runs")
+
+
+def main() -> None:
+    cli(prog_name="spine")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Parsing ``-p key=value`` options, parameter files and durations."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from spine.cli.errors import UsageProblem
+
+
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON is taken as JSON, else as text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageProblem(f"{option} {pair!r}: expected key=value")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def read_params_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageProblem(f"--params-file {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"--params-file {path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UsageProblem(f"--params-file {path}: expected a JSON object")
+    return data
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``90d``, ``12h``, ``30m``, ``45s`` or ``2w`` in seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if match is None:
+        raise UsageProblem(f"{option} {text!r}: use a number and a unit, e.g. 90d, 12h, 30m")
+    return float(match.group(1)) * _UNITS[match.group(2)]

@@ -1,18 +1,20 @@
-"""``make demo``: the spec's Complete Example on both paths, with durable history.
+"""``make demo``: the spec's Complete Example on both paths, then its history.
 
 The runs are recorded in the embedded SQLite default (``~/.spine/spine.db``) unless
-``SPINE_DATABASE_URL`` names another database; the tables below are read back from it.
+``SPINE_DATABASE_URL`` names another database; the history is shown with the
+``spine`` command, as a user would look at it.
 """
 
 from __future__ import annotations
 
 import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 from spine.orchestration import WorkflowResult
-from spine.orchestration.history import StoredRun
-from spine.store import default_url, open_store
+from spine.store import default_url
 
 EXAMPLE = Path(__file__).with_name("finra_weekly_refresh.py")
 
@@ -25,36 +27,9 @@ def run_example(rows: int) -> WorkflowResult:
     return result
 
 
-def summarise(value: object, width: int = 60) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def show(title: str, stored: StoredRun) -> None:
-    run = stored.run
-    duration = (run.completed_at or run.started_at) - run.started_at
-    print(f"\n{title}")
-    print(f"  run {run.run_id}  workflow {run.workflow_name}")
-    print(f"  status {run.status}  in {duration * 1000:.2f} ms")
-    header = f"  {'step':<10} {'type':<9} {'status':<10} {'try':>3} {'ms':>8}  detail"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for step in stored.steps:
-        detail = step.error if step.error else summarise(step.output)
-        quality = step.quality
-        if quality is not None:
-            verdict = "passed" if quality["passed"] else "FAILED"
-            detail = (
-                f"quality {verdict}: {quality['valid_count']}/{quality['record_count']} "
-                f"valid - {detail}"
-            )
-        ms = (step.completed_at - step.started_at) * 1000
-        print(
-            f"  {step.step_name:<10} {step.step_type:<9} {step.status:<10} {step.attempt:>3} "
-            f"{ms:>8.3f}  {summarise(detail)}"
-        )
-    if run.error_step:
-        print(f"  stopped at '{run.error_step}': {run.error}")
+def spine(*args: str) -> None:
+    print(f"\n$ spine {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "spine.cli.main", *args], check=False)
 
 
 def main() -> None:
@@ -64,17 +39,13 @@ def main() -> None:
     happy = run_example(5000)
     print("\n== 5 rows: the quality gate in 'validate' stops the run ==")
     gated = run_example(5)
-    store = open_store(url)
-    try:
-        show("Run 1 (5,000 rows), as stored", store.load_run(happy.run_id))
-        show("Run 2 (5 rows), as stored", store.load_run(gated.run_id))
-    finally:
-        store.close()
+    spine("runs", "--workflow", "finra.weekly_refresh", "--limit", "4")
+    spine("show", happy.run_id)
+    spine("show", gated.run_id)
     print(
-        f"\nResume the failed run with WorkflowRunner(database_url={url!r})"
-        f".resume({gated.run_id!r}, workflow)"
+        "\nAll runs: .venv/bin/spine runs    One run: .venv/bin/spine show RUN_ID"
+        "\nThe guide: docs/guide.md"
     )
-    print("The example: examples/finra_weekly_refresh.py; the guide: docs/guide.md")
 
 
 if __name__ == "__main__":

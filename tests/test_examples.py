@@ -52,8 +52,7 @@ def test_example_quality_gate_stops_the_run() -> None:
 def test_demo_shows_both_runs_from_the_history(sqlite_url: str) -> None:
     out = _run(ROOT / "examples" / "demo.py", database_url=sqlite_url)
     assert f"History: {sqlite_url}" in out
-    assert "Run 1 (5,000 rows), as stored" in out
-    assert "status COMPLETED" in out
-    assert "status FAILED" in out
-    assert "stopped at 'validate': Only 5 records, need 100" in out
-    assert re.search(r"normalize\s+pipeline\s+COMPLETED", out)
+    assert "$ spine runs" in out
+    assert "$ spine show" in out
+    assert "stopped at validate: Only 5 records, need 100" in out
+    assert re.search(r"normalize\s+│\s+pipeline\s+│\s+1\s+│\s+COMPLETED", out)

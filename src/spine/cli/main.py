@@ -395,6 +395,42 @@ def prune(ctx: click.Context, older_than: str) -> None:
     click.echo(f"pruned {removed} runs")
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8265, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE first, so its workflows can be started from the API.",
+)
+@click.pass_context
+def ui(ctx: click.Context, host: str, port: int, apps: tuple[str, ...]) -> None:
+    """Serve the web UI and the JSON API (needs the [web] extra)."""
+    from spine.cli.loading import import_apps
+
+    if host not in LOOPBACK and not os.environ.get("SPINE_API_TOKEN"):
+        raise UsageProblem(
+            f"refusing to serve on {host}, reachable from other machines, without "
+            "SPINE_API_TOKEN; set it, or bind 127.0.0.1"
+        )
+    import_apps(apps)
+    try:
+        import uvicorn
+
+        from spine.web import create_app
+    except ImportError as exc:
+        raise UsageProblem(
+            "the web UI needs the [web] extra: pip install 'spine-orchestration[web]'"
+        ) from exc
+    click.echo(f"spine UI on http://{host}:{port} (history: {_database(ctx)})")
+    uvicorn.run(create_app(_database(ctx)), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     cli(prog_name="spine")
 

@@ -369,9 +369,12 @@ class SqlStore:
         limit: int = 50,
         offset: int = 0,
         top_level: bool = True,
+        parent: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by workflow name, status and start time."""
+        """Runs, newest first, filtered by workflow name, status, start time or parent."""
         query = select(runs)
+        if parent is not None:
+            query = query.where(runs.c.parent_run_id == parent)
         if workflow is not None:
             query = query.where(runs.c.workflow_name == workflow)
         if status is not None:

@@ -1,0 +1,135 @@
+"""The web UI and API over a real SQLite history (HTTP through the ASGI test client)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from spine.orchestration import (
+    QualityMetrics,
+    Step,
+    StepResult,
+    Workflow,
+    WorkflowContext,
+    WorkflowRunner,
+    register_workflow,
+)
+from spine.web import create_app
+
+
+def check(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    rows = ctx.get_param("rows", 10)
+    quality = QualityMetrics(record_count=rows, valid_count=rows - 1, passed=rows > 3)
+    if not quality.passed:
+        return StepResult.fail("too few rows", category="DATA_QUALITY", quality=quality)
+    return StepResult.ok(output={"note": ctx.get_param("note", "")}, quality=quality)
+
+
+FLOW = Workflow(
+    "web.flow", [Step.lambda_("load", lambda c, k: {"n": 1}), Step.lambda_("check", check)]
+)
+
+
+@pytest.fixture
+def history(sqlite_url: str) -> tuple[str, list[str]]:
+    register_workflow(FLOW)
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        ids = [
+            runner.execute(FLOW, params={"rows": 20}).run_id,
+            runner.execute(FLOW, params={"rows": 2}).run_id,
+            runner.execute(FLOW, params={"rows": 9, "note": "<script>alert(1)</script>"}).run_id,
+        ]
+    return sqlite_url, ids
+
+
+@pytest.fixture
+def client(history: tuple[str, list[str]]) -> Iterator[TestClient]:
+    with TestClient(create_app(history[0], token="s3cret")) as test_client:
+        yield test_client
+
+
+def test_runs_page_lists_runs_and_filters(
+    client: TestClient, history: tuple[str, list[str]]
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    for run_id in history[1]:
+        assert run_id in page.text
+    failed = client.get("/", params={"status": "FAILED"})
+    assert history[1][1] in failed.text
+    assert history[1][0] not in failed.text
+
+
+def test_run_page_shows_timeline_steps_and_escapes_outputs(
+    client: TestClient, history: tuple[str, list[str]]
+) -> None:
+    page = client.get(f"/runs/{history[1][2]}")
+    assert page.status_code == 200
+    assert 'id="timeline"' in page.text
+    assert "check #1" in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    assert "\\u003cscript\\u003e" in page.text or "&lt;script&gt;" in page.text
+
+
+def test_workflow_page_has_rate_durations_and_quality(client: TestClient) -> None:
+    page = client.get("/workflows/web.flow")
+    assert page.status_code == 200
+    assert "67%" in page.text  # 2 of 3 runs completed
+    assert 'id="durations"' in page.text
+    assert 'id="quality"' in page.text
+    assert "flowchart TD" in page.text
+
+
+def test_api_lists_and_details(client: TestClient, history: tuple[str, list[str]]) -> None:
+    listed = client.get("/api/runs", params={"workflow": "web.flow", "limit": 2}).json()
+    assert [r["run_id"] for r in listed] == [history[1][2], history[1][1]]
+    detail = client.get(f"/api/runs/{history[1][1]}").json()
+    assert detail["status"] == "FAILED"
+    assert [s["step_name"] for s in detail["steps"]] == ["load", "check"]
+    assert detail["steps"][1]["quality"]["passed"] is False
+    assert client.get("/api/runs/nope").status_code == 404
+    schema = client.get("/openapi.json").json()
+    assert "/api/workflows/{name}/runs" in schema["paths"]
+
+
+@pytest.mark.parametrize(("header", "expected"), [(None, 401), ("Bearer wrong", 401)])
+def test_starting_a_run_needs_the_token(
+    client: TestClient, header: str | None, expected: int
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/api/workflows/web.flow/runs", json={"params": {}}, headers=headers)
+    assert response.status_code == expected
+
+
+def test_starting_a_run_with_the_token(client: TestClient) -> None:
+    response = client.post(
+        "/api/workflows/web.flow/runs",
+        json={"params": {"rows": 30}},
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert response.status_code == 202
+    run_id = response.json()["run_id"]
+    deadline = time.time() + 10
+    status = None
+    while time.time() < deadline:
+        found = client.get(f"/api/runs/{run_id}")
+        if found.status_code == 200 and found.json()["status"] == "COMPLETED":
+            status = "COMPLETED"
+            break
+        time.sleep(0.05)
+    assert status == "COMPLETED"
+
+
+def test_without_a_configured_token_starting_runs_is_refused(
+    history: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPINE_API_TOKEN", raising=False)
+    with TestClient(create_app(history[0])) as anonymous:
+        response = anonymous.post(
+            "/api/workflows/web.flow/runs", json={}, headers={"Authorization": "Bearer x"}
+        )
+    assert response.status_code == 403

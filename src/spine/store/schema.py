@@ -53,6 +53,9 @@ runs = Table(
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
+# Listings (spine runs, the UI) are of top-level runs, newest first, optionally by status.
+Index("ix_core_workflow_runs_started", runs.c.parent_run_id, runs.c.started_at)
+Index("ix_core_workflow_runs_status_started", runs.c.status, runs.c.started_at)
 Index("ix_core_workflow_runs_parent", runs.c.parent_run_id, runs.c.parent_step)
 
 steps = Table(

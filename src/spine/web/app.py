@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import threading
 import time
@@ -37,6 +38,8 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
     token = token if token is not None else os.environ.get("SPINE_API_TOKEN") or None
     store = open_store(database_url)
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+    # Shown as text: autoescaping turns any markup inside a value into visible characters.
+    templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=1, default=str)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,13 +143,18 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
         request: Request,
         workflow: str | None = None,
         status: str | None = None,
-        since_hours: float | None = None,
+        since_hours: str | None = None,
         page: int = Query(1, ge=1),
     ) -> HTMLResponse:
+        # The filter form sends empty fields for "any": read them leniently.
         workflow = workflow or None
-        status = status or None
+        status = status if status in STATUSES else None
+        try:
+            hours = float(since_hours) if since_hours else None
+        except ValueError:
+            hours = None
         found = store.list_runs(
-            workflow=workflow, status=status, since=since_of(since_hours),
+            workflow=workflow, status=status, since=since_of(hours),
             limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
         )  # fmt: skip
         return templates.TemplateResponse(
@@ -157,7 +165,7 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
                 "more": len(found) > PAGE_SIZE,
                 "page": page,
                 "filters": {"workflow": workflow or "", "status": status or "",
-                            "since_hours": since_hours or ""},
+                            "since_hours": "" if hours is None else hours},
                 "statuses": STATUSES,
             },
         )  # fmt: skip

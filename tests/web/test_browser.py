@@ -1,0 +1,117 @@
+"""The UI in a real headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, WorkflowRunner
+from spine.web import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    reason = "no chromium on this machine (Debian package: chromium)"
+    if os.environ.get("SPINE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SPINE_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def hostile(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    return StepResult.ok(output={"note": "<script>window.__pwned = true</script><b>bold</b>"})
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[tuple[str, list[str]]]:
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        ok = runner.execute(Workflow("browser.flow", [Step.lambda_("inject", hostile)])).run_id
+        failing = Workflow(
+            "browser.bad", [Step.lambda_("boom", lambda c, k: StepResult.fail("no"))]
+        )
+        failed = runner.execute(failing).run_id
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(sqlite_url, token="tok"), host="127.0.0.1", port=port,
+                            log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", [ok, failed]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(server: tuple[str, list[str]]) -> Iterator[Any]:
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_runs_page_lists_a_run_made_here(page: Any, server: tuple[str, list[str]]) -> None:
+    base, (ok, _) = server
+    page.goto(base + "/")
+    rows = page.locator("#runs tbody tr")
+    assert rows.count() == 2
+    assert ok in page.inner_text("#runs")
+
+
+def test_detail_page_shows_the_timeline(page: Any, server: tuple[str, list[str]]) -> None:
+    base, (ok, _) = server
+    page.goto(f"{base}/runs/{ok}")
+    assert page.locator("#timeline .bar span").count() == 1
+    assert "inject #1" in page.inner_text("#timeline")
+
+
+def test_the_status_filter_works(page: Any, server: tuple[str, list[str]]) -> None:
+    base, (ok, failed) = server
+    page.goto(base + "/")
+    page.select_option("select[name=status]", "FAILED")
+    page.click("form.filters button")
+    page.wait_for_url("**status=FAILED**")
+    text = page.inner_text("#runs")
+    assert failed in text
+    assert ok not in text
+
+
+def test_an_injected_script_in_an_output_does_not_run(
+    page: Any, server: tuple[str, list[str]]
+) -> None:
+    base, (ok, _) = server
+    page.goto(f"{base}/runs/{ok}")
+    assert page.evaluate("window.__pwned === undefined")
+    assert "<script>window.__pwned = true</script>" in page.inner_text("#steps")
+    assert page.locator("#steps b").count() == 0
+
+
+def test_the_trigger_endpoint_refuses_a_missing_or_wrong_token(
+    page: Any, server: tuple[str, list[str]]
+) -> None:
+    base, _ = server
+    api = page.request
+    url = f"{base}/api/workflows/browser.flow/runs"
+    assert api.post(url, data={"params": {}}).status == 401
+    assert api.post(url, data={"params": {}}, headers={"Authorization": "Bearer no"}).status == 401

@@ -44,6 +44,7 @@ def main() -> None:
     spine("show", gated.run_id)
     print(
         "\nAll runs: .venv/bin/spine runs    One run: .venv/bin/spine show RUN_ID"
+        "\nThe web UI: .venv/bin/spine ui, then open http://127.0.0.1:8265"
         "\nThe guide: docs/guide.md"
     )
 

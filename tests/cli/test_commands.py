@@ -183,3 +183,12 @@ def test_worker_stops_cleanly_on_sigterm(sqlite_url: str, flow_file: Path) -> No
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "worker stopped" in out
+
+
+def test_ui_refuses_a_public_address_without_a_token(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPINE_API_TOKEN", raising=False)
+    code, _, err = spine(sqlite_url, "ui", "--host", "0.0.0.0")
+    assert code == 2
+    assert "SPINE_API_TOKEN" in err

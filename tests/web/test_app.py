@@ -81,7 +81,9 @@ def test_workflow_page_has_rate_durations_and_quality(client: TestClient) -> Non
     assert "67%" in page.text  # 2 of 3 runs completed
     assert 'id="durations"' in page.text
     assert 'id="quality"' in page.text
+    assert 'id="quality-chart"' in page.text
     assert "flowchart TD" in page.text
+    assert "-&gt; check" in page.text  # the drawn graph
 
 
 def test_api_lists_and_details(client: TestClient, history: tuple[str, list[str]]) -> None:

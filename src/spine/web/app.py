@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from spine.cli.graph import mermaid
+from spine.cli.graph import ascii_view, mermaid
 from spine.cli.render import run_to_dict, step_to_dict
 from spine.core.errors import RunNotFoundError, WorkflowError
 from spine.orchestration import WorkflowContext, WorkflowRunner, get_workflow
@@ -182,7 +182,8 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
     def workflow_page(request: Request, name: str) -> HTMLResponse:
         summary = workflow_summary(name)
         try:
-            graph = mermaid(get_workflow(name))
+            workflow = get_workflow(name)
+            graph = {"ascii": ascii_view(workflow), "mermaid": mermaid(workflow)}
         except WorkflowError:
             graph = None
         return templates.TemplateResponse(

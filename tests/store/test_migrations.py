@@ -175,3 +175,25 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
     finally:
         store.close()
     assert "note" not in columns
+
+
+def test_a_version_1_database_is_migrated_to_version_2(database_url: str) -> None:
+    """Version 1 had no ``source`` column and no listing indexes."""
+    store = open_store(database_url)
+    store.close()
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        for name in ("ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN source")
+        conn.execute(schema_version.update().values(version=1))
+
+    store = open_store(database_url)
+    try:
+        inspector = inspect(store.engine)
+        columns = {c["name"] for c in inspector.get_columns("core_workflow_runs")}
+        indexes = {i["name"] for i in inspector.get_indexes("core_workflow_runs")}
+    finally:
+        store.close()
+    assert "source" in columns
+    assert {"ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started"} <= indexes
+    assert _versions(database_url) == [2]

@@ -1,9 +1,9 @@
 """Versioned, forward-only schema migrations, applied when a store is opened.
 
-The version lives in ``spine_schema_version``. Version 1 is the schema of
-``spine.store.schema`` as first released; each later version appends a function
-here that brings version N-1 to N (and bumps ``SCHEMA_VERSION``). A test checks
-that migrating from nothing yields exactly the tables ``schema.metadata`` defines.
+The version lives in ``spine_schema_version``. A new database gets the current
+schema of ``spine.store.schema`` at once; a database at an older version gets, in
+order, each function here that brings version N-1 to N. A test checks that both
+paths yield exactly the tables ``schema.metadata`` defines.
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ from spine.core.errors import StoreError
 from spine.store.schema import SCHEMA_VERSION, metadata, runs, schema_version, steps
 
 
-def _v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[runs, steps])
+def _v2(conn: Connection) -> None:
+    """Version 2: where the spine command loaded a run's workflow, and listing indexes."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "source" not in columns:
+        conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN source TEXT"))
+    for index in runs.indexes:
+        index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
 """Version -> the function that migrates the version before it to this one."""
@@ -64,6 +69,11 @@ def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
         metadata.create_all(conn, tables=[schema_version])
         conn.execute(schema_version.insert().values(version=0))
         version = 0
+    if version == 0:
+        # Nothing but the version table: create the current schema directly.
+        metadata.create_all(conn, tables=[runs, steps])
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
     for target in range(version + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[target](conn)
         conn.execute(schema_version.update().values(version=target))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()

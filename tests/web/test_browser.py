@@ -115,3 +115,52 @@ def test_the_trigger_endpoint_refuses_a_missing_or_wrong_token(
     url = f"{base}/api/workflows/browser.flow/runs"
     assert api.post(url, data={"params": {}}).status == 401
     assert api.post(url, data={"params": {}}, headers={"Authorization": "Bearer no"}).status == 401
+
+
+def test_a_running_runs_page_updates_in_place(page: Any, sqlite_url: str) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        release.wait(20)
+        return {"done": True}
+
+    flow = Workflow("browser.live", [Step.lambda_("slow", slow), Step.lambda_("after", hostile)])
+    runs: list[str] = []
+
+    def execute() -> None:
+        with WorkflowRunner(database_url=sqlite_url) as runner:
+            runs.append(runner.execute(flow).run_id)
+
+    worker = threading.Thread(target=execute)
+    worker.start()
+    try:
+        assert started.wait(10)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(sqlite_url), host="127.0.0.1",
+                                               port=port, log_level="warning"))  # fmt: skip
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        from spine.store import open_store
+
+        store = open_store(sqlite_url)
+        [running] = store.list_runs(workflow="browser.live")
+        store.close()
+        page.goto(f"http://127.0.0.1:{port}/runs/{running.run_id}")
+        assert page.inner_text("#status") == "RUNNING"
+        page.evaluate("window.__same_page = true")
+        release.set()
+        page.wait_for_function("document.getElementById('status').textContent === 'COMPLETED'",
+                               timeout=15000)  # fmt: skip
+        assert page.evaluate("window.__same_page === true")  # updated without a reload
+        assert "after" in page.inner_text("#steps")
+        server.should_exit = True
+        thread.join(timeout=10)
+    finally:
+        release.set()
+        worker.join(timeout=20)

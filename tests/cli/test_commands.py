@@ -121,6 +121,10 @@ def test_graph_draws_branches(flow_file: Path, sqlite_url: str) -> None:
     assert "-- then -->" in out
     assert "-- else -->" in out
     assert "then -> big | else -> small" in out
+    code, out, _ = spine(sqlite_url, "graph", f"{flow_file}:flow", "--json")
+    edges = json.loads(out)["edges"]
+    assert {"from": "route", "to": "small", "label": "else"} in edges
+    assert {"from": "big", "to": "small", "label": ""} not in edges  # branches stay apart
 
 
 def test_db_upgrade_and_prune(sqlite_url: str, flow_file: Path) -> None:

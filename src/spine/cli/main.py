@@ -350,12 +350,24 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     default="both",
     show_default=True,
 )
-def graph(target: str, fmt: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Steps and edges as JSON.")
+def graph(target: str, fmt: str, as_json: bool) -> None:
     """Draw the workflow TARGET: Mermaid flowchart text and a terminal view."""
-    from spine.cli.graph import ascii_view, mermaid
+    from spine.cli.graph import ascii_view, mermaid, successors
     from spine.cli.loading import load_workflow
+    from spine.cli.render import print_json
 
     workflow, _ = load_workflow(target)
+    if as_json:
+        edges = [
+            {"from": name, "to": to, "label": label}
+            for name, out in successors(workflow).items()
+            for label, to in out
+        ]
+        steps = [s.to_dict() for s in workflow.steps]
+        print_json({"workflow": workflow.name, "steps": steps, "edges": edges,
+                    "mermaid": mermaid(workflow)})  # fmt: skip
+        return
     if fmt in ("both", "mermaid"):
         click.echo(mermaid(workflow))
     if fmt == "both":

@@ -89,6 +89,8 @@ def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
         ("framework", ("spine.orchestration",)),
         ("execution", ("spine.orchestration",)),
         ("store", ("spine.cli", "spine.web")),
+        ("web", ("spine.cli",)),
+        ("cli", ("spine.web.app",)),
     ],
 )
 def test_imports_point_down_the_stack(layer: str, forbidden: tuple[str, ...]) -> None:

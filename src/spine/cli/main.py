@@ -313,7 +313,8 @@ def runs(
     as_json: bool,
 ) -> None:
     """List runs, newest first."""
-    from spine.cli.render import print_json, run_to_dict, runs_table
+    from spine.cli.render import print_json, runs_table
+    from spine.orchestration.history import run_to_dict
 
     with _store(ctx) as store:
         found = store.list_runs(workflow=workflow, status=status, since=_since(since), limit=limit)
@@ -329,7 +330,8 @@ def runs(
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run: its steps, attempts, durations, errors, outputs and quality."""
-    from spine.cli.render import print_json, run_detail, run_to_dict, step_to_dict
+    from spine.cli.render import print_json, run_detail
+    from spine.orchestration.history import run_to_dict, step_to_dict
 
     with _store(ctx) as store:
         stored = store.load_run(run_id)
@@ -353,9 +355,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Steps and edges as JSON.")
 def graph(target: str, fmt: str, as_json: bool) -> None:
     """Draw the workflow TARGET: Mermaid flowchart text and a terminal view."""
-    from spine.cli.graph import ascii_view, mermaid, successors
     from spine.cli.loading import load_workflow
     from spine.cli.render import print_json
+    from spine.orchestration.graph import ascii_view, mermaid, successors
 
     workflow, _ = load_workflow(target)
     if as_json:

@@ -13,6 +13,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from spine.core.errors import WorkflowError
@@ -188,3 +189,55 @@ def _first_bad_path(value: Any, path: str) -> str:
             except (TypeError, ValueError):
                 return _first_bad_path(item, f"{path}[{index}]")
     return f"{path} (a {type(value).__name__})"
+
+
+# -- JSON views of records (the spine command and the web API show these) ----------
+
+
+def when(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def run_to_dict(run: RunRecord) -> dict[str, Any]:
+    duration = None if run.completed_at is None else run.completed_at - run.started_at
+    return {
+        "run_id": run.run_id,
+        "workflow_name": run.workflow_name,
+        "workflow_version": run.workflow_version,
+        "status": run.status,
+        "started_at": when(run.started_at),
+        "completed_at": when(run.completed_at),
+        "duration_seconds": duration,
+        "params": dict(run.params),
+        "partition": dict(run.partition),
+        "completed_steps": run.completed_steps,
+        "failed_steps": run.failed_steps,
+        "error_step": run.error_step,
+        "error": run.error,
+        "error_category": run.error_category,
+        "parent_run_id": run.parent_run_id,
+        "triggered_by": run.triggered_by,
+        "wake_at": when(run.wake_at),
+        "owner": run.owner.describe() if run.owner else None,
+    }
+
+
+def step_to_dict(step: StepRecord) -> dict[str, Any]:
+    return {
+        "step_order": step.step_order,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "attempt": step.attempt,
+        "status": step.status,
+        "started_at": when(step.started_at),
+        "completed_at": when(step.completed_at),
+        "duration_seconds": step.completed_at - step.started_at,
+        "output": step.output,
+        "context_updates": step.context_updates,
+        "error": step.error,
+        "error_category": step.error_category,
+        "will_retry": step.will_retry,
+        "row_count": step.row_count,
+        "quality": step.quality,
+        "next_step": step.next_step,
+    }

@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from spine.cli.graph import ascii_view, mermaid
-from spine.cli.render import run_to_dict, step_to_dict
 from spine.core.errors import RunNotFoundError, WorkflowError
 from spine.orchestration import WorkflowContext, WorkflowRunner, get_workflow
+from spine.orchestration.graph import ascii_view, mermaid
+from spine.orchestration.history import run_to_dict, step_to_dict
 from spine.store import open_store
 
 PAGE_SIZE = 50

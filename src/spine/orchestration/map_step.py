@@ -144,7 +144,7 @@ def run_map(
             parent=parent,
             started_at=datetime.fromtimestamp(clock.time(), UTC),
         )
-        return executor.execute_child(item_workflow, child, parent, index, key)
+        return executor.runner.run_child(item_workflow, child, parent, index, key)
 
     runs = _run_all(run_item, items, min(concurrency, len(items)), step.name)
     failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]

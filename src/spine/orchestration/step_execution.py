@@ -26,9 +26,7 @@ from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step, StepType
 
 if TYPE_CHECKING:
-    from spine.execution.context import ExecutionContext
     from spine.orchestration.results import WorkflowResult
-    from spine.orchestration.workflow import Workflow
     from spine.orchestration.workflow_context import WorkflowContext
     from spine.orchestration.workflow_runner import WorkflowRunner
 
@@ -125,17 +123,6 @@ class StepExecutor:
             return StepResult.fail(describe_exception(exc), category_of(exc)), None
         finally:
             leave_step(token)
-
-    def execute_child(
-        self,
-        workflow: Workflow,
-        context: WorkflowContext,
-        parent: ExecutionContext,
-        index: int,
-        key: str,
-    ) -> WorkflowResult:
-        """Run a map item's workflow with this executor's runner."""
-        return self.runner.run_child(workflow, context, parent, index, key)
 
     @property
     def dry_run(self) -> bool:

@@ -251,6 +251,46 @@ class WorkflowRunner:
             workflow, plan_for(workflow), state, parent=parent, parent_key=key, item_index=index
         )
 
+    def submit(
+        self,
+        workflow: Workflow,
+        params: Mapping[str, Any] | None = None,
+        partition: Mapping[str, Any] | None = None,
+        *,
+        triggered_by: str = "manual",
+    ) -> str:
+        """Store a ``PENDING`` run of a registered workflow and return its id at once.
+
+        A runner's :meth:`recover` (and ``spine worker``) executes it; the workflow
+        must be registered (``register_workflow``) so that they can find it by name.
+        """
+        store = self._require_store("submit")
+        if workflow.name not in self.workflows:
+            raise WorkflowError(
+                f"workflow {workflow.name!r} is not registered; register_workflow() it in "
+                "a module the workers import (--app) so they can run what is submitted",
+                workflow=workflow.name,
+            )
+        plan = plan_for(workflow)
+        ctx = self._initial_context(workflow, params, partition, None)
+        store.create_run(
+            RunRecord(
+                run_id=ctx.run_id,
+                workflow_name=workflow.name,
+                status=WorkflowStatus.PENDING,
+                started_at=ctx.started_at.timestamp(),
+                params=json_ready(ctx.params),
+                partition=json_ready(ctx.partition),
+                workflow_version=workflow.version,
+                definition_hash=definition_hash(plan),
+                triggered_by=triggered_by,
+                dry_run=self.dry_run,
+                total_steps=len(plan.steps),
+                source=self.source,
+            )
+        )
+        return ctx.run_id
+
     def map_items(self, parent_run_id: str, step_name: str) -> dict[int, RunRecord]:
         """Stored item runs of a map step, by item index (empty without history)."""
         if self.store is None:
@@ -396,7 +436,8 @@ class WorkflowRunner:
         )
 
     def recover(self) -> list[WorkflowResult]:
-        """Resume every stored run whose owner is gone, and every waiting run that is due.
+        """Run every submitted (``PENDING``) run, resume every run whose owner is gone,
+        and every waiting run that is due.
 
         With ``block_on_waits`` (the default) waiting runs are resumed at once and
         sleep until their deadline; otherwise only those already due are. Runs of

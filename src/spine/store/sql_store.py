@@ -26,7 +26,7 @@ from spine.store.engine import connect
 from spine.store.migrations import migrate
 from spine.store.schema import runs, steps
 
-_LIVE = ("RUNNING", "WAITING")
+_LIVE = ("PENDING", "RUNNING", "WAITING")
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -321,8 +321,8 @@ class SqlStore:
         return StoredRun(run=_run_record(row), steps=[_step_record(r) for r in step_rows])
 
     def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
-        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
-        their parent)."""
+        """Top-level runs that are ``PENDING``, ``RUNNING`` or ``WAITING`` (map items
+        recover with their parent)."""
         with self._transaction("list runs to recover") as conn:
             rows = conn.execute(
                 select(runs)

@@ -1,0 +1,108 @@
+"""Submitted runs wait as PENDING until a runner's recover() (or a worker) runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from spine.core.errors import WorkflowError
+from spine.orchestration import Step, Workflow, WorkflowRunner, WorkflowStatus, register_workflow
+
+MakeRunner = Callable[..., WorkflowRunner]
+
+
+def double_workflow(name: str = "submit.double") -> Workflow:
+    return Workflow(name, [Step.lambda_("double", lambda c, k: {"v": c.get_param("n") * 2})])
+
+
+def test_submit_stores_a_pending_run_that_recover_executes(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    workflow = register_workflow(double_workflow())
+    runner = make_runner(database_url=database_url)
+    run_id = runner.submit(workflow, params={"n": 21}, partition={"day": "mon"})
+    stored = runner.store.load_run(run_id)  # type: ignore[union-attr]
+    assert stored.run.status == WorkflowStatus.PENDING
+    assert stored.steps == []
+    assert dict(stored.run.params) == {"n": 21}
+
+    [result] = make_runner(database_url=database_url).recover()
+    assert result.run_id == run_id
+    assert result.status == WorkflowStatus.COMPLETED
+    assert result.context.get_output("double", "v") == 42
+    assert result.context.partition == {"day": "mon"}
+    assert runner.store.load_run(run_id).run.status == "COMPLETED"  # type: ignore[union-attr]
+    assert make_runner(database_url=database_url).recover() == []
+
+
+def test_only_registered_workflows_can_be_submitted(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    with pytest.raises(WorkflowError, match="not registered"):
+        runner.submit(double_workflow("submit.unregistered"), params={"n": 1})
+    with pytest.raises(WorkflowError, match="database_url"):
+        WorkflowRunner().submit(register_workflow(double_workflow("submit.nodb")))
+
+
+def test_a_run_no_runner_knows_stays_pending(sqlite_url: str, make_runner: MakeRunner) -> None:
+    from spine.orchestration.registry import WorkflowRegistry
+
+    runner = make_runner(database_url=sqlite_url)
+    run_id = runner.submit(register_workflow(double_workflow("submit.known")), params={"n": 1})
+    stranger = make_runner(database_url=sqlite_url, workflows=WorkflowRegistry())
+    assert stranger.recover() == []
+    assert runner.store.load_run(run_id).run.status == "PENDING"  # type: ignore[union-attr]
+
+
+APP = """
+from spine.orchestration import Step, Workflow, register_workflow
+
+register_workflow(Workflow("submit.app", [
+    Step.lambda_("double", lambda c, k: {"v": c.get_param("n") * 2}),
+]))
+"""
+
+
+def test_a_worker_process_executes_submitted_runs(
+    sqlite_url: str, tmp_path: Path, make_runner: MakeRunner
+) -> None:
+    app = tmp_path / "submit_app.py"
+    app.write_text(textwrap.dedent(APP))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import submit_app  # noqa: F401 - registers submit.app here too
+    finally:
+        sys.path.remove(str(tmp_path))
+    from spine.orchestration import get_workflow
+
+    runner = make_runner(database_url=sqlite_url)
+    ids = [runner.submit(get_workflow("submit.app"), params={"n": n}) for n in range(10)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "spine.cli.main", "--db", sqlite_url, "worker",
+         "--app", str(app), "--poll", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 30
+        store = runner.store
+        assert store is not None
+        while time.time() < deadline:
+            if all(store.load_run(i).run.status == "COMPLETED" for i in ids):
+                break
+            time.sleep(0.1)
+        outputs = [store.load_run(i).run.outputs for i in ids]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    assert outputs == [{"double": {"v": n * 2}} for n in range(10)]

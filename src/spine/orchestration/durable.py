@@ -9,7 +9,6 @@ re-executes that step, anything else goes on to the recorded next step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,8 @@ if TYPE_CHECKING:
 
 def definition_hash(plan: Plan) -> str:
     """A fingerprint of what resuming depends on: step names, types and routing."""
+    import hashlib  # only durable runs need it; kept off the import of spine.orchestration
+
     shape = [
         [s.name, str(s.step_type), s.pipeline_name, s.then_step, s.else_step, s.next]
         for s in plan.steps

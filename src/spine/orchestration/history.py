@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,8 @@ class Owner:
 
     @classmethod
     def for_this_process(cls) -> Owner:
+        import socket  # kept off `import spine.orchestration`, which needs no network names
+
         return cls(owner_id=new_id(), host=socket.gethostname(), pid=os.getpid())
 
     def describe(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 
 from spine.core.clock import Clock
@@ -98,6 +97,8 @@ def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
     host that no longer exists; and when its heartbeat is older than ``lease``.
     The process checks come first: they are exact, the lease is a timeout.
     """
+    import socket
+
     owner = run.owner
     if owner is None or run.heartbeat_at is None:
         return True

@@ -210,6 +210,21 @@ def resume(
 
 
 @cli.command()
+@click.argument("run_id")
+@click.pass_context
+def cancel(ctx: click.Context, run_id: str) -> None:
+    """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary."""
+    with _store(ctx) as store:
+        outcome = store.cancel(run_id, time.time())
+    if outcome == "cancelled":
+        click.echo(f"run {run_id}: CANCELLED")
+    elif outcome == "requested":
+        click.echo(f"run {run_id}: it stops as CANCELLED at its next step boundary")
+    else:
+        click.echo(f"run {run_id} has already ended ({outcome}); nothing to cancel")
+
+
+@cli.command()
 @click.option("--app", "apps", multiple=True, metavar="MODULE")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

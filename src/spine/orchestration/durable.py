@@ -10,6 +10,7 @@ re-executes that step, anything else goes on to the recorded next step.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,13 +53,26 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_next_look", "plan", "run_id", "store", "workflow_name")
+
+    CANCEL_LOOK_SECONDS = 0.2
+    """How often, at most, a step boundary asks the store whether to stop."""
 
     def __init__(self, store: HistoryStore, run_id: str, workflow_name: str, plan: Plan) -> None:
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
         self.plan = plan
+        self._next_look = 0.0
+
+    def cancelled(self) -> bool:
+        """Whether cancellation was requested (read from the store at most every 0.2 s,
+        so a run of many short steps does not pay a query per step)."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + self.CANCEL_LOOK_SECONDS
+        return self.store.cancel_requested(self.run_id)
 
     def encode(self, step: Step, result: StepResult) -> tuple[StepResult, str, str]:
         """The result (a failure if its data cannot be stored) and its data as JSON."""

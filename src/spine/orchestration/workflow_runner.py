@@ -410,11 +410,13 @@ class WorkflowRunner:
             if workflow.version != run.workflow_version:
                 workflow = self.workflows.get(run.workflow_name, run.workflow_version)
         plan = plan_for(workflow)
-        if run.status == WorkflowStatus.COMPLETED:
-            logger.info("run %s of %r already completed; nothing to resume", run_id, workflow.name)
+        if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
+            ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
+            logger.info("run %s of %r has already %s; nothing to resume", run_id, workflow.name,
+                        ended)  # fmt: skip
             state = rebuild(stored, plan)
             result = stored_result(run, state.ctx, state.executions)
-            result.note = f"run {run_id} had already completed; nothing was executed"
+            result.note = f"run {run_id} had already {ended}; nothing was executed"
             return result
         if run.dry_run != self.dry_run:
             kind = "a dry run" if run.dry_run else "a real run"
@@ -520,6 +522,11 @@ class WorkflowRunner:
         while position < total:
             current = position
             step = steps[position]
+            if journal is not None and journal.cancelled():
+                status = WorkflowStatus.CANCELLED
+                error_step, error = step.name, f"cancelled by request before step {step.name!r}"
+                category = "CANCELLED"
+                break
             if budget == 0:
                 status = WorkflowStatus.FAILED
                 error_step = step.name

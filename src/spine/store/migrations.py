@@ -25,7 +25,16 @@ def _v2(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2}
+def _v3(conn: Connection) -> None:
+    """Version 3: cancellation requests for executing runs."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "cancel_requested" not in columns:
+        conn.execute(
+            text(f"ALTER TABLE {runs.name} ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0")
+        )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
 """Version -> the function that migrates the version before it to this one."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -50,6 +50,8 @@ runs = Table(
     Column("wake_at", Text),
     Column("data_format", Integer, nullable=False, default=1, server_default=text("1")),
     Column("source", Text),  # where the spine command loaded the workflow from
+    # Set by `spine cancel` for an executing run; its runner stops at a step boundary.
+    Column("cancel_requested", Integer, nullable=False, default=0, server_default=text("0")),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

@@ -360,6 +360,37 @@ class SqlStore:
             for r in rows
         ]
 
+    def cancel(self, run_id: str, now: float) -> str:
+        """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
+        without an owner), else by asking its runner to stop at the next step boundary.
+        Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
+        status of a run that had already ended."""
+        with self._transaction(f"cancel run {run_id}") as conn:
+            row = conn.execute(
+                select(runs.c.status, runs.c.owner_id).where(runs.c.run_id == run_id)
+            ).first()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            if row.status in ("PENDING", "WAITING") and row.owner_id is None:
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run_id)
+                    .values(status="CANCELLED", completed_at=iso(now), wake_at=None,
+                            error="cancelled by request")
+                )  # fmt: skip
+                return "cancelled"
+            if row.status in ("RUNNING", "WAITING"):
+                conn.execute(update(runs).where(runs.c.run_id == run_id).values(cancel_requested=1))
+                return "requested"
+            return str(row.status)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self._transaction(f"read run {run_id}") as conn:
+            flag = conn.execute(
+                select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
+            ).scalar()
+        return bool(flag)
+
     def list_runs(
         self,
         *,

@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,36 @@ def test_a_worker_process_executes_submitted_runs(
         worker.communicate(timeout=30)
     assert worker.returncode == 0
     assert outputs == [{"double": {"v": n * 2}} for n in range(10)]
+
+
+def test_run_pending_claims_each_submitted_run_once(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    import threading
+
+    executed: list[int] = []
+    lock = threading.Lock()
+
+    def record(ctx: Any, config: dict[str, Any]) -> dict[str, Any]:
+        with lock:
+            executed.append(ctx.get_param("n"))
+        return {"n": ctx.get_param("n")}
+
+    workflow = register_workflow(Workflow("submit.claims", [Step.lambda_("record", record)]))
+    client = make_runner(database_url=database_url)
+    ids = [client.submit(workflow, params={"n": n}) for n in range(20)]
+    workers = [make_runner(database_url=database_url) for _ in range(3)]
+
+    def drain(runner: WorkflowRunner) -> None:
+        while runner.run_pending(limit=2):
+            pass
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(executed) == list(range(20))
+    store = client.store
+    assert store is not None
+    assert {store.load_run(i).run.status for i in ids} == {"COMPLETED"}

@@ -249,7 +249,7 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--poll",
-    default=1.0,
+    default=0.1,
     show_default=True,
     type=click.FloatRange(0.01, 3600),
     help="Seconds between looks for work.",
@@ -272,9 +272,15 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
 
         def loop() -> None:
             while not stop.is_set():
-                for result in runner.recover():
+                # Submitted runs first, back to back while there are any; then, between
+                # polls, runs whose process died and waits that are due.
+                done = runner.run_pending()
+                if not done:
+                    done = runner.recover()
+                for result in done:
                     click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-                stop.wait(poll)
+                if not done:
+                    stop.wait(poll)
 
         threads = [
             threading.Thread(target=loop, name=f"spine-worker-{i}") for i in range(concurrency)

@@ -150,6 +150,10 @@ class HistoryStore(Protocol):
 
     def cancel_requested(self, run_id: str) -> bool: ...
 
+    def claim_pending(
+        self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
+    ) -> list[str]: ...
+
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Quality metrics every step of ``workflow_name`` reported, oldest first."""
         ...

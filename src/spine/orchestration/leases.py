@@ -17,6 +17,8 @@ from spine.orchestration.history import HistoryStore, Owner, RunRecord
 
 logger = logging.getLogger("spine.orchestration")
 
+CLAIM_GRACE_SECONDS = 2.0
+
 _held_here: dict[str, int] = {}
 """Runs some runner in this process is executing right now (run id -> holders)."""
 _held_lock = threading.Lock()
@@ -104,8 +106,11 @@ def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
         return True
     if owner.host == socket.gethostname():
         if owner.pid == os.getpid():
+            # A claim takes the row a moment before this process holds the run: a fresh
+            # heartbeat means that moment, not an owner gone.
             with _held_lock:
-                return run.run_id not in _held_here
+                held = run.run_id in _held_here
+            return not held and now - run.heartbeat_at > CLAIM_GRACE_SECONDS
         if not pid_alive(owner.pid):
             return True
     return now - run.heartbeat_at > lease

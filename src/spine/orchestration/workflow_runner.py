@@ -404,11 +404,7 @@ class WorkflowRunner:
         store = self._require_store("resume")
         stored = store.load_run(run_id)
         run = stored.run
-        if workflow is None:
-            # The version the run started with, when it is still registered.
-            workflow = self.workflows.get(run.workflow_name)
-            if workflow.version != run.workflow_version:
-                workflow = self.workflows.get(run.workflow_name, run.workflow_version)
+        workflow = self._workflow_of(run, workflow)
         plan = plan_for(workflow)
         if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
             ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
@@ -436,6 +432,30 @@ class WorkflowRunner:
         return self._run_held(
             workflow, plan, state, store, lambda: store.claim(run, self.owner, now)
         )
+
+    def _workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
+        if workflow is not None:
+            return workflow
+        # The version the run started with, when it is still registered.
+        found = self.workflows.get(run.workflow_name)
+        if found.version != run.workflow_version:
+            found = self.workflows.get(run.workflow_name, run.workflow_version)
+        return found
+
+    def run_pending(self, limit: int = 1) -> list[WorkflowResult]:
+        """Claim up to ``limit`` submitted runs of workflows this runner knows, oldest
+        first, and execute them. Workers call this in a loop."""
+        store = self._require_store("run_pending")
+        claimed = store.claim_pending(self.owner, self.clock.time(), self.workflows.names(), limit)
+        results = []
+        for run_id in claimed:
+            stored = store.load_run(run_id)
+            workflow = self._workflow_of(stored.run, None)
+            plan = plan_for(workflow)
+            results.append(
+                self._run_held(workflow, plan, rebuild(stored, plan), store, lambda: True)
+            )
+        return results
 
     def recover(self) -> list[WorkflowResult]:
         """Run every submitted (``PENDING``) run, resume every run whose owner is gone,

@@ -384,6 +384,42 @@ class SqlStore:
                 return "requested"
             return str(row.status)
 
+    def claim_pending(
+        self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
+    ) -> list[str]:
+        """Take up to ``limit`` of the oldest submitted runs of these workflows.
+
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so workers
+        claiming at once each get different runs instead of queueing behind one; on
+        SQLite the write lock taken up front serialises them.
+        """
+        if not workflow_names:
+            return []
+        with self._transaction("claim submitted runs") as conn:
+            query = (
+                select(runs.c.run_id)
+                .where(
+                    and_(
+                        runs.c.status == "PENDING",
+                        runs.c.parent_run_id.is_(None),
+                        runs.c.workflow_name.in_(list(workflow_names)),
+                    )
+                )
+                .order_by(runs.c.started_at)
+                .limit(limit)
+            )
+            if not self.sqlite:
+                query = query.with_for_update(skip_locked=True)
+            run_ids = [row.run_id for row in conn.execute(query)]
+            if run_ids:
+                conn.execute(
+                    update(runs)
+                    .where(and_(runs.c.run_id.in_(run_ids), runs.c.status == "PENDING"))
+                    .values(status="RUNNING", owner_id=owner.owner_id, owner_host=owner.host,
+                            owner_pid=owner.pid, heartbeat_at=iso(now))
+                )  # fmt: skip
+        return run_ids
+
     def cancel_requested(self, run_id: str) -> bool:
         with self._transaction(f"read run {run_id}") as conn:
             flag = conn.execute(

@@ -274,9 +274,11 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
             while not stop.is_set():
                 # Submitted runs first, back to back while there are any; then, between
                 # polls, runs whose process died and waits that are due.
-                done = runner.run_pending()
-                if not done:
-                    done = runner.recover()
+                try:
+                    done = runner.run_pending() or runner.recover()
+                except Exception as exc:  # a database hiccup must not end the worker
+                    click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
+                    done = []
                 for result in done:
                     click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
                 if not done:

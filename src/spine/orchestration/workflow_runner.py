@@ -450,7 +450,14 @@ class WorkflowRunner:
         results = []
         for run_id in claimed:
             stored = store.load_run(run_id)
-            workflow = self._workflow_of(stored.run, None)
+            try:
+                workflow = self._workflow_of(stored.run, None)
+            except WorkflowError as exc:
+                # Its version is not registered here: give it back for a runner that has it.
+                logger.error("run %s left pending: %s", run_id, exc)
+                store.set_status(run_id, WorkflowStatus.PENDING)
+                store.release(run_id, self.owner)
+                continue
             plan = plan_for(workflow)
             results.append(
                 self._run_held(workflow, plan, rebuild(stored, plan), store, lambda: True)

@@ -152,7 +152,7 @@ class HistoryStore(Protocol):
 
     def claim_pending(
         self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
-    ) -> list[str]: ...
+    ) -> list[RunRecord]: ...
 
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Quality metrics every step of ``workflow_name`` reported, oldest first."""

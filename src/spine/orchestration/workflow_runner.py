@@ -30,7 +30,7 @@ from spine.orchestration.durable import (
     utc,
 )
 from spine.orchestration.flow import Plan, plan_for
-from spine.orchestration.history import HistoryStore, Owner, RunRecord
+from spine.orchestration.history import HistoryStore, Owner, RunRecord, StoredRun
 from spine.orchestration.leases import LeaseKeeper, owner_gone, recoverable_now
 from spine.orchestration.registry import WorkflowRegistry, default_workflow_registry
 from spine.orchestration.results import (
@@ -448,10 +448,11 @@ class WorkflowRunner:
         store = self._require_store("run_pending")
         claimed = store.claim_pending(self.owner, self.clock.time(), self.workflows.names(), limit)
         results = []
-        for run_id in claimed:
-            stored = store.load_run(run_id)
+        for run in claimed:
+            run_id = run.run_id
+            stored = StoredRun(run=run, steps=[])
             try:
-                workflow = self._workflow_of(stored.run, None)
+                workflow = self._workflow_of(run, None)
             except WorkflowError as exc:
                 # Its version is not registered here: give it back for a runner that has it.
                 logger.error("run %s left pending: %s", run_id, exc)

@@ -386,7 +386,7 @@ class SqlStore:
 
     def claim_pending(
         self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
-    ) -> list[str]:
+    ) -> list[RunRecord]:
         """Take up to ``limit`` of the oldest submitted runs of these workflows.
 
         On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so workers
@@ -397,7 +397,7 @@ class SqlStore:
             return []
         with self._transaction("claim submitted runs") as conn:
             query = (
-                select(runs.c.run_id)
+                select(runs)
                 .where(
                     and_(
                         runs.c.status == "PENDING",
@@ -410,7 +410,8 @@ class SqlStore:
             )
             if not self.sqlite:
                 query = query.with_for_update(skip_locked=True)
-            run_ids = [row.run_id for row in conn.execute(query)]
+            claimed = [_run_record(row) for row in conn.execute(query)]
+            run_ids = [run.run_id for run in claimed]
             if run_ids:
                 conn.execute(
                     update(runs)
@@ -418,7 +419,8 @@ class SqlStore:
                     .values(status="RUNNING", owner_id=owner.owner_id, owner_host=owner.host,
                             owner_pid=owner.pid, heartbeat_at=iso(now))
                 )  # fmt: skip
-        return run_ids
+        # A submitted run has no step rows yet: the records are all a runner needs.
+        return claimed
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._transaction(f"read run {run_id}") as conn:

@@ -1,0 +1,92 @@
+"""Issue 5: queue throughput of ``spine worker`` processes on PostgreSQL.
+
+Run: ``.venv/bin/python benchmarks/bench_queue.py [--runs 2000]``. Submits 3-step runs,
+starts 1, 2 and 4 worker processes, and measures runs completed per second (from the
+first worker start to the last run's end). Writes ``benchmarks/results/queue.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+APP = """
+from spine.orchestration import Step, Workflow, register_workflow
+flow = register_workflow(Workflow("bench.queue", [
+    Step.lambda_(name, lambda ctx, cfg: {"ok": True}) for name in ("a", "b", "c")
+]))
+"""
+POSTGRES = os.environ.get("SPINE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def measure(workers: int, runs: int, app: Path) -> float:
+    import psycopg
+
+    from spine.orchestration import WorkflowRunner, get_workflow
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+            with WorkflowRunner(database_url=url) as client:
+                flow = get_workflow("bench.queue")
+                for _ in range(runs):
+                    client.submit(flow)
+                store = client.store
+                assert store is not None
+                start = time.perf_counter()
+                procs = [
+                    subprocess.Popen(
+                        [sys.executable, "-m", "spine.cli.main", "--db", url, "worker",
+                         "--app", str(app), "--poll", "0.05"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )
+                    for _ in range(workers)
+                ]  # fmt: skip
+                try:
+                    while store.list_runs(status="PENDING", limit=1) or store.list_runs(
+                        status="RUNNING", limit=1
+                    ):
+                        time.sleep(0.05)
+                    elapsed = time.perf_counter() - start
+                finally:
+                    for proc in procs:
+                        proc.send_signal(signal.SIGTERM)
+                    for proc in procs:
+                        proc.wait(30)
+                done = store.list_runs(status="COMPLETED", limit=runs + 1)
+                assert len(done) == runs, len(done)
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return runs / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "queue_app.py"
+        app.write_text(APP)
+        sys.path.insert(0, tmp)
+        __import__("queue_app")
+        rates = {n: measure(n, args.runs, app) for n in (1, 2, 4)}
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "queue.json").write_text(json.dumps(rates, indent=2))
+    print("| worker processes | 3-step runs per second |\n|---|---|")
+    for n, rate in rates.items():
+        print(f"| {n} | {rate:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -140,3 +140,53 @@ def test_run_pending_claims_each_submitted_run_once(
     store = client.store
     assert store is not None
     assert {store.load_run(i).run.status for i in ids} == {"COMPLETED"}
+
+
+def test_a_concurrency_limit_holds_across_workers(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    import threading
+
+    lock = threading.Lock()
+    active = [0]
+    peak = [0]
+
+    def busy(ctx: Any, config: dict[str, Any]) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+
+    workflow = register_workflow(
+        Workflow("submit.capped", [Step.lambda_("busy", busy)], max_concurrent_runs=2)
+    )
+    client = make_runner(database_url=database_url)
+    ids = [client.submit(workflow) for _ in range(12)]
+    workers = [make_runner(database_url=database_url) for _ in range(4)]
+
+    def drain(runner: WorkflowRunner) -> None:
+        deadline = time.time() + 30
+        store = client.store
+        assert store is not None
+        while time.time() < deadline:
+            runner.run_pending()
+            if all(store.load_run(i).run.status == "COMPLETED" for i in ids):
+                return
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+    assert peak[0] == 2
+    store = client.store
+    assert store is not None
+    assert {store.load_run(i).run.status for i in ids} == {"COMPLETED"}
+
+
+def test_max_concurrent_runs_is_validated() -> None:
+    with pytest.raises(ValueError, match="max_concurrent_runs"):
+        Workflow("submit.badcap", [Step.lambda_("s", lambda c, k: None)], max_concurrent_runs=0)

@@ -151,7 +151,12 @@ class HistoryStore(Protocol):
     def cancel_requested(self, run_id: str) -> bool: ...
 
     def claim_pending(
-        self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int = 1,
+        caps: Mapping[str, int] | None = None,
     ) -> list[RunRecord]: ...
 
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ class Workflow:
         version: int = 1,
         defaults: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        *,
+        max_concurrent_runs: int | None = None,
     ) -> None:
         self.name = name
         self.steps = list(steps)
@@ -37,6 +39,9 @@ class Workflow:
         self.version = version
         self.defaults: dict[str, Any] = dict(defaults or {})
         self.tags: list[str] = list(tags or [])
+        self.max_concurrent_runs = max_concurrent_runs
+        """At most this many submitted runs of the workflow execute at once, across all
+        workers (``None``: no limit)."""
         self.validate()
 
     def validate(self) -> None:
@@ -151,6 +156,9 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
     problems: list[tuple[str | None, str]] = []
     if not isinstance(workflow.name, str) or not workflow.name.strip():
         problems.append((None, f"name must be a non-empty string, got {workflow.name!r}"))
+    cap = getattr(workflow, "max_concurrent_runs", None)
+    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+        problems.append((None, f"max_concurrent_runs must be an integer >= 1, got {cap!r}"))
     seen: set[str] = set()
     for position, step in enumerate(workflow.steps):
         if not isinstance(step, Step):

@@ -446,7 +446,13 @@ class WorkflowRunner:
         """Claim up to ``limit`` submitted runs of workflows this runner knows, oldest
         first, and execute them. Workers call this in a loop."""
         store = self._require_store("run_pending")
-        claimed = store.claim_pending(self.owner, self.clock.time(), self.workflows.names(), limit)
+        names = self.workflows.names()
+        caps = {}
+        for name in names:
+            cap = getattr(self.workflows.get(name), "max_concurrent_runs", None)
+            if cap is not None:
+                caps[name] = cap
+        claimed = store.claim_pending(self.owner, self.clock.time(), names, limit, caps)
         results = []
         for run in claimed:
             run_id = run.run_id
@@ -474,9 +480,14 @@ class WorkflowRunner:
         workflows this runner cannot find are left for a runner that can.
         """
         store = self._require_store("recover")
+        # Submitted runs go through the claim that honours concurrency limits.
         results = []
+        while batch := self.run_pending(limit=16):
+            results.extend(batch)
         for run in recoverable_now(store, self.clock.time(), self.lease_seconds,
                                    self.block_on_waits):  # fmt: skip
+            if run.status == WorkflowStatus.PENDING:
+                continue  # left by run_pending: its workflow is unknown here, or at its limit
             if run.workflow_name not in self.workflows:
                 logger.warning(
                     "run %s: workflow %r is not registered here; left for another runner",

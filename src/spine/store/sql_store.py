@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
+from sqlalchemy import Connection, Engine, Row, Table, and_, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
@@ -385,17 +385,28 @@ class SqlStore:
             return str(row.status)
 
     def claim_pending(
-        self, owner: Owner, now: float, workflow_names: Sequence[str], limit: int = 1
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int = 1,
+        caps: Mapping[str, int] | None = None,
     ) -> list[RunRecord]:
         """Take up to ``limit`` of the oldest submitted runs of these workflows.
 
         On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so workers
         claiming at once each get different runs instead of queueing behind one; on
-        SQLite the write lock taken up front serialises them.
+        SQLite the write lock taken up front serialises them. ``caps`` bounds how many
+        runs of a workflow may be ``RUNNING`` at once, across every worker: claims of
+        a capped workflow take turns (an advisory lock on PostgreSQL).
         """
         if not workflow_names:
             return []
         with self._transaction("claim submitted runs") as conn:
+            allowance = self._allowance(conn, caps or {}, workflow_names)
+            workflow_names = [n for n in workflow_names if allowance.get(n, 1) > 0]
+            if not workflow_names:
+                return []
             query = (
                 select(runs)
                 .where(
@@ -410,7 +421,13 @@ class SqlStore:
             )
             if not self.sqlite:
                 query = query.with_for_update(skip_locked=True)
-            claimed = [_run_record(row) for row in conn.execute(query)]
+            claimed = []
+            for row in conn.execute(query):
+                if row.workflow_name in allowance:
+                    if allowance[row.workflow_name] <= 0:
+                        continue
+                    allowance[row.workflow_name] -= 1
+                claimed.append(_run_record(row))
             run_ids = [run.run_id for run in claimed]
             if run_ids:
                 conn.execute(
@@ -421,6 +438,24 @@ class SqlStore:
                 )  # fmt: skip
         # A submitted run has no step rows yet: the records are all a runner needs.
         return claimed
+
+    def _allowance(
+        self, conn: Connection, caps: Mapping[str, int], names: Sequence[str]
+    ) -> dict[str, int]:
+        """For each capped workflow among ``names``: how many more runs may start now."""
+        allowance: dict[str, int] = {}
+        for name in sorted(n for n in names if n in caps):
+            if not self.sqlite:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"spine:{name}"}
+                )
+            running = conn.execute(
+                select(func.count())
+                .select_from(runs)
+                .where(and_(runs.c.workflow_name == name, runs.c.status == "RUNNING"))
+            ).scalar()
+            allowance[name] = caps[name] - int(running or 0)
+        return allowance
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._transaction(f"read run {run_id}") as conn:

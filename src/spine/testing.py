@@ -6,11 +6,26 @@
     runner = WorkflowRunner(clock=clock)
     runner.execute(workflow)
     assert clock.sleeps == [1.0, 2.0]   # the retry delays, without waiting
+
+``temporary_runner()`` gives a runner with durable history in a throw-away SQLite
+file, closed and deleted afterwards::
+
+    with temporary_runner(clock=FakeClock()) as runner:
+        failed = runner.execute(workflow)
+        assert runner.resume(failed.run_id, workflow).status == "COMPLETED"
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spine.orchestration import WorkflowRunner
 
 
 class FakeClock:
@@ -34,4 +49,18 @@ class FakeClock:
             self._now += seconds
 
 
-__all__ = ["FakeClock"]
+@contextmanager
+def temporary_runner(**options: Any) -> Iterator[WorkflowRunner]:
+    """A ``WorkflowRunner`` with history in a temporary SQLite file (removed after).
+
+    ``options`` are passed to ``WorkflowRunner`` (``clock=``, ``dry_run=``, ...).
+    """
+    from spine.orchestration import WorkflowRunner
+
+    with tempfile.TemporaryDirectory(prefix="spine-test-") as folder:
+        url = f"sqlite:///{Path(folder) / 'history.db'}"
+        with WorkflowRunner(database_url=url, **options) as runner:
+            yield runner
+
+
+__all__ = ["FakeClock", "temporary_runner"]

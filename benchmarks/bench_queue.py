@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ flow = register_workflow(Workflow("bench.queue", [
     Step.lambda_(name, lambda ctx, cfg: {"ok": True}) for name in ("a", "b", "c")
 ]))
 """
+SPINE_WORKER = [sys.executable, "-m", "spine.cli.main"]
 POSTGRES = os.environ.get("SPINE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -46,7 +49,7 @@ def measure(workers: int, runs: int, app: Path) -> float:
                 start = time.perf_counter()
                 procs = [
                     subprocess.Popen(
-                        [sys.executable, "-m", "spine.cli.main", "--db", url, "worker",
+                        [*SPINE_WORKER, "--db", url, "worker",
                          "--app", str(app), "--poll", "0.05"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )
@@ -70,6 +73,43 @@ def measure(workers: int, runs: int, app: Path) -> float:
     return runs / elapsed
 
 
+def latency(app: Path, samples: int = 20) -> float:
+    """Median seconds from submit() to the first step starting, on an idle worker."""
+    import psycopg
+
+    from spine.orchestration import WorkflowRunner, get_workflow
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        worker = None
+        try:
+            with WorkflowRunner(database_url=url) as client:
+                worker = subprocess.Popen(
+                    [*SPINE_WORKER, "--db", url, "worker", "--app", str(app)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                store = client.store
+                assert store is not None
+                delays = []
+                pause = random.Random(7)
+                for _ in range(samples):
+                    # Let the worker go idle, at a random phase of its polling.
+                    time.sleep(pause.uniform(0.2, 0.45))
+                    submitted = time.time()
+                    run_id = client.submit(get_workflow("bench.queue"))
+                    while not store.load_run(run_id).steps:
+                        time.sleep(0.002)
+                    delays.append(store.load_run(run_id).steps[0].started_at - submitted)
+        finally:
+            if worker is not None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(30)
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return statistics.median(delays)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000)
@@ -80,12 +120,14 @@ def main() -> None:
         sys.path.insert(0, tmp)
         __import__("queue_app")
         rates = {n: measure(n, args.runs, app) for n in (1, 2, 4)}
+        delay = latency(app)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "queue.json").write_text(json.dumps(rates, indent=2))
+    (out / "queue.json").write_text(json.dumps({"rates": rates, "latency_s": delay}, indent=2))
     print("| worker processes | 3-step runs per second |\n|---|---|")
     for n, rate in rates.items():
         print(f"| {n} | {rate:.0f} |")
+    print(f"\nsubmit-to-start latency on an idle worker (default --poll): {delay * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

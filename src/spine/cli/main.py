@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from spine.store import SqlStore
 
 EXIT_FAILED = 1
+RECOVERY_SECONDS = 1.0
+"""How often a worker looks for runs whose process died and waits that are due."""
 
 
 class SpineGroup(click.Group):
@@ -249,10 +251,10 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--poll",
-    default=0.1,
+    default=0.02,
     show_default=True,
-    type=click.FloatRange(0.01, 3600),
-    help="Seconds between looks for work.",
+    type=click.FloatRange(0.005, 3600),
+    help="Seconds between looks for submitted runs.",
 )
 @click.pass_context
 def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: float) -> None:
@@ -271,11 +273,16 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
         def loop() -> None:
+            next_recovery = 0.0
             while not stop.is_set():
-                # Submitted runs first, back to back while there are any; then, between
-                # polls, runs whose process died and waits that are due.
+                # Submitted runs back to back while there are any, looking for new ones
+                # every --poll seconds (one cheap claim query); runs whose process died
+                # and waits that are due once a second.
                 try:
-                    done = runner.run_pending() or runner.recover()
+                    done = runner.run_pending()
+                    if not done and time.monotonic() >= next_recovery:
+                        next_recovery = time.monotonic() + RECOVERY_SECONDS
+                        done = runner.recover()
                 except Exception as exc:  # a database hiccup must not end the worker
                     click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
                     done = []

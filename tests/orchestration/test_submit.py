@@ -190,3 +190,16 @@ def test_a_concurrency_limit_holds_across_workers(
 def test_max_concurrent_runs_is_validated() -> None:
     with pytest.raises(ValueError, match="max_concurrent_runs"):
         Workflow("submit.badcap", [Step.lambda_("s", lambda c, k: None)], max_concurrent_runs=0)
+
+
+def test_a_claimed_run_starts_when_claimed(sqlite_url: str, make_runner: MakeRunner) -> None:
+    from spine.testing import FakeClock
+
+    clock = FakeClock()
+    workflow = register_workflow(double_workflow("submit.started"))
+    runner = make_runner(database_url=sqlite_url, clock=clock)
+    run_id = runner.submit(workflow, params={"n": 1})
+    submitted = runner.store.load_run(run_id).run.started_at  # type: ignore[union-attr]
+    clock.advance(60)
+    [result] = runner.run_pending()
+    assert result.started_at.timestamp() == pytest.approx(submitted + 60)

@@ -434,9 +434,12 @@ class SqlStore:
                     update(runs)
                     .where(and_(runs.c.run_id.in_(run_ids), runs.c.status == "PENDING"))
                     .values(status="RUNNING", owner_id=owner.owner_id, owner_host=owner.host,
-                            owner_pid=owner.pid, heartbeat_at=iso(now))
+                            owner_pid=owner.pid, heartbeat_at=iso(now), started_at=iso(now))
                 )  # fmt: skip
-        # A submitted run has no step rows yet: the records are all a runner needs.
+        # A submitted run starts when it is claimed, and has no step rows yet: the
+        # records are all a runner needs.
+        for run in claimed:
+            run.started_at = now
         return claimed
 
     def _allowance(

@@ -274,22 +274,33 @@ class WorkflowRunner:
         plan = plan_for(workflow)
         ctx = self._initial_context(workflow, params, partition, None)
         store.create_run(
-            RunRecord(
-                run_id=ctx.run_id,
-                workflow_name=workflow.name,
-                status=WorkflowStatus.PENDING,
-                started_at=ctx.started_at.timestamp(),
-                params=json_ready(ctx.params),
-                partition=json_ready(ctx.partition),
-                workflow_version=workflow.version,
-                definition_hash=definition_hash(plan),
-                triggered_by=triggered_by,
-                dry_run=self.dry_run,
-                total_steps=len(plan.steps),
-                source=self.source,
-            )
+            self._new_record(workflow, plan, ctx, WorkflowStatus.PENDING, triggered_by=triggered_by)
         )
         return ctx.run_id
+
+    def _new_record(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        ctx: WorkflowContext,
+        status: WorkflowStatus,
+        **fields: Any,
+    ) -> RunRecord:
+        """The row of a run this runner starts or submits."""
+        return RunRecord(
+            run_id=ctx.run_id,
+            workflow_name=workflow.name,
+            status=status,
+            started_at=ctx.started_at.timestamp(),
+            params=json_ready(ctx.params),
+            partition=json_ready(ctx.partition),
+            workflow_version=workflow.version,
+            definition_hash=definition_hash(plan),
+            dry_run=self.dry_run,
+            total_steps=len(plan.steps),
+            source=self.source,
+            **fields,
+        )
 
     def map_items(self, parent_run_id: str, step_name: str) -> dict[int, RunRecord]:
         """Stored item runs of a map step, by item index (empty without history)."""
@@ -326,25 +337,16 @@ class WorkflowRunner:
         store = self.store
         if store is None:
             return self._run(workflow, plan, state, None)
-        ctx = state.ctx
-        now = self.clock.time()
-        record = RunRecord(
-            run_id=ctx.run_id,
-            workflow_name=workflow.name,
-            status=WorkflowStatus.RUNNING,
-            started_at=ctx.started_at.timestamp(),
-            params=json_ready(ctx.params),
-            partition=json_ready(ctx.partition),
-            workflow_version=workflow.version,
-            definition_hash=definition_hash(plan),
+        record = self._new_record(
+            workflow,
+            plan,
+            state.ctx,
+            WorkflowStatus.RUNNING,
             parent_run_id=parent.run_id if parent is not None else None,
             parent_step=parent_key,
             item_index=item_index,
-            dry_run=self.dry_run,
-            total_steps=len(plan.steps),
             owner=self.owner,
-            heartbeat_at=now,
-            source=self.source,
+            heartbeat_at=self.clock.time(),
         )
         return self._run_held(workflow, plan, state, store, lambda: store.create_run(record))
 

@@ -8,10 +8,22 @@
     │   └── BadParamsError            a pipeline rejected its parameters
     ├── WorkflowError                 a workflow could not be run as asked
     │   ├── WorkflowValidationError   an invalid definition or run request (also a ValueError)
+    │   │   └── WorkflowDefinitionError   an invalid workflow file (YAML): every problem
+    │   │                                 with its file, line and field
     │   ├── RunNotFoundError          no stored run has that id
     │   ├── RunOwnedError             the run is being executed by a live owner
     │   └── DefinitionMismatchError   the workflow changed since the stored run started
+    ├── GroupError                    a pipeline group could not be used as asked
+    │   ├── GroupValidationError      an invalid group definition or registration (also
+    │   │                             a ValueError)
+    │   └── GroupNotFoundError        no group registered under that name (also a KeyError)
+    ├── ExpressionError               a condition written as text cannot be compiled or
+    │                                 evaluated (also a ValueError)
     ├── StoreError                    the history database cannot be used
+    ├── AlertConfigError              alert channels are configured wrongly (also a
+    │                                 ValueError)
+    ├── ExecutorError                 an executor could not take or run the work
+    │   └── NotShippableError         a function or object cannot be sent to another process
     └── ReadOnlyError                 an immutable object was changed (also a TypeError
                                       and an AttributeError)
 
@@ -104,6 +116,25 @@ class WorkflowValidationError(WorkflowError, ValueError):
         self.problems = list(problems) or [message]
 
 
+class WorkflowDefinitionError(WorkflowValidationError):
+    """A workflow definition file (YAML) or the data read from one is invalid.
+
+    ``problems`` holds every problem at once, one ``"file:line: field: message"``
+    line each (files it refers to included); ``source`` names the file.
+    """
+
+    def __init__(
+        self, source: str, problems: Sequence[str], *, workflow: str | None = None
+    ) -> None:
+        lines = list(problems)
+        if len(lines) == 1:
+            message = lines[0]
+        else:
+            message = f"{source}: {len(lines)} problems:\n" + "\n".join(f"  {p}" for p in lines)
+        super().__init__(message, workflow=workflow, problems=lines)
+        self.source = source
+
+
 FATAL_EXCEPTIONS: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit)
 """Exceptions that end the process's work rather than a step: never caught as failures.
 
@@ -137,8 +168,100 @@ class DefinitionMismatchError(WorkflowError):
     """The workflow's steps differ from those the stored run was started with."""
 
 
+class GroupError(SpineError):
+    """A pipeline group could not be defined, registered or run as requested."""
+
+    def __init__(self, message: str, *, group: str | None = None, step: str | None = None) -> None:
+        super().__init__(message)
+        self.group = group
+        self.step = step
+
+
+class GroupValidationError(GroupError, ValueError):
+    """A pipeline group definition (Python, dict or YAML file) or registration is invalid.
+
+    ``problems`` lists every problem found at once, each naming its field (and, for a
+    YAML file, its line); ``source`` is the file the definition came from, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        group: str | None = None,
+        step: str | None = None,
+        source: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, group=group, step=step)
+        self.source = source
+        self.problems = list(problems) or [message]
+
+
+class GroupNotFoundError(GroupError, KeyError):
+    """No pipeline group is registered under the requested name (also a ``KeyError``)."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        known_names = sorted(known)
+        hint = (
+            f"registered: {', '.join(known_names)}"
+            if known_names
+            else "none are registered; call register_group(group) first"
+        )
+        super().__init__(f"Pipeline group not found: {name!r} ({hint})", group=name)
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would wrap the message in quotes.
+        return str(self.args[0])
+
+
+class ExpressionError(SpineError, ValueError):
+    """A condition written as text is outside the expression language, or met a value
+    of the wrong kind when evaluated (``null > 0``).
+
+    ``expression`` is the condition's text; ``problems`` lists every offending piece.
+    """
+
+    def __init__(self, message: str, *, expression: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.problems = list(problems) or [message]
+
+
 class StoreError(SpineError):
     """The history database cannot be opened, read or written."""
+
+
+class AlertConfigError(SpineError, ValueError):
+    """Alert channels are configured wrongly (a config file, a mapping or the environment).
+
+    ``problems`` lists every problem found at once; ``source`` (the file, or
+    ``"environment"``), ``channel`` and ``field`` say where the first one is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        channel: str | None = None,
+        field: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.channel = channel
+        self.field = field
+        self.problems = list(problems) or [message]
+
+
+class ExecutorError(SpineError):
+    """An executor (threads, processes, a Dask cluster) could not take or run the work."""
+
+
+class NotShippableError(ExecutorError):
+    """What a step needs cannot be pickled for another process: a lambda holding a lock,
+    an open file or a connection in its closure, for instance."""
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -167,8 +290,15 @@ class ReadOnlyError(SpineError, TypeError, AttributeError):
 
 __all__ = [
     "FATAL_EXCEPTIONS",
+    "AlertConfigError",
     "BadParamsError",
     "DefinitionMismatchError",
+    "ExecutorError",
+    "ExpressionError",
+    "GroupError",
+    "GroupNotFoundError",
+    "GroupValidationError",
+    "NotShippableError",
     "PipelineError",
     "PipelineNotFoundError",
     "ReadOnlyError",
@@ -176,6 +306,7 @@ __all__ = [
     "RunOwnedError",
     "SpineError",
     "StoreError",
+    "WorkflowDefinitionError",
     "WorkflowError",
     "WorkflowValidationError",
     "describe_exception",

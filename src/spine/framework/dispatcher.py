@@ -11,7 +11,7 @@ from spine.core.errors import FATAL_EXCEPTIONS, BadParamsError, describe_excepti
 from spine.execution.context import ExecutionContext, executing
 from spine.execution.runnable import PipelineRunResult
 from spine.framework.pipelines import Pipeline, PipelineResult, PipelineStatus
-from spine.framework.registry import PipelineRegistry, default_registry
+from spine.framework.registry import PipelineRegistry, PipelineTarget, default_registry
 
 
 class Dispatcher:
@@ -35,27 +35,7 @@ class Dispatcher:
         execution: ExecutionContext | None = None,
     ) -> PipelineResult:
         """Run ``pipeline_name`` with ``params``; ``execution`` is its lineage."""
-        target = self.registry.get(pipeline_name)
-        started = datetime.now(UTC)
-        params = dict(params or {})
-        with executing(execution):
-            try:
-                if isinstance(target, type):
-                    instance: Pipeline = target(params)
-                    instance.execution = execution
-                    instance.validate_params()
-                    value = instance.run()
-                else:
-                    value = target(params)
-                if is_awaitable(value):
-                    value = run_sync(value)
-            except BadParamsError:
-                raise
-            except FATAL_EXCEPTIONS:
-                raise
-            except BaseException as exc:
-                return _failed(started, describe_exception(exc))
-        return _as_result(pipeline_name, value, started)
+        return run_target(pipeline_name, self.registry.get(pipeline_name), params, execution)
 
     def submit_pipeline_sync(
         self,
@@ -76,6 +56,39 @@ class Dispatcher:
             started_at=result.started_at,
             completed_at=result.completed_at,
         )
+
+
+def run_target(
+    pipeline_name: str,
+    target: PipelineTarget,
+    params: Mapping[str, Any] | None,
+    execution: ExecutionContext | None,
+) -> PipelineResult:
+    """Run a pipeline function or class already looked up, as ``Dispatcher.run`` does.
+
+    Module-level so that executors can run it in another process with the target
+    itself, whether or not that process registered the pipeline.
+    """
+    started = datetime.now(UTC)
+    params = dict(params or {})
+    with executing(execution):
+        try:
+            if isinstance(target, type):
+                instance: Pipeline = target(params)
+                instance.execution = execution
+                instance.validate_params()
+                value = instance.run()
+            else:
+                value = target(params)
+            if is_awaitable(value):
+                value = run_sync(value)
+        except BadParamsError:
+            raise
+        except FATAL_EXCEPTIONS:
+            raise
+        except BaseException as exc:
+            return _failed(started, describe_exception(exc))
+    return _as_result(pipeline_name, value, started)
 
 
 def _failed(started: datetime, error: str) -> PipelineResult:

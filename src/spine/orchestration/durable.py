@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
 from spine.orchestration.history import (
-    HistoryStore,
+    JournalSink,
     RunRecord,
     StepRecord,
     StoredRun,
@@ -58,7 +59,7 @@ class Journal:
     CANCEL_LOOK_SECONDS = 0.2
     """How often, at most, a step boundary asks the store whether to stop."""
 
-    def __init__(self, store: HistoryStore, run_id: str, workflow_name: str, plan: Plan) -> None:
+    def __init__(self, store: JournalSink, run_id: str, workflow_name: str, plan: Plan) -> None:
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
@@ -201,13 +202,19 @@ def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:
         )
 
 
-def rebuild(stored: StoredRun, plan: Plan) -> Resumption:
-    """Replay a stored run's rows into a context and the point to continue from."""
+def rebuild(
+    stored: StoredRun, plan: Plan, base_params: Mapping[str, Any] | None = None
+) -> Resumption:
+    """Replay a stored run's rows into a context and the point to continue from.
+
+    A map item's row keeps only the params it adds; ``base_params`` are those of its
+    map's run at the map step, beneath them.
+    """
     run = stored.run
     ctx = WorkflowContext(
         run_id=run.run_id,
         workflow_name=run.workflow_name,
-        params=run.params,
+        params=run.params if base_params is None else {**base_params, **run.params},
         partition=run.partition,
         started_at=datetime.fromtimestamp(run.started_at, UTC),
         metadata={"dry_run": run.dry_run},

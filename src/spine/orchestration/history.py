@@ -121,16 +121,39 @@ class StoredRun:
     steps: list[StepRecord]
 
 
-class HistoryStore(Protocol):
-    """The durable history the runner writes through. All methods commit."""
-
-    def create_run(self, run: RunRecord) -> None: ...
+class JournalSink(Protocol):
+    """Where one executing run's steps and end are written: the store itself, or (for
+    map items run in another process) a capture the runner's process stores later."""
 
     def record_step(self, step: StepRecord) -> None: ...
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None: ...
 
     def finish_run(self, run: RunRecord) -> None: ...
+
+    def cancel_requested(self, run_id: str) -> bool: ...
+
+    def release(self, run_id: str, owner: Owner) -> None: ...
+
+
+@dataclass(slots=True)
+class ItemRecord:
+    """A map item run in another process: its run row as it ended, the step rows its
+    execution wrote, and whether the run row is new (else it was resumed)."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    new: bool
+
+
+class HistoryStore(JournalSink, Protocol):
+    """The durable history the runner writes through. All methods commit."""
+
+    def create_run(self, run: RunRecord) -> None: ...
+
+    def save_items(self, items: Sequence[ItemRecord]) -> None:
+        """Store map items that ran elsewhere, each run with its steps, in one transaction."""
+        ...
 
     def load_run(self, run_id: str) -> StoredRun: ...
 
@@ -140,15 +163,11 @@ class HistoryStore(Protocol):
 
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None: ...
 
-    def release(self, run_id: str, owner: Owner) -> None: ...
-
     def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
         """``RUNNING`` and ``WAITING`` runs: the candidates for recovery."""
         ...
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]: ...
-
-    def cancel_requested(self, run_id: str) -> bool: ...
 
     def claim_pending(
         self,

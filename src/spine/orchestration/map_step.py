@@ -8,7 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from spine.core.errors import NotShippableError
 from spine.execution.context import StepLineage
+from spine.execution.executors import Executor, InlineExecutor
+from spine.orchestration.remote import RemoteMap
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step
 from spine.orchestration.workflow import Workflow
@@ -60,12 +63,14 @@ def _run_all(
     items: Sequence[Any],
     workers: int,
     step_name: str,
+    executor: Executor,
 ) -> list[WorkflowResult]:
     """Run every item, ``workers`` at a time, keeping input order.
 
     Each worker thread pulls the next item from a shared iterator, rather than
     one future per item: the per-item cost of a future and its queue would be
-    about a third of the engine's own per-item cost.
+    about a third of the engine's own per-item cost. The threads are the map's
+    own, or with a :class:`ThreadExecutor` its shared pool's.
     """
     if workers <= 1:
         return [run_item(i, item) for i, item in enumerate(items)]
@@ -83,6 +88,10 @@ def _run_all(
                 return
             runs[nxt[0]] = run_item(*nxt)
 
+    if not isinstance(executor, InlineExecutor):
+        for future in [executor.submit(work) for _ in range(workers)]:
+            future.result()
+        return cast("list[WorkflowResult]", runs)
     # Each worker runs in a copy of the caller's context, so context variables set
     # around execute() are seen by every item, as they are when items run inline.
     with ThreadPoolExecutor(workers, thread_name_prefix=f"spine-map-{step_name}") as pool:
@@ -124,35 +133,63 @@ def run_map(
     parent = lineage.resolve()
     base_params = ctx.params
     item_param = step.item_param
-    dry_run = executor.dry_run
-    clock = executor.runner.clock
+    runner = executor.runner
+    dry_run = runner.dry_run
+    clock = runner.clock
     # With history, items of an earlier attempt or an interrupted run are found by
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
     # Keyed by the map step's execution, so a map run again in a loop starts afresh.
     key = f"{step.name}#{lineage.order}"
-    earlier = executor.runner.map_items(ctx.run_id, key)
+    earlier = runner.map_items(ctx.run_id, key)
 
-    def run_item(index: int, item: Any) -> WorkflowResult:
-        record = earlier.get(index)
-        if record is not None:
-            return executor.runner.continue_item(item_workflow, record)
-        child = WorkflowContext.create(
+    def child_context(index: int, item: Any) -> WorkflowContext:
+        # Only the params the item adds: its row stores these, not a copy of the
+        # map's params (which often hold the whole list of items) per item.
+        return WorkflowContext.create(
             item_workflow.name,
-            params=base_params.merged({item_param: item, "item_index": index}),
+            params={item_param: item, "item_index": index},
             partition=ctx.partition,
             dry_run=dry_run,
             parent=parent,
             started_at=datetime.fromtimestamp(clock.time(), UTC),
         )
-        return executor.runner.run_child(item_workflow, child, parent, index, key)
 
-    runs = _run_all(run_item, items, min(concurrency, len(items)), step.name)
-    failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]
-    output = {
+    if runner.executor.remote:
+        remote = RemoteMap(runner, where, item_workflow, key, concurrency)
+        try:
+            found, problem = remote.run(items, earlier, child_context, parent, base_params)
+        except NotShippableError as exc:
+            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
+        runs = [r for r in found if r is not None]
+        if problem is not None:
+            return StepResult.fail(
+                problem, ErrorCategory.TRANSIENT, output=_summary(runs, len(items))
+            ), runs
+        return _outcome(where, runs)
+
+    def run_item(index: int, item: Any) -> WorkflowResult:
+        record = earlier.get(index)
+        if record is not None:
+            return runner.continue_item(item_workflow, record, base_params)
+        child = child_context(index, item)
+        return runner.run_child(item_workflow, child, parent, key, index, base_params)
+
+    workers = min(concurrency, len(items))
+    return _outcome(where, _run_all(run_item, items, workers, step.name, runner.executor))
+
+
+def _summary(runs: Sequence[WorkflowResult], count: int) -> dict[str, Any]:
+    return {
         "results": [r.outputs for r in runs],
-        "item_count": len(runs),
-        "failed_count": len(failed),
+        "item_count": count,
+        "failed_count": sum(1 for r in runs if r.status == "FAILED"),
     }
+
+
+def _outcome(where: str, runs: list[WorkflowResult]) -> tuple[StepResult, list[WorkflowResult]]:
+    """The map step's result from its item runs (in input order)."""
+    output = _summary(runs, len(runs))
+    failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]
     if not failed:
         return StepResult.ok(output=output), runs
     index, first = failed[0]

@@ -16,12 +16,17 @@ from spine.core.aio import is_awaitable, run_sync
 from spine.core.errors import (
     FATAL_EXCEPTIONS,
     BadParamsError,
+    NotShippableError,
     PipelineNotFoundError,
     describe_exception,
 )
 from spine.execution.context import StepLineage, enter_step, leave_step
+from spine.execution.executors import InlineExecutor
+from spine.framework.dispatcher import run_target
+from spine.framework.pipelines import PipelineResult
 from spine.orchestration.flow import ELSE, THEN
 from spine.orchestration.map_step import run_map
+from spine.orchestration.remote import run_pipeline
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step, StepType
 
@@ -168,7 +173,9 @@ class StepExecutor:
                 )
                 ok, error, metrics = outcome.succeeded, outcome.error, outcome.metrics
             else:
-                result = runner.dispatcher.run(name, params, execution=lineage.resolve())
+                result = self._run_pipeline(workflow_name, step, name, params, lineage)
+                if isinstance(result, StepResult):
+                    return result
                 ok, error, metrics = result.succeeded, result.error, result.metrics
                 if not ok:
                     error = error or f"ended {result.status}"
@@ -183,6 +190,29 @@ class StepExecutor:
                 output=metrics or None,
             )
         return StepResult.ok(output=metrics or {})
+
+    def _run_pipeline(
+        self,
+        workflow_name: str,
+        step: Step,
+        name: str,
+        params: dict[str, Any],
+        lineage: StepLineage,
+    ) -> PipelineResult | StepResult:
+        """Run the pipeline on the runner's executor (a ``StepResult`` if it cannot go)."""
+        runner = self.runner
+        executor = runner.executor
+        execution = lineage.resolve()
+        if isinstance(executor, InlineExecutor):
+            return runner.dispatcher.run(name, params, execution=execution)
+        target = runner.dispatcher.registry.get(name)
+        if not executor.remote:
+            return executor.submit(run_target, name, target, params, execution).result()
+        try:
+            blob = executor.ship(target, f"{where(workflow_name, step)}: pipeline {name!r}")
+        except NotShippableError as exc:
+            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION)
+        return executor.submit(run_pipeline, name, blob, params, execution).result()
 
     def _choice(self, workflow_name: str, step: Step, ctx: WorkflowContext) -> StepResult:
         condition = step.condition

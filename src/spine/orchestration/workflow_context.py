@@ -205,6 +205,11 @@ class WorkflowContext:
         """A new context with ``updates`` merged into ``params``."""
         return self._derive(self._params.merged(updates), self._outputs)
 
+    def with_base_params(self, base: Mapping[str, Any]) -> WorkflowContext:
+        """A new context whose params are ``base`` overridden by this context's own
+        (a map item's params over those of its map's run)."""
+        return self._derive(_as_map(base).merged(self._params), self._outputs)
+
     def with_metadata(self, updates: Mapping[str, Any]) -> WorkflowContext:
         """A new context with ``updates`` merged into ``metadata``."""
         new = self._derive(self._params, self._outputs)

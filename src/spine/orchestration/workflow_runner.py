@@ -17,6 +17,7 @@ from spine.core.errors import (
     WorkflowValidationError,
 )
 from spine.core.frozen import freeze_dict
+from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
 from spine.orchestration.durable import (
@@ -88,6 +89,13 @@ class WorkflowRunner:
         workflows: the registry in which ``resume`` and ``recover`` find workflows.
         on_step: called with ``(run_id, step_execution)`` after every step attempt
             (progress displays; it runs on the executing thread, so keep it quick).
+        executor: where pipeline steps and map items run: ``"inline"`` (the
+            default: this thread, and each map's own threads), ``"threads"``,
+            ``"processes"``, ``"dask"``, or an :class:`~spine.execution.Executor`
+            such as ``DaskExecutor(client)``. Control flow and history stay here.
+            An executor given by name is closed with the runner; one passed in is
+            the caller's to close.
+        history: ``False`` keeps no history even when ``SPINE_DATABASE_URL`` is set.
     """
 
     def __init__(
@@ -104,6 +112,8 @@ class WorkflowRunner:
         block_on_waits: bool = True,
         workflows: WorkflowRegistry | None = None,
         on_step: Callable[[str, StepExecution], object] | None = None,
+        executor: Executor | str | None = None,
+        history: bool = True,
     ) -> None:
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
@@ -123,7 +133,8 @@ class WorkflowRunner:
         self.on_step = on_step
         self.source: str | None = None
         """Recorded with each run this runner starts: where its workflow was loaded from."""
-        url = database_url or os.environ.get("SPINE_DATABASE_URL")
+        self.executor, own_executor = executor_for(executor)
+        url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
         if store is None and url:
             from spine.store import open_store  # the SQL layer loads only when asked for
@@ -137,7 +148,9 @@ class WorkflowRunner:
         self._executor = StepExecutor(self)
         # A runner dropped without close() still stops its lease thread and closes the
         # database it opened (a store passed in belongs to the caller).
-        self._closer = weakref.finalize(self, _shut_down, self._leases, owned)
+        self._closer = weakref.finalize(
+            self, _shut_down, self._leases, owned, self.executor if own_executor else None
+        )
 
     @property
     def runnable(self) -> Runnable:
@@ -239,17 +252,51 @@ class WorkflowRunner:
         workflow: Workflow,
         context: WorkflowContext,
         parent: ExecutionContext,
-        index: int,
         key: str,
+        index: int,
+        base_params: Mapping[str, Any],
     ) -> WorkflowResult:
         """Run one map item's workflow (used by map steps).
 
-        Items always sleep through their waits: their map step waits for them.
+        ``context`` holds the params the item adds (its row stores only those);
+        ``base_params``, its map's, lie beneath them while it runs. Items always
+        sleep through their waits: their map step waits for them.
         """
-        state = Resumption(ctx=context, position=0, block=True)
-        return self._start(
-            workflow, plan_for(workflow), state, parent=parent, parent_key=key, item_index=index
+        plan = plan_for(workflow)
+        state = Resumption(ctx=context.with_base_params(base_params), position=0, block=True)
+        store = self.store
+        if store is None:
+            return self._run(workflow, plan, state, None)
+        record = self.item_record(workflow, plan, context, parent, key, index)
+        record.owner, record.heartbeat_at = self.owner, self.clock.time()
+        return self._run_held(workflow, plan, state, store, lambda: store.create_run(record))
+
+    def item_record(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        context: WorkflowContext,
+        parent: ExecutionContext,
+        key: str,
+        index: int,
+    ) -> RunRecord:
+        """The row of a map item as it starts, with the params it adds to its map's."""
+        return self._new_record(
+            workflow,
+            plan,
+            context,
+            WorkflowStatus.RUNNING,
+            parent_run_id=parent.run_id,
+            parent_step=key,
+            item_index=index,
         )
+
+    def run_state(
+        self, workflow: Workflow, plan: Plan, state: Resumption, journal: Journal | None
+    ) -> WorkflowResult:
+        """Run ``workflow`` from ``state``, journaling into ``journal`` (map items in
+        another process journal into a capture their runner's process stores)."""
+        return self._run(workflow, plan, state, journal)
 
     def submit(
         self,
@@ -286,7 +333,7 @@ class WorkflowRunner:
         status: WorkflowStatus,
         **fields: Any,
     ) -> RunRecord:
-        """The row of a run this runner starts or submits."""
+        """The row of a run this runner starts or submits (or of a map item)."""
         return RunRecord(
             run_id=ctx.run_id,
             workflow_name=workflow.name,
@@ -312,28 +359,24 @@ class WorkflowRunner:
             if r.item_index is not None
         }
 
-    def continue_item(self, workflow: Workflow, record: RunRecord) -> WorkflowResult:
-        """A stored map item: its result if it completed, else the item resumed."""
+    def continue_item(
+        self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
+    ) -> WorkflowResult:
+        """A stored map item: its result if it completed, else the item resumed.
+
+        ``base_params`` are its map's params, beneath those the item's row keeps.
+        """
         if record.status != WorkflowStatus.COMPLETED:
-            return self.resume(record.run_id, workflow, force=True, _block=True)
+            return self.resume(record.run_id, workflow, force=True, _item_of=base_params)
         return stored_result(record, WorkflowContext(
             run_id=record.run_id,
             workflow_name=record.workflow_name,
-            params=record.params,
+            params={**base_params, **record.params},
             outputs=record.outputs,
             partition=record.partition,
         ))  # fmt: skip
 
-    def _start(
-        self,
-        workflow: Workflow,
-        plan: Plan,
-        state: Resumption,
-        *,
-        parent: ExecutionContext | None = None,
-        parent_key: str | None = None,
-        item_index: int | None = None,
-    ) -> WorkflowResult:
+    def _start(self, workflow: Workflow, plan: Plan, state: Resumption) -> WorkflowResult:
         store = self.store
         if store is None:
             return self._run(workflow, plan, state, None)
@@ -342,9 +385,6 @@ class WorkflowRunner:
             plan,
             state.ctx,
             WorkflowStatus.RUNNING,
-            parent_run_id=parent.run_id if parent is not None else None,
-            parent_step=parent_key,
-            item_index=item_index,
             owner=self.owner,
             heartbeat_at=self.clock.time(),
         )
@@ -393,7 +433,7 @@ class WorkflowRunner:
         workflow: Workflow | None = None,
         *,
         force: bool = False,
-        _block: bool | None = None,
+        _item_of: Mapping[str, Any] | None = None,
     ) -> WorkflowResult:
         """Continue a stored run from where it stopped, without re-running completed steps.
 
@@ -412,7 +452,7 @@ class WorkflowRunner:
             ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
             logger.info("run %s of %r has already %s; nothing to resume", run_id, workflow.name,
                         ended)  # fmt: skip
-            state = rebuild(stored, plan)
+            state = rebuild(stored, plan, _item_of)
             result = stored_result(run, state.ctx, state.executions)
             result.note = f"run {run_id} had already {ended}; nothing was executed"
             return result
@@ -429,8 +469,9 @@ class WorkflowRunner:
         executing = run.status in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
         if executing and run.owner is not None and not owner_gone(run, now, self.lease_seconds):
             raise RunOwnedError(run_id, workflow.name, run.owner.describe())
-        state = rebuild(stored, plan)
-        state.block = _block
+        state = rebuild(stored, plan, _item_of)
+        if _item_of is not None:
+            state.block = True  # an item's map step waits for it
         return self._run_held(
             workflow, plan, state, store, lambda: store.claim(run, self.owner, now)
         )
@@ -711,11 +752,15 @@ class WorkflowRunner:
         )
 
 
-def _shut_down(leases: LeaseKeeper | None, store: HistoryStore | None) -> None:
+def _shut_down(
+    leases: LeaseKeeper | None, store: HistoryStore | None, executor: Executor | None
+) -> None:
     if leases is not None:
         leases.close()
     if store is not None:
         store.close()
+    if executor is not None:
+        executor.close()
 
 
 def get_workflow_runner(runnable: Runnable | None = None, dry_run: bool = False) -> WorkflowRunner:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
 from spine.orchestration.history import (
     DATA_FORMAT,
+    ItemRecord,
     Owner,
     RunRecord,
     StepRecord,
@@ -167,64 +168,13 @@ class SqlStore:
     # -- writing ----------------------------------------------------------------
 
     def create_run(self, run: RunRecord) -> None:
-        owner = run.owner
-        params = _run_json(run, run.params, "params")
-        partition = _run_json(run, run.partition, "partition")
+        values = _new_run_values(run)
         with self._transaction(f"record run {run.run_id}") as conn:
-            conn.execute(
-                runs.insert().values(
-                    run_id=run.run_id,
-                    workflow_name=run.workflow_name,
-                    workflow_version=run.workflow_version,
-                    definition_hash=run.definition_hash,
-                    status=run.status,
-                    started_at=iso(run.started_at),
-                    params=params,
-                    partition=partition,
-                    total_steps=run.total_steps,
-                    completed_steps=0,
-                    failed_steps=0,
-                    triggered_by=run.triggered_by,
-                    parent_run_id=run.parent_run_id,
-                    schedule_id=run.schedule_id,
-                    parent_step=run.parent_step,
-                    item_index=run.item_index,
-                    dry_run=int(run.dry_run),
-                    owner_id=owner.owner_id if owner else None,
-                    owner_host=owner.host if owner else None,
-                    owner_pid=owner.pid if owner else None,
-                    heartbeat_at=iso(run.heartbeat_at),
-                    wake_at=iso(run.wake_at),
-                    data_format=DATA_FORMAT,
-                    source=run.source,
-                )
-            )
+            conn.execute(runs.insert().values(**values))
 
     def record_step(self, step: StepRecord) -> None:
         try:
-            self._steps_writer.write(
-                {
-                    "step_id": f"{step.run_id}:{step.step_order}:{step.attempt}",
-                    "run_id": step.run_id,
-                    "step_name": step.step_name,
-                    "step_type": step.step_type,
-                    "step_order": step.step_order,
-                    "status": step.status,
-                    "started_at": iso(step.started_at),
-                    "completed_at": iso(step.completed_at),
-                    "duration_ms": round((step.completed_at - step.started_at) * 1000),
-                    "params": step.params_json,
-                    "outputs": step.output_json,
-                    "error": step.error,
-                    "error_category": step.error_category,
-                    "row_count": step.row_count,
-                    "attempt": step.attempt,
-                    "context_updates": step.context_updates_json,
-                    "next_step": step.next_step,
-                    "will_retry": int(step.will_retry),
-                    "quality": step.quality_json,
-                }
-            )
+            self._steps_writer.write(_step_values(step))
         except StoreError:
             raise
         except Exception as exc:
@@ -242,24 +192,28 @@ class SqlStore:
             )
 
     def finish_run(self, run: RunRecord) -> None:
-        started, completed = run.started_at, run.completed_at
         with self._transaction(f"finish run {run.run_id}") as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run.run_id)
-                .values(
-                    status=run.status,
-                    completed_at=iso(completed),
-                    duration_ms=None if completed is None else round((completed - started) * 1000),
-                    outputs=None if run.outputs is None else json.dumps(run.outputs),
-                    error=run.error,
-                    error_category=run.error_category,
-                    error_step=run.error_step,
-                    completed_steps=run.completed_steps,
-                    failed_steps=run.failed_steps,
-                    wake_at=iso(run.wake_at),
-                )
-            )
+            conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(**_end_values(run)))
+
+    def save_items(self, items: Sequence[ItemRecord]) -> None:
+        if not items:
+            return
+        new = [{**_new_run_values(i.run), **_end_values(i.run)} for i in items if i.new]
+        rows = [_step_values(step) for i in items for step in i.steps]
+        first = items[0].run
+        with self._transaction(f"record the items of map {first.parent_step!r}") as conn:
+            if new:
+                conn.execute(runs.insert(), new)
+            for item in items:
+                if not item.new:
+                    conn.execute(
+                        update(runs)
+                        .where(runs.c.run_id == item.run.run_id)
+                        .values(**_end_values(item.run), owner_id=None, owner_host=None,
+                                owner_pid=None, heartbeat_at=None)
+                    )  # fmt: skip
+            if rows:
+                conn.execute(steps.insert(), rows)
 
     # -- leases -----------------------------------------------------------------
 
@@ -525,6 +479,78 @@ class SqlStore:
     def close(self) -> None:
         self._steps_writer.close()
         self.engine.dispose()
+
+
+def _new_run_values(run: RunRecord) -> dict[str, Any]:
+    """The columns of a run's row as it starts."""
+    owner = run.owner
+    return {
+        "run_id": run.run_id,
+        "workflow_name": run.workflow_name,
+        "workflow_version": run.workflow_version,
+        "definition_hash": run.definition_hash,
+        "status": run.status,
+        "started_at": iso(run.started_at),
+        "params": _run_json(run, run.params, "params"),
+        "partition": _run_json(run, run.partition, "partition"),
+        "total_steps": run.total_steps,
+        "completed_steps": 0,
+        "failed_steps": 0,
+        "triggered_by": run.triggered_by,
+        "parent_run_id": run.parent_run_id,
+        "schedule_id": run.schedule_id,
+        "parent_step": run.parent_step,
+        "item_index": run.item_index,
+        "dry_run": int(run.dry_run),
+        "owner_id": owner.owner_id if owner else None,
+        "owner_host": owner.host if owner else None,
+        "owner_pid": owner.pid if owner else None,
+        "heartbeat_at": iso(run.heartbeat_at),
+        "wake_at": iso(run.wake_at),
+        "data_format": DATA_FORMAT,
+        "source": run.source,
+    }
+
+
+def _end_values(run: RunRecord) -> dict[str, Any]:
+    """The columns that say how a run ended (or that it waits)."""
+    started, completed = run.started_at, run.completed_at
+    return {
+        "status": run.status,
+        "completed_at": iso(completed),
+        "duration_ms": None if completed is None else round((completed - started) * 1000),
+        "outputs": None if run.outputs is None else json.dumps(run.outputs),
+        "error": run.error,
+        "error_category": run.error_category,
+        "error_step": run.error_step,
+        "completed_steps": run.completed_steps,
+        "failed_steps": run.failed_steps,
+        "wake_at": iso(run.wake_at),
+    }
+
+
+def _step_values(step: StepRecord) -> dict[str, Any]:
+    return {
+        "step_id": f"{step.run_id}:{step.step_order}:{step.attempt}",
+        "run_id": step.run_id,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "step_order": step.step_order,
+        "status": step.status,
+        "started_at": iso(step.started_at),
+        "completed_at": iso(step.completed_at),
+        "duration_ms": round((step.completed_at - step.started_at) * 1000),
+        "params": step.params_json,
+        "outputs": step.output_json,
+        "error": step.error,
+        "error_category": step.error_category,
+        "row_count": step.row_count,
+        "attempt": step.attempt,
+        "context_updates": step.context_updates_json,
+        "next_step": step.next_step,
+        "will_retry": int(step.will_retry),
+        "quality": step.quality_json,
+    }
 
 
 def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:

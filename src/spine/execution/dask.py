@@ -1,0 +1,85 @@
+"""``DaskExecutor``: steps and map items on a Dask ``distributed`` cluster (``[dask]`` extra)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from spine.execution.executors import Executor, _check_chunk_size
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+R = TypeVar("R")
+
+
+def _client_class() -> type[Client]:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(
+            "DaskExecutor needs Dask distributed: pip install 'spine-orchestration[dask]'"
+        ) from exc
+    return Client
+
+
+class DaskExecutor(Executor):
+    """Runs work on a Dask cluster.
+
+    ``client`` is a ``distributed.Client`` (left open on :meth:`close`: it is the
+    caller's), a scheduler address such as ``"tcp://10.0.0.5:8786"``, or ``None``
+    for a new local cluster; ``client_options`` go to ``Client(...)`` then.
+
+    A worker lost while it runs work is Dask's to handle: the scheduler runs that
+    work again on another worker, and spine records each map item once, from the
+    result that arrives. Work that keeps killing workers fails with Dask's
+    ``KilledWorker`` (after ``distributed.scheduler.allowed-failures`` attempts).
+    """
+
+    remote = True
+
+    def __init__(
+        self,
+        client: Client | str | None = None,
+        *,
+        chunk_size: int | None = None,
+        **client_options: Any,
+    ) -> None:
+        client_class = _client_class()
+        self.chunk_size = _check_chunk_size(chunk_size)
+        if isinstance(client, client_class):
+            self.client, self._owned = client, False
+        else:
+            self.client, self._owned = client_class(client, **client_options), True
+        # A Dask future whose last reference goes is cancelled: hold each until done.
+        self._running: set[Any] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        bridge: Future[R] = Future()
+        task = self.client.submit(fn, *args, pure=False)
+        with self._lock:
+            self._running.add(task)
+
+        def settle(done: Any) -> None:
+            with self._lock:
+                self._running.discard(done)
+            try:
+                bridge.set_result(done.result())
+            except BaseException as exc:
+                bridge.set_exception(exc)
+
+        task.add_done_callback(settle)  # type: ignore[no-untyped-call]
+        return bridge
+
+    def describe(self) -> str:
+        return f"DaskExecutor({self.client.scheduler.address if self.client.scheduler else '?'})"
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()  # type: ignore[no-untyped-call]
+
+
+__all__ = ["DaskExecutor"]

@@ -1,0 +1,190 @@
+"""Executors: where pipeline steps and map items run.
+
+The workflow's control flow always stays in the runner, which records history; an
+executor only runs the work it is handed and gives back its result:
+
+- :class:`InlineExecutor` (the default) runs work in the runner's own thread, and
+  map items on the map's own threads, as the spec describes;
+- :class:`ThreadExecutor` runs work on one pool of threads shared by every run of
+  the runner (a bound on how much runs at once across runs);
+- :class:`ProcessExecutor` runs work in a pool of worker processes;
+- ``DaskExecutor`` (``spine.execution.dask``, the ``[dask]`` extra) runs work on a
+  Dask ``distributed`` cluster.
+
+Work bound for another process is pickled with cloudpickle first (so lambdas and
+functions of ``__main__`` travel by value); what cannot be pickled is refused
+with :class:`~spine.core.errors.NotShippableError` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, ClassVar, TypeVar
+
+from spine.core.errors import NotShippableError, describe_exception
+
+R = TypeVar("R")
+
+
+class Executor(ABC):
+    """Runs calls somewhere and hands back a :class:`concurrent.futures.Future`."""
+
+    remote: ClassVar[bool] = False
+    """Work crosses a process boundary, so what it needs must be pickled (see :meth:`ship`)."""
+
+    chunk_size: int | None = None
+    """Map items sent to another process per call (``None``: chosen per map). Only
+    remote executors group items; each item is still recorded on its own."""
+
+    @abstractmethod
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        """Start ``fn(*args)``; its result or exception arrives through the future."""
+
+    def ship(self, value: object, what: str) -> bytes:
+        """``value`` pickled for another process, or :class:`NotShippableError`
+        naming ``what`` (the workflow and step it belongs to)."""
+        import cloudpickle  # only work that leaves the process needs it
+
+        try:
+            return cloudpickle.dumps(value)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise NotShippableError(
+                f"{what} cannot be sent to {self.describe()}: {describe_exception(exc)}. "
+                "Work that runs in another process must be picklable: define the function "
+                "at module level, or keep locks, open files and connections out of its closure"
+            ) from exc
+
+    def describe(self) -> str:
+        """How the executor names itself in messages."""
+        return type(self).__name__
+
+    def close(self) -> None:  # noqa: B027 - an executor holding nothing has nothing to do
+        """Release the executor's threads, processes or cluster connection."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _done(fn: Callable[..., R], args: tuple[Any, ...]) -> Future[R]:
+    """A future already holding ``fn(*args)``'s result (or the exception it raised)."""
+    future: Future[R] = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
+class InlineExecutor(Executor):
+    """Runs each call at once in the calling thread (the default executor)."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        return _done(fn, args)
+
+
+class ThreadExecutor(Executor):
+    """A pool of ``max_workers`` threads shared by every run of the runner.
+
+    A call made from one of the pool's own threads (a pipeline step inside a map
+    item already on the pool) runs at once in that thread: waiting for a free
+    thread there could wait forever.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(
+            self.max_workers, thread_name_prefix="spine-executor", initializer=self._mark
+        )
+
+    def _mark(self) -> None:
+        self._local.inside = True
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        if getattr(self._local, "inside", False):
+            return _done(fn, args)
+        # The call sees the caller's context variables, as it would inline.
+        return self._pool.submit(contextvars.copy_context().run, fn, *args)
+
+    def describe(self) -> str:
+        return f"ThreadExecutor(max_workers={self.max_workers})"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _process_context() -> Any:
+    import multiprocessing
+
+    # forkserver: children start from a clean server process, not a fork of a
+    # process that already runs threads (unsafe, and deprecated from Python 3.12).
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class ProcessExecutor(Executor):
+    """A pool of ``max_workers`` worker processes (one per CPU by default)."""
+
+    remote = True
+
+    def __init__(self, max_workers: int | None = None, *, chunk_size: int | None = None) -> None:
+        if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self.chunk_size = _check_chunk_size(chunk_size)
+        self._pool = ProcessPoolExecutor(self.max_workers, mp_context=_process_context())
+
+    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
+        return self._pool.submit(fn, *args)
+
+    def describe(self) -> str:
+        return f"ProcessExecutor(max_workers={self.max_workers})"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _check_chunk_size(chunk_size: int | None) -> int | None:
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
+    return chunk_size
+
+
+def executor_for(spec: Executor | str | None) -> tuple[Executor, bool]:
+    """The executor ``WorkflowRunner(executor=...)`` names, and whether the runner owns it
+    (made it from a name, so closes it)."""
+    if isinstance(spec, Executor):
+        return spec, False
+    if spec is None or spec == "inline":
+        return InlineExecutor(), True
+    if spec == "threads":
+        return ThreadExecutor(), True
+    if spec == "processes":
+        return ProcessExecutor(), True
+    if spec == "dask":
+        from spine.execution.dask import DaskExecutor
+
+        return DaskExecutor(), True
+    raise ValueError(
+        f"executor must be an Executor or one of 'inline', 'threads', 'processes', 'dask'; "
+        f"got {spec!r}"
+    )
+
+
+__all__ = [
+    "Executor",
+    "InlineExecutor",
+    "ProcessExecutor",
+    "ThreadExecutor",
+    "executor_for",
+]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from spine.framework.alerts import alert_registry
+from spine.framework.groups.registry import default_group_registry
 from spine.framework.registry import default_registry
 from spine.orchestration import WorkflowRunner
 from spine.orchestration.registry import default_workflow_registry
@@ -18,10 +19,12 @@ from spine.testing import FakeClock
 
 @pytest.fixture(autouse=True)
 def _clean_registries() -> Iterator[None]:
+    default_group_registry.clear()
     default_registry.clear()
     default_workflow_registry.clear()
     alert_registry.clear()
     yield
+    default_group_registry.clear()
     default_registry.clear()
     default_workflow_registry.clear()
     alert_registry.clear()

@@ -1,0 +1,466 @@
+"""The definition of a pipeline group: its steps, their dependencies and its policy.
+
+Every class checks itself when built and raises
+:class:`~spine.core.errors.GroupValidationError` listing every problem at once. The
+checks are plain functions returning :class:`Problem` lists, so that the dict and YAML
+reader can run the same checks on raw values and report each problem at its field
+(and line) in the file.
+
+Pipeline names are not looked up here: a group may be defined before its pipelines
+are registered. :class:`~spine.framework.groups.plan.PlanResolver` checks them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeGuard, TypeVar
+
+from spine.core.errors import GroupValidationError
+
+FieldPath = tuple[str | int, ...]
+"""Where a problem is: ``("steps", 1, "depends_on")`` renders as ``steps[1].depends_on``."""
+
+
+class ExecutionMode(StrEnum):
+    """How the steps of a group are run."""
+
+    SEQUENTIAL = "sequential"
+    """One at a time, on the calling thread, in plan order."""
+    PARALLEL = "parallel"
+    """Up to ``max_concurrency`` at a time on a thread pool, each as soon as its
+    dependencies have completed."""
+
+
+class FailurePolicy(StrEnum):
+    """What a group does when one of its steps fails."""
+
+    STOP = "stop"
+    """Start no further step; steps already running finish."""
+    CONTINUE = "continue"
+    """Go on with every step that does not depend (directly or not) on a failed one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a group definition."""
+
+    path: FieldPath
+    """The field concerned, relative to the object checked."""
+    message: str
+
+    def within(self, *prefix: str | int) -> Problem:
+        """The same problem, seen from an object that holds the checked one at ``prefix``."""
+        return Problem((*prefix, *self.path), self.message)
+
+
+def _render_path(path: FieldPath) -> str:
+    """``("steps", 1, "depends_on")`` -> ``"steps[1].depends_on"``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def invalid(
+    problems: Sequence[Problem],
+    *,
+    label: str,
+    group: str | None = None,
+    step: str | None = None,
+    source: str | None = None,
+    line_of: Callable[[FieldPath], int | None] | None = None,
+) -> GroupValidationError:
+    """The error reporting ``problems`` of the object named by ``label``.
+
+    ``line_of`` maps a field to its line in ``source``, the file it was read from.
+    """
+    located = [(line_of(p.path) if line_of is not None else None, p) for p in problems]
+    located.sort(key=lambda pair: pair[0] or 0)  # in file order, when read from a file
+    rendered = []
+    for line, problem in located:
+        where = _render_path(problem.path)
+        if line is not None:
+            where = f"line {line}, {where}" if where else f"line {line}"
+        rendered.append(f"{where}: {problem.message}" if where else problem.message)
+    if source is not None:
+        label = f"{source}: {label}"
+    if len(rendered) == 1:
+        message = f"{label}: {rendered[0]}"
+    else:
+        listing = "\n".join(f"  - {text}" for text in rendered)
+        message = f"{label} has {len(rendered)} problems:\n{listing}"
+    return GroupValidationError(message, group=group, step=step, source=source, problems=rendered)
+
+
+def group_label(name: object) -> str:
+    return f"pipeline group {name!r}" if isinstance(name, str) and name else "pipeline group"
+
+
+# -- checks on raw values (shared by the classes and the dict/YAML reader) ----------------
+
+
+def _described(value: object) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"
+
+
+def _text_problems(value: object, path: FieldPath, *, required: bool = True) -> list[Problem]:
+    if isinstance(value, str) and (value.strip() or not required):
+        return []
+    if value is None and required:
+        return [Problem(path, "is required")]
+    wanted = "a non-empty string" if required else "a string"
+    return [Problem(path, f"must be {wanted}, got {_described(value)}")]
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # bool is an int subclass, but `max_concurrency: true` is a mistake, not 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, float) or _is_int(value)
+
+
+def _mapping_problems(value: object, path: FieldPath) -> list[Problem]:
+    if not isinstance(value, Mapping):
+        return [Problem(path, f"must be a mapping of names to values, got {_described(value)}")]
+    bad = [key for key in value if not isinstance(key, str)]
+    if bad:
+        return [Problem(path, f"keys must be strings, got {bad[0]!r}")]
+    return []
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    """``depends_on`` as a tuple of names (one name alone is allowed), or None if unusable."""
+    if isinstance(value, str):
+        return (value,) if value.strip() else None
+    if isinstance(value, Sequence) and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(value)
+    return None
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum_value(kind: type[E], value: object) -> E | None:
+    """``value`` as a member of ``kind``, accepting the value in any letter case."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value.lower())
+        except ValueError:
+            return None
+    return None
+
+
+def _enum_problems(kind: type[StrEnum], value: object, path: FieldPath) -> list[Problem]:
+    if _enum_value(kind, value) is not None:
+        return []
+    allowed = ", ".join(member.value for member in kind)
+    return [Problem(path, f"must be one of {allowed}, got {_described(value)}")]
+
+
+def step_problems(
+    name: object, pipeline: object, depends_on: object, params: object
+) -> list[Problem]:
+    """What is wrong with the fields of one step, each at its field name."""
+    problems = _text_problems(name, ("name",)) + _text_problems(pipeline, ("pipeline",))
+    if _names(depends_on) is None:
+        problems.append(
+            Problem(
+                ("depends_on",),
+                f"must be a step name or a list of step names, got {_described(depends_on)}",
+            )
+        )
+    return problems + _mapping_problems(params, ("params",))
+
+
+def policy_problems(
+    mode: object, max_concurrency: object, on_failure: object, timeout_minutes: object
+) -> list[Problem]:
+    """What is wrong with the fields of an execution policy, each at its field name."""
+    problems = _enum_problems(ExecutionMode, mode, ("mode",))
+    if not _is_int(max_concurrency) or max_concurrency < 1:
+        problems.append(
+            Problem(
+                ("max_concurrency",),
+                f"must be an integer >= 1, got {_described(max_concurrency)}",
+            )
+        )
+    problems += _enum_problems(FailurePolicy, on_failure, ("on_failure",))
+    if timeout_minutes is not None and (not _is_number(timeout_minutes) or timeout_minutes <= 0):
+        problems.append(
+            Problem(
+                ("timeout_minutes",),
+                f"must be a number of minutes > 0, or left out, got {_described(timeout_minutes)}",
+            )
+        )
+    return problems
+
+
+def group_problems(
+    name: object,
+    *,
+    domain: object = "",
+    description: object = "",
+    version: object = 1,
+    defaults: object = None,
+    policy: object = None,
+    tags: object = None,
+) -> list[Problem]:
+    """What is wrong with a group's fields other than its steps."""
+    problems = _text_problems(name, ("name",))
+    problems += _text_problems(domain, ("domain",), required=False)
+    problems += _text_problems(description, ("description",), required=False)
+    if not _is_int(version):
+        problems.append(Problem(("version",), f"must be an integer, got {_described(version)}"))
+    if defaults is not None:
+        problems += _mapping_problems(defaults, ("defaults",))
+    if policy is not None and not isinstance(policy, ExecutionPolicy):
+        problems.append(
+            Problem(("policy",), f"must be an ExecutionPolicy, got {type(policy).__name__}")
+        )
+    if tags is not None and (
+        isinstance(tags, str)
+        or not isinstance(tags, Sequence)
+        or not all(isinstance(t, str) for t in tags)
+    ):
+        problems.append(Problem(("tags",), f"must be a list of strings, got {_described(tags)}"))
+    return problems
+
+
+def steps_problems(steps: object) -> list[Problem]:
+    """What is wrong with a group's list of steps, and with the graph they form."""
+    if steps is None:
+        return [Problem(("steps",), "is required")]
+    if isinstance(steps, str) or not isinstance(steps, Sequence):
+        return [Problem(("steps",), f"must be a list of steps, got {_described(steps)}")]
+    if not steps:
+        return [Problem(("steps",), "a group needs at least one step")]
+    typed = [step for step in steps if isinstance(step, PipelineStep)]
+    if len(typed) == len(steps):
+        return graph_problems(typed)
+    return [
+        Problem(("steps", index), f"must be a PipelineStep, got {type(step).__name__}")
+        for index, step in enumerate(steps)
+        if not isinstance(step, PipelineStep)
+    ]
+
+
+def graph_problems(steps: Sequence[PipelineStep]) -> list[Problem]:
+    """Duplicate names, dependencies on unknown steps and dependency cycles."""
+    problems: list[Problem] = []
+    index: dict[str, int] = {}
+    for position, step in enumerate(steps):
+        first = index.setdefault(step.name, position)
+        if first != position:
+            problems.append(
+                Problem(
+                    ("steps", position, "name"),
+                    f"duplicate step name {step.name!r} (also steps[{first}])",
+                )
+            )
+    known = ", ".join(index)
+    for position, step in enumerate(steps):
+        for dependency in step.depends_on:
+            if dependency not in index:
+                problems.append(
+                    Problem(
+                        ("steps", position, "depends_on"),
+                        f"step {step.name!r} depends on unknown step {dependency!r} "
+                        f"(steps: {known})",
+                    )
+                )
+    dependencies: dict[str, Sequence[str]] = {}
+    for step in steps:
+        dependencies.setdefault(step.name, step.depends_on)
+    for cycle in find_cycles(dependencies):
+        problems.append(
+            Problem(
+                ("steps", index[cycle[0]], "depends_on"),
+                f"dependency cycle {' -> '.join(cycle)} (each step depends on the next); "
+                "remove one of these dependencies",
+            )
+        )
+    return problems
+
+
+def find_cycles(dependencies: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Every cycle closed by a back edge of a depth-first walk, as ``[a, b, ..., a]``.
+
+    Steps are visited in mapping order, so the result is deterministic. Names not in
+    ``dependencies`` are ignored (they are reported as unknown elsewhere). The walk
+    keeps its own stack: a long chain of steps must not hit the recursion limit.
+    """
+    on_path: dict[str, int] = {}
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in dependencies:
+        if root in done:
+            continue
+        path = [root]
+        on_path[root] = 0
+        stack = [iter(dependencies[root])]
+        while stack:
+            for dependency in stack[-1]:
+                if dependency not in dependencies or dependency in done:
+                    continue
+                if dependency in on_path:
+                    cycles.append([*path[on_path[dependency] :], dependency])
+                    continue
+                on_path[dependency] = len(path)
+                path.append(dependency)
+                stack.append(iter(dependencies[dependency]))
+                break
+            else:
+                stack.pop()
+                finished = path.pop()
+                del on_path[finished]
+                done.add(finished)
+    return cycles
+
+
+# -- the definition classes ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPolicy:
+    """How a group runs its steps. Strings are accepted for the enums (``"parallel"``)."""
+
+    mode: ExecutionMode = ExecutionMode.SEQUENTIAL
+    """Sequential (the default) or parallel; ``execution`` in YAML, as in spine-core."""
+    max_concurrency: int = 4
+    """Most steps running at once in parallel mode (ignored when sequential)."""
+    on_failure: FailurePolicy = FailurePolicy.STOP
+    """Stop the group at the first failure, or continue with the independent steps."""
+    timeout_minutes: float | None = None
+    """After this long no further step starts and the group fails; steps already
+    running are not interrupted (a Python thread cannot be). ``None``: no limit."""
+
+    def __post_init__(self) -> None:
+        problems = policy_problems(
+            self.mode, self.max_concurrency, self.on_failure, self.timeout_minutes
+        )
+        if problems:
+            raise invalid(problems, label="execution policy")
+        object.__setattr__(self, "mode", _enum_value(ExecutionMode, self.mode))
+        object.__setattr__(self, "on_failure", _enum_value(FailurePolicy, self.on_failure))
+
+    @classmethod
+    def sequential(cls, on_failure: FailurePolicy = FailurePolicy.STOP) -> ExecutionPolicy:
+        return cls(ExecutionMode.SEQUENTIAL, on_failure=on_failure)
+
+    @classmethod
+    def parallel(
+        cls, max_concurrency: int = 4, on_failure: FailurePolicy = FailurePolicy.STOP
+    ) -> ExecutionPolicy:
+        return cls(ExecutionMode.PARALLEL, max_concurrency, on_failure)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStep:
+    """One step of a group: a registered pipeline, its params and what it waits for."""
+
+    name: str
+    """Unique within the group."""
+    pipeline: str
+    """Name of a registered pipeline (looked up when the group is planned)."""
+    depends_on: Sequence[str] = ()
+    """Names of steps of the same group that must complete first (one name alone is
+    accepted and stored as a tuple)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Params of this step; they win over the run's params and the group's defaults."""
+
+    def __post_init__(self) -> None:
+        problems = step_problems(self.name, self.pipeline, self.depends_on, self.params)
+        if problems:
+            name = self.name if isinstance(self.name, str) and self.name else None
+            label = f"pipeline step {name!r}" if name else "pipeline step"
+            raise invalid(problems, label=label, step=name)
+        object.__setattr__(self, "depends_on", _names(self.depends_on))
+        object.__setattr__(self, "params", dict(self.params))
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineGroup:
+    """A named set of registered pipelines with dependencies between them.
+
+    Construction checks the whole definition (names, duplicate steps, dependencies on
+    unknown steps, dependency cycles, the policy) and raises
+    :class:`~spine.core.errors.GroupValidationError` listing every problem.
+    """
+
+    name: str
+    """Unique among registered groups (and pipelines, when registered as a pipeline)."""
+    steps: Sequence[PipelineStep]
+    """The steps, stored as a tuple; their order breaks ties in the plan."""
+    domain: str = ""
+    description: str = ""
+    version: int = 1
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Params of every step, overridden by the run's params and then the step's."""
+    policy: ExecutionPolicy = field(default_factory=ExecutionPolicy)
+    tags: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        problems = group_problems(
+            self.name,
+            domain=self.domain,
+            description=self.description,
+            version=self.version,
+            defaults=self.defaults,
+            policy=self.policy,
+            tags=self.tags,
+        )
+        problems += steps_problems(self.steps)
+        if problems:
+            name = self.name if isinstance(self.name, str) else None
+            raise invalid(problems, label=group_label(name), group=name)
+        object.__setattr__(self, "steps", tuple(self.steps))
+        # Copies: the caller's objects may change after the group is defined.
+        object.__setattr__(self, "defaults", dict(self.defaults or {}))
+        object.__setattr__(self, "tags", tuple(self.tags or ()))
+
+    @property
+    def step_names(self) -> list[str]:
+        """Step names in definition order."""
+        return [step.name for step in self.steps]
+
+    def get_step(self, name: str) -> PipelineStep | None:
+        return next((step for step in self.steps if step.name == name), None)
+
+    # -- the spine.io/v1 document format (spine-core's) ----------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineGroup:
+        """A group from the YAML document's data, or spine-core's flat form."""
+        # yaml_format imports this module, hence the imports inside these methods.
+        from spine.framework.groups.yaml_format import group_from_dict
+
+        return group_from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``apiVersion: spine.io/v1`` document, as plain JSON-ready data."""
+        from spine.framework.groups.yaml_format import group_to_dict
+
+        return group_to_dict(self)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> PipelineGroup:
+        """Load a group from a YAML file."""
+        from spine.framework.groups.yaml_format import load_group_from_yaml
+
+        return load_group_from_yaml(path)
+
+    def to_yaml(self) -> str:
+        """The group as YAML text (``from_yaml`` of it gives an equal group)."""
+        from spine.framework.groups.yaml_format import group_to_yaml
+
+        return group_to_yaml(self)

@@ -127,7 +127,8 @@ def test_an_unpicklable_item_function_is_refused_before_the_cluster_sees_it(
 
     assert result.status == "FAILED"
     assert result.error_category == "CONFIGURATION"
-    assert "step 'each'" in result.error and "step 'guarded' (handler)" in result.error
+    assert "step 'each'" in result.error
+    assert "step 'guarded' (handler)" in result.error
     assert "DaskExecutor" in result.error
     assert not (tmp_path / "ran").exists()
 

@@ -67,7 +67,8 @@ def test_map_results_keep_input_order_and_each_item_is_recorded_once(
     assert [r[0] for r in rows] == list(range(40))
     assert {r[1] for r in rows} == {"COMPLETED"}
     # Item rows keep the params the item adds, not a copy of the whole list per item.
-    assert '"items"' not in rows[7][2] and '"item": 7' in rows[7][2]
+    assert '"items"' not in rows[7][2]
+    assert '"item": 7' in rows[7][2]
     assert sorted(os.listdir(marks)) == sorted(f"square-{i}" for i in range(40))
 
 
@@ -125,7 +126,8 @@ def test_an_unpicklable_item_function_fails_the_map_step_naming_it_before_any_it
     assert result.status == "FAILED"
     assert result.error_step == "each"
     assert result.error_category == "CONFIGURATION"
-    assert "step 'each'" in result.error and "step 'guarded' (handler)" in result.error
+    assert "step 'each'" in result.error
+    assert "step 'guarded' (handler)" in result.error
     assert "cannot pickle '_thread.lock'" in result.error
     assert list(tmp_path.glob("ran-*")) == []
     assert _item_runs(sqlite_url) == []

@@ -1,4 +1,5 @@
-"""Finding a workflow from a command-line target: ``path/to/file.py:name`` or ``module:name``."""
+"""Finding a workflow from a command-line target: ``flow.yaml``, ``path/to/file.py:name``
+or ``module:name``."""
 
 from __future__ import annotations
 
@@ -8,17 +9,22 @@ import sys
 from pathlib import Path
 
 from spine.cli.errors import UsageProblem
-from spine.orchestration import Workflow
+from spine.orchestration import Workflow, register_workflow
+from spine.orchestration.definitions import YAML_SUFFIXES
 
 
 def load_workflow(target: str) -> tuple[Workflow, str]:
     """The workflow ``target`` names, and the target spelled so it loads from anywhere."""
+    if target.endswith(YAML_SUFFIXES):
+        return _load_yaml(target)
     location, sep, attribute = target.rpartition(":")
     if not sep or not location or not attribute:
         raise UsageProblem(
-            f"{target!r} does not name a workflow; use path/to/file.py:workflow "
+            f"{target!r} does not name a workflow; use flow.yaml, path/to/file.py:workflow "
             "or package.module:workflow"
         )
+    if location.endswith(YAML_SUFFIXES):
+        raise UsageProblem(f"{target}: a YAML file holds one workflow; give {location} alone")
     if location.endswith(".py"):
         path = Path(location).expanduser().resolve()
         if not path.is_file():
@@ -42,6 +48,26 @@ def load_workflow(target: str) -> tuple[Workflow, str]:
     return value, source
 
 
+def _load_yaml(target: str) -> tuple[Workflow, str]:
+    """The workflow of a YAML file; a broken file raises ``WorkflowDefinitionError``,
+    which the command reports problem by problem."""
+    from spine.orchestration.definitions import load_workflow as load_yaml_workflow
+
+    path = Path(target).expanduser()
+    if not path.is_file():
+        raise UsageProblem(f"{target}: no such file")
+    resolved = path.resolve()
+    # Lambdas named module:function may live beside the file, as a script's imports do.
+    _folder_first_on_path(resolved)
+    return load_yaml_workflow(path), str(resolved)
+
+
+def _folder_first_on_path(path: Path) -> None:
+    folder = str(path.parent)
+    if sys.path[:1] != [folder]:
+        sys.path.insert(0, folder)
+
+
 def _import_file(path: Path) -> object:
     name = f"spine_user_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -50,7 +76,7 @@ def _import_file(path: Path) -> object:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     # The file's folder first, so it can import its neighbours as a script would.
-    sys.path.insert(0, str(path.parent))
+    _folder_first_on_path(path)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
@@ -59,10 +85,13 @@ def _import_file(path: Path) -> object:
 
 
 def import_apps(modules: tuple[str, ...]) -> None:
-    """Import the modules that register workflows (``--app``)."""
+    """Import the modules that register workflows (``--app``); a YAML file's workflow
+    is registered."""
     for name in modules:
         try:
-            if name.endswith(".py"):
+            if name.endswith(YAML_SUFFIXES):
+                register_workflow(_load_yaml(name)[0])
+            elif name.endswith(".py"):
                 _import_file(Path(name).expanduser().resolve())
             else:
                 importlib.import_module(name)

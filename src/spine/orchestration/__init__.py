@@ -3,7 +3,9 @@
 See ``docs/`` for the guide; the names below are the public API.
 """
 
-from spine.core.errors import WorkflowValidationError
+from spine.core.errors import WorkflowDefinitionError, WorkflowValidationError
+from spine.orchestration.definitions import load_workflow, workflow_from_dict
+from spine.orchestration.expressions import Expression, compile_condition
 from spine.orchestration.registry import (
     WorkflowRegistry,
     get_workflow,
@@ -21,6 +23,7 @@ from spine.orchestration.workflow_runner import WorkflowRunner
 __all__ = [
     "ErrorCategory",
     "ErrorPolicy",
+    "Expression",
     "QualityMetrics",
     "RetryPolicy",
     "Step",
@@ -30,12 +33,16 @@ __all__ = [
     "StepType",
     "Workflow",
     "WorkflowContext",
+    "WorkflowDefinitionError",
     "WorkflowRegistry",
     "WorkflowResult",
     "WorkflowRunner",
     "WorkflowStatus",
     "WorkflowValidationError",
+    "compile_condition",
     "get_workflow",
     "list_workflows",
+    "load_workflow",
     "register_workflow",
+    "workflow_from_dict",
 ]

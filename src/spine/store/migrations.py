@@ -13,7 +13,14 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, select, text
 
 from spine.core.errors import StoreError
-from spine.store.schema import SCHEMA_VERSION, metadata, runs, schema_version, steps
+from spine.store.schema import (
+    SCHEMA_VERSION,
+    alert_deliveries,
+    metadata,
+    runs,
+    schema_version,
+    steps,
+)
 
 
 def _v2(conn: Connection) -> None:
@@ -34,10 +41,15 @@ def _v3(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3}
+def _v4(conn: Connection) -> None:
+    """Version 4: the alert delivery log."""
+    alert_deliveries.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
+"""Version -> the function that migrates the version before it to this one."""
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
-"""Version -> the function that migrates the version before it to this one."""
 
 
 def current_version(conn: Connection, where: str, *, own_database: bool) -> int | None:
@@ -48,8 +60,9 @@ def current_version(conn: Connection, where: str, *, own_database: bool) -> int 
     """
     tables = set(inspect(conn).get_table_names())
     if schema_version.name not in tables:
-        foreign = tables - {runs.name, steps.name} if own_database else set()
-        if tables & {runs.name, steps.name} or foreign:
+        ours = set(metadata.tables)
+        foreign = tables - ours if own_database else set()
+        if tables & ours or foreign:
             raise StoreError(
                 f"{where} already holds tables spine did not create "
                 f"({', '.join(sorted(tables)[:5])}); point spine at its own database, "
@@ -80,7 +93,7 @@ def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
         version = 0
     if version == 0:
         # Nothing but the version table: create the current schema directly.
-        metadata.create_all(conn, tables=[runs, steps])
+        metadata.create_all(conn, tables=[runs, steps, alert_deliveries])
         conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
         return SCHEMA_VERSION
     for target in range(version + 1, SCHEMA_VERSION + 1):

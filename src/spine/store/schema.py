@@ -3,6 +3,7 @@
 ``core_workflow_runs`` and ``core_workflow_steps`` carry every column of the spec
 plus what durable execution needs: the lease (owner, heartbeat), the wake-up time
 of a waiting run, and per step its context updates and where the flow went next.
+``alert_deliveries`` logs what each alert channel did with each alert.
 Timestamps are ISO-8601 UTC text with microseconds (fixed width, so they also
 compare correctly as text); data columns are JSON text.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -86,6 +87,30 @@ steps = Table(
     UniqueConstraint("run_id", "step_order", "attempt", name="uq_core_workflow_steps_attempt"),
 )
 # The unique constraint above also serves reading a run's steps in order.
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),  # the incident: severity|source|title|domain
+    Column("severity", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text),
+    Column("source", Text, nullable=False),
+    Column("domain", Text),
+    Column("run_id", Text),
+    Column("channel", Text, nullable=False),
+    Column("channel_type", Text, nullable=False),
+    Column("success", Integer, nullable=False),
+    Column("throttled", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("attempts", Integer, nullable=False),  # 0 when throttled
+    Column("suppressed", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("error", Text),
+    Column("created_at", Text, nullable=False),  # when the alert was raised
+    Column("delivered_at", Text, nullable=False),  # when the channel finished with it
+)
+Index("ix_alert_deliveries_delivered", alert_deliveries.c.delivered_at)
+Index("ix_alert_deliveries_run", alert_deliveries.c.run_id, alert_deliveries.c.delivered_at)
 
 schema_version = Table(
     "spine_schema_version",

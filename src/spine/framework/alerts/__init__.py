@@ -1,11 +1,27 @@
 """Alerts: ``send_alert`` and the channels that deliver them.
 
-With no channel registered, an alert is logged on the ``spine.alerts`` logger.
+Channels (console, Slack, e-mail, JSON webhook) are registered on
+``alert_registry`` in code or with ``configure_alerts`` from a file or the
+environment. Duplicates are throttled, failed deliveries retried, and with a
+delivery log (``spine.store.SqlDeliveryLog``) every delivery is recorded. With no
+channel registered, an alert is logged on the ``spine.alerts`` logger.
 """
 
 from spine.framework.alerts.channels import BaseChannel, ConsoleChannel
+from spine.framework.alerts.config import configure_alerts, load_channels
+from spine.framework.alerts.delivery import DeliveryRetry
+from spine.framework.alerts.log import DeliveryLog, DeliveryRecord
 from spine.framework.alerts.model import Alert, AlertSeverity, ChannelType, DeliveryResult
-from spine.framework.alerts.registry import AlertRegistry, alert_registry, send_alert
+from spine.framework.alerts.registry import (
+    AlertRegistry,
+    alert_registry,
+    recent_deliveries,
+    send_alert,
+)
+from spine.framework.alerts.runs import run_alert
+from spine.framework.alerts.slack import SlackChannel
+from spine.framework.alerts.smtp import EmailChannel
+from spine.framework.alerts.webhook import WebhookChannel
 
 __all__ = [
     "Alert",
@@ -14,7 +30,17 @@ __all__ = [
     "BaseChannel",
     "ChannelType",
     "ConsoleChannel",
+    "DeliveryLog",
+    "DeliveryRecord",
     "DeliveryResult",
+    "DeliveryRetry",
+    "EmailChannel",
+    "SlackChannel",
+    "WebhookChannel",
     "alert_registry",
+    "configure_alerts",
+    "load_channels",
+    "recent_deliveries",
+    "run_alert",
     "send_alert",
 ]

@@ -1,4 +1,4 @@
-"""Alert channels: where alerts go. The console channel ships now; others follow."""
+"""The channel base class (filters by severity and domain) and the console channel."""
 
 from __future__ import annotations
 

@@ -89,7 +89,16 @@ class Alert:
 
 @dataclass
 class DeliveryResult:
-    """Whether one channel delivered one alert."""
+    """What one channel did with one alert.
+
+    A channel reports a failure in its result rather than raising. ``retryable``
+    says whether trying again may help (a timeout, HTTP 5xx or 429) or not (HTTP
+    400, a refused login); ``retry_after`` is the wait, in seconds, the receiver
+    asked for. A ``throttled`` result is a duplicate that was not sent: it counts
+    as a success, ``attempt`` is 0 and ``suppressed`` is how many duplicates the
+    throttle has held back so far. On a delivered alert, ``suppressed`` is how many
+    duplicates were held back since the previous delivery.
+    """
 
     channel_name: str
     success: bool
@@ -97,6 +106,10 @@ class DeliveryResult:
     error: BaseException | str | None = None
     delivered_at: datetime = field(default_factory=_utcnow)
     attempt: int = 1
+    retryable: bool = True
+    retry_after: float | None = None
+    throttled: bool = False
+    suppressed: int = 0
 
     @classmethod
     def ok(cls, channel_name: str, message: str | None = None) -> DeliveryResult:
@@ -104,7 +117,13 @@ class DeliveryResult:
 
     @classmethod
     def fail(
-        cls, channel_name: str, error: BaseException | str, attempt: int = 1
+        cls,
+        channel_name: str,
+        error: BaseException | str,
+        attempt: int = 1,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
     ) -> DeliveryResult:
         return cls(
             channel_name=channel_name,
@@ -112,4 +131,6 @@ class DeliveryResult:
             message=str(error),
             error=error,
             attempt=attempt,
+            retryable=retryable,
+            retry_after=retry_after,
         )

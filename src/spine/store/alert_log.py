@@ -1,0 +1,128 @@
+"""``SqlDeliveryLog``: the alert delivery log in spine's database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from spine.core.errors import StoreError
+from spine.framework.alerts import AlertSeverity, DeliveryRecord
+from spine.store.engine import connect
+from spine.store.migrations import migrate
+from spine.store.schema import alert_deliveries
+from spine.store.sql_store import _explain
+
+
+class SqlDeliveryLog:
+    """Implements ``spine.framework.alerts.DeliveryLog`` in the database at ``database_url``.
+
+    Opening creates or migrates the schema, as opening the run history does; the
+    log may share its database with the runs. Close it when done::
+
+        with SqlDeliveryLog("sqlite:///spine.db") as log:
+            alert_registry.set_log(log)
+            ...
+    """
+
+    def __init__(self, database_url: str) -> None:
+        target = connect(database_url)
+        self.engine = target.engine
+        self.where = target.where
+        try:
+            with self._transaction("prepare its schema") as conn:
+                migrate(conn, self.where, own_database=target.sqlite)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except StoreError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot {action} in {self.where}: {_explain(exc)}") from exc
+
+    def record(self, record: DeliveryRecord) -> None:
+        with self._transaction(f"record the delivery of alert {record.title!r}") as conn:
+            conn.execute(
+                alert_deliveries.insert().values(
+                    id=record.id,
+                    fingerprint=record.fingerprint,
+                    severity=record.severity.value,
+                    title=record.title,
+                    message=record.message,
+                    source=record.source,
+                    domain=record.domain,
+                    run_id=record.run_id,
+                    channel=record.channel,
+                    channel_type=record.channel_type,
+                    success=int(record.success),
+                    throttled=int(record.throttled),
+                    attempts=record.attempts,
+                    suppressed=record.suppressed,
+                    error=record.error,
+                    created_at=_iso(record.created_at),
+                    delivered_at=_iso(record.delivered_at),
+                )
+            )
+
+    def recent(self, limit: int = 50, *, run_id: str | None = None) -> list[DeliveryRecord]:
+        """The latest ``limit`` deliveries, newest first; only run ``run_id``'s if given."""
+        query = select(alert_deliveries).order_by(
+            alert_deliveries.c.delivered_at.desc(), alert_deliveries.c.id.desc()
+        )
+        if run_id is not None:
+            query = query.where(alert_deliveries.c.run_id == run_id)
+        with self._transaction("read the alert deliveries") as conn:
+            rows = conn.execute(query.limit(max(limit, 0))).all()
+        return [_record(row) for row in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlDeliveryLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _iso(moment: datetime) -> str:
+    # Fixed-width UTC text, like every timestamp of the store: sorts as text.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _record(row: Row[Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        fingerprint=row.fingerprint,
+        severity=AlertSeverity(row.severity),
+        title=row.title,
+        message=row.message or "",
+        source=row.source,
+        channel=row.channel,
+        channel_type=row.channel_type,
+        success=bool(row.success),
+        attempts=row.attempts,
+        created_at=datetime.fromisoformat(row.created_at),
+        delivered_at=datetime.fromisoformat(row.delivered_at),
+        domain=row.domain,
+        run_id=row.run_id,
+        error=row.error,
+        throttled=bool(row.throttled),
+        suppressed=row.suppressed,
+    )

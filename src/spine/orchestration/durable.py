@@ -54,7 +54,7 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_next_look", "plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_last", "_next_look", "plan", "run_id", "store", "workflow_name")
 
     CANCEL_LOOK_SECONDS = 0.2
     """How often, at most, a step boundary asks the store whether to stop."""
@@ -64,7 +64,10 @@ class Journal:
         self.run_id = run_id
         self.workflow_name = workflow_name
         self.plan = plan
-        self._next_look = 0.0
+        # A run that was asked to stop before it started never starts (cancel() ends
+        # pending and waiting runs itself), so the first look can wait too.
+        self._next_look = time.monotonic() + self.CANCEL_LOOK_SECONDS
+        self._last: StepRecord | None = None
 
     def cancelled(self) -> bool:
         """Whether cancellation was requested (read from the store at most every 0.2 s,
@@ -110,7 +113,8 @@ class Journal:
         return cached
 
     def finish(self, result: WorkflowResult, completed: float) -> None:
-        """Record how the run ended (or that it now waits)."""
+        """Record how the run ended (or that it now waits), with its last step's row."""
+        last, self._last = self._last, None
         self.store.finish_run(
             RunRecord(
                 run_id=result.run_id,
@@ -126,7 +130,8 @@ class Journal:
                 error_step=result.error_step,
                 completed_steps=len(result.completed_steps),
                 failed_steps=len(result.failed_steps),
-            )
+            ),
+            last,
         )
 
     def write(
@@ -144,27 +149,30 @@ class Journal:
         if row_count is None and result is not None:
             count = result.output.get("row_count")
             row_count = count if isinstance(count, int) else None
-        self.store.record_step(
-            StepRecord(
-                run_id=self.run_id,
-                step_order=order,
-                attempt=execution.attempt,
-                step_name=step.name,
-                step_type=str(step.step_type),
-                status=str(execution.status),
-                started_at=execution._started or 0.0,
-                completed_at=execution._completed or 0.0,
-                output_json=encoded[0],
-                context_updates_json=encoded[1],
-                next_step=next_name,
-                error=execution.error,
-                error_category=result.error_category if result is not None else None,
-                will_retry=execution.will_retry,
-                quality_json=None if quality is None else json.dumps(quality.to_dict()),
-                row_count=row_count,
-                params_json=self._step_params(position, step),
-            )
+        record = StepRecord(
+            run_id=self.run_id,
+            step_order=order,
+            attempt=execution.attempt,
+            step_name=step.name,
+            step_type=str(step.step_type),
+            status=str(execution.status),
+            started_at=execution._started or 0.0,
+            completed_at=execution._completed or 0.0,
+            output_json=encoded[0],
+            context_updates_json=encoded[1],
+            next_step=next_name,
+            error=execution.error,
+            error_category=result.error_category if result is not None else None,
+            will_retry=execution.will_retry,
+            quality_json=None if quality is None else json.dumps(quality.to_dict()),
+            row_count=row_count,
+            params_json=self._step_params(position, step),
         )
+        if next_name is None:
+            # The run ends here: this row is committed with the run's end, in finish().
+            self._last = record
+            return
+        self.store.record_step(record)
 
 
 @dataclass

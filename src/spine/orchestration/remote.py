@@ -120,7 +120,9 @@ class _Capture:
     def record_step(self, step: StepRecord) -> None:
         self.steps.append(step)
 
-    def finish_run(self, run: RunRecord) -> None:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+        if last_step is not None:
+            self.steps.append(last_step)
         self.end = run
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:

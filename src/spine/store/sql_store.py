@@ -7,10 +7,23 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, and_, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
@@ -55,28 +68,44 @@ def _explain(exc: BaseException) -> str:
     return text
 
 
-class _RowWriter:
-    """Inserts rows of one table, one committed transaction per row, on the fast path.
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled once: its SQL, parameter order (for positional drivers) and
+    the values of the parameters it carries itself."""
 
-    A step row is written after every step, so this skips what SQLAlchemy adds per
-    statement (building and caching the statement, checking a connection out of the
-    pool and resetting it on return): the INSERT is compiled once from the table
-    definition and run on a connection each thread keeps.
+    sql: str
+    positions: tuple[str, ...] | None
+    defaults: dict[str, Any]
+
+
+class _FastPath:
+    """Statements every run executes (step rows; on PostgreSQL also claims, ends and
+    cancellation checks), on the fast path.
+
+    This skips what SQLAlchemy adds per statement (building and caching the
+    statement, checking a connection out of the pool, pinging it and resetting it on
+    return): each statement is compiled once, and runs on a connection each thread
+    keeps. On PostgreSQL that connection is in autocommit mode, so each statement is
+    its own transaction without BEGIN and COMMIT round trips; on SQLite each runs in
+    a ``BEGIN IMMEDIATE`` transaction.
     """
 
-    def __init__(self, engine: Engine, table: Table, *, sqlite: bool) -> None:
-        compiled = table.insert().compile(dialect=engine.dialect)
-        self._sql = compiled.string
-        self._positions = compiled.positiontup
+    def __init__(self, engine: Engine, *, sqlite: bool) -> None:
         self._engine = engine
         self._sqlite = sqlite
         self._local = threading.local()
         self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
 
+    def compile(self, statement: Any) -> _Compiled:
+        compiled = statement.compile(dialect=self._engine.dialect)
+        positions = compiled.positiontup
+        return _Compiled(compiled.string, tuple(positions) if positions else None,
+                         dict(compiled.params))  # fmt: skip
+
     def _connection(self) -> Any:
         held = getattr(self._local, "held", None)
         if held is None:
-            held = self._local.held = _Held(self._engine.raw_connection())
+            held = self._local.held = _Held(self._engine.raw_connection(), self._sqlite)
             self._all.add(held)
         return held.connection
 
@@ -86,10 +115,14 @@ class _RowWriter:
             _close_quietly(held.connection)
         self._local = threading.local()
 
-    def write(self, values: dict[str, Any]) -> None:
-        params: Any = tuple(values[name] for name in self._positions) if self._positions else values
+    def run(self, statement: _Compiled, values: dict[str, Any], *, fetch: bool = False) -> Any:
+        """Execute ``statement``; with ``fetch`` its rows (named tuples)."""
+        merged = {**statement.defaults, **values} if statement.defaults else values
+        params: Any = (
+            tuple(merged[name] for name in statement.positions) if statement.positions else merged
+        )
         try:
-            self._insert(params)
+            return self._execute(statement.sql, params, fetch)
         except Exception as exc:
             # A kept connection is not pinged like a pooled one: if the server dropped
             # it, try once more on a fresh connection.
@@ -99,42 +132,100 @@ class _RowWriter:
                 and dialect.is_disconnect(exc, None, None)
             ):
                 raise
-            self._insert(params)
+            return self._execute(statement.sql, params, fetch)
 
-    def _insert(self, params: Any) -> None:
+    def _execute(self, sql: str, params: Any, fetch: bool) -> Any:
         raw = self._connection()
         try:
             if self._sqlite:
                 driver = raw.driver_connection
                 driver.execute("BEGIN IMMEDIATE")
                 try:
-                    driver.execute(self._sql, params)
+                    cursor = driver.execute(sql, params)
+                    rows = cursor.fetchall() if fetch else None
                 except BaseException:
                     driver.execute("ROLLBACK")
                     raise
                 driver.execute("COMMIT")
-            else:
-                with raw.cursor() as cursor:
-                    cursor.execute(self._sql, params)
-                raw.commit()
+                return rows
+            from psycopg.rows import namedtuple_row
+
+            with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if fetch else None
         except BaseException:
             # The connection's state is unknown now: let it go back and start afresh.
             self._local.held = None
             raise
 
 
+class _PostgresStatements:
+    """What every queued run executes on PostgreSQL, compiled once for the fast path."""
+
+    def __init__(self, fast: _FastPath) -> None:
+        picked = (
+            select(runs.c.run_id, runs.c.started_at.label("submitted"))
+            .where(
+                and_(
+                    runs.c.status == "PENDING",
+                    runs.c.parent_run_id.is_(None),
+                    runs.c.workflow_name == func.any(bindparam("names")),
+                )
+            )
+            .order_by(runs.c.started_at)
+            .limit(bindparam("limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .subquery("picked")
+        )
+        # Picks and claims in one statement: one round trip, one commit.
+        self.claim = fast.compile(
+            update(runs)
+            .where(runs.c.run_id == picked.c.run_id)
+            .values(status="RUNNING", owner_id=bindparam("owner_id"),
+                    owner_host=bindparam("owner_host"), owner_pid=bindparam("owner_pid"),
+                    heartbeat_at=bindparam("now"), started_at=bindparam("now"))
+            .returning(*runs.c, picked.c.submitted)
+        )  # fmt: skip
+        finish = (
+            update(runs)
+            .where(runs.c.run_id == bindparam("key"))
+            .values({name: bindparam(f"end_{name}") for name in _END_COLUMNS})
+        )
+        self.finish = fast.compile(finish)
+        # The last step's row and the run's end in one statement (a data-modifying
+        # WITH): one round trip and one commit where there would be two of each.
+        last_step = (
+            insert(steps)
+            .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
+            .cte("last_step")
+        )
+        self.finish_with_step = fast.compile(finish.add_cte(last_step))
+        self.cancel_requested = fast.compile(
+            select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
+        )
+
+
 class _Held:
-    """A pooled DBAPI connection kept by one thread, returned when the thread ends."""
+    """A pooled DBAPI connection kept by one thread, returned when the thread ends.
+
+    On PostgreSQL it is in autocommit mode while held (each step row is one INSERT).
+    """
 
     __slots__ = ("__weakref__", "connection")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, sqlite: bool) -> None:
         self.connection = connection
+        if not sqlite:
+            connection.driver_connection.autocommit = True
         weakref.finalize(self, _close_quietly, connection)
 
 
 def _close_quietly(connection: Any) -> None:
     with suppress(Exception):
+        driver = connection.driver_connection
+        # The pool hands connections out in transaction mode; give it one back so.
+        if driver is not None and getattr(driver, "autocommit", False):
+            driver.autocommit = False
         connection.close()
 
 
@@ -153,11 +244,23 @@ class SqlStore:
         except BaseException:
             self.engine.dispose()  # a store that cannot be opened keeps no connection
             raise
-        self._steps_writer = _RowWriter(self.engine, steps, sqlite=self.sqlite)
+        self._fast = _FastPath(self.engine, sqlite=self.sqlite)
+        self._insert_step = self._fast.compile(steps.insert())
+        self._hot = None if self.sqlite else _PostgresStatements(self._fast)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
+    def _transaction(self, action: str, *, single: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction committed at the end of the block.
+
+        ``single``: the block runs one statement, which on PostgreSQL then commits by
+        itself (autocommit): no BEGIN and COMMIT round trips for it.
+        """
         try:
+            if single and not self.sqlite:
+                with self._autocommit.connect() as conn:
+                    yield conn
+                return
             with self.engine.begin() as conn:
                 yield conn
         except StoreError:
@@ -173,27 +276,40 @@ class SqlStore:
             conn.execute(runs.insert().values(**values))
 
     def record_step(self, step: StepRecord) -> None:
-        try:
-            self._steps_writer.write(_step_values(step))
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"cannot record step {step.step_name!r} of run {step.run_id} in {self.where}: "
-                f"{_explain(exc)}"
-            ) from exc
+        action = f"record step {step.step_name!r} of run {step.run_id}"
+        self._run_fast(action, self._insert_step, _step_values(step))
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
-        with self._transaction(f"update run {run_id}") as conn:
+        with self._transaction(f"update run {run_id}", single=True) as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
                 .values(status=status, wake_at=iso(wake_at))
             )
 
-    def finish_run(self, run: RunRecord) -> None:
-        with self._transaction(f"finish run {run.run_id}") as conn:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+        action = f"finish run {run.run_id}"
+        if self._hot is not None:
+            values = {f"end_{k}": v for k, v in _end_values(run).items()}
+            values["key"] = run.run_id
+            if last_step is None:
+                self._run_fast(action, self._hot.finish, values)
+            else:
+                step_values = {f"step_{k}": v for k, v in _step_values(last_step).items()}
+                self._run_fast(action, self._hot.finish_with_step, {**values, **step_values})
+            return
+        with self._transaction(action) as conn:
+            if last_step is not None:
+                conn.execute(steps.insert().values(**_step_values(last_step)))
             conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(**_end_values(run)))
+
+    def _run_fast(
+        self, action: str, statement: _Compiled, values: dict[str, Any], *, fetch: bool = False
+    ) -> Any:
+        try:
+            return self._fast.run(statement, values, fetch=fetch)
+        except Exception as exc:
+            raise StoreError(f"cannot {action} in {self.where}: {_explain(exc)}") from exc
 
     def save_items(self, items: Sequence[ItemRecord]) -> None:
         if not items:
@@ -220,7 +336,7 @@ class SqlStore:
     def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
         """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
         old = expected.owner
-        with self._transaction(f"claim run {expected.run_id}") as conn:
+        with self._transaction(f"claim run {expected.run_id}", single=True) as conn:
             result = conn.execute(
                 update(runs)
                 .where(
@@ -245,7 +361,7 @@ class SqlStore:
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
         if not run_ids:
             return
-        with self._transaction("renew leases") as conn:
+        with self._transaction("renew leases", single=True) as conn:
             conn.execute(
                 update(runs)
                 .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
@@ -253,7 +369,7 @@ class SqlStore:
             )
 
     def release(self, run_id: str, owner: Owner) -> None:
-        with self._transaction(f"release run {run_id}") as conn:
+        with self._transaction(f"release run {run_id}", single=True) as conn:
             conn.execute(
                 update(runs)
                 .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
@@ -277,7 +393,7 @@ class SqlStore:
     def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
         """Top-level runs that are ``PENDING``, ``RUNNING`` or ``WAITING`` (map items
         recover with their parent)."""
-        with self._transaction("list runs to recover") as conn:
+        with self._transaction("list runs to recover", single=True) as conn:
             rows = conn.execute(
                 select(runs)
                 .where(and_(runs.c.status.in_(_LIVE), runs.c.parent_run_id.is_(None)))
@@ -286,7 +402,7 @@ class SqlStore:
         return [_run_record(r) for r in rows]
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
-        with self._transaction(f"read the map items of run {parent_run_id}") as conn:
+        with self._transaction(f"read the map items of run {parent_run_id}", single=True) as conn:
             rows = conn.execute(
                 select(runs).where(
                     and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
@@ -356,8 +472,35 @@ class SqlStore:
         """
         if not workflow_names:
             return []
+        capped = caps is not None and any(name in caps for name in workflow_names)
+        if self._hot is not None and not capped:
+            rows = self._run_fast(
+                "claim submitted runs",
+                self._hot.claim,
+                {"names": list(workflow_names), "limit": limit, "owner_id": owner.owner_id,
+                 "owner_host": owner.host, "owner_pid": owner.pid, "now": iso(now)},
+                fetch=True,
+            )  # fmt: skip
+            claimed = [_run_record(row) for row in sorted(rows, key=lambda r: r.submitted)]
+        else:
+            claimed = self._claim_in_turn(owner, now, workflow_names, limit, caps or {})
+        # A submitted run starts when it is claimed, and has no step rows yet: the
+        # records are all a runner needs.
+        for run in claimed:
+            run.started_at = now
+        return claimed
+
+    def _claim_in_turn(
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int,
+        caps: Mapping[str, int],
+    ) -> list[RunRecord]:
+        """Claim with a read, then an update (SQLite; capped workflows on PostgreSQL)."""
         with self._transaction("claim submitted runs") as conn:
-            allowance = self._allowance(conn, caps or {}, workflow_names)
+            allowance = self._allowance(conn, caps, workflow_names)
             workflow_names = [n for n in workflow_names if allowance.get(n, 1) > 0]
             if not workflow_names:
                 return []
@@ -390,10 +533,6 @@ class SqlStore:
                     .values(status="RUNNING", owner_id=owner.owner_id, owner_host=owner.host,
                             owner_pid=owner.pid, heartbeat_at=iso(now), started_at=iso(now))
                 )  # fmt: skip
-        # A submitted run starts when it is claimed, and has no step rows yet: the
-        # records are all a runner needs.
-        for run in claimed:
-            run.started_at = now
         return claimed
 
     def _allowance(
@@ -415,6 +554,11 @@ class SqlStore:
         return allowance
 
     def cancel_requested(self, run_id: str) -> bool:
+        if self._hot is not None:
+            rows = self._run_fast(
+                f"read run {run_id}", self._hot.cancel_requested, {"key": run_id}, fetch=True
+            )
+            return bool(rows and rows[0].cancel_requested)
         with self._transaction(f"read run {run_id}") as conn:
             flag = conn.execute(
                 select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
@@ -477,7 +621,7 @@ class SqlStore:
         return len(old)
 
     def close(self) -> None:
-        self._steps_writer.close()
+        self._fast.close()
         self.engine.dispose()
 
 
@@ -512,6 +656,20 @@ def _new_run_values(run: RunRecord) -> dict[str, Any]:
     }
 
 
+_END_COLUMNS = (
+    "status",
+    "completed_at",
+    "duration_ms",
+    "outputs",
+    "error",
+    "error_category",
+    "error_step",
+    "completed_steps",
+    "failed_steps",
+    "wake_at",
+)
+
+
 def _end_values(run: RunRecord) -> dict[str, Any]:
     """The columns that say how a run ended (or that it waits)."""
     started, completed = run.started_at, run.completed_at
@@ -527,6 +685,8 @@ def _end_values(run: RunRecord) -> dict[str, Any]:
         "failed_steps": run.failed_steps,
         "wake_at": iso(run.wake_at),
     }
+
+
 
 
 def _step_values(step: StepRecord) -> dict[str, Any]:

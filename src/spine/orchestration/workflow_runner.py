@@ -529,8 +529,6 @@ class WorkflowRunner:
             results.extend(batch)
         for run in recoverable_now(store, self.clock.time(), self.lease_seconds,
                                    self.block_on_waits):  # fmt: skip
-            if run.status == WorkflowStatus.PENDING:
-                continue  # left by run_pending: its workflow is unknown here, or at its limit
             if run.workflow_name not in self.workflows:
                 logger.warning(
                     "run %s: workflow %r is not registered here; left for another runner",

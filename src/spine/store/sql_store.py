@@ -40,8 +40,6 @@ from spine.store.engine import connect
 from spine.store.migrations import migrate
 from spine.store.schema import runs, steps
 
-_LIVE = ("PENDING", "RUNNING", "WAITING")
-
 
 def iso(timestamp: float | None) -> str | None:
     """Seconds since the epoch as fixed-width ISO-8601 UTC text."""
@@ -391,12 +389,14 @@ class SqlStore:
         return StoredRun(run=_run_record(row), steps=[_step_record(r) for r in step_rows])
 
     def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
-        """Top-level runs that are ``PENDING``, ``RUNNING`` or ``WAITING`` (map items
-        recover with their parent)."""
+        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
+        their parent; submitted runs are claimed by ``claim_pending``)."""
         with self._transaction("list runs to recover", single=True) as conn:
             rows = conn.execute(
                 select(runs)
-                .where(and_(runs.c.status.in_(_LIVE), runs.c.parent_run_id.is_(None)))
+                .where(
+                    and_(runs.c.status.in_(("RUNNING", "WAITING")), runs.c.parent_run_id.is_(None))
+                )
                 .order_by(runs.c.started_at)
             ).all()
         return [_run_record(r) for r in rows]

@@ -23,7 +23,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 from spine.core.errors import NotShippableError, describe_exception
@@ -142,6 +142,8 @@ class ProcessExecutor(Executor):
             raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
         self.max_workers = max_workers or os.cpu_count() or 1
         self.chunk_size = _check_chunk_size(chunk_size)
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing loads if used
+
         self._pool = ProcessPoolExecutor(self.max_workers, mp_context=_process_context())
 
     def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:

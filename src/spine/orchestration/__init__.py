@@ -3,9 +3,10 @@
 See ``docs/`` for the guide; the names below are the public API.
 """
 
+from typing import TYPE_CHECKING
+
 from spine.core.errors import WorkflowDefinitionError, WorkflowValidationError
-from spine.orchestration.definitions import load_workflow, workflow_from_dict
-from spine.orchestration.expressions import Expression, compile_condition
+from spine.core.lazy import lazy_exports
 from spine.orchestration.registry import (
     WorkflowRegistry,
     get_workflow,
@@ -19,6 +20,21 @@ from spine.orchestration.step_types import ErrorPolicy, Step, StepType
 from spine.orchestration.workflow import Workflow
 from spine.orchestration.workflow_context import WorkflowContext
 from spine.orchestration.workflow_runner import WorkflowRunner
+
+if TYPE_CHECKING:
+    from spine.orchestration.definitions import load_workflow, workflow_from_dict
+    from spine.orchestration.expressions import Expression, compile_condition
+
+# Workflows written in YAML load their reader when first asked for.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "load_workflow": "spine.orchestration.definitions",
+        "workflow_from_dict": "spine.orchestration.definitions",
+        "Expression": "spine.orchestration.expressions",
+        "compile_condition": "spine.orchestration.expressions",
+    },
+)
 
 __all__ = [
     "ErrorCategory",

@@ -13,10 +13,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spine.core.errors import WorkflowError
 from spine.core.ids import new_id
+
+if TYPE_CHECKING:
+    from spine.framework.alerts import DeliveryLog
 
 DATA_FORMAT = 1
 """Version of the JSON written into ``params``/``outputs``/``context_updates`` columns."""
@@ -183,6 +186,10 @@ class HistoryStore(JournalSink, Protocol):
 
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Quality metrics every step of ``workflow_name`` reported, oldest first."""
+        ...
+
+    def delivery_log(self) -> DeliveryLog:
+        """Where the deliveries of alerts about this store's runs are recorded."""
         ...
 
     def close(self) -> None: ...

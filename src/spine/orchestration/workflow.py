@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spine.core.errors import WorkflowValidationError
@@ -31,6 +31,7 @@ class Workflow:
         tags: Sequence[str] | None = None,
         *,
         max_concurrent_runs: int | None = None,
+        alert_on: Iterable[str] | None = None,
     ) -> None:
         self.name = name
         self.steps = list(steps)
@@ -42,6 +43,11 @@ class Workflow:
         self.max_concurrent_runs = max_concurrent_runs
         """At most this many submitted runs of the workflow execute at once, across all
         workers (``None``: no limit)."""
+        try:
+            self.alert_on: frozenset[str] | None = alert_statuses(alert_on)
+        except ValueError as exc:
+            raise WorkflowValidationError(f"workflow {name!r}: {exc}", workflow=name) from None
+        """Run statuses that send an alert (``None``: the runner's ``alert_on``)."""
         self.validate()
 
     def validate(self) -> None:
@@ -149,6 +155,25 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     else:
         problems.append(f"step_type must be a StepType, got {kind!r}")
     return problems
+
+
+ALERTABLE = ("FAILED", "PARTIAL", "CANCELLED", "COMPLETED")
+"""The run statuses ``alert_on`` may name."""
+
+
+def alert_statuses(alert_on: Iterable[str] | str | None) -> frozenset[str] | None:
+    """``alert_on`` as upper-case statuses; a ``ValueError`` names any other value."""
+    if alert_on is None:
+        return None
+    chosen = [alert_on] if isinstance(alert_on, str) else list(alert_on)
+    statuses = frozenset(str(s).upper() for s in chosen)
+    unknown = sorted(statuses.difference(ALERTABLE))
+    if unknown:
+        raise ValueError(
+            f"alert_on: {', '.join(unknown)} is not a run status to alert on; "
+            f"choose from {', '.join(ALERTABLE)}"
+        )
+    return statuses
 
 
 def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
@@ -19,6 +19,7 @@ from spine.core.errors import (
 from spine.core.frozen import freeze_dict
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
+from spine.framework.alerts import AlertRegistry, alert_registry, run_alert
 from spine.framework.dispatcher import Dispatcher
 from spine.orchestration.durable import (
     Journal,
@@ -44,7 +45,7 @@ from spine.orchestration.retry import RetryPolicy
 from spine.orchestration.step_execution import StepExecutor
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import ErrorPolicy, Step, StepType
-from spine.orchestration.workflow import Workflow
+from spine.orchestration.workflow import Workflow, alert_statuses
 from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
@@ -96,6 +97,12 @@ class WorkflowRunner:
             An executor given by name is closed with the runner; one passed in is
             the caller's to close.
         history: ``False`` keeps no history even when ``SPINE_DATABASE_URL`` is set.
+        alert_on: run statuses (``"FAILED"``, ``"PARTIAL"``, ``"CANCELLED"``,
+            ``"COMPLETED"``) on which a run sends an alert through ``alerts`` naming
+            the workflow, run, failed step and error, linked to the run in the UI at
+            ``ui_url`` (default: ``SPINE_UI_URL``). A workflow's own ``alert_on``
+            wins. With history, deliveries are recorded in the runner's database.
+        alerts: the alert registry to send through (the default ``alert_registry``).
     """
 
     def __init__(
@@ -114,6 +121,9 @@ class WorkflowRunner:
         on_step: Callable[[str, StepExecution], object] | None = None,
         executor: Executor | str | None = None,
         history: bool = True,
+        alert_on: Iterable[str] | str | None = None,
+        ui_url: str | None = None,
+        alerts: AlertRegistry | None = None,
     ) -> None:
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
@@ -133,6 +143,9 @@ class WorkflowRunner:
         self.on_step = on_step
         self.source: str | None = None
         """Recorded with each run this runner starts: where its workflow was loaded from."""
+        self.alert_on = alert_statuses(alert_on)
+        self.ui_url = ui_url
+        self.alerts = alerts if alerts is not None else alert_registry
         self.executor, own_executor = executor_for(executor)
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
@@ -726,7 +739,27 @@ class WorkflowRunner:
         )
         if journal is not None:
             journal.finish(result_, completed)
+        if not state.block:  # map items (which always block) report through their map
+            self._alert(workflow, result_)
         return result_
+
+    def _alert(self, workflow: Workflow, result: WorkflowResult) -> None:
+        """Send the run's alert if its status is one to alert on."""
+        chosen = workflow.alert_on if workflow.alert_on is not None else self.alert_on
+        if not chosen or str(result.status) not in chosen:
+            return
+        alert = run_alert(
+            workflow.name,
+            result.run_id,
+            str(result.status),
+            result.error_step,
+            result.error,
+            self.ui_url,
+            domain=workflow.domain or None,
+        )
+        # The log shares the store's connections: nothing to close here.
+        log = self.store.delivery_log() if self.store is not None else None
+        self.alerts.send_to_all(alert, log=log)
 
     def _suspend(
         self,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import StoreError
@@ -34,12 +34,21 @@ class SqlDeliveryLog:
         target = connect(database_url)
         self.engine = target.engine
         self.where = target.where
+        self._owns_engine = True
         try:
             with self._transaction("prepare its schema") as conn:
                 migrate(conn, self.where, own_database=target.sqlite)
         except BaseException:
             self.engine.dispose()
             raise
+
+    @classmethod
+    def sharing(cls, engine: Engine, where: str) -> SqlDeliveryLog:
+        """A log on the engine of an open run history (whose schema is current); closing
+        it leaves the engine to the history."""
+        log = cls.__new__(cls)
+        log.engine, log.where, log._owns_engine = engine, where, False
+        return log
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:
@@ -87,7 +96,8 @@ class SqlDeliveryLog:
         return [_record(row) for row in rows]
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     def __enter__(self) -> SqlDeliveryLog:
         return self

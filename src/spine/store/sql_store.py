@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
+from spine.framework.alerts import DeliveryLog
 from spine.orchestration.history import (
     DATA_FORMAT,
     ItemRecord,
@@ -620,6 +621,12 @@ class SqlStore:
                 conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
         return len(old)
 
+    def delivery_log(self) -> DeliveryLog:
+        """The alert delivery log in this database (``core_alert_deliveries``)."""
+        from spine.store.alert_log import SqlDeliveryLog  # it builds on this module
+
+        return SqlDeliveryLog.sharing(self.engine, self.where)
+
     def close(self) -> None:
         self._fast.close()
         self.engine.dispose()
@@ -685,8 +692,6 @@ def _end_values(run: RunRecord) -> dict[str, Any]:
         "failed_steps": run.failed_steps,
         "wake_at": iso(run.wake_at),
     }
-
-
 
 
 def _step_values(step: StepRecord) -> dict[str, Any]:

@@ -7,8 +7,10 @@ delivery log (``spine.store.SqlDeliveryLog``) every delivery is recorded. With n
 channel registered, an alert is logged on the ``spine.alerts`` logger.
 """
 
+from typing import TYPE_CHECKING
+
+from spine.core.lazy import lazy_exports
 from spine.framework.alerts.channels import BaseChannel, ConsoleChannel
-from spine.framework.alerts.config import configure_alerts, load_channels
 from spine.framework.alerts.delivery import DeliveryRetry
 from spine.framework.alerts.log import DeliveryLog, DeliveryRecord
 from spine.framework.alerts.model import Alert, AlertSeverity, ChannelType, DeliveryResult
@@ -22,6 +24,15 @@ from spine.framework.alerts.runs import run_alert
 from spine.framework.alerts.slack import SlackChannel
 from spine.framework.alerts.smtp import EmailChannel
 from spine.framework.alerts.webhook import WebhookChannel
+
+if TYPE_CHECKING:
+    from spine.framework.alerts.config import configure_alerts, load_channels
+
+# Reading channel configuration is for start-up code: loaded when first asked for.
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(("configure_alerts", "load_channels"), "spine.framework.alerts.config"),
+)
 
 __all__ = [
     "Alert",

@@ -121,18 +121,19 @@ class AlertRegistry:
             )
         if not channel.should_send(alert):
             return DeliveryResult.ok(channel_name, "Filtered (severity/domain)")
-        return self._dispatch(channel, alert)
+        return self._dispatch(channel, alert, None)
 
-    def send_to_all(self, alert: Alert) -> list[DeliveryResult]:
+    def send_to_all(self, alert: Alert, *, log: DeliveryLog | None = None) -> list[DeliveryResult]:
         """Deliver to every channel that takes the alert; one failure never stops the rest.
 
         Returns one result per channel that took the alert (throttled ones
         included). An alert no channel takes is logged on the ``spine.alerts``
-        logger, so it is never silently dropped.
+        logger, so it is never silently dropped. Deliveries are recorded in ``log``
+        when given (a runner passes its database's), else in the registry's log.
         """
         with self._lock:
             channels = list(self._channels.values())
-        results = [self._dispatch(c, alert) for c in channels if c.should_send(alert)]
+        results = [self._dispatch(c, alert, log) for c in channels if c.should_send(alert)]
         if not results:
             logger.warning(
                 "alert not delivered (no channel takes it): [%s] %s - %s (source=%s, run=%s)",
@@ -144,7 +145,9 @@ class AlertRegistry:
             )
         return results
 
-    def _dispatch(self, channel: BaseChannel, alert: Alert) -> DeliveryResult:
+    def _dispatch(
+        self, channel: BaseChannel, alert: Alert, log: DeliveryLog | None
+    ) -> DeliveryResult:
         throttle = self._throttle
         key = (channel.name, alert.fingerprint)
         admission = throttle.admit(key)
@@ -174,11 +177,16 @@ class AlertRegistry:
                     result.attempt,
                     result.message,
                 )
-        self._record(alert, channel, result)
+        self._record(alert, channel, result, log or self._log)
         return result
 
-    def _record(self, alert: Alert, channel: BaseChannel, result: DeliveryResult) -> None:
-        log = self._log
+    def _record(
+        self,
+        alert: Alert,
+        channel: BaseChannel,
+        result: DeliveryResult,
+        log: DeliveryLog | None,
+    ) -> None:
         if log is None:
             return
         try:

@@ -93,6 +93,8 @@ REQUIRED = {
         "GroupNotFoundError",
         "WorkflowDefinitionError",
         "ExpressionError",
+        "ScheduleError",
+        "ScheduleValidationError",
     },
     # The spec's names are pinned in tests/orchestration/test_exports.py.
     "spine.orchestration": {
@@ -101,6 +103,21 @@ REQUIRED = {
         "compile_condition",
         "Expression",
         "WorkflowDefinitionError",
+    },
+    "spine.orchestration.schedules": {
+        "Schedule",
+        "ScheduleFire",
+        "ScheduleStore",
+        "Scheduler",
+        "FireOutcome",
+    },
+    "spine.store": {
+        "open_store",
+        "open_schedules",
+        "SqlStore",
+        "SqlScheduleStore",
+        "SqlDeliveryLog",
+        "default_url",
     },
     "spine.core": {
         "SpineError",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spine.cli.errors import UsageProblem
+from spine.cli.schedules import firing_schedules, schedule
 
 if TYPE_CHECKING:
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
@@ -307,7 +308,8 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
 )
 @click.pass_context
 def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: float) -> None:
-    """Keep recovering dead and due runs until SIGTERM or Ctrl-C, then exit 0."""
+    """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
+    Ctrl-C, then exit 0."""
     from spine.cli.loading import import_apps
 
     import_apps(apps)
@@ -318,7 +320,7 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with _runner(ctx, block_on_waits=False) as runner:
+    with _runner(ctx, block_on_waits=False) as runner, firing_schedules(runner, stop):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
         def loop() -> None:
@@ -487,6 +489,8 @@ def prune(ctx: click.Context, older_than: str) -> None:
         removed = store.prune(cutoff)
     click.echo(f"pruned {removed} runs")
 
+
+cli.add_command(schedule)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -1,13 +1,16 @@
-"""How runs and steps look in a terminal (Rich tables) and in ``--json`` output."""
+"""How runs, steps and schedules look in a terminal (Rich tables) and in ``--json`` output."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from spine.orchestration.history import RunRecord, StoredRun, when
+
+if TYPE_CHECKING:
+    from spine.orchestration.schedules import Schedule, ScheduleFire
 
 
 def print_json(data: Any) -> None:
@@ -42,22 +45,29 @@ def ms(seconds: float | None) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def trigger(run: RunRecord) -> str:
+    """What started a run: ``manual``, ``api``, or ``schedule NAME``."""
+    if run.schedule_id is not None:
+        return f"{run.triggered_by} {run.schedule_id}"
+    return run.triggered_by
+
+
 def runs_table(runs: list[RunRecord]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{len(runs)} runs", title_justify="left")
     table.add_column("run id", no_wrap=True)
-    for column in ("workflow", "status", "started (UTC)", "duration", "steps"):
+    for column in ("workflow", "status", "started (UTC)", "duration", "steps", "trigger"):
         table.add_column(column)
     for run in runs:
         duration = None if run.completed_at is None else run.completed_at - run.started_at
         steps = f"{run.completed_steps} ok"
         if run.failed_steps:
             steps += f", {run.failed_steps} failed"
-        started = (when(run.started_at) or "")[:19].replace("T", " ")
         table.add_row(
-            run.run_id, run.workflow_name, styled(run.status), started, ms(duration), steps
-        )
+            run.run_id, run.workflow_name, styled(run.status), utc_text(run.started_at),
+            ms(duration), steps, trigger(run),
+        )  # fmt: skip
     return table
 
 
@@ -70,7 +80,7 @@ def run_detail(stored: StoredRun) -> list[Any]:
     header = Text.from_markup(
         f"[bold]{run.workflow_name}[/bold] v{run.workflow_version}  run {run.run_id}\n"
         f"status {styled(run.status)}  started {when(run.started_at)}  {ms(duration)}\n"
-        f"params {short(dict(run.params), 100)}"
+        f"params {short(dict(run.params), 100)}  triggered by {trigger(run)}"
         + (f"\nstopped at [bold]{run.error_step}[/bold]: {run.error}" if run.error_step else "")
     )
     table = Table()
@@ -91,3 +101,60 @@ def run_detail(stored: StoredRun) -> list[Any]:
             styled(status), ms(step.completed_at - step.started_at), detail, verdict,
         )  # fmt: skip
     return [header, table]
+
+
+def utc_text(timestamp: float | None) -> str:
+    return (when(timestamp) or "-")[:19].replace("T", " ")
+
+
+def local_text(timestamp: float | None, zone: str) -> str:
+    if timestamp is None:
+        return "-"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(timestamp, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def schedules_table(schedules: list[Schedule]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(schedules)} schedules", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    for column in ("workflow", "cron", "time zone", "next fire (local)", "next fire (UTC)"):
+        table.add_column(column)
+    for column in ("paused", "last fired (UTC)", "misfire", "max instances"):
+        table.add_column(column)
+    for schedule in schedules:
+        table.add_row(
+            schedule.name,
+            schedule.workflow,
+            schedule.cron,
+            schedule.timezone,
+            local_text(schedule.next_fire_at, schedule.timezone),
+            utc_text(schedule.next_fire_at),
+            "yes" if schedule.paused else "no",
+            utc_text(schedule.last_fired_at),
+            schedule.misfire,
+            str(schedule.max_instances),
+        )
+    return table
+
+
+def fires_table(name: str, fires: list[ScheduleFire]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"schedule {name}: {len(fires)} due times", title_justify="left")
+    for column in ("due (UTC)", "outcome", "run id", "recorded (UTC)", "detail"):
+        table.add_column(column)
+    style = {"fired": "green", "late": "yellow", "missed": "red", "skipped": "dim"}
+    for fire in fires:
+        outcome = str(fire.outcome)
+        table.add_row(
+            utc_text(fire.due_at),
+            f"[{style[outcome]}]{outcome}[/{style[outcome]}]",
+            fire.run_id or "-",
+            utc_text(fire.recorded_at),
+            fire.detail or "",
+        )
+    return table

@@ -24,6 +24,10 @@
     │                                 ValueError)
     ├── ExecutorError                 an executor could not take or run the work
     │   └── NotShippableError         a function or object cannot be sent to another process
+    ├── ScheduleError                 a schedule could not be used as asked (unknown name,
+    │   │                             name taken)
+    │   └── ScheduleValidationError   an invalid schedule: every problem, each naming its
+    │                                 field (also a ValueError)
     └── ReadOnlyError                 an immutable object was changed (also a TypeError
                                       and an AttributeError)
 
@@ -264,6 +268,27 @@ class NotShippableError(ExecutorError):
     an open file or a connection in its closure, for instance."""
 
 
+class ScheduleError(SpineError):
+    """A schedule could not be added, found or changed as requested."""
+
+    def __init__(self, message: str, *, schedule: str | None = None) -> None:
+        super().__init__(message)
+        self.schedule = schedule
+
+
+class ScheduleValidationError(ScheduleError, ValueError):
+    """A schedule definition is invalid (a bad cron expression, an unknown time zone...).
+
+    ``problems`` lists every problem found at once, each naming its field.
+    """
+
+    def __init__(
+        self, message: str, *, schedule: str | None = None, problems: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message, schedule=schedule)
+        self.problems = list(problems) or [message]
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"``, the form in which a failure is reported.
 
@@ -304,6 +329,8 @@ __all__ = [
     "ReadOnlyError",
     "RunNotFoundError",
     "RunOwnedError",
+    "ScheduleError",
+    "ScheduleValidationError",
     "SpineError",
     "StoreError",
     "WorkflowDefinitionError",

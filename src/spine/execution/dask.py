@@ -74,6 +74,10 @@ class DaskExecutor(Executor):
         task.add_done_callback(settle)  # type: ignore[no-untyped-call]
         return bridge
 
+    def share(self, blob: bytes) -> Any:
+        # Scattered once to every worker: each task then carries a key, not the bytes.
+        return self.client.scatter(blob, broadcast=True, hash=False)  # type: ignore[no-untyped-call]
+
     def describe(self) -> str:
         return f"DaskExecutor({self.client.scheduler.address if self.client.scheduler else '?'})"
 

@@ -59,6 +59,11 @@ class Executor(ABC):
                 "at module level, or keep locks, open files and connections out of its closure"
             ) from exc
 
+    def share(self, blob: bytes) -> Any:
+        """What to pass to :meth:`submit` in place of ``blob`` when many calls take the
+        same bytes (a cluster sends them to each worker once); ``blob`` itself here."""
+        return blob
+
     def describe(self) -> str:
         """How the executor names itself in messages."""
         return type(self).__name__

@@ -24,6 +24,7 @@ from spine.orchestration.workflow_runner import WorkflowRunner
 if TYPE_CHECKING:
     from spine.orchestration.definitions import load_workflow, workflow_from_dict
     from spine.orchestration.expressions import Expression, compile_condition
+    from spine.orchestration.schedules import Schedule, Scheduler
 
 # Workflows written in YAML load their reader when first asked for.
 __getattr__ = lazy_exports(
@@ -33,6 +34,8 @@ __getattr__ = lazy_exports(
         "workflow_from_dict": "spine.orchestration.definitions",
         "Expression": "spine.orchestration.expressions",
         "compile_condition": "spine.orchestration.expressions",
+        "Schedule": "spine.orchestration.schedules",
+        "Scheduler": "spine.orchestration.schedules",
     },
 )
 
@@ -42,6 +45,8 @@ __all__ = [
     "Expression",
     "QualityMetrics",
     "RetryPolicy",
+    "Schedule",
+    "Scheduler",
     "Step",
     "StepExecution",
     "StepResult",

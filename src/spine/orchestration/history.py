@@ -258,6 +258,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "error_category": run.error_category,
         "parent_run_id": run.parent_run_id,
         "triggered_by": run.triggered_by,
+        "schedule_id": run.schedule_id,
         "wake_at": when(run.wake_at),
         "owner": run.owner.describe() if run.owner else None,
     }

@@ -262,6 +262,7 @@ class RemoteMap:
                 results[index] = runner.continue_item(self.workflow, record, base_params)
                 continue
             tasks.append((index, self._state(index, item, record, child_context, parent)))
+        shared = executor.share(blob)
         size = executor.chunk_size or max(
             1, min(MAX_CHUNK, -(-len(tasks) // (self.concurrency * 4)))
         )
@@ -273,7 +274,7 @@ class RemoteMap:
         def launch() -> None:
             chunk = next(chunks, None)
             if chunk is not None:
-                in_flight[submit(run_items, blob, dry_run, max_steps, chunk)] = len(chunk)
+                in_flight[submit(run_items, shared, dry_run, max_steps, chunk)] = len(chunk)
 
         for _ in range(self.concurrency):
             launch()

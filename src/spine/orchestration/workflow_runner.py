@@ -331,12 +331,21 @@ class WorkflowRunner:
                 "a module the workers import (--app) so they can run what is submitted",
                 workflow=workflow.name,
             )
-        plan = plan_for(workflow)
+        record = self.pending_record(workflow, params, partition, triggered_by=triggered_by)
+        store.create_run(record)
+        return record.run_id
+
+    def pending_record(
+        self,
+        workflow: Workflow,
+        params: Mapping[str, Any] | None = None,
+        partition: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """The ``PENDING`` row :meth:`submit` stores (``fields`` such as
+        ``triggered_by`` and ``schedule_id`` set on it), not yet stored."""
         ctx = self._initial_context(workflow, params, partition, None)
-        store.create_run(
-            self._new_record(workflow, plan, ctx, WorkflowStatus.PENDING, triggered_by=triggered_by)
-        )
-        return ctx.run_id
+        return self._new_record(workflow, plan_for(workflow), ctx, WorkflowStatus.PENDING, **fields)
 
     def _new_record(
         self,

@@ -18,6 +18,8 @@ from spine.store.schema import (
     alert_deliveries,
     metadata,
     runs,
+    schedule_fires,
+    schedules,
     schema_version,
     steps,
 )
@@ -46,7 +48,15 @@ def _v4(conn: Connection) -> None:
     alert_deliveries.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
+def _v5(conn: Connection) -> None:
+    """Version 5: schedules, what became of their due times, and runs by schedule."""
+    schedules.create(conn, checkfirst=True)
+    schedule_fires.create(conn, checkfirst=True)
+    for index in runs.indexes:
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
 """Version -> the function that migrates the version before it to this one."""
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
@@ -93,7 +103,7 @@ def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
         version = 0
     if version == 0:
         # Nothing but the version table: create the current schema directly.
-        metadata.create_all(conn, tables=[runs, steps, alert_deliveries])
+        metadata.create_all(conn, tables=[runs, steps, alert_deliveries, schedules, schedule_fires])
         conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
         return SCHEMA_VERSION
     for target in range(version + 1, SCHEMA_VERSION + 1):

@@ -4,15 +4,27 @@
 plus what durable execution needs: the lease (owner, heartbeat), the wake-up time
 of a waiting run, and per step its context updates and where the flow went next.
 ``alert_deliveries`` logs what each alert channel did with each alert.
+``core_schedules`` holds the schedules workers fire, and ``core_schedule_fires`` what
+became of each due time (a run, or why none).
 Timestamps are ISO-8601 UTC text with microseconds (fixed width, so they also
 compare correctly as text); data columns are JSON text.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -60,6 +72,8 @@ Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
 Index("ix_core_workflow_runs_started", runs.c.parent_run_id, runs.c.started_at)
 Index("ix_core_workflow_runs_status_started", runs.c.status, runs.c.started_at)
 Index("ix_core_workflow_runs_parent", runs.c.parent_run_id, runs.c.parent_step)
+# A schedule counts its live runs (max_instances) each time it fires.
+Index("ix_core_workflow_runs_schedule", runs.c.schedule_id, runs.c.status)
 
 steps = Table(
     "core_workflow_steps",
@@ -111,6 +125,39 @@ alert_deliveries = Table(
 )
 Index("ix_alert_deliveries_delivered", alert_deliveries.c.delivered_at)
 Index("ix_alert_deliveries_run", alert_deliveries.c.run_id, alert_deliveries.c.delivered_at)
+
+schedules = Table(
+    "core_schedules",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("workflow_name", Text, nullable=False),
+    Column("cron", Text, nullable=False),
+    Column("timezone", Text, nullable=False),
+    Column("params", Text, nullable=False),  # JSON
+    Column("partition", Text, nullable=False),  # JSON
+    Column("paused", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("misfire", Text, nullable=False),  # run_once, skip
+    Column("misfire_grace_ms", Integer, nullable=False),
+    Column("max_instances", Integer, nullable=False),
+    # Workers fire a due time by moving next_fire_at on with a compare-and-swap.
+    Column("next_fire_at", Text),
+    Column("last_fired_at", Text),  # the last due time that started a run
+    Column("created_at", Text, nullable=False),
+)
+Index("ix_core_schedules_due", schedules.c.paused, schedules.c.next_fire_at)
+
+schedule_fires = Table(
+    "core_schedule_fires",
+    metadata,
+    Column("schedule_name", Text, nullable=False),
+    Column("due_at", Text, nullable=False),
+    Column("outcome", Text, nullable=False),  # fired, late, missed, skipped
+    Column("run_id", Text),  # the run it started (fired, late)
+    Column("recorded_at", Text, nullable=False),
+    Column("detail", Text),  # why it was late, missed or skipped
+    # One row per due time: a second firing of the same time cannot commit.
+    PrimaryKeyConstraint("schedule_name", "due_at", name="pk_core_schedule_fires"),
+)
 
 schema_version = Table(
     "spine_schema_version",

@@ -1,0 +1,382 @@
+"""Schedules: start runs of a registered workflow at the times of a cron expression.
+
+A :class:`Schedule` names a workflow, a cron expression and the IANA time zone it is
+read in. Workers fire schedules through a :class:`Scheduler`: each due time is
+claimed with a compare-and-swap on the schedule's next fire time, in the same
+transaction that stores the run as ``PENDING`` (``triggered_by="schedule"``, its
+``schedule_id`` the schedule's name), so any number of workers fire each due time
+exactly once. The SQL lives in ``spine.store`` behind :class:`ScheduleStore`.
+
+Time zones follow cron (Vixie cron's rules): a local time the clocks skip in spring
+fires once, as the clocks change; a local time the clocks repeat in autumn fires
+once, at its first occurrence, unless the schedule fires every hour (its hour field
+is ``*``), in which case it keeps to elapsed time and fires in both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from spine.core.errors import ScheduleValidationError
+from spine.core.frozen import freeze_dict
+from spine.orchestration.history import RunRecord, _first_bad_path, when
+
+if TYPE_CHECKING:
+    from spine.core.clock import Clock
+    from spine.orchestration.workflow import Workflow
+    from spine.orchestration.workflow_runner import WorkflowRunner
+
+logger = logging.getLogger("spine.orchestration")
+
+MISFIRE_POLICIES = ("run_once", "skip")
+DEFAULT_MISFIRE_GRACE_SECONDS = 60.0
+MIN_MISFIRE_GRACE_SECONDS = 1.0
+"""Workers look for due schedules about once a second: a shorter grace would make
+every due time a misfire."""
+
+
+class FireOutcome(StrEnum):
+    """What became of one due time of a schedule."""
+
+    FIRED = "fired"
+    """A run started, on time (within the misfire grace)."""
+    LATE = "late"
+    """Found past the grace (``run_once``): one run for it and the later missed times."""
+    MISSED = "missed"
+    """Found past the grace (``skip``): no run for it nor for the later missed times."""
+    SKIPPED = "skipped"
+    """``max_instances`` runs of the schedule were still live: no run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Run ``workflow`` at the times of ``cron``, read in ``timezone``.
+
+    Built with its definition only; a store fills in ``next_fire_at``,
+    ``last_fired_at`` and ``created_at``. Every problem with the definition is
+    reported at once, by :class:`~spine.core.errors.ScheduleValidationError`.
+    """
+
+    name: str
+    """Unique; the runs the schedule starts carry it as their ``schedule_id``."""
+    workflow: str
+    """The registered workflow to run (workers that do not know it leave it alone)."""
+    cron: str
+    """Five fields (minute hour day month weekday), or six with seconds as the sixth
+    (``"* * * * * */10"``: every 10 s); ``@daily``-style aliases work too."""
+    timezone: str = "UTC"
+    """IANA time zone in which ``cron`` is read (``"Europe/London"``)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Params of every run (JSON values); the workflow's defaults lie beneath them."""
+    partition: Mapping[str, Any] = field(default_factory=dict)
+    """Partition of every run."""
+    paused: bool = False
+    """A paused schedule fires nothing; resuming it starts from the next future time."""
+    misfire: str = "run_once"
+    """What to do about due times found later than ``misfire_grace_seconds`` (no
+    worker ran): ``"run_once"`` starts one run for all of them, ``"skip"`` none."""
+    misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE_SECONDS
+    """How late a due time may be found and still fire as on time."""
+    max_instances: int = 1
+    """Most runs of this schedule ``PENDING``, ``RUNNING`` or ``WAITING`` at once; a
+    due time that finds that many is skipped (and recorded as skipped)."""
+    next_fire_at: float | None = None
+    """When it fires next (seconds since the epoch); ``None`` while paused."""
+    last_fired_at: float | None = None
+    """The last due time that started a run."""
+    created_at: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ScheduleValidationError(
+                f"schedule {self.name!r}: " + "; ".join(problems),
+                schedule=self.name if isinstance(self.name, str) else None,
+                problems=problems,
+            )
+        object.__setattr__(self, "params", freeze_dict(self.params))
+        object.__setattr__(self, "partition", freeze_dict(self.partition))
+        object.__setattr__(self, "misfire_grace_seconds", float(self.misfire_grace_seconds))
+
+    def next_fire_after(self, moment: float) -> float | None:
+        """The first fire time strictly after ``moment`` (seconds since the epoch), or
+        ``None`` if ``cron`` matches no later date (``"0 0 30 2 *"``, a past year)."""
+        from croniter import CroniterBadDateError, croniter
+
+        times = croniter(
+            self.cron,
+            datetime.fromtimestamp(moment, ZoneInfo(self.timezone)),
+            hash_id=self.name.encode(),
+        )
+        by_elapsed_time = _fires_every_hour(self.cron, self.name)
+        while True:
+            try:
+                candidate: datetime = times.get_next(datetime)
+            except CroniterBadDateError:
+                return None
+            if by_elapsed_time or not _repeated_local_time(candidate):
+                return candidate.timestamp()
+
+    def first_fire_after(self, moment: float) -> float:
+        """Like :meth:`next_fire_after`, for a schedule being started: one whose ``cron``
+        matches no later date is refused."""
+        first = self.next_fire_after(moment)
+        if first is None:
+            problem = f"cron {self.cron!r} matches no date after {when(moment)}"
+            raise ScheduleValidationError(
+                f"schedule {self.name!r}: {problem}", schedule=self.name, problems=[problem]
+            )
+        return first
+
+    def resolve(self, due: float, now: float) -> tuple[FireOutcome, float | None, str | None]:
+        """At ``now``, what becomes of due time ``due``, the fire time that follows
+        (``None``: no more), and why (for a misfire).
+
+        A due time found within the grace fires on time and is followed by the next
+        cron time. One found later was missed, and so were the later times up to the
+        first one still within the grace, which follows it.
+        """
+        if now - due <= self.misfire_grace_seconds:
+            return FireOutcome.FIRED, self.next_fire_after(due), None
+        following = self.next_fire_after(now - self.misfire_grace_seconds)
+        found = (
+            f"found {now - due:.0f} s late (misfire_grace_seconds="
+            f"{self.misfire_grace_seconds:g}, misfire={self.misfire!r}): no worker fired it "
+            "in time"
+        )
+        until = "any later times" if following is None else f"the times before {when(following)}"
+        if self.misfire == "skip":
+            return FireOutcome.MISSED, following, f"{found}; no run for it nor {until}"
+        return FireOutcome.LATE, following, f"{found}; one run for it and {until}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: timestamps as ISO-8601 UTC, the next fire also in local time."""
+        local = None
+        if self.next_fire_at is not None:
+            local = datetime.fromtimestamp(self.next_fire_at, ZoneInfo(self.timezone)).isoformat()
+        return {
+            "name": self.name,
+            "workflow": self.workflow,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "params": dict(self.params),
+            "partition": dict(self.partition),
+            "paused": self.paused,
+            "misfire": self.misfire,
+            "misfire_grace_seconds": self.misfire_grace_seconds,
+            "max_instances": self.max_instances,
+            "next_fire_at": when(self.next_fire_at),
+            "next_fire_local": local,
+            "last_fired_at": when(self.last_fired_at),
+            "created_at": when(self.created_at),
+        }
+
+
+def _problems(schedule: Schedule) -> list[str]:
+    """Every problem with a schedule's definition, each naming its field."""
+    problems = []
+    name = schedule.name
+    if not isinstance(name, str) or not name or name != name.strip():
+        problems.append(f"name must be a non-empty string without surrounding spaces, got {name!r}")
+        name = ""
+    if not isinstance(schedule.workflow, str) or not schedule.workflow.strip():
+        problems.append(f"workflow must name a workflow, got {schedule.workflow!r}")
+    zone = schedule.timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        problems.append(
+            f"timezone {zone!r} is not an IANA time zone (such as 'UTC' or 'Europe/London')"
+        )
+    problems.extend(_cron_problems(schedule.cron, name))
+    for field_name in ("params", "partition"):
+        value = getattr(schedule, field_name)
+        if not isinstance(value, Mapping):
+            problems.append(f"{field_name} must be a mapping, got {type(value).__name__}")
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            problems.append(f"{_first_bad_path(value, field_name)} cannot be stored as JSON")
+    if not isinstance(schedule.paused, bool):
+        problems.append(f"paused must be True or False, got {schedule.paused!r}")
+    if schedule.misfire not in MISFIRE_POLICIES:
+        problems.append(
+            f"misfire must be one of {', '.join(map(repr, MISFIRE_POLICIES))}, "
+            f"got {schedule.misfire!r}"
+        )
+    grace = schedule.misfire_grace_seconds
+    if (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not (grace >= MIN_MISFIRE_GRACE_SECONDS)
+    ):
+        problems.append(
+            f"misfire_grace_seconds must be a number >= {MIN_MISFIRE_GRACE_SECONDS:g} (workers "
+            f"look for due schedules about once a second), got {grace!r}"
+        )
+    count = schedule.max_instances
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        problems.append(f"max_instances must be an integer >= 1, got {count!r}")
+    return problems
+
+
+def _cron_problems(cron: object, name: str) -> list[str]:
+    # Only the syntax: whether times remain depends on when it is asked (a stored
+    # schedule whose last time has passed must still load); add() asks that.
+    if not isinstance(cron, str) or not cron.strip():
+        return [f"cron must be a cron expression such as '0 6 * * MON', got {cron!r}"]
+    from croniter import CroniterError, croniter
+
+    try:
+        croniter.expand(cron, hash_id=name.encode() or None)
+    except CroniterError as exc:
+        return [f"cron {cron!r} is not a valid cron expression ({exc})"]
+    return []
+
+
+def _fires_every_hour(cron: str, name: str) -> bool:
+    """Whether the hour field allows every hour (``*``, ``0-23``, ``@hourly``...)."""
+    from croniter import croniter
+
+    fields = croniter.expand(cron, hash_id=name.encode())[0]
+    return fields[1] == ["*"]
+
+
+def _repeated_local_time(moment: datetime) -> bool:
+    """Whether ``moment`` is the second occurrence of a local time the clocks repeat."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFire:
+    """What became of one due time of a schedule (``spine schedule history``)."""
+
+    schedule: str
+    due_at: float
+    outcome: FireOutcome
+    run_id: str | None
+    """The run it started (``fired`` and ``late``)."""
+    recorded_at: float
+    detail: str | None = None
+    """Why it was late, missed or skipped."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule,
+            "due_at": when(self.due_at),
+            "outcome": str(self.outcome),
+            "run_id": self.run_id,
+            "recorded_at": when(self.recorded_at),
+            "detail": self.detail,
+        }
+
+
+class ScheduleStore(Protocol):
+    """Where schedules are kept: what a :class:`Scheduler` reads and writes."""
+
+    def due(self, now: float) -> list[Schedule]:
+        """Schedules not paused whose next fire time is at or before ``now``."""
+        ...
+
+    def fire(
+        self,
+        schedule: Schedule,
+        planned: ScheduleFire,
+        next_fire_at: float | None,
+        run: RunRecord | None,
+    ) -> ScheduleFire | None:
+        """In one transaction: move ``schedule`` from ``planned.due_at`` on to
+        ``next_fire_at`` (``None``: it fires no more) if it still is there
+        (compare-and-swap), store ``run`` as it is unless ``max_instances`` runs of the
+        schedule are live (then the outcome is ``skipped``), and record the outcome.
+
+        Returns the recorded outcome, or ``None`` when the schedule had moved on (another
+        worker fired that time), was paused or deleted: then nothing is written.
+        """
+        ...
+
+
+class Scheduler:
+    """Fires the due schedules of the workflows ``runner`` knows.
+
+    Call :meth:`fire_due` about once a second (``spine worker`` does, from a thread
+    of its own); the runs it stores are ``PENDING``, for any worker to execute.
+    Schedules of workflows the runner does not know are left for a worker that does.
+    """
+
+    def __init__(
+        self, runner: WorkflowRunner, schedules: ScheduleStore, clock: Clock | None = None
+    ) -> None:
+        self.runner = runner
+        self.schedules = schedules
+        self.clock = clock or runner.clock
+        self._unknown: set[str] = set()
+
+    def fire_due(self, now: float | None = None) -> list[ScheduleFire]:
+        """Fire every due time at or before ``now`` (the clock's time if omitted) of the
+        schedules of known workflows; returns what became of each due time this call
+        took (due times another worker took are not in it)."""
+        moment = self.clock.time() if now is None else now
+        fires = []
+        for schedule in self.schedules.due(moment):
+            if schedule.workflow not in self.runner.workflows:
+                if schedule.name not in self._unknown:
+                    self._unknown.add(schedule.name)
+                    logger.warning(
+                        "schedule %r: workflow %r is not registered here; left for a worker "
+                        "that knows it",
+                        schedule.name,
+                        schedule.workflow,
+                    )
+                continue
+            fires.extend(self._fire(schedule, moment))
+        return fires
+
+    def _fire(self, schedule: Schedule, now: float) -> list[ScheduleFire]:
+        workflow = self.runner.workflows.get(schedule.workflow)
+        fires = []
+        due = schedule.next_fire_at
+        while due is not None and due <= now:
+            outcome, following, detail = schedule.resolve(due, now)
+            run = None if outcome is FireOutcome.MISSED else self._run(schedule, workflow)
+            planned = ScheduleFire(
+                schedule.name, due, outcome, run.run_id if run else None, now, detail
+            )
+            fire = self.schedules.fire(schedule, planned, following, run)
+            if fire is None:
+                break  # another worker took this time, and goes on with the rest
+            # A skip is max_instances doing its job; a missed time is news.
+            level = logging.WARNING if fire.outcome is FireOutcome.MISSED else logging.INFO
+            logger.log(level, "schedule %r: %s %s: %s", schedule.name, fire.outcome, when(due),
+                       fire.run_id or fire.detail)  # fmt: skip
+            fires.append(fire)
+            due = following
+        return fires
+
+    def _run(self, schedule: Schedule, workflow: Workflow) -> RunRecord:
+        """The row ``runner.submit`` stores for this schedule's run, not yet stored: the
+        store inserts it in the transaction that advances the schedule."""
+        return self.runner.pending_record(
+            workflow,
+            schedule.params,
+            schedule.partition,
+            triggered_by="schedule",
+            schedule_id=schedule.name,
+        )
+
+
+__all__ = [
+    "FireOutcome",
+    "Schedule",
+    "ScheduleFire",
+    "ScheduleStore",
+    "Scheduler",
+]

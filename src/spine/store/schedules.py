@@ -1,0 +1,280 @@
+"""``SqlScheduleStore``: schedules in the history database, and the atomic firing of one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from spine.core.errors import ScheduleError, ScheduleValidationError
+from spine.orchestration.history import RunRecord
+from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire
+from spine.store.schema import runs, schedule_fires, schedules
+from spine.store.sql_store import SqlStore, _new_run_values, from_iso, iso
+
+logger = logging.getLogger("spine.store")
+
+_LIVE = ("PENDING", "RUNNING", "WAITING")
+
+
+class SqlScheduleStore:
+    """Implements :class:`spine.orchestration.schedules.ScheduleStore` in the database of
+    ``store`` (the runs' history), sharing its connections, and adds what the
+    ``spine schedule`` command and code need to manage schedules.
+
+    ``close_store``: close ``store`` with this one. :func:`spine.store.open_schedules`
+    opens both from a URL::
+
+        with open_schedules("sqlite:///spine.db") as schedules:
+            schedules.add(Schedule("nightly", "etl.nightly", "0 6 * * *", "Europe/London"))
+    """
+
+    def __init__(self, store: SqlStore, *, close_store: bool = False) -> None:
+        self.store = store
+        self.where = store.where
+        self._close_store = close_store
+
+    def add(self, schedule: Schedule, now: float | None = None) -> Schedule:
+        """Store a new schedule (its first fire time is the first after ``now``) and
+        return it as stored. A taken name raises ``ScheduleError``."""
+        moment = time.time() if now is None else now
+        stored = replace(
+            schedule,
+            created_at=moment,
+            next_fire_at=None if schedule.paused else schedule.first_fire_after(moment),
+            last_fired_at=None,
+        )
+        with self.store._transaction(f"add schedule {schedule.name!r}") as conn:
+            try:
+                conn.execute(schedules.insert().values(**_values(stored)))
+            except IntegrityError:
+                raise ScheduleError(
+                    f"schedule {schedule.name!r} already exists in {self.where}; delete it "
+                    "first (spine schedule delete) to define it anew",
+                    schedule=schedule.name,
+                ) from None
+        return stored
+
+    def get(self, name: str) -> Schedule:
+        with self.store._transaction(f"read schedule {name!r}") as conn:
+            return self._load(conn, name)
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+        with self.store._transaction("list schedules") as conn:
+            rows = conn.execute(select(schedules).order_by(schedules.c.name)).all()
+        return [_schedule(row) for row in rows]
+
+    def pause(self, name: str) -> Schedule:
+        """Stop firing ``name`` until :meth:`resume`; runs it started are not touched."""
+        with self.store._transaction(f"pause schedule {name!r}") as conn:
+            schedule = self._load(conn, name)
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(paused=1, next_fire_at=None)
+            )
+        return replace(schedule, paused=True, next_fire_at=None)
+
+    def resume(self, name: str, now: float | None = None) -> Schedule:
+        """Fire ``name`` again from its first time after ``now``: the times it was paused
+        through are not made up for. Resuming a schedule that is not paused changes
+        nothing."""
+        moment = time.time() if now is None else now
+        with self.store._transaction(f"resume schedule {name!r}") as conn:
+            schedule = self._load(conn, name)
+            if not schedule.paused:
+                return schedule
+            following = schedule.first_fire_after(moment)
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(paused=0, next_fire_at=iso(following))
+            )
+        return replace(schedule, paused=False, next_fire_at=following)
+
+    def delete(self, name: str) -> None:
+        """Delete ``name`` and its record of due times; the runs it started stay."""
+        with self.store._transaction(f"delete schedule {name!r}") as conn:
+            self._load(conn, name)
+            conn.execute(schedule_fires.delete().where(schedule_fires.c.schedule_name == name))
+            conn.execute(schedules.delete().where(schedules.c.name == name))
+
+    def history(self, name: str, limit: int = 50) -> list[ScheduleFire]:
+        """What became of the latest ``limit`` due times of ``name``, newest first."""
+        with self.store._transaction(f"read the history of schedule {name!r}") as conn:
+            self._load(conn, name)
+            rows = conn.execute(
+                select(schedule_fires)
+                .where(schedule_fires.c.schedule_name == name)
+                .order_by(schedule_fires.c.due_at.desc())
+                .limit(max(limit, 0))
+            ).all()
+        return [_fire(row) for row in rows]
+
+    # -- the ScheduleStore protocol ---------------------------------------------------
+
+    def due(self, now: float) -> list[Schedule]:
+        with self.store._transaction("look for due schedules", single=True) as conn:
+            rows = conn.execute(
+                select(schedules)
+                .where(and_(schedules.c.paused == 0, schedules.c.next_fire_at <= iso(now)))
+                .order_by(schedules.c.next_fire_at)
+            ).all()
+        found = []
+        for row in rows:
+            try:
+                found.append(_schedule(row))
+            except ScheduleValidationError as exc:
+                # One schedule this spine cannot read (a time zone gone from the system's
+                # tz database, say) must not stop the others from firing.
+                logger.error("schedule %r cannot fire: %s", row.name, exc)
+        return found
+
+    def fire(
+        self,
+        schedule: Schedule,
+        planned: ScheduleFire,
+        next_fire_at: float | None,
+        run: RunRecord | None,
+    ) -> ScheduleFire | None:
+        name = schedule.name
+        with self.store._transaction(f"fire schedule {name!r}") as conn:
+            # The claim of this due time. On PostgreSQL a second worker's UPDATE waits
+            # for the first one's commit, then finds the row moved on and changes nothing.
+            # created_at ties the claim to this very definition, not a namesake added
+            # after a delete.
+            claimed = conn.execute(
+                update(schedules)
+                .where(
+                    and_(
+                        schedules.c.name == name,
+                        schedules.c.next_fire_at == iso(planned.due_at),
+                        schedules.c.created_at == iso(schedule.created_at),
+                        schedules.c.paused == 0,
+                    )
+                )
+                .values(next_fire_at=iso(next_fire_at))
+            )
+            if claimed.rowcount != 1:
+                return None
+            fire = planned
+            if run is not None:
+                # Counted while holding the schedule's row: every earlier firing of it
+                # has committed its run.
+                live = _live_runs(conn, name)
+                if live >= schedule.max_instances:
+                    fire = replace(
+                        planned,
+                        outcome=FireOutcome.SKIPPED,
+                        run_id=None,
+                        detail=f"{live} runs of the schedule were pending, running or waiting "
+                        f"(max_instances={schedule.max_instances})",
+                    )
+                else:
+                    conn.execute(runs.insert().values(**_new_run_values(run)))
+                    conn.execute(
+                        update(schedules)
+                        .where(schedules.c.name == name)
+                        .values(last_fired_at=iso(planned.due_at))
+                    )
+            conn.execute(
+                schedule_fires.insert().values(
+                    schedule_name=name,
+                    due_at=iso(fire.due_at),
+                    outcome=str(fire.outcome),
+                    run_id=fire.run_id,
+                    recorded_at=iso(fire.recorded_at),
+                    detail=fire.detail,
+                )
+            )
+        return fire
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._close_store:
+            self.store.close()
+
+    def __enter__(self) -> SqlScheduleStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _load(self, conn: Connection, name: str) -> Schedule:
+        row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
+        if row is None:
+            raise ScheduleError(
+                f"no schedule {name!r} in {self.where}; spine schedule list shows them",
+                schedule=name,
+            )
+        return _schedule(row)
+
+
+def _live_runs(conn: Connection, name: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(runs)
+            .where(and_(runs.c.schedule_id == name, runs.c.status.in_(_LIVE)))
+        ).scalar_one()
+    )
+
+
+def _values(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "name": schedule.name,
+        "workflow_name": schedule.workflow,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "params": json.dumps(schedule.params),
+        "partition": json.dumps(schedule.partition),
+        "paused": int(schedule.paused),
+        "misfire": schedule.misfire,
+        "misfire_grace_ms": round(schedule.misfire_grace_seconds * 1000),
+        "max_instances": schedule.max_instances,
+        "next_fire_at": iso(schedule.next_fire_at),
+        "last_fired_at": iso(schedule.last_fired_at),
+        "created_at": iso(schedule.created_at),
+    }
+
+
+def _schedule(row: Row[Any]) -> Schedule:
+    return Schedule(
+        name=row.name,
+        workflow=row.workflow_name,
+        cron=row.cron,
+        timezone=row.timezone,
+        params=json.loads(row.params),
+        partition=json.loads(row.partition),
+        paused=bool(row.paused),
+        misfire=row.misfire,
+        misfire_grace_seconds=row.misfire_grace_ms / 1000,
+        max_instances=row.max_instances,
+        next_fire_at=from_iso(row.next_fire_at),
+        last_fired_at=from_iso(row.last_fired_at),
+        created_at=from_iso(row.created_at),
+    )
+
+
+def _fire(row: Row[Any]) -> ScheduleFire:
+    return ScheduleFire(
+        schedule=row.schedule_name,
+        due_at=from_iso(row.due_at) or 0.0,
+        outcome=FireOutcome(row.outcome),
+        run_id=row.run_id,
+        recorded_at=from_iso(row.recorded_at) or 0.0,
+        detail=row.detail,
+    )

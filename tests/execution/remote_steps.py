@@ -42,3 +42,18 @@ def fail_odd_once(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
 
 def pid_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     return {"pid": os.getpid(), "x": params["x"] * 2}
+
+
+def die_once(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    """Kills its worker process the first time item 0 runs (``params["gate"]`` exists)."""
+    gate = Path(ctx.params["gate"])
+    if ctx.params["item"] == 0 and gate.exists():
+        gate.unlink()
+        os._exit(1)
+    return StepResult.ok(output={"item": ctx.params["item"]})
+
+
+def linger(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    mark(ctx, "linger")
+    time.sleep(30)
+    return StepResult.ok()

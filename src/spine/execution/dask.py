@@ -50,6 +50,11 @@ class DaskExecutor(Executor):
         client_class = _client_class()
         self.chunk_size = _check_chunk_size(chunk_size)
         if isinstance(client, client_class):
+            if client_options:
+                raise ValueError(
+                    f"DaskExecutor: {', '.join(sorted(client_options))} configure a new "
+                    "Client; the Client given is used as it is"
+                )
             self.client, self._owned = client, False
         else:
             self.client, self._owned = client_class(client, **client_options), True

@@ -21,12 +21,16 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from spine.core.errors import NotShippableError, describe_exception
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 R = TypeVar("R")
 
@@ -137,28 +141,86 @@ def _process_context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _watch_parent(parent_pid: int) -> None:
+    """Worker process start: end when the process that made the pool is gone.
+
+    A runner killed with SIGKILL cannot stop its pool; without this its worker
+    processes would live on, idle, for ever.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                continue  # a pid reused by another user's process: still "there"
+
+    threading.Thread(target=watch, name="spine-parent-watch", daemon=True).start()
+
+
 class ProcessExecutor(Executor):
-    """A pool of ``max_workers`` worker processes (one per CPU by default)."""
+    """A pool of ``max_workers`` worker processes (one per CPU by default).
+
+    Worker processes start from a clean server process (``forkserver``) and import
+    the script that made the pool, as with any ``multiprocessing`` pool: a script
+    creating one needs the ``if __name__ == "__main__":`` guard. A pool whose worker
+    died (killed, out of memory) is replaced for the next call.
+    """
 
     remote = True
 
     def __init__(self, max_workers: int | None = None, *, chunk_size: int | None = None) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            raise RuntimeError(
+                "a ProcessExecutor was created while a worker process imported the main "
+                "script: put the code that runs workflows under "
+                '`if __name__ == "__main__":`'
+            )
         self.max_workers = max_workers or os.cpu_count() or 1
         self.chunk_size = _check_chunk_size(chunk_size)
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         from concurrent.futures import ProcessPoolExecutor  # multiprocessing loads if used
 
-        self._pool = ProcessPoolExecutor(self.max_workers, mp_context=_process_context())
+        return ProcessPoolExecutor(
+            self.max_workers,
+            mp_context=_process_context(),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
-        return self._pool.submit(fn, *args)
+        from concurrent.futures.process import BrokenProcessPool
+
+        with self._lock:
+            pool = self._pool
+        try:
+            return pool.submit(fn, *args)
+        except BrokenProcessPool:
+            # Calls in flight on the broken pool have failed already; later ones get
+            # a fresh pool.
+            with self._lock:
+                if self._pool is pool:
+                    pool.shutdown(wait=False)
+                    self._pool = self._new_pool()
+                pool = self._pool
+            return pool.submit(fn, *args)
 
     def describe(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        with self._lock:
+            self._pool.shutdown(wait=True)
 
 
 def _check_chunk_size(chunk_size: int | None) -> int | None:

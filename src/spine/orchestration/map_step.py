@@ -74,7 +74,7 @@ def _run_all(
     """
     if workers <= 1:
         return [run_item(i, item) for i, item in enumerate(items)]
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
 
     runs: list[WorkflowResult | None] = [None] * len(items)
     pending = enumerate(items)
@@ -89,8 +89,11 @@ def _run_all(
             runs[nxt[0]] = run_item(*nxt)
 
     if not isinstance(executor, InlineExecutor):
-        for future in [executor.submit(work) for _ in range(workers)]:
-            future.result()
+        lanes = [executor.submit(work) for _ in range(workers)]
+        # Every lane ends before the step does, even when one of them raised.
+        wait(lanes)
+        for lane in lanes:
+            lane.result()
         return cast("list[WorkflowResult]", runs)
     # Each worker runs in a copy of the caller's context, so context variables set
     # around execute() are seen by every item, as they are when items run inline.
@@ -162,9 +165,9 @@ def run_map(
             return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
         runs = [r for r in found if r is not None]
         if problem is not None:
-            return StepResult.fail(
-                problem, ErrorCategory.TRANSIENT, output=_summary(runs, len(items))
-            ), runs
+            # Items that did not come back keep their place in the results, as None.
+            output = _summary(found, len(items))
+            return StepResult.fail(problem, ErrorCategory.TRANSIENT, output=output), runs
         return _outcome(where, runs)
 
     def run_item(index: int, item: Any) -> WorkflowResult:
@@ -178,11 +181,11 @@ def run_map(
     return _outcome(where, _run_all(run_item, items, workers, step.name, runner.executor))
 
 
-def _summary(runs: Sequence[WorkflowResult], count: int) -> dict[str, Any]:
+def _summary(runs: Sequence[WorkflowResult | None], count: int) -> dict[str, Any]:
     return {
-        "results": [r.outputs for r in runs],
+        "results": [None if r is None else r.outputs for r in runs],
         "item_count": count,
-        "failed_count": sum(1 for r in runs if r.status == "FAILED"),
+        "failed_count": sum(1 for r in runs if r is not None and r.status == "FAILED"),
     }
 
 

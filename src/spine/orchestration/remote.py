@@ -102,6 +102,8 @@ def ship_workflow(executor: Executor, shipment: Shipment, where: str) -> bytes:
                 raise NotShippableError(
                     str(exc).replace(where, f"{where}: step {step.name!r} ({label})", 1)
                 ) from exc.__cause__
+    for key, value in shipment.base_params.items():
+        executor.ship(value, f"{where}: the map's param {key!r}")
     return executor.ship(shipment, where)  # raises again: nothing alone was at fault
 
 
@@ -270,27 +272,32 @@ class RemoteMap:
         submit = executor.submit
         dry_run, max_steps = runner.dry_run, runner.max_steps
         in_flight: dict[Future[list[Outcome]], int] = {}
+        lost, problem = 0, None
 
         def launch() -> None:
+            nonlocal lost, problem
             chunk = next(chunks, None)
-            if chunk is not None:
+            if chunk is None:
+                return
+            try:
                 in_flight[submit(run_items, shared, dry_run, max_steps, chunk)] = len(chunk)
+            except Exception as exc:  # the executor refused it: a pool gone, a cluster down
+                lost += len(chunk)
+                problem = problem or describe_exception(exc)
 
         for _ in range(self.concurrency):
             launch()
-        lost, problem = 0, None
         while in_flight:
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 count = in_flight.pop(future)
                 try:
-                    outcomes = future.result()
+                    self._record(future.result(), results)
                 except Exception as exc:
                     # Stop sending; what is in flight still lands and is recorded.
                     lost += count
                     problem = problem or describe_exception(exc)
                     continue
-                self._record(outcomes, results)
                 if problem is None:
                     launch()
         if problem is not None:
@@ -323,6 +330,8 @@ class RemoteMap:
         return state
 
     def _record(self, outcomes: list[Outcome], results: list[WorkflowResult | None]) -> None:
+        """Store a chunk's items, then take their results (an item not stored counts as
+        not come back)."""
         saved = []
         for index, steps, end in outcomes:
             item = self.items[index]
@@ -343,10 +352,10 @@ class RemoteMap:
                 wake_at=None,
             )
             saved.append(ItemRecord(run, steps, item.new))
-            state = rebuild(
-                StoredRun(run, [*item.stored.steps, *steps]), self.plan, self.base_params
-            )
-            results[index] = stored_result(run, state.ctx, state.executions)
         store = self.runner.store
         if store is not None:
             store.save_items(saved)
+        for (index, _, _), record in zip(outcomes, saved, strict=True):
+            stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
+            state = rebuild(stored, self.plan, self.base_params)
+            results[index] = stored_result(record.run, state.ctx, state.executions)

@@ -131,6 +131,8 @@ class WorkflowRunner:
             raise ValueError(f"lease_seconds must be a number > 0, got {lease_seconds!r}")
         if isinstance(runnable, Dispatcher):
             dispatcher, runnable = runnable, None
+        if database_url is not None and not history:
+            raise ValueError("history=False keeps no history: leave database_url out")
         self.dry_run = dry_run
         self.max_steps = max_steps
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -147,6 +149,13 @@ class WorkflowRunner:
         self.ui_url = ui_url
         self.alerts = alerts if alerts is not None else alert_registry
         self.executor, own_executor = executor_for(executor)
+        if runnable is not None and self.executor.remote:
+            if own_executor:
+                self.executor.close()
+            raise ValueError(
+                f"runnable runs pipeline steps in this process; it cannot be combined with "
+                f"{self.executor.describe()}, whose processes run pipelines from the registry"
+            )
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
         if store is None and url:
@@ -468,6 +477,14 @@ class WorkflowRunner:
         store = self._require_store("resume")
         stored = store.load_run(run_id)
         run = stored.run
+        if run.parent_run_id is not None and _item_of is None:
+            # Its row keeps only the params the item adds; the map's lie with its run.
+            raise WorkflowError(
+                f"run {run_id!r} is item {run.item_index} of map step "
+                f"{(run.parent_step or '').split('#')[0]!r} in run {run.parent_run_id!r}; "
+                f"resume that run: its map continues the items that did not complete",
+                workflow=run.workflow_name,
+            )
         workflow = self._workflow_of(run, workflow)
         plan = plan_for(workflow)
         if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
@@ -795,12 +812,13 @@ class WorkflowRunner:
 def _shut_down(
     leases: LeaseKeeper | None, store: HistoryStore | None, executor: Executor | None
 ) -> None:
+    # The executor first: work it still runs may write to the store.
+    if executor is not None:
+        executor.close()
     if leases is not None:
         leases.close()
     if store is not None:
         store.close()
-    if executor is not None:
-        executor.close()
 
 
 def get_workflow_runner(runnable: Runnable | None = None, dry_run: bool = False) -> WorkflowRunner:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from spine.store import SqlStore
 
 EXIT_FAILED = 1
+CLAIM_BATCH = 8
+"""Most submitted runs one worker thread claims at once, with a backlog."""
 RECOVERY_SECONDS = 1.0
 """How often a worker looks for runs whose process died and waits that are due."""
 
@@ -325,12 +327,16 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
 
         def loop() -> None:
             next_recovery = 0.0
+            batch = 1
             while not stop.is_set():
                 # Submitted runs back to back while there are any, looking for new ones
                 # every --poll seconds (one cheap claim query); runs whose process died
-                # and waits that are due once a second.
+                # and waits that are due once a second. While claims come back full (a
+                # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
+                # round trips, while a short queue still spreads one run per worker.
                 try:
-                    done = runner.run_pending()
+                    done = runner.run_pending(limit=batch)
+                    batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
                     if not done and time.monotonic() >= next_recovery:
                         next_recovery = time.monotonic() + RECOVERY_SECONDS
                         done = runner.recover()

@@ -535,23 +535,32 @@ class WorkflowRunner:
             if cap is not None:
                 caps[name] = cap
         claimed = store.claim_pending(self.owner, self.clock.time(), names, limit, caps)
-        results = []
-        for run in claimed:
-            run_id = run.run_id
-            stored = StoredRun(run=run, steps=[])
-            try:
-                workflow = self._workflow_of(run, None)
-            except WorkflowError as exc:
-                # Its version is not registered here: give it back for a runner that has it.
-                logger.error("run %s left pending: %s", run_id, exc)
-                store.set_status(run_id, WorkflowStatus.PENDING)
-                store.release(run_id, self.owner)
-                continue
-            plan = plan_for(workflow)
-            results.append(
-                self._run_held(workflow, plan, rebuild(stored, plan), store, lambda: True)
-            )
-        return results
+        # Every claimed run is held here from now on, not only the one executing, so
+        # that no recover() takes one waiting its turn in this batch for an orphan.
+        leases = self._leases
+        if leases is not None:
+            for run in claimed:
+                leases.hold(run.run_id)
+        try:
+            return [result for run in claimed if (result := self._run_claimed(store, run))]
+        finally:
+            if leases is not None:
+                for run in claimed:
+                    leases.drop(run.run_id)
+
+    def _run_claimed(self, store: HistoryStore, run: RunRecord) -> WorkflowResult | None:
+        run_id = run.run_id
+        try:
+            workflow = self._workflow_of(run, None)
+        except WorkflowError as exc:
+            # Its version is not registered here: give it back for a runner that has it.
+            logger.error("run %s left pending: %s", run_id, exc)
+            store.set_status(run_id, WorkflowStatus.PENDING)
+            store.release(run_id, self.owner)
+            return None
+        plan = plan_for(workflow)
+        state = rebuild(StoredRun(run=run, steps=[]), plan)
+        return self._run_held(workflow, plan, state, store, lambda: True)
 
     def recover(self) -> list[WorkflowResult]:
         """Run every submitted (``PENDING``) run, resume every run whose owner is gone,

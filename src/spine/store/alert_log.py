@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Row, select
 
-from spine.core.errors import StoreError
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
-from spine.store.engine import connect
-from spine.store.migrations import migrate
 from spine.store.schema import alert_deliveries
-from spine.store.sql_store import _explain
+from spine.store.sql_store import SqlStore
 
 
 class SqlDeliveryLog:
@@ -31,34 +26,22 @@ class SqlDeliveryLog:
     """
 
     def __init__(self, database_url: str) -> None:
-        target = connect(database_url)
-        self.engine = target.engine
-        self.where = target.where
-        self._owns_engine = True
-        try:
-            with self._transaction("prepare its schema") as conn:
-                migrate(conn, self.where, own_database=target.sqlite)
-        except BaseException:
-            self.engine.dispose()
-            raise
+        self._store = SqlStore(database_url)
+        self._owns_store = True
+        self.engine = self._store.engine
+        self.where = self._store.where
 
     @classmethod
-    def sharing(cls, engine: Engine, where: str) -> SqlDeliveryLog:
-        """A log on the engine of an open run history (whose schema is current); closing
-        it leaves the engine to the history."""
+    def sharing(cls, store: SqlStore) -> SqlDeliveryLog:
+        """A log in the database of an open run history, on its connections; closing
+        the log leaves the history open."""
         log = cls.__new__(cls)
-        log.engine, log.where, log._owns_engine = engine, where, False
+        log._store, log._owns_store = store, False
+        log.engine, log.where = store.engine, store.where
         return log
 
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except StoreError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot {action} in {self.where}: {_explain(exc)}") from exc
+    def _transaction(self, action: str) -> AbstractContextManager[Connection]:
+        return self._store._transaction(action)
 
     def record(self, record: DeliveryRecord) -> None:
         with self._transaction(f"record the delivery of alert {record.title!r}") as conn:
@@ -96,8 +79,8 @@ class SqlDeliveryLog:
         return [_record(row) for row in rows]
 
     def close(self) -> None:
-        if self._owns_engine:
-            self.engine.dispose()
+        if self._owns_store:
+            self._store.close()
 
     def __enter__(self) -> SqlDeliveryLog:
         return self

@@ -625,7 +625,7 @@ class SqlStore:
         """The alert delivery log in this database (``core_alert_deliveries``)."""
         from spine.store.alert_log import SqlDeliveryLog  # it builds on this module
 
-        return SqlDeliveryLog.sharing(self.engine, self.where)
+        return SqlDeliveryLog.sharing(self)
 
     def close(self) -> None:
         self._fast.close()

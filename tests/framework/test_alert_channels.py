@@ -256,6 +256,18 @@ def test_one_failing_channel_does_not_stop_the_others(
     assert [r.path for r in receiver.requests] == ["/down"] * 3 + ["/up"]
 
 
+def test_tls_spoken_to_a_plain_http_server_is_not_retried(
+    receiver: Receiver, registry: AlertRegistry, clock: FakeClock
+) -> None:
+    registry.register(WebhookChannel("hook", receiver.url().replace("http:", "https:")))
+
+    [result] = registry.send_to_all(_alert())
+
+    assert (result.success, result.retryable, result.attempt) == (False, False, 1)
+    assert "WRONG_VERSION_NUMBER" in (result.message or "")
+    assert clock.sleeps == []
+
+
 def test_channels_refuse_urls_that_are_not_http() -> None:
     with pytest.raises(ValueError, match="webhook_url must be an http"):
         SlackChannel("slack", "hooks.slack.com/services/x")
@@ -421,6 +433,21 @@ def test_smtps_connects_with_tls_from_the_start(
 
     assert result.success is True
     assert len(mailbox.envelopes) == 1
+
+
+def test_smtps_to_a_plain_text_port_is_a_tls_error_not_retried(
+    smtp_server: int, mailbox: Mailbox, registry: AlertRegistry, clock: FakeClock
+) -> None:
+    registry.register(_mail(smtp_server, use_ssl=True))
+
+    [result] = registry.send_to_all(_alert())
+
+    assert (result.success, result.retryable, result.attempt) == (False, False, 1)
+    message = result.message or ""
+    assert "WRONG_VERSION_NUMBER" in message
+    assert "smtp_port and use_ssl" in message
+    assert clock.sleeps == []
+    assert mailbox.envelopes == []
 
 
 def test_a_server_without_starttls_is_an_error_not_a_plain_text_send(

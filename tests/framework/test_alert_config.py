@@ -266,3 +266,74 @@ def test_run_alerts_by_status(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_alert("wf", "r3", "COMPLETED", ui_url="").severity is AlertSeverity.INFO
     with pytest.raises(ValueError, match="status 'RUNNING' of run 'r4'"):
         run_alert("wf", "r4", "RUNNING")
+
+
+# ---- numbers, and which values an error shows --------------------------------------
+
+
+def test_nan_is_refused_in_files_and_in_the_environment() -> None:
+    with pytest.raises(AlertConfigError) as info:
+        configure_alerts(
+            {
+                "throttle_seconds": "nan",
+                "retry": {"initial_delay_seconds": float("nan"), "max_total_seconds": "inf"},
+                "channels": [{"type": "webhook", "name": "w", "url": "http://127.0.0.1:1/x",
+                              "timeout_seconds": "nan"}],
+            },
+            environ={},
+        )  # fmt: skip
+    assert info.value.problems == [
+        "field 'throttle_seconds': must be a number of seconds, 0 or more (inf: for ever), "
+        "got 'nan'",
+        "retry, field 'initial_delay_seconds': must be a finite number, 0 or more, got nan",
+        "retry, field 'max_total_seconds': must be a finite number, 0 or more, got 'inf'",
+        "channel 'w' (channels[0]), field 'timeout_seconds': must be a finite number, 0 or "
+        "more, got 'nan'",
+    ]
+    env = {"SPINE_ALERTS_WEBHOOK_URL": "http://127.0.0.1:1/x"}
+    with pytest.raises(AlertConfigError, match=r"SPINE_ALERTS_THROTTLE_SECONDS: .* got 'nan'"):
+        configure_alerts(environ={**env, "SPINE_ALERTS_THROTTLE_SECONDS": "nan"})
+    assert alert_registry.list_channels() == []
+
+
+def test_an_infinite_throttle_window_means_for_ever(tmp_path: Path) -> None:
+    env = {"SPINE_ALERTS_WEBHOOK_URL": "http://127.0.0.1:1/x"}
+    configure_alerts(environ={**env, "SPINE_ALERTS_THROTTLE_SECONDS": "inf"})
+    assert alert_registry.throttle_seconds == float("inf")
+
+    registry = AlertRegistry()
+    path = _write(tmp_path, "alerts.yaml", "throttle_seconds: .inf\nchannels: []\n")
+    configure_alerts(path, registry=registry)
+    assert registry.throttle_seconds == float("inf")
+
+
+def test_errors_show_the_value_unless_the_field_is_secret(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "alerts.yaml",
+        "retry: {max_attempts: 0}\n"
+        "channels:\n"
+        "  - {type: webhook, name: w, url: http://h/x, timeout_seconds: -1,\n"
+        "     headers: Bearer-s3cret-token}\n",
+    )
+    with pytest.raises(AlertConfigError) as info:
+        load_channels(path)
+    assert info.value.problems == [
+        "retry, field 'max_attempts': must be a whole number, 1 or more, got 0",
+        "channel 'w' (channels[0]), field 'timeout_seconds': must be a finite number, 0 or "
+        "more, got -1",
+        "channel 'w' (channels[0]), field 'headers': must be a mapping of names to strings, "
+        "got str",
+    ]
+    assert "s3cret" not in str(info.value)
+
+    with pytest.raises(AlertConfigError) as from_env:
+        configure_alerts(environ={"SPINE_SMTP_HOST": "smtp.example.com", "SPINE_SMTP_PORT": "abc",
+                                  "SPINE_SMTP_USE_TLS": "maybe", "SPINE_SMTP_PASSWORD": "",
+                                  "SPINE_ALERTS_EMAIL_FROM": "a@example.com",
+                                  "SPINE_ALERTS_EMAIL_TO": "b@example.com"})  # fmt: skip
+    assert from_env.value.problems == [
+        "channel 'email', field 'smtp_port' (SPINE_SMTP_PORT): must be a whole number, 1 or "
+        "more, got 'abc'",
+        "channel 'email', field 'use_tls' (SPINE_SMTP_USE_TLS): must be true or false, got 'maybe'",
+    ]

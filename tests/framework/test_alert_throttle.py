@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from spine.framework.alerts import (
     AlertSeverity,
     BaseChannel,
     ChannelType,
+    DeliveryRecord,
     DeliveryResult,
     DeliveryRetry,
     alert_registry,
@@ -191,3 +193,145 @@ def test_the_global_registry_is_configured_and_cleared(clock: FakeClock) -> None
     assert alert_registry.list_channels() == []
     assert alert_registry.throttle_seconds == 300
     assert alert_registry.retry == DeliveryRetry()
+
+
+# ---- channels that break the contract --------------------------------------------
+
+
+class Sloppy(BaseChannel):
+    """Forgets to return its result (returns None), as a hand-written channel may."""
+
+    def __init__(self) -> None:
+        super().__init__("a-sloppy", ChannelType.WEBHOOK, min_severity=AlertSeverity.INFO)
+
+    def send(self, alert: Alert) -> DeliveryResult:
+        return None  # type: ignore[return-value]
+
+
+class BadFilter(Scripted):
+    def should_send(self, alert: Alert) -> bool:
+        raise KeyError("domain")
+
+
+class ListLog:
+    def __init__(self) -> None:
+        self.records: list[DeliveryRecord] = []
+
+    def record(self, record: DeliveryRecord) -> None:
+        self.records.append(record)
+
+    def recent(self, limit: int = 50) -> list[DeliveryRecord]:
+        return self.records[::-1][:limit]
+
+
+def test_a_channel_returning_no_result_fails_alone_and_is_not_retried(clock: FakeClock) -> None:
+    registry = AlertRegistry(clock=clock)
+    registry.register(Sloppy())
+    fine = Scripted("b-fine")
+    registry.register(fine)
+
+    sloppy, delivered = registry.send_to_all(_alert())
+
+    assert (sloppy.success, sloppy.retryable, sloppy.attempt) == (False, False, 1)
+    assert "returned NoneType instead of a DeliveryResult" in (sloppy.message or "")
+    assert delivered.success is True
+    assert len(fine.sent) == 1
+    assert clock.sleeps == []
+
+
+def test_a_raising_filter_fails_that_channel_only_and_is_recorded(clock: FakeClock) -> None:
+    log = ListLog()
+    registry = AlertRegistry(clock=clock, log=log)
+    broken = BadFilter("a-broken")
+    registry.register(broken)
+    registry.register(Scripted("b-fine"))
+
+    failed, delivered = registry.send_to_all(_alert())
+    single = registry.send(_alert(), "a-broken")
+
+    assert (failed.channel_name, failed.success, failed.retryable) == ("a-broken", False, False)
+    assert "should_send raised KeyError" in (failed.message or "")
+    assert (single.success, delivered.success) == (False, True)
+    assert broken.sent == []
+    assert [(r.channel, r.success) for r in log.records] == [
+        ("a-broken", False),
+        ("b-fine", True),
+        ("a-broken", False),
+    ]
+
+
+# ---- numbers that are not numbers -------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["initial_delay_seconds", "max_delay_seconds",
+                                   "backoff_multiplier", "max_total_seconds"])  # fmt: skip
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_retry_options_refuse_values_that_are_not_finite(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        DeliveryRetry(**{field: value})
+
+
+def test_the_throttle_window_refuses_nan_and_takes_inf_as_for_ever(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="throttle_seconds must be a number"):
+        AlertRegistry(throttle_seconds=math.nan)
+    registry = AlertRegistry(throttle_seconds=60, clock=clock)
+    with pytest.raises(ValueError, match=r"got nan"):
+        registry.configure(throttle_seconds=math.nan, retry=DeliveryRetry(max_attempts=1))
+    assert (registry.throttle_seconds, registry.retry) == (60, DeliveryRetry())  # unchanged
+
+    registry.configure(throttle_seconds=math.inf)
+    registry.register(Scripted("rec"))
+    [first] = registry.send_to_all(_alert())
+    clock.advance(10 * 365 * 86400)
+    [later] = registry.send_to_all(_alert())
+
+    assert (first.throttled, later.throttled, later.suppressed) == (False, True, 1)
+    assert "window for ever" in (later.message or "")
+
+
+# ---- the time budget of a delivery --------------------------------------------------
+
+
+class TimingOut(Scripted):
+    """Fails retryably after ``seconds`` of the fake clock, as a dead host's timeout does."""
+
+    def __init__(self, name: str, clock: FakeClock, seconds: float) -> None:
+        super().__init__(name)
+        self.clock = clock
+        self.seconds = seconds
+
+    def send(self, alert: Alert) -> DeliveryResult:
+        self.sent.append(alert)
+        self.clock.advance(self.seconds)
+        return DeliveryResult.fail(self.name, "ConnectTimeout: timed out")
+
+
+def test_a_dead_channel_is_not_retried_past_the_time_budget(clock: FakeClock) -> None:
+    registry = AlertRegistry(clock=clock)  # the default budget: 15 s
+    registry.register(TimingOut("dead", clock, seconds=10))
+    started = clock.time()
+
+    [result] = registry.send_to_all(_alert())
+
+    # Without the budget: 3 attempts of 10 s, waits of 1 s and 2 s: 33 s per alert.
+    assert (result.success, result.attempt, clock.sleeps) == (False, 1, [])
+    assert clock.time() - started == 10
+    assert "max_total_seconds=15" in (result.message or "")
+
+
+def test_quick_failures_are_retried_within_the_budget(clock: FakeClock) -> None:
+    def failing() -> list[DeliveryResult | Exception]:
+        return [DeliveryResult.fail("rec", "HTTP 503")] * 3
+
+    registry = AlertRegistry(clock=clock)
+    registry.register(Scripted("rec", failing()))
+    [default] = registry.send_to_all(_alert())
+    assert (default.attempt, clock.sleeps) == (3, [1.0, 2.0])
+
+    clock.sleeps.clear()
+    tight = AlertRegistry(retry=DeliveryRetry(max_total_seconds=2.5), clock=clock)
+    tight.register(Scripted("rec", failing()))
+    [result] = tight.send_to_all(_alert())
+    # After 1 s of waiting, a second wait of 2 s would end past 2.5 s: no third attempt.
+    assert (result.attempt, clock.sleeps) == (2, [1.0])
+    assert "max_total_seconds=2.5" in (result.message or "")

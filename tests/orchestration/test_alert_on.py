@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import pytest
 
 from spine.core.errors import WorkflowValidationError
-from spine.framework.alerts import AlertRegistry, ConsoleChannel
+from spine.framework.alerts import (
+    Alert,
+    AlertRegistry,
+    AlertSeverity,
+    BaseChannel,
+    ChannelType,
+    ConsoleChannel,
+    DeliveryLog,
+    DeliveryResult,
+)
 from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, WorkflowRunner
 
 
@@ -84,3 +94,52 @@ def test_unknown_statuses_are_refused() -> None:
         WorkflowRunner(alert_on=["running"])
     with pytest.raises(WorkflowValidationError, match="workflow 'w': alert_on: NOPE"):
         Workflow("w", [Step.lambda_("a", _ok)], alert_on=["nope"])
+
+
+class _Sloppy(BaseChannel):
+    """A hand-written channel that forgets to return its DeliveryResult."""
+
+    def __init__(self) -> None:
+        super().__init__("sloppy", ChannelType.WEBHOOK, min_severity=AlertSeverity.INFO)
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> DeliveryResult:
+        self.sent.append(alert)
+        return None  # type: ignore[return-value]
+
+
+class _BrokenRegistry(AlertRegistry):
+    def send_to_all(self, alert: Alert, *, log: DeliveryLog | None = None) -> list[DeliveryResult]:
+        raise RuntimeError("registry broken")
+
+
+def test_a_broken_channel_neither_fails_nor_hides_the_run(sqlite_url: str) -> None:
+    registry = AlertRegistry(throttle_seconds=0)
+    sloppy = _Sloppy()
+    registry.register(sloppy)
+    with WorkflowRunner(database_url=sqlite_url, alert_on="FAILED", alerts=registry) as runner:
+        result = runner.execute(Workflow("w", [Step.lambda_("bad", _boom)]))
+        deliveries = runner.store.delivery_log().recent() if runner.store else []
+
+    assert result.status == "FAILED"
+    assert len(sloppy.sent) == 1
+    assert [(d.channel, d.success) for d in deliveries] == [("sloppy", False)]
+    assert "instead of a DeliveryResult" in (deliveries[0].error or "")
+
+
+def test_an_alert_that_raises_is_logged_and_the_result_returned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        WorkflowRunner(alert_on=["FAILED"], alerts=_BrokenRegistry()) as runner,
+        caplog.at_level(logging.ERROR, logger="spine.orchestration"),
+    ):
+        result = runner.execute(Workflow("w", [Step.lambda_("bad", _boom)]))
+
+    assert result.status == "FAILED"
+    [record] = [r for r in caplog.records if r.name == "spine.orchestration"]
+    assert f"run {result.run_id} of 'w' ended FAILED, but its alert could not be sent" in (
+        record.getMessage()
+    )
+    assert record.exc_info is not None
+    assert "registry broken" in str(record.exc_info[1])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.errors import UsageProblem
 from spine.cli.schedules import firing_schedules, schedule
 
@@ -143,6 +144,7 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Call no pipeline and sleep in no wait.")
 @click.option("--start-from", metavar="STEP", help="The first step to execute.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@alert_options
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -153,16 +155,22 @@ def run(
     dry_run: bool,
     start_from: str | None,
     as_json: bool,
+    alert_on: tuple[str, ...] | None,
+    alerts_file: str | None,
+    ui_url: str | None,
 ) -> None:
     """Run the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name)."""
     from spine.cli.loading import load_workflow
     from spine.cli.values import parse_pairs, read_params_file
 
+    alerting = runner_alerts(alert_on, alerts_file, ui_url)
     workflow, source = load_workflow(target)
+    warn_if_no_channel(alert_on)
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
     console = _console()
-    with _runner(ctx, dry_run=dry_run, on_step=None if as_json else _progress(console)) as runner:
+    progress = None if as_json else _progress(console)
+    with _runner(ctx, dry_run=dry_run, on_step=progress, **alerting) as runner:
         runner.source = source
         if not as_json:
             console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
@@ -308,13 +316,24 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
     type=click.FloatRange(0.005, 3600),
     help="Seconds between looks for submitted runs.",
 )
+@alert_options
 @click.pass_context
-def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: float) -> None:
+def worker(
+    ctx: click.Context,
+    apps: tuple[str, ...],
+    concurrency: int,
+    poll: float,
+    alert_on: tuple[str, ...] | None,
+    alerts_file: str | None,
+    ui_url: str | None,
+) -> None:
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
     from spine.cli.loading import import_apps
 
+    alerting = runner_alerts(alert_on, alerts_file, ui_url)
     import_apps(apps)
+    warn_if_no_channel(alert_on)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -322,7 +341,7 @@ def worker(ctx: click.Context, apps: tuple[str, ...], concurrency: int, poll: fl
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with _runner(ctx, block_on_waits=False) as runner, firing_schedules(runner, stop):
+    with _runner(ctx, block_on_waits=False, **alerting) as runner, firing_schedules(runner, stop):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
         def loop() -> None:

@@ -779,22 +779,32 @@ class WorkflowRunner:
         return result_
 
     def _alert(self, workflow: Workflow, result: WorkflowResult) -> None:
-        """Send the run's alert if its status is one to alert on."""
+        """Send the run's alert if its status is one to alert on; never raises."""
         chosen = workflow.alert_on if workflow.alert_on is not None else self.alert_on
         if not chosen or str(result.status) not in chosen:
             return
-        alert = run_alert(
-            workflow.name,
-            result.run_id,
-            str(result.status),
-            result.error_step,
-            result.error,
-            self.ui_url,
-            domain=workflow.domain or None,
-        )
-        # The log shares the store's connections: nothing to close here.
-        log = self.store.delivery_log() if self.store is not None else None
-        self.alerts.send_to_all(alert, log=log)
+        try:
+            alert = run_alert(
+                workflow.name,
+                result.run_id,
+                str(result.status),
+                result.error_step,
+                result.error,
+                self.ui_url,
+                domain=workflow.domain or None,
+            )
+            # The log shares the store's connections: nothing to close here.
+            log = self.store.delivery_log() if self.store is not None else None
+            self.alerts.send_to_all(alert, log=log)
+        except Exception:
+            # The run has ended and is recorded: a broken channel, registry or log must
+            # neither fail it nor hide its result from the caller.
+            logger.exception(
+                "run %s of %r ended %s, but its alert could not be sent",
+                result.run_id,
+                workflow.name,
+                result.status,
+            )
 
     def _suspend(
         self,

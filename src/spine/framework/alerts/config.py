@@ -32,12 +32,13 @@ from spine.framework.alerts.channels import BaseChannel
 from spine.framework.alerts.config_schema import (
     COMMON,
     RETRY_FIELDS,
+    SECRET,
     TOP_LEVEL,
     TYPES,
     Bad,
     Convert,
     kind_of,
-    number,
+    window,
 )
 from spine.framework.alerts.delivery import DeliveryRetry
 from spine.framework.alerts.registry import AlertRegistry, alert_registry
@@ -120,7 +121,7 @@ class _Reader:
         for key in data:
             if key not in TOP_LEVEL:
                 self.problem(f"unknown key {key!r}; known: {', '.join(TOP_LEVEL)}", field=str(key))
-        throttle = self.value(data, "throttle_seconds", number, None, None)
+        throttle = self.value(data, "throttle_seconds", window, None, None)
         retry = self.retry(data["retry"]) if "retry" in data else None
         entries = data.get("channels")
         if not isinstance(entries, list):
@@ -166,7 +167,7 @@ class _Reader:
         try:
             return convert(raw)
         except Bad as exc:
-            self.problem(f"{at}: {exc}", channel=channel, field=key)
+            self.problem(f"{at}: {exc.describe(secret=key in SECRET)}", channel=channel, field=key)
             return None
 
     def retry(self, data: Any) -> DeliveryRetry | None:
@@ -304,6 +305,14 @@ SEVERITY_VARIABLE = "SPINE_ALERTS_MIN_SEVERITY"
 THROTTLE_VARIABLE = "SPINE_ALERTS_THROTTLE_SECONDS"
 
 
+def environment_configures_alerts(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``configure_alerts()`` would find channels to register in the environment:
+    ``SPINE_ALERTS_CONFIG`` or a channel's variable is set (not necessarily correctly)."""
+    env = os.environ if environ is None else environ
+    names = [CONFIG_VARIABLE, *(v for variables in _ENV_CHANNELS.values() for v in variables)]
+    return any(env.get(name) for name in names)
+
+
 def _from_environment(env: Mapping[str, str]) -> _Config:
     from_file = _read(env[CONFIG_VARIABLE], environ=env) if env.get(CONFIG_VARIABLE) else None
     reader = _Reader(ENVIRONMENT, env, references=False)
@@ -325,9 +334,11 @@ def _from_environment(env: Mapping[str, str]) -> _Config:
     throttle = None
     if env.get(THROTTLE_VARIABLE):
         try:
-            throttle = number(env[THROTTLE_VARIABLE])
+            throttle = window(env[THROTTLE_VARIABLE])
         except Bad as exc:
-            reader.problem(f"{THROTTLE_VARIABLE}: {exc}", field=THROTTLE_VARIABLE)
+            reader.problem(
+                f"{THROTTLE_VARIABLE}: {exc.describe(secret=False)}", field=THROTTLE_VARIABLE
+            )
     reader.raise_problems()
     if from_file is None:
         return _Config(config.channels, throttle)

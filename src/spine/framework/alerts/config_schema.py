@@ -2,11 +2,14 @@
 
 Each converter takes a raw value (from YAML, JSON or an environment variable) and
 returns what the channel's constructor takes, or raises :class:`Bad` saying what
-is wanted. Messages name a value's type, never the value, where it may be secret.
+is wanted and what it got. The reader shows the value it got, except for the
+fields in :data:`SECRET` (passwords, webhook URLs, headers), where it names the
+value's type only.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -20,14 +23,39 @@ from spine.framework.alerts.smtp import EmailChannel
 from spine.framework.alerts.transport import url_problem
 from spine.framework.alerts.webhook import WebhookChannel
 
+_NOTHING = object()
+
 
 class Bad(Exception):
-    """A value a converter cannot take; the text says what is wanted."""
+    """A value a converter cannot take: what is wanted, and the value it ``got``.
+
+    ``str()`` names the type of the value only, which is safe for a secret;
+    :meth:`describe` shows the value itself when the field is not secret.
+    """
+
+    def __init__(self, wanted: str, got: Any = _NOTHING) -> None:
+        super().__init__(wanted)
+        self.wanted = wanted
+        self.got = got
+
+    def describe(self, *, secret: bool) -> str:
+        if self.got is _NOTHING:
+            return self.wanted
+        shown = kind_of(self.got) if secret else _shown(self.got)
+        return f"{self.wanted}, got {shown}"
+
+    def __str__(self) -> str:
+        return self.describe(secret=True)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise Bad(f"must be a non-empty string, got {kind_of(value)}")
+        raise Bad("must be a non-empty string", value)
     return value
 
 
@@ -40,7 +68,7 @@ def _url(value: Any) -> str:
 
 def _address(value: Any) -> str:
     if "@" not in _text(value):
-        raise Bad(f"must be an e-mail address, got {value!r}")
+        raise Bad("must be an e-mail address", value)
     return str(value)
 
 
@@ -51,23 +79,46 @@ def _addresses(value: Any) -> list[str]:
     return found
 
 
-def number(value: Any) -> float:
+def _parsed_number(value: Any, wanted: str) -> float:
+    found = value
     if isinstance(value, str):
         try:
-            value = float(value)
+            found = float(value)
         except ValueError:
-            raise Bad(f"must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise Bad(f"must be a number, 0 or more, got {kind_of(value)}")
-    return float(value)
+            raise Bad(wanted, value) from None
+    # NaN compares false with everything: it would pass "0 or more", then make every
+    # wait and every window meaningless.
+    if (
+        isinstance(found, bool)
+        or not isinstance(found, int | float)
+        or math.isnan(found)
+        or found < 0
+    ):
+        raise Bad(wanted, value)
+    return float(found)
+
+
+def number(value: Any) -> float:
+    """A finite number, 0 or more (timeouts, retry delays)."""
+    wanted = "must be a finite number, 0 or more"
+    found = _parsed_number(value, wanted)
+    if math.isinf(found):
+        raise Bad(wanted, value)
+    return found
+
+
+def window(value: Any) -> float:
+    """A throttle window in seconds: 0 or more, or ``inf`` for ever."""
+    return _parsed_number(value, "must be a number of seconds, 0 or more (inf: for ever)")
 
 
 def _integer(value: Any) -> int:
+    found = value
     if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Bad(f"must be a whole number, 1 or more, got {kind_of(value)}")
-    return value
+        found = int(value)
+    if isinstance(found, bool) or not isinstance(found, int) or found < 1:
+        raise Bad("must be a whole number, 1 or more", value)
+    return found
 
 
 _FLAGS = {"true": True, "yes": True, "on": True, "1": True}
@@ -79,14 +130,14 @@ def _flag(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in _FLAGS:
         return _FLAGS[value.strip().lower()]
-    raise Bad(f"must be true or false, got {kind_of(value)}")
+    raise Bad("must be true or false", value)
 
 
 def _text_list(value: Any) -> list[str]:
     # A comma-separated string is accepted: that is how environment variables hold lists.
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
-        raise Bad(f"must be a list of non-empty strings, got {kind_of(value)}")
+        raise Bad("must be a list of non-empty strings", value)
     found = [i.strip() for i in items]
     if not found:
         raise Bad("must list one value or more")
@@ -95,7 +146,7 @@ def _text_list(value: Any) -> list[str]:
 
 def _text_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise Bad(f"must be a mapping of names to strings, got {kind_of(value)}")
+        raise Bad("must be a mapping of names to strings", value)
     return {k: str(v) for k, v in value.items()}
 
 
@@ -119,6 +170,10 @@ def kind_of(value: Any) -> str:
 
 
 Convert = Callable[[Any], Any]
+
+SECRET = frozenset({"smtp_password", "headers", "url", "webhook_url"})
+"""Fields whose values an error never shows: a password, and the tokens that webhook
+URLs (in their paths) and headers carry."""
 
 # Fields every channel type takes, besides "type" and "name".
 COMMON: dict[str, Convert] = {"min_severity": _severity, "domains": _text_list, "enabled": _flag}
@@ -167,7 +222,7 @@ TYPES: dict[str, Kind] = {
         {"url": _url, "headers": _text_map, "timeout_seconds": number},
     ),
 }
-RETRY_FIELDS = {
+RETRY_FIELDS: dict[str, Convert] = {
     f.name: _integer if f.name == "max_attempts" else number for f in fields(DeliveryRetry)
 }
 TOP_LEVEL = ("channels", "throttle_seconds", "retry")

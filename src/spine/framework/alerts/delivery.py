@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from spine.core.clock import Clock
@@ -24,21 +25,32 @@ class DeliveryRetry:
     """Each later wait is this many times the one before."""
     max_delay_seconds: float = 30.0
     """No wait is longer. A receiver asking (``Retry-After``) for more is not retried."""
+    max_total_seconds: float = 15.0
+    """The budget of one delivery to one channel, attempts and waits included: no retry
+    starts that would end past it, judging by how long the last attempt took. The first
+    attempt is always made. Sending is synchronous (a run's alert is sent by the thread
+    that ran it), so this bounds how long a dead channel holds that thread up."""
 
     def __post_init__(self) -> None:
         problems = []
-        if self.max_attempts < 1:
-            problems.append(f"max_attempts must be 1 or more, got {self.max_attempts!r}")
-        if self.initial_delay_seconds < 0:
-            problems.append(
-                f"initial_delay_seconds must be 0 or more, got {self.initial_delay_seconds!r}"
-            )
-        if self.backoff_multiplier < 1:
-            problems.append(
-                f"backoff_multiplier must be 1 or more, got {self.backoff_multiplier!r}"
-            )
-        if self.max_delay_seconds < 0:
-            problems.append(f"max_delay_seconds must be 0 or more, got {self.max_delay_seconds!r}")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            problems.append(f"max_attempts must be a whole number, 1 or more, got {attempts!r}")
+        for name, least in (
+            ("initial_delay_seconds", 0.0),
+            ("backoff_multiplier", 1.0),
+            ("max_delay_seconds", 0.0),
+            ("max_total_seconds", 0.0),
+        ):
+            value = getattr(self, name)
+            # NaN passes every comparison, and an infinite wait would hold the sender for ever.
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < least
+            ):
+                problems.append(f"{name} must be a finite number, {least:g} or more, got {value!r}")
         if problems:
             raise ValueError("DeliveryRetry: " + "; ".join(problems))
 
@@ -64,8 +76,11 @@ def deliver(
 ) -> DeliveryResult:
     """Send ``alert`` on ``channel``, retrying retryable failures; never raises."""
     attempt = 1
+    started = clock.time()
     while True:
+        before = clock.time()
         result = _attempt(channel, alert)
+        took = clock.time() - before
         result.attempt = attempt
         if result.success or not result.retryable or attempt >= retry.max_attempts:
             return result
@@ -74,6 +89,14 @@ def deliver(
             result.message = (
                 f"{result.message}; not retried: asked to wait {result.retry_after:g}s, "
                 f"more than max_delay_seconds={retry.max_delay_seconds:g}"
+            )
+            return result
+        spent = clock.time() - started
+        if spent + delay + took > retry.max_total_seconds:
+            result.message = (
+                f"{result.message}; not retried: {spent:.1f}s spent, and waiting {delay:g}s "
+                f"for an attempt like the last ({took:.1f}s) would pass "
+                f"max_total_seconds={retry.max_total_seconds:g}"
             )
             return result
         logger.warning(
@@ -91,8 +114,23 @@ def deliver(
 
 def _attempt(channel: BaseChannel, alert: Alert) -> DeliveryResult:
     try:
-        return channel.send(alert)
+        result = channel.send(alert)
     except Exception as exc:
         logger.error("alert channel %r raised instead of reporting", channel.name, exc_info=exc)
         # A network error may pass; any other exception is a bug that would recur.
         return DeliveryResult.fail(channel.name, exc, retryable=isinstance(exc, OSError))
+    if isinstance(result, DeliveryResult):
+        return result
+    # A channel of the user's own that forgets to return its result: whatever it did,
+    # nobody can tell whether the alert went out, and sending again would do the same.
+    logger.error(
+        "alert channel %r: send() returned %s instead of a DeliveryResult",
+        channel.name,
+        type(result).__name__,
+    )
+    return DeliveryResult.fail(
+        channel.name,
+        f"send() returned {type(result).__name__} instead of a DeliveryResult; "
+        "make the channel's send return DeliveryResult.ok(...) or DeliveryResult.fail(...)",
+        retryable=False,
+    )

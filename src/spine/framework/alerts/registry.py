@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import replace
 from typing import Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
+from spine.core.errors import describe_exception
 from spine.framework.alerts.channels import BaseChannel
 from spine.framework.alerts.delivery import DeliveryRetry, deliver
 from spine.framework.alerts.log import DeliveryLog, DeliveryRecord
 from spine.framework.alerts.model import Alert, AlertSeverity, DeliveryResult
-from spine.framework.alerts.throttle import DEFAULT_WINDOW_SECONDS, Throttle
+from spine.framework.alerts.throttle import DEFAULT_WINDOW_SECONDS, Throttle, check_window
 
 logger = logging.getLogger("spine.alerts")
 
@@ -79,7 +81,12 @@ class AlertRegistry:
         clock: Clock | None = None,
     ) -> None:
         """Change the options given (``None`` keeps one); ``throttle_seconds=0`` turns
-        throttling off. A new window or clock starts the throttle afresh."""
+        throttling off, ``math.inf`` throttles for ever. A new window or clock starts the
+        throttle afresh. A bad value raises ``ValueError`` and changes nothing."""
+        if throttle_seconds is not None:
+            check_window(throttle_seconds)
+        if retry is not None and not isinstance(retry, DeliveryRetry):
+            raise ValueError(f"retry must be a DeliveryRetry, got {type(retry).__name__}")
         if retry is not None:
             self._retry = retry
         if clock is not None:
@@ -119,7 +126,10 @@ class AlertRegistry:
             return DeliveryResult.fail(
                 channel_name, f"no channel named {channel_name!r}", retryable=False
             )
-        if not channel.should_send(alert):
+        takes = self._takes(channel, alert, None)
+        if isinstance(takes, DeliveryResult):
+            return takes
+        if not takes:
             return DeliveryResult.ok(channel_name, "Filtered (severity/domain)")
         return self._dispatch(channel, alert, None)
 
@@ -133,7 +143,13 @@ class AlertRegistry:
         """
         with self._lock:
             channels = list(self._channels.values())
-        results = [self._dispatch(c, alert, log) for c in channels if c.should_send(alert)]
+        results: list[DeliveryResult] = []
+        for channel in channels:
+            takes = self._takes(channel, alert, log)
+            if isinstance(takes, DeliveryResult):
+                results.append(takes)
+            elif takes:
+                results.append(self._dispatch(channel, alert, log))
         if not results:
             logger.warning(
                 "alert not delivered (no channel takes it): [%s] %s - %s (source=%s, run=%s)",
@@ -144,6 +160,26 @@ class AlertRegistry:
                 alert.run_id,
             )
         return results
+
+    def _takes(
+        self, channel: BaseChannel, alert: Alert, log: DeliveryLog | None
+    ) -> bool | DeliveryResult:
+        """Whether ``channel`` takes ``alert``; a failed result when its filter raises.
+
+        A channel's own ``should_send`` may be buggy: that is this channel's failure
+        (recorded like one), not a reason to deprive the other channels of the alert.
+        """
+        try:
+            return bool(channel.should_send(alert))
+        except Exception as exc:
+            logger.exception("alert channel %r: should_send raised", channel.name)
+            result = DeliveryResult.fail(
+                channel.name,
+                f"should_send raised {describe_exception(exc)}; the alert was not sent",
+                retryable=False,
+            )
+            self._record(alert, channel, result, log or self._log)
+            return result
 
     def _dispatch(
         self, channel: BaseChannel, alert: Alert, log: DeliveryLog | None
@@ -157,7 +193,7 @@ class AlertRegistry:
                 success=True,
                 message=(
                     f"throttled: a duplicate of the alert delivered {admission.age_seconds:.0f}s "
-                    f"ago (window {throttle.window_seconds:g}s); "
+                    f"ago (window {_window(throttle.window_seconds)}); "
                     f"{admission.suppressed} held back so far"
                 ),
                 attempt=0,
@@ -197,6 +233,10 @@ class AlertRegistry:
             logger.exception(
                 "cannot record the delivery of alert %r to channel %r", alert.title, channel.name
             )
+
+
+def _window(seconds: float) -> str:
+    return "for ever" if math.isinf(seconds) else f"{seconds:g}s"
 
 
 def _with_suppressed(alert: Alert, suppressed: int) -> Alert:

@@ -141,6 +141,16 @@ class EmailChannel(BaseChannel):
                 "give an ssl_context that trusts it",
                 retryable=False,
             )
+        except ssl.SSLError as exc:
+            # A TLS failure (WRONG_VERSION_NUMBER: TLS spoken to a plain-text port, or the
+            # reverse; no common protocol or cipher) recurs on every attempt. Timeouts
+            # are not SSLErrors: they are retried below.
+            return self._fail(
+                f"{where}: TLS failed ({describe_exception(exc)}); check smtp_port and "
+                "use_ssl: port 465 speaks TLS from the start (use_ssl), 587 and 25 upgrade "
+                "with STARTTLS (use_tls)",
+                retryable=False,
+            )
         except OSError as exc:
             # Connection refused or reset, timeouts, a dropped session: may pass.
             return self._fail(f"{where}: {describe_exception(exc)}", retryable=True)

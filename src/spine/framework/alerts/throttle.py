@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -36,15 +37,14 @@ class Throttle:
 
     A window opens when an alert is admitted; if its delivery fails, ``release``
     closes it again so the next duplicate is tried rather than lost. The state is
-    per process. ``window_seconds=0`` admits everything.
+    per process. ``window_seconds=0`` admits everything; ``math.inf`` delivers each
+    incident once per channel for the life of the process.
     """
 
     def __init__(
         self, window_seconds: float = DEFAULT_WINDOW_SECONDS, clock: Clock = SYSTEM_CLOCK
     ) -> None:
-        if window_seconds < 0:
-            raise ValueError(f"throttle_seconds must be 0 or more, got {window_seconds!r}")
-        self.window_seconds = window_seconds
+        self.window_seconds = check_window(window_seconds)
         self._clock = clock
         self._entries: dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
@@ -84,3 +84,21 @@ class Throttle:
         ]
         for key in expired:
             del self._entries[key]
+
+
+def check_window(window_seconds: float) -> float:
+    """``window_seconds`` as a float; a ``ValueError`` unless it is 0 or more.
+
+    Infinity is allowed (for ever); NaN is not: it compares false with everything,
+    so it would silently turn throttling off.
+    """
+    if (
+        isinstance(window_seconds, bool)
+        or not isinstance(window_seconds, int | float)
+        or math.isnan(window_seconds)
+        or window_seconds < 0
+    ):
+        raise ValueError(
+            f"throttle_seconds must be a number, 0 or more (inf: for ever), got {window_seconds!r}"
+        )
+    return float(window_seconds)

@@ -69,7 +69,12 @@ def post_json(
             channel_name, f"cannot post to {where}: {describe_exception(exc)}", retryable=False
         )
     except httpx2.TransportError as exc:
-        return DeliveryResult.fail(channel_name, f"{describe_exception(exc)} (posting to {where})")
+        # A TLS failure (an untrusted certificate, TLS spoken to a plain-HTTP port)
+        # recurs on every attempt; timeouts and dropped connections may pass.
+        tls = not isinstance(exc, httpx2.TimeoutException) and _tls_failure(exc)
+        return DeliveryResult.fail(
+            channel_name, f"{describe_exception(exc)} (posting to {where})", retryable=not tls
+        )
     status = response.status_code
     if 200 <= status < 300:
         return DeliveryResult.ok(channel_name, f"HTTP {status}")
@@ -83,6 +88,20 @@ def post_json(
         retryable=retryable,
         retry_after=_retry_after(response.headers.get("Retry-After")) if retryable else None,
     )
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether an ``ssl.SSLError`` caused ``exc`` (httpx wraps it in its own errors)."""
+    import ssl
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -68,6 +68,15 @@ def test_add_list_pause_resume_and_delete(sqlite_url: str, tmp_path: Path) -> No
          "misfire must be one of"),
         (["add", "s", "--workflow", "w", "--cron", "* * * * *", "--max-instances", "0"],
          "max_instances must be"),
+        (["add", "s", "--workflow", "w", "--cron", "* * * * *",
+          "--max-instances", "99999999999999999999"],
+         "schedule 's': max_instances must be an integer from 1 to 2147483647"),
+        (["add", "s", "--workflow", "w", "--cron", "* * * * *", "--misfire-grace", "inf"],
+         "schedule 's': misfire_grace_seconds must be a number of seconds from 1"),
+        (["add", "s", "--workflow", "w", "--cron", "* * * * *", "--misfire-grace", "1e30"],
+         "schedule 's': misfire_grace_seconds must be"),
+        (["add", "s", "--workflow", "w", "--cron", "* * * * *", "--misfire-grace", "nan"],
+         "schedule 's': misfire_grace_seconds must be"),
         (["add", "s", "--workflow", "w", "--cron", "* * * * *", "-p", "novalue"],
          "expected key=value"),
         (["add", "taken", "--workflow", "w", "--cron", "* * * * *"], "already exists"),
@@ -104,3 +113,64 @@ def test_scheduled_runs_show_their_schedule(sqlite_url: str) -> None:
     assert code == 0
     assert "fired" in out
     assert str(fire.run_id) in out
+
+
+APP = """
+from spine.orchestration import Step, Workflow, register_workflow
+
+register_workflow(Workflow("cli.app.daily", [Step.lambda_("a", lambda ctx, cfg: None)]))
+register_workflow(Workflow("cli.app.weekly", [Step.lambda_("a", lambda ctx, cfg: None)]))
+"""
+
+
+def test_add_checks_the_workflow_against_the_apps(sqlite_url: str, tmp_path: Path) -> None:
+    app = tmp_path / "cli_app.py"
+    app.write_text(APP)
+    add = ["schedule", "add", "s", "--cron", "@daily", "--app", str(app)]
+
+    code, out, err = spine(sqlite_url, *add, "--workflow", "cli.app.dialy")
+
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"Error: schedule 's': workflow 'cli.app.dialy' is not registered by --app {app}; "
+        "registered: cli.app.daily, cli.app.weekly"
+    ]
+    assert json.loads(spine(sqlite_url, "schedule", "list", "--json")[1]) == []  # not stored
+
+    code, out, err = spine(sqlite_url, *add, "--workflow", "cli.app.daily")
+    assert code == 0
+    assert out.startswith("schedule s: cli.app.daily at '@daily' (UTC); next fire ")
+    assert err == ""
+
+
+def test_add_refuses_an_unknown_workflow_when_workflows_are_registered(sqlite_url: str) -> None:
+    register_workflow(Workflow("cli.known", [Step.lambda_("a", lambda c, f: None)]))
+
+    code, _, err = spine(sqlite_url, "schedule", "add", "s", "--workflow", "cli.knwon",
+                         "--cron", "@daily")  # fmt: skip
+
+    assert code == 2
+    assert "workflow 'cli.knwon' is not registered here; registered: cli.known" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_add_without_an_app_warns_that_the_name_was_not_checked(sqlite_url: str) -> None:
+    code, out, err = spine(sqlite_url, "schedule", "add", "s", "--workflow", "etl.anything",
+                           "--cron", "@daily")  # fmt: skip
+
+    assert code == 0
+    assert out.startswith("schedule s: etl.anything at '@daily'")
+    assert err.strip().splitlines() == [
+        "warning: schedule s: workflow 'etl.anything' could not be checked (give --app "
+        "MODULE); workers that do not know it leave it unfired"
+    ]
+
+
+def test_an_app_that_cannot_be_imported_is_a_usage_error(sqlite_url: str) -> None:
+    code, _, err = spine(sqlite_url, "schedule", "add", "s", "--workflow", "w", "--cron",
+                         "@daily", "--app", "no_such_module_for_spine")  # fmt: skip
+
+    assert code == 2
+    assert "--app no_such_module_for_spine: cannot import it" in err
+    assert len(err.strip().splitlines()) == 1

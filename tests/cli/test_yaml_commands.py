@@ -14,6 +14,8 @@ from spine.cli.main import cli
 from spine.orchestration import WorkflowRunner, load_workflow, register_workflow
 from spine.orchestration.registry import default_workflow_registry
 
+SECONDS = "must be a number of seconds from 0 to 31622400 (366 days)"
+
 STEPS = """
 from pathlib import Path
 from spine.orchestration import StepResult
@@ -96,7 +98,7 @@ def test_validate_lists_every_problem_one_per_line(
     assert code == 2
     assert out == ""
     assert err.splitlines() == [
-        "bad.yaml:3: steps[0].wait: must be a number of seconds >= 0, got -1 (int)",
+        f"bad.yaml:3: steps[0].wait: {SECONDS}, got -1 (int)",
         "bad.yaml:4: steps[1].choice.when: `__import__('os')` is not allowed: the only "
         "functions are len(), abs(), min(), max()",
         "bad.yaml:4: steps[1].choice.then: 'c' names no step of this workflow; "
@@ -213,7 +215,7 @@ def test_an_invalid_file_is_refused_by_run_with_every_problem(
     assert "Traceback" not in err
     assert err.splitlines() == [
         f"Error: {path}: 2 problems:",
-        f"  {path}:3: steps[0].wait: must be a number of seconds >= 0, got -1 (int)",
+        f"  {path}:3: steps[0].wait: {SECONDS}, got -1 (int)",
         f"  {path}:4: steps[1].lambda: must be module:function (e.g. mypkg.checks:validate), "
         "got 'x' (str)",
     ]
@@ -250,3 +252,21 @@ def test_an_app_given_as_a_yaml_file_is_registered(
     [done] = json.loads(out)
     assert done["run_id"] == run_id
     assert done["completed_steps"] == ["load", "check", "route", "big"]
+
+
+@pytest.mark.parametrize("wait", [".inf", ".nan", "99999999999999999999999", "1e400"])
+def test_a_wait_without_end_is_refused_by_validate_and_run(
+    sqlite_url: str, tmp_path: Path, wait: str
+) -> None:
+    # It used to pass validate, then crash run with an OverflowError, the run left RUNNING.
+    path = tmp_path / "inf.yaml"
+    path.write_text(f"name: inf\nsteps:\n  - {{name: a, wait: {wait}}}\n")
+
+    for command in ("validate", "run"):
+        code, _, err = spine(sqlite_url, command, str(path))
+        assert code == 2
+        assert f"inf.yaml:3: steps[0].wait: {SECONDS}" in err
+        assert "Traceback" not in err
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        assert runner.store is not None
+        assert runner.store.list_runs() == []

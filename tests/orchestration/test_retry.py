@@ -49,11 +49,25 @@ def test_retry_policy_defaults() -> None:
         ({"max_attempts": -2}, "max_attempts"),
         ({"initial_delay_seconds": -1.0}, "initial_delay_seconds"),
         ({"max_delay_seconds": -5}, "max_delay_seconds"),
+        ({"initial_delay_seconds": float("inf")}, "initial_delay_seconds"),
+        ({"initial_delay_seconds": float("nan")}, "initial_delay_seconds"),
+        ({"max_delay_seconds": float("inf")}, "max_delay_seconds"),
+        ({"max_delay_seconds": 366 * 86400 + 1}, "max_delay_seconds"),
+        ({"max_delay_seconds": 10**30}, "max_delay_seconds"),
+        ({"initial_delay_seconds": True}, "initial_delay_seconds"),
+        ({"backoff_multiplier": float("inf")}, "backoff_multiplier"),
+        ({"backoff_multiplier": float("nan")}, "backoff_multiplier"),
+        ({"max_attempts": True}, "max_attempts"),
     ],
 )
 def test_retry_policy_rejects_invalid_values(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         RetryPolicy(**kwargs)
+
+
+def test_retry_delays_may_reach_366_days() -> None:
+    longest = RetryPolicy(initial_delay_seconds=366 * 86400, max_delay_seconds=366 * 86400)
+    assert longest.delay_seconds(1) <= 366 * 86400
 
 
 def test_retry_on_accepts_categories_and_strings() -> None:

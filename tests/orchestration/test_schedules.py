@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from spine.core.errors import ScheduleError, ScheduleValidationError
+from spine.core.errors import ScheduleError, ScheduleValidationError, StoreError
 from spine.orchestration import Step, Workflow, WorkflowRunner, register_workflow
-from spine.orchestration.schedules import FireOutcome, Schedule, Scheduler
+from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire, Scheduler
 from spine.store import SqlScheduleStore, open_schedules
 from spine.testing import FakeClock
 
@@ -67,6 +68,31 @@ def test_every_problem_is_reported_at_once_naming_the_schedule_and_fields() -> N
 def test_a_bad_cron_expression_is_refused(cron: str, message: str) -> None:
     with pytest.raises(ScheduleValidationError, match=message):
         Schedule("s", "etl", cron)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("misfire_grace_seconds", float("inf")), ("misfire_grace_seconds", float("nan")),
+     ("misfire_grace_seconds", 1e30), ("misfire_grace_seconds", 2_147_484),
+     ("max_instances", 99999999999999999999), ("max_instances", 2**31)],
+)  # fmt: skip
+def test_grace_and_max_instances_are_bounded_by_what_the_store_holds(
+    field: str, value: float
+) -> None:
+    # They used to reach the store's integer columns as an OverflowError.
+    with pytest.raises(ScheduleValidationError) as info:
+        Schedule("s", "etl", "0 6 * * *", **{field: value})
+    [problem] = info.value.problems
+    assert problem.startswith(f"{field} must be ")
+    assert problem.endswith(f"got {value!r}")
+    assert str(info.value).startswith("schedule 's': ")
+
+
+def test_the_largest_grace_and_max_instances_are_accepted() -> None:
+    largest = Schedule(
+        "s", "etl", "0 6 * * *", misfire_grace_seconds=2_147_483, max_instances=2**31 - 1
+    )
+    assert (largest.misfire_grace_seconds, largest.max_instances) == (2_147_483.0, 2**31 - 1)
 
 
 def test_a_cron_expression_without_a_next_date_cannot_be_started() -> None:
@@ -131,6 +157,34 @@ def test_a_schedule_firing_every_hour_keeps_to_elapsed_time_in_the_repeated_hour
     assert fire_times(half_hourly, at(LONDON, 2025, 10, 26, 0, 45), 5)[-1] == (
         "2025-10-26T02:00:00+00:00"  # 01:00 and 01:30, each twice
     )
+
+
+@pytest.mark.parametrize(
+    ("alias", "first"),
+    [("@daily", "2025-01-07T00:00:00+00:00"), ("@midnight", "2025-01-07T00:00:00+00:00"),
+     ("@hourly", "2025-01-06T06:00:00+00:00"), ("@weekly", "2025-01-12T00:00:00+00:00"),
+     ("@monthly", "2025-02-01T00:00:00+00:00"), ("@yearly", "2026-01-01T00:00:00+00:00"),
+     ("@annually", "2026-01-01T00:00:00+00:00")],
+)  # fmt: skip
+@pytest.mark.parametrize("name", ["nightly", "report"])
+def test_an_alias_fires_at_its_cron_time_whatever_the_name(
+    alias: str, first: str, name: str
+) -> None:
+    # The name used to reach croniter as a hash id, which turns @daily into H H * * *.
+    assert fire_times(Schedule(name, "etl", alias), NOW, 1) == [first]
+
+
+def test_h_spreads_a_field_by_the_name_and_only_that_field() -> None:
+    nightly = fire_times(Schedule("nightly", "etl", "H 6 * * *"), NOW, 2)
+    report = fire_times(Schedule("report", "etl", "H 6 * * *"), NOW, 2)
+    assert nightly != report  # each name its own minute past six...
+    for times in (nightly, report):
+        assert {t[11:13] for t in times} == {"06"}  # ...of the hour the expression fixes
+        assert times[0][14:] == times[1][14:]  # the same minute every day
+    quarterly = Schedule("nightly", "etl", "H/15 * * * *")
+    first = quarterly.next_fire_after(NOW)
+    assert first is not None
+    assert quarterly.next_fire_after(first) == first + 900
 
 
 def test_a_sixth_field_counts_seconds() -> None:
@@ -335,3 +389,106 @@ def test_two_schedulers_at_the_same_time_fire_once(
     assert len(first) == 1
     assert second == []
     assert len(_runs(store, "daily")) == 1
+
+
+def test_a_schedule_whose_run_cannot_be_made_does_not_stop_the_others(
+    runner: WorkflowRunner,
+    store: SqlScheduleStore,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The defaults cannot be stored as JSON: the store refuses the run of every due time.
+    register_workflow(Workflow("sched.bad", [Step.lambda_("a", lambda c, f: None)],
+                               defaults={"since": {1, 2}}))  # fmt: skip
+    _report()
+    store.add(Schedule("a-bad", "sched.bad", "0 * * * *"), now=clock.time())  # due first
+    store.add(Schedule("b-good", "sched.report", "0 * * * *"), now=clock.time())
+    scheduler = Scheduler(runner, store)
+    clock.advance(30)  # 06:00:00
+
+    fires = scheduler.fire_due()
+
+    assert [(f.schedule, f.outcome) for f in fires] == [("a-bad", "missed"), ("b-good", "fired")]
+    [missed] = store.history("a-bad")
+    assert missed.run_id is None
+    assert missed.detail is not None
+    assert missed.detail.startswith("no run: it could not be made: WorkflowValidationError: ")
+    assert "params['since'] (a set) cannot be stored as JSON" in missed.detail
+    assert "schedule 'a-bad'" in caplog.text
+    assert "cannot be stored as JSON" in caplog.text
+    # The broken schedule went on with its next time, and both fire again at 07:00.
+    assert store.get("a-bad").next_fire_at == at(UTC, 2025, 1, 6, 7)
+    assert _runs(store, "a-bad") == []
+    assert scheduler.fire_due() == []
+    runner.run_pending()
+    clock.advance(3600)
+    assert [(f.schedule, f.outcome) for f in scheduler.fire_due()] == [
+        ("a-bad", "missed"), ("b-good", "fired"),
+    ]  # fmt: skip
+
+
+def test_a_run_that_cannot_be_built_is_recorded_as_missed(
+    runner: WorkflowRunner,
+    store: SqlScheduleStore,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _report()
+    store.add(Schedule("daily", "sched.report", "0 6 * * *", misfire="run_once"),
+              now=clock.time())  # fmt: skip
+    scheduler = Scheduler(runner, store)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no plan for it")
+
+    monkeypatch.setattr(runner, "pending_record", broken)
+    clock.advance(2 * 86400)  # found late: 06:00 on Monday and Tuesday were missed
+
+    [fire] = scheduler.fire_due()
+
+    assert (fire.outcome, fire.run_id, fire.due_at) == ("missed", None, at(UTC, 2025, 1, 6, 6))
+    assert fire.detail is not None
+    assert fire.detail.startswith("no run: it could not be made: RuntimeError: no plan for it")
+    assert "past the misfire grace" in fire.detail
+    assert store.get("daily").next_fire_at == at(UTC, 2025, 1, 8, 6)
+
+
+class _FlakyStore:
+    """A schedule store whose firing of one schedule fails, as a database might."""
+
+    def __init__(self, store: SqlScheduleStore, failing: str) -> None:
+        self.store, self.failing, self.calls = store, failing, 0
+
+    def due(self, now: float) -> list[Schedule]:
+        return self.store.due(now)
+
+    def fire(self, schedule: Schedule, *args: Any) -> ScheduleFire | None:
+        if schedule.name == self.failing:
+            self.calls += 1
+            raise StoreError("database is locked")
+        return self.store.fire(schedule, *args)
+
+
+def test_a_schedule_the_store_cannot_fire_is_tried_again_and_logged_once(
+    runner: WorkflowRunner,
+    store: SqlScheduleStore,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _report()
+    store.add(Schedule("a-stuck", "sched.report", "0 6 * * *"), now=clock.time())
+    store.add(Schedule("b-good", "sched.report", "0 6 * * *"), now=clock.time())
+    flaky = _FlakyStore(store, "a-stuck")
+    scheduler = Scheduler(runner, flaky)
+    clock.advance(30)
+
+    assert [f.schedule for f in scheduler.fire_due()] == ["b-good"]
+    assert scheduler.fire_due() == []
+    assert flaky.calls == 2  # tried at each look: the database may come back
+    assert caplog.text.count("schedule 'a-stuck': could not fire its due time") == 1
+    assert "StoreError: database is locked" in caplog.text
+    assert store.get("a-stuck").next_fire_at == at(UTC, 2025, 1, 6, 6)  # not advanced
+
+    flaky.failing = ""
+    [fire] = scheduler.fire_due()
+    assert (fire.schedule, fire.outcome) == ("a-stuck", "fired")

@@ -211,3 +211,20 @@ def test_constructing_does_not_register_and_register_workflow_does() -> None:
         get_workflow("registry.wf")
     assert register_workflow(workflow) is workflow
     assert get_workflow("registry.wf") is workflow
+
+
+@pytest.mark.parametrize(
+    "seconds", [float("inf"), float("nan"), -1, 366 * 86400 + 1, 10**23, True, "5"]
+)
+def test_a_wait_must_be_a_finite_number_of_seconds_up_to_366_days(seconds: object) -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        Workflow("wait.wf", [Step.wait("pause", seconds)])  # type: ignore[arg-type]
+    assert str(info.value).startswith(
+        "workflow 'wait.wf', step 'pause': duration_seconds must be a number of seconds "
+        "from 0 to 31622400 (366 days), got "
+    )
+    assert (info.value.workflow, info.value.step) == ("wait.wf", "pause")
+
+
+def test_a_wait_of_366_days_is_allowed() -> None:
+    Workflow("wait.wf", [Step.wait("zero", 0), Step.wait("longest", 366 * 86400)])

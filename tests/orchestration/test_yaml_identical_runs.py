@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from spine.framework import register_pipeline
+from spine.framework.alerts import AlertRegistry, ConsoleChannel
 from spine.orchestration import (
     ErrorPolicy,
     RetryPolicy,
@@ -37,6 +39,8 @@ version: 2
 description: the same workflow as python_workflow()
 defaults: {{tier: T1}}
 tags: [weekly]
+max_concurrent_runs: 2
+alert_on: [completed, FAILED]
 steps:
   - name: extract
     lambda: {M}:extract
@@ -102,6 +106,8 @@ def python_workflow() -> Workflow:
         description="the same workflow as python_workflow()",
         defaults={"tier": "T1"},
         tags=["weekly"],
+        max_concurrent_runs=2,
+        alert_on=["COMPLETED", "FAILED"],
     )
 
 
@@ -117,7 +123,7 @@ def _normalize_pipeline() -> None:
     register_pipeline("yaml.normalize", yaml_steps.normalize)
 
 
-def summary(result: WorkflowResult, clock: FakeClock) -> dict[str, Any]:
+def summary(result: WorkflowResult, clock: FakeClock, alerts: str) -> dict[str, Any]:
     """Everything a run did that does not depend on its ids and timings."""
     return {
         "status": str(result.status),
@@ -132,14 +138,18 @@ def summary(result: WorkflowResult, clock: FakeClock) -> dict[str, Any]:
         "partition": result.context.to_dict()["partition"],
         "error_step": result.error_step,
         "sleeps": clock.sleeps,
+        # The first line of each alert: its severity and title (the rest names the run).
+        "alerts": [line for line in alerts.splitlines() if line.startswith("[")],
     }
 
 
 def run(workflow: Workflow, params: dict[str, Any], database_url: str | None) -> dict[str, Any]:
     clock = FakeClock()
-    with WorkflowRunner(clock=clock, database_url=database_url) as runner:
+    alerts, console = io.StringIO(), AlertRegistry()
+    console.register(ConsoleChannel("console", stream=alerts))
+    with WorkflowRunner(clock=clock, database_url=database_url, alerts=console) as runner:
         result = runner.execute(workflow, params=params, partition={"region": "eu"})
-    return summary(result, clock)
+    return summary(result, clock, alerts.getvalue())
 
 
 def test_the_definitions_are_the_same(yaml_file: Path) -> None:
@@ -152,6 +162,9 @@ def test_the_definitions_are_the_same(yaml_file: Path) -> None:
     assert python_items is not None
     assert yaml_items.to_dict() == python_items.to_dict()
     assert from_yaml.steps[1].retry == from_python.steps[1].retry
+    # Not in to_dict(), so compared here.
+    assert from_yaml.alert_on == from_python.alert_on == frozenset({"COMPLETED", "FAILED"})
+    assert from_yaml.max_concurrent_runs == from_python.max_concurrent_runs == 2
     assert definition_hash(plan_for(from_yaml)) == definition_hash(plan_for(from_python))
 
 
@@ -175,6 +188,7 @@ def test_runs_are_identical(
     assert from_yaml["executions"][1][3] == 1  # the retried step ran twice
     assert from_yaml["executions"][2][3] == 2
     assert from_yaml["status"] == "COMPLETED"
+    assert from_yaml["alerts"] == ["[INFO] Workflow yaml.identical completed"]
 
 
 def test_the_then_branch_runs_every_step_type(yaml_file: Path) -> None:

@@ -28,6 +28,7 @@ from spine.orchestration import (
 from . import yaml_steps
 
 M = yaml_steps.__name__
+SECONDS = "must be a number of seconds from 0 to 31622400 (366 days)"
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +58,7 @@ description: Weekly refresh
 defaults: {{tier: NMS_TIER_1, week_ending: 2026-01-10}}
 tags: [weekly, finra]
 max_concurrent_runs: 2
+alert_on: [failed, PARTIAL]
 steps:
   - name: ingest
     pipeline: finra.otc.ingest_week
@@ -94,6 +96,7 @@ def test_a_full_file_gives_the_workflow_it_describes() -> None:
     assert workflow.defaults == {"tier": "NMS_TIER_1", "week_ending": "2026-01-10"}
     assert workflow.tags == ["weekly", "finra"]
     assert workflow.max_concurrent_runs == 2
+    assert workflow.alert_on == frozenset({"FAILED", "PARTIAL"})  # any case, as in Python
     ingest, validate, route, per_week, alert, pause = workflow.steps
     assert ingest.step_type is StepType.PIPELINE
     assert (ingest.pipeline_name, ingest.params) == ("finra.otc.ingest_week", {"source": "api"})
@@ -116,6 +119,17 @@ def test_a_full_file_gives_the_workflow_it_describes() -> None:
     assert per_week.iterator_workflow.name == "finra.weekly_refresh.per_week"
     assert alert.handler is yaml_steps.alert
     assert pause.duration_seconds == 1.5
+
+
+@pytest.mark.parametrize(
+    ("given", "statuses"),
+    [("COMPLETED", {"COMPLETED"}), ("[]", set()), ("[cancelled, FAILED]", {"CANCELLED", "FAILED"})],
+)
+def test_alert_on_takes_a_status_or_a_list(given: str, statuses: set[str]) -> None:
+    workflow = load_workflow(write(f"name: x\nalert_on: {given}\nsteps: [{{name: a, wait: 1}}]\n"))
+
+    assert workflow.alert_on == statuses  # [] sends no alert, whatever the runner's alert_on
+    assert load_workflow(write("name: x\nsteps: [{name: a, wait: 1}]\n")).alert_on is None
 
 
 def test_workflow_from_dict_reads_the_same_structure() -> None:
@@ -183,7 +197,7 @@ def test_a_yml_suffix_and_a_path_object_work() -> None:
     ("text", "expected"),
     [
         ("name: x\nsteps:\n  - name: a\n    wait: -1\n",
-         "flow.yaml:4: steps[0].wait: must be a number of seconds >= 0, got -1 (int)"),
+         f"flow.yaml:4: steps[0].wait: {SECONDS}, got -1 (int)"),
         ("name: x\nsteps:\n  - name: a\n    wait: 1\n    nxt: a\n",
          "flow.yaml:5: steps[0].nxt: unknown key; did you mean 'next'?"),
         ("name: x\nsteps:\n  - name: a\n    wait: 1\n    next: b\n",
@@ -234,8 +248,39 @@ def test_a_yml_suffix_and_a_path_object_work() -> None:
         ("name: x\nsteps:\n  - name: a\n    wait: 1\n    retry: {max_attempts: 2, backoff: 3}\n",
          "flow.yaml:5: steps[0].retry.backoff: unknown key; did you mean 'backoff_multiplier'?"),
         ("name: x\nsteps:\n  - name: a\n    wait: 1\n    retry: {backoff_multiplier: 0.5}\n",
-         "flow.yaml:5: steps[0].retry: invalid RetryPolicy: backoff_multiplier must be a "
-         "number >= 1, got 0.5"),
+         "flow.yaml:5: steps[0].retry.backoff_multiplier: must be a finite number >= 1, "
+         "got 0.5 (float)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 1\n    retry: {backoff_multiplier: .inf}\n",
+         "flow.yaml:5: steps[0].retry.backoff_multiplier: must be a finite number >= 1, "
+         "got inf (float)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: .inf\n",
+         f"flow.yaml:4: steps[0].wait: {SECONDS}, got inf (float)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: .nan\n",
+         f"flow.yaml:4: steps[0].wait: {SECONDS}, got nan (float)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 99999999999999999999999\n",
+         f"flow.yaml:4: steps[0].wait: {SECONDS}, got 99999999999999999999999 (int)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 31622401\n",
+         f"flow.yaml:4: steps[0].wait: {SECONDS}, got 31622401 (int)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 1\n    retry: {max_delay_seconds: .inf}\n",
+         f"flow.yaml:5: steps[0].retry.max_delay_seconds: {SECONDS}, got inf (float)"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 1\n"
+         "    retry: {initial_delay_seconds: 40000000}\n",
+         f"flow.yaml:5: steps[0].retry.initial_delay_seconds: {SECONDS}, got 40000000 (int)"),
+        ("name: x\nalert_on: [FAILED, FAIL]\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: alert_on[1]: 'FAIL' (str) is not a run status to alert on; "
+         "did you mean 'FAILED'?"),
+        ("name: x\nalert_on:\n  - FAILED\n  - 3\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:4: alert_on[1]: 3 (int) is not a run status to alert on; choose from "
+         "FAILED, PARTIAL, CANCELLED, COMPLETED"),
+        ("name: x\nalert_on: everything\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: alert_on: 'everything' (str) is not a run status to alert on"),
+        ("name: x\nalert_on: {FAILED: true}\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: alert_on: must be a run status or a list of them (FAILED, PARTIAL, "
+         "CANCELLED, COMPLETED), got a mapping"),
+        ("name: x\nsteps:\n  - name: a\n"
+         "    map: {items: params.xs,\n"
+         "          workflow: {alert_on: [FAILED], steps: [{name: s, wait: 1}]}}\n",
+         "flow.yaml:5: steps[0].map.workflow.alert_on: unknown key"),
         ("name: x\nsteps:\n  - name: a\n    wait: 1\n    retry: {retry_on: 3}\n",
          "flow.yaml:5: steps[0].retry.retry_on: must be an error category or a list of them"),
         ("name: x\nsteps: []\n",
@@ -261,6 +306,17 @@ def test_a_yml_suffix_and_a_path_object_work() -> None:
          "flow.yaml:1: name: unsupported YAML tag tag:yaml.org,2002:binary"),
         ("name: !!python/object:os.system x\nsteps: [{name: a, wait: 1}]\n",
          "flow.yaml:1: name: unsupported YAML tag tag:yaml.org,2002:python/object:os.system"),
+        ("name: x\ndefaults: !!python/object:builtins.dict {a: 1}\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: defaults: unsupported YAML tag "
+         "tag:yaml.org,2002:python/object:builtins.dict"),
+        ("name: x\nsteps:\n  - name: a\n    wait: 0\n    retry: !custom {max_attempts: 2}\n",
+         "flow.yaml:5: steps[0].retry: unsupported YAML tag !custom"),
+        ("name: x\nsteps:\n  - !!python/name:os.system {name: b, wait: 0}\n",
+         "flow.yaml:3: steps[0]: unsupported YAML tag tag:yaml.org,2002:python/name:os.system"),
+        ("name: x\ndefaults: !!set {a: null}\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: defaults: unsupported YAML tag tag:yaml.org,2002:set"),
+        ("name: x\ntags: !!python/tuple [a]\nsteps: [{name: a, wait: 1}]\n",
+         "flow.yaml:2: tags: unsupported YAML tag tag:yaml.org,2002:python/tuple"),
         ("- name: x\n", "flow.yaml:1: must be a mapping describing a workflow, got a list"),
         ("name: x\nsteps: [\n",
          "flow.yaml:3: not valid YAML: while parsing a flow node, expected the node content"),
@@ -310,10 +366,9 @@ def test_every_problem_is_reported_at_once_in_file_order() -> None:
         "flow.yaml:9: steps[1].choice.then: 'lod' names no step of this workflow; "
         "did you mean 'load'?",
         "flow.yaml:10: steps[2].name: duplicate step name 'load' (also steps[0])",
-        "flow.yaml:11: steps[2].wait: must be a number of seconds >= 0, got 'soon' (str)",
+        f"flow.yaml:11: steps[2].wait: {SECONDS}, got 'soon' (str)",
         "flow.yaml:15: steps[3].map.max_concurrency: must be an integer >= 1, got 0 (int)",
-        "flow.yaml:16: steps[3].map.workflow.steps[0].wait: must be a number of seconds >= 0, "
-        "got -2 (int)",
+        f"flow.yaml:16: steps[3].map.workflow.steps[0].wait: {SECONDS}, got -2 (int)",
     ]
 
 
@@ -328,8 +383,8 @@ def test_the_error_is_a_validation_error_with_a_summary() -> None:
     assert error.workflow == "x"
     assert str(error).splitlines() == [
         "flow.yaml: 2 problems:",
-        "  flow.yaml:3: steps[0].wait: must be a number of seconds >= 0, got -1 (int)",
-        "  flow.yaml:4: steps[1].wait: must be a number of seconds >= 0, got -2 (int)",
+        f"  flow.yaml:3: steps[0].wait: {SECONDS}, got -1 (int)",
+        f"  flow.yaml:4: steps[1].wait: {SECONDS}, got -2 (int)",
     ]
 
 
@@ -342,9 +397,7 @@ def test_a_dict_is_reported_without_lines() -> None:
     with pytest.raises(WorkflowDefinitionError) as caught:
         workflow_from_dict({"name": "x", "steps": [{"name": "a", "wait": -1}]}, source="api")
 
-    assert caught.value.problems == [
-        "api: steps[0].wait: must be a number of seconds >= 0, got -1 (int)"
-    ]
+    assert caught.value.problems == [f"api: steps[0].wait: {SECONDS}, got -1 (int)"]
 
 
 def test_too_many_values_once_aliases_expand_are_refused() -> None:
@@ -393,8 +446,8 @@ def test_problems_of_a_referenced_file_name_that_file() -> None:
     """)
 
     assert found == [
-        "items/inner.yaml:3: steps[0].wait: must be a number of seconds >= 0, got -1 (int)",
-        "flow.yaml:4: steps[1].wait: must be a number of seconds >= 0, got -3 (int)",
+        f"items/inner.yaml:3: steps[0].wait: {SECONDS}, got -1 (int)",
+        f"flow.yaml:4: steps[1].wait: {SECONDS}, got -3 (int)",
     ]
 
 

@@ -62,6 +62,15 @@ def test_a_schedule_round_trips_with_its_first_fire_time(store: SqlScheduleStore
     assert store.due(SIX) == [added]
 
 
+def test_the_largest_grace_and_max_instances_round_trip(store: SqlScheduleStore) -> None:
+    # The bounds Schedule enforces are what the 32-bit columns hold (on PostgreSQL too).
+    largest = Schedule("big", "etl", "0 6 * * *", misfire_grace_seconds=2_147_483,
+                       max_instances=2**31 - 1)  # fmt: skip
+    added = store.add(largest, now=NOW)
+    assert store.get("big") == added
+    assert (added.misfire_grace_seconds, added.max_instances) == (2_147_483.0, 2**31 - 1)
+
+
 def test_schedules_are_listed_by_name_and_a_paused_one_is_never_due(
     store: SqlScheduleStore,
 ) -> None:

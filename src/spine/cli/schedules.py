@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spine.cli.errors import UsageProblem
+
 if TYPE_CHECKING:
     from spine.orchestration import WorkflowRunner
     from spine.orchestration.schedules import Schedule
@@ -80,6 +82,13 @@ def schedule() -> None:
     help="Skip a due time while N runs of the schedule are pending or running (default 1).",
 )
 @click.option("--paused", is_flag=True, help="Add it paused (spine schedule resume starts it).")
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE first (it registers workflows), so that --workflow is checked.",
+)
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -94,11 +103,24 @@ def add(
     grace: float | None,
     max_instances: int | None,
     paused: bool,
+    apps: tuple[str, ...],
 ) -> None:
     """Add the schedule NAME."""
+    from spine.cli.loading import import_apps
     from spine.cli.values import parse_pairs, read_params_file
+    from spine.orchestration.registry import default_workflow_registry
     from spine.orchestration.schedules import Schedule
 
+    import_apps(apps)
+    known = default_workflow_registry.names()
+    # A typo would be stored and never fire (workers leave a schedule of a workflow
+    # they do not know alone), so the name is checked whenever workflows are known.
+    if workflow not in known and (apps or known):
+        where = f"by --app {', '.join(apps)}" if apps else "here"
+        raise UsageProblem(
+            f"schedule {name!r}: workflow {workflow!r} is not registered {where}; "
+            f"registered: {', '.join(known) or 'none'}"
+        )
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
     # Options left out take the defaults of Schedule.
@@ -123,6 +145,13 @@ def add(
         f"schedule {added.name}: {added.workflow} at {added.cron!r} ({added.timezone}); "
         f"{_next_fire(added)}"
     )
+    if not known:
+        # After adding, so that a refused schedule's error stays the one line on stderr.
+        click.echo(
+            f"warning: schedule {added.name}: workflow {added.workflow!r} could not be "
+            "checked (give --app MODULE); workers that do not know it leave it unfired",
+            err=True,
+        )
 
 
 def _next_fire(schedule: Schedule) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -10,6 +11,22 @@ from spine.orchestration.step_result import ErrorCategory
 
 if TYPE_CHECKING:
     from random import Random
+
+DELAY_LIMIT_SECONDS = 366 * 24 * 3600
+"""The longest wait step or retry delay: 366 days. Anything longer is a mistake
+(``.inf``, a few zeros too many), and a wake-up time far enough ahead cannot even be
+stored: timestamps overflow, and NaN or infinity would reach the runner as an
+``OverflowError`` with the run left ``RUNNING``."""
+
+
+def is_delay(value: object) -> bool:
+    """Whether ``value`` is a number of seconds from 0 to :data:`DELAY_LIMIT_SECONDS`
+    (NaN and infinities are not: the comparisons refuse them)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= DELAY_LIMIT_SECONDS
+    )
 
 
 @dataclass(frozen=True)
@@ -39,16 +56,24 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         problems = []
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            problems.append(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        attempts = self.max_attempts
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            problems.append(f"max_attempts must be an integer >= 1, got {attempts!r}")
         for name in ("initial_delay_seconds", "max_delay_seconds"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
-                problems.append(f"{name} must be a number >= 0, got {value!r}")
-        if not isinstance(self.backoff_multiplier, int | float) or self.backoff_multiplier < 1:
-            problems.append(
-                f"backoff_multiplier must be a number >= 1, got {self.backoff_multiplier!r}"
-            )
+            if not is_delay(value):
+                problems.append(
+                    f"{name} must be a number of seconds from 0 to {DELAY_LIMIT_SECONDS} "
+                    f"(366 days), got {value!r}"
+                )
+        multiplier = self.backoff_multiplier
+        # Written so that NaN fails too; infinity would make a first delay of 0 NaN.
+        if (
+            not isinstance(multiplier, int | float)
+            or isinstance(multiplier, bool)
+            or not (1 <= multiplier < math.inf)
+        ):
+            problems.append(f"backoff_multiplier must be a finite number >= 1, got {multiplier!r}")
         if problems:
             raise ValueError("invalid RetryPolicy: " + "; ".join(problems))
         if self.retry_on is not None:

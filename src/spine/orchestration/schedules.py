@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from spine.core.errors import ScheduleValidationError
+from spine.core.errors import ScheduleValidationError, WorkflowValidationError
 from spine.core.frozen import freeze_dict
 from spine.orchestration.history import RunRecord, _first_bad_path, when
 
@@ -40,6 +41,10 @@ DEFAULT_MISFIRE_GRACE_SECONDS = 60.0
 MIN_MISFIRE_GRACE_SECONDS = 1.0
 """Workers look for due schedules about once a second: a shorter grace would make
 every due time a misfire."""
+MAX_MISFIRE_GRACE_SECONDS = 2_147_483.0
+"""About 24.8 days: the store keeps the grace in milliseconds in a 32-bit column."""
+MAX_INSTANCES = 2**31 - 1
+"""The store keeps ``max_instances`` in a 32-bit column."""
 
 
 class FireOutcome(StrEnum):
@@ -70,7 +75,8 @@ class Schedule:
     """The registered workflow to run (workers that do not know it leave it alone)."""
     cron: str
     """Five fields (minute hour day month weekday), or six with seconds as the sixth
-    (``"* * * * * */10"``: every 10 s); ``@daily``-style aliases work too."""
+    (``"* * * * * */10"``: every 10 s); ``@daily``-style aliases work too (``@daily``
+    is midnight). ``H`` in a field (``"H 6 * * *"``) picks a value from the name."""
     timezone: str = "UTC"
     """IANA time zone in which ``cron`` is read (``"Europe/London"``)."""
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -113,7 +119,7 @@ class Schedule:
         times = croniter(
             self.cron,
             datetime.fromtimestamp(moment, ZoneInfo(self.timezone)),
-            hash_id=self.name.encode(),
+            hash_id=_hash_id(self.cron, self.name),
         )
         by_elapsed_time = _fires_every_hour(self.cron, self.name)
         while True:
@@ -179,6 +185,14 @@ class Schedule:
         }
 
 
+def _unmade(planned: ScheduleFire, exc: Exception) -> ScheduleFire:
+    """``planned`` recorded as ``missed`` because its run could not be made."""
+    reason = f"no run: it could not be made: {type(exc).__name__}: {exc}"
+    if planned.outcome is FireOutcome.LATE:
+        reason += "; it was found past the misfire grace, and so were the times passed over"
+    return replace(planned, outcome=FireOutcome.MISSED, run_id=None, detail=reason)
+
+
 def _problems(schedule: Schedule) -> list[str]:
     """Every problem with a schedule's definition, each naming its field."""
     problems = []
@@ -213,18 +227,23 @@ def _problems(schedule: Schedule) -> list[str]:
             f"got {schedule.misfire!r}"
         )
     grace = schedule.misfire_grace_seconds
+    # The comparisons also refuse NaN and infinities, which would otherwise reach the
+    # store's integer column as an OverflowError.
     if (
         isinstance(grace, bool)
         or not isinstance(grace, int | float)
-        or not (grace >= MIN_MISFIRE_GRACE_SECONDS)
+        or not (MIN_MISFIRE_GRACE_SECONDS <= grace <= MAX_MISFIRE_GRACE_SECONDS)
     ):
         problems.append(
-            f"misfire_grace_seconds must be a number >= {MIN_MISFIRE_GRACE_SECONDS:g} (workers "
-            f"look for due schedules about once a second), got {grace!r}"
+            f"misfire_grace_seconds must be a number of seconds from "
+            f"{MIN_MISFIRE_GRACE_SECONDS:g} (workers look for due schedules about once a "
+            f"second) to {MAX_MISFIRE_GRACE_SECONDS:.0f} (about 24 days), got {grace!r}"
         )
     count = schedule.max_instances
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        problems.append(f"max_instances must be an integer >= 1, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not (1 <= count <= MAX_INSTANCES):
+        problems.append(
+            f"max_instances must be an integer from 1 to {MAX_INSTANCES}, got {count!r}"
+        )
     return problems
 
 
@@ -236,7 +255,7 @@ def _cron_problems(cron: object, name: str) -> list[str]:
     from croniter import CroniterError, croniter
 
     try:
-        croniter.expand(cron, hash_id=name.encode() or None)
+        croniter.expand(cron, hash_id=_hash_id(cron, name))
     except CroniterError as exc:
         return [f"cron {cron!r} is not a valid cron expression ({exc})"]
     return []
@@ -246,8 +265,26 @@ def _fires_every_hour(cron: str, name: str) -> bool:
     """Whether the hour field allows every hour (``*``, ``0-23``, ``@hourly``...)."""
     from croniter import croniter
 
-    fields = croniter.expand(cron, hash_id=name.encode())[0]
+    fields = croniter.expand(cron, hash_id=_hash_id(cron, name))[0]
     return fields[1] == ["*"]
+
+
+_HASHED_FIELD = re.compile(r"[Hh](\(\d+-\d+\))?(/\d+)?")
+"""A field croniter spreads by a hash: ``H``, ``H(0-29)``, ``H/15``, ``H(0-29)/10``."""
+
+
+def _hash_id(cron: str, name: str) -> bytes | None:
+    """The schedule's name as croniter's ``hash_id`` when ``cron`` has an ``H`` field,
+    else ``None``.
+
+    croniter reads an alias given a ``hash_id`` as its hashed form (``@daily`` becomes
+    ``H H * * *``), so passing the name always would fire ``@daily`` at a time drawn
+    from the name instead of at midnight. ``None`` for an unnamed schedule lets
+    croniter report ``H`` as needing a name.
+    """
+    if not name or not any(_HASHED_FIELD.fullmatch(part) for part in cron.split()):
+        return None
+    return name.encode()
 
 
 def _repeated_local_time(moment: datetime) -> bool:
@@ -319,11 +356,19 @@ class Scheduler:
         self.schedules = schedules
         self.clock = clock or runner.clock
         self._unknown: set[str] = set()
+        self._failing: dict[str, float | None] = {}
+        """Schedules whose firing raised, and the due time it raised at: logged once."""
 
     def fire_due(self, now: float | None = None) -> list[ScheduleFire]:
         """Fire every due time at or before ``now`` (the clock's time if omitted) of the
         schedules of known workflows; returns what became of each due time this call
-        took (due times another worker took are not in it)."""
+        took (due times another worker took are not in it).
+
+        One schedule that cannot fire does not stop the others: a due time whose run
+        cannot be made (the workflow's defaults cannot be stored as JSON, say) is
+        recorded as ``missed`` with the error and the schedule goes on; any other error
+        is logged and the due time is tried again at the next call.
+        """
         moment = self.clock.time() if now is None else now
         fires = []
         for schedule in self.schedules.due(moment):
@@ -337,29 +382,76 @@ class Scheduler:
                         schedule.workflow,
                     )
                 continue
-            fires.extend(self._fire(schedule, moment))
+            try:
+                # One by one, so the times fired before an error are still returned.
+                for fire in self._fire(schedule, moment):
+                    fires.append(fire)
+            except Exception as exc:  # whatever it is, the other schedules still fire
+                self._report_failure(schedule, exc)
+            else:
+                self._failing.pop(schedule.name, None)
         return fires
 
-    def _fire(self, schedule: Schedule, now: float) -> list[ScheduleFire]:
+    def _report_failure(self, schedule: Schedule, exc: Exception) -> None:
+        """Log a schedule that could not fire, once per due time (workers call
+        :meth:`fire_due` every second: a database that refuses it every second would
+        otherwise flood the log)."""
+        if self._failing.get(schedule.name, -1.0) == schedule.next_fire_at:
+            return
+        self._failing[schedule.name] = schedule.next_fire_at
+        logger.error(
+            "schedule %r: could not fire its due time %s (workflow %r): %s: %s; tried again "
+            "at the next look",
+            schedule.name,
+            when(schedule.next_fire_at),
+            schedule.workflow,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+
+    def _fire(self, schedule: Schedule, now: float) -> Iterator[ScheduleFire]:
         workflow = self.runner.workflows.get(schedule.workflow)
-        fires = []
         due = schedule.next_fire_at
         while due is not None and due <= now:
             outcome, following, detail = schedule.resolve(due, now)
-            run = None if outcome is FireOutcome.MISSED else self._run(schedule, workflow)
-            planned = ScheduleFire(
-                schedule.name, due, outcome, run.run_id if run else None, now, detail
-            )
-            fire = self.schedules.fire(schedule, planned, following, run)
+            planned = ScheduleFire(schedule.name, due, outcome, None, now, detail)
+            run: RunRecord | None = None
+            unmade: Exception | None = None
+            if outcome is not FireOutcome.MISSED:
+                try:
+                    run = self._run(schedule, workflow)
+                except Exception as exc:  # whatever the definitions raise: recorded below
+                    unmade = exc
+            fire = None
+            if unmade is None:
+                try:
+                    fire = self.schedules.fire(
+                        schedule,
+                        replace(planned, run_id=run.run_id if run else None),
+                        following,
+                        run,
+                    )
+                except WorkflowValidationError as exc:
+                    if run is None:
+                        raise
+                    # The store refused the run itself (its params cannot be stored as
+                    # JSON, say): a bad request, not a database hiccup.
+                    unmade = exc
+            if unmade is not None:
+                # The run depends only on the definitions, so this due time would fail
+                # the same way at every look: record why, and go on with the next time.
+                fire = self.schedules.fire(schedule, _unmade(planned, unmade), following, None)
             if fire is None:
                 break  # another worker took this time, and goes on with the rest
-            # A skip is max_instances doing its job; a missed time is news.
+            # A skip is max_instances doing its job; a missed time is news; a run that
+            # cannot be made needs someone to fix a definition.
             level = logging.WARNING if fire.outcome is FireOutcome.MISSED else logging.INFO
+            level = logging.ERROR if unmade is not None else level
             logger.log(level, "schedule %r: %s %s: %s", schedule.name, fire.outcome, when(due),
                        fire.run_id or fire.detail)  # fmt: skip
-            fires.append(fire)
+            yield fire
             due = following
-        return fires
 
     def _run(self, schedule: Schedule, workflow: Workflow) -> RunRecord:
         """The row ``runner.submit`` stores for this schedule's run, not yet stored: the

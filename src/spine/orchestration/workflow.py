@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spine.core.errors import WorkflowValidationError
-from spine.orchestration.retry import RetryPolicy
+from spine.orchestration.retry import DELAY_LIMIT_SECONDS, RetryPolicy, is_delay
 from spine.orchestration.step_types import ErrorPolicy, Step, StepType
 
 
@@ -108,10 +108,6 @@ class Workflow:
         return f"Workflow({self.name!r}, steps={self.step_names()!r})"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _step_problems(step: Step, known: set[str]) -> list[str]:
     problems: list[str] = []
 
@@ -140,8 +136,11 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
         target("else_step", step.else_step)
     elif kind is StepType.WAIT:
         duration = step.duration_seconds
-        if not _is_number(duration) or duration < 0:  # type: ignore[operator]
-            problems.append(f"duration_seconds must be a number >= 0, got {duration!r}")
+        if not is_delay(duration):
+            problems.append(
+                f"duration_seconds must be a number of seconds from 0 to {DELAY_LIMIT_SECONDS} "
+                f"(366 days), got {duration!r}"
+            )
     elif kind is StepType.MAP:
         if not isinstance(step.iterator_workflow, Workflow):
             problems.append(

@@ -51,7 +51,7 @@ from spine.orchestration.expressions import Expression, compile_condition
 from spine.orchestration.registry import default_workflow_registry
 from spine.orchestration.retry import RetryPolicy
 from spine.orchestration.step_types import ErrorPolicy, Step
-from spine.orchestration.workflow import Workflow
+from spine.orchestration.workflow import ALERTABLE, Workflow
 
 
 class Builder:
@@ -175,11 +175,15 @@ class Builder:
         before = len(self.problems)
         top = default_name is None
         self.unknown_keys(data, path, FILE_KEYS if top else NESTED_KEYS)
+        options: dict[str, Any] = {}
         if top:
             self.header(data)
             self.imports(data)
+            # Only the file's own workflow: a map's items alert through their map's run.
+            alert_on = self.alert_on(data)
+            if alert_on is not None:
+                options["alert_on"] = alert_on
         name: str | None = self.take(data, path, "name", NAME, required=top) or default_name
-        options: dict[str, Any] = {}
         for key, kind in OPTIONAL_WORKFLOW_FIELDS.items():
             value = self.take(data, path, key, kind)
             if value is not None:
@@ -199,6 +203,37 @@ class Builder:
             value = self.take(data, (), key, TEXT)
             if value is not None and value != expected:
                 self.problem((key,), f"must be {expected!r}, got {value!r}")
+
+    def alert_on(self, data: Mapping[str, Any]) -> list[str] | None:
+        """The run statuses that send an alert: one status or a list (``[]``: none, over
+        the runner's ``alert_on``), in any case, as ``Workflow(alert_on=...)`` takes."""
+        value = data.get("alert_on")
+        if value is None:
+            return None
+        choices = ", ".join(ALERTABLE)
+        if isinstance(value, str):
+            items: list[tuple[FieldPath, object]] = [(("alert_on",), value)]
+        elif isinstance(value, list | tuple):
+            items = [(("alert_on", index), item) for index, item in enumerate(value)]
+        else:
+            self.problem(
+                ("alert_on",),
+                f"must be a run status or a list of them ({choices}), got {described(value)}",
+            )
+            return None
+        statuses = []
+        for where, item in items:
+            status = item.upper() if isinstance(item, str) else None
+            if status in ALERTABLE:
+                statuses.append(status)
+                continue
+            message = f"{described(item)} is not a run status to alert on"
+            hint = suggestion(status, ALERTABLE) if status else ""
+            # The choices are listed either way; a close one is pointed out.
+            self.problem(
+                where, message + (hint if "did you mean" in hint else f"; choose from {choices}")
+            )
+        return statuses
 
     def imports(self, data: Mapping[str, Any]) -> None:
         for index, module in enumerate(self.take(data, (), "imports", TEXTS) or ()):

@@ -3,11 +3,13 @@ how a place in a definition is named in messages (``flow.yaml:12: steps[2].choic
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from spine.orchestration.retry import DELAY_LIMIT_SECONDS, is_delay
 from spine.orchestration.step_types import ErrorPolicy
 
 FieldPath = tuple[str | int, ...]
@@ -90,8 +92,8 @@ TEXT = Kind("text", lambda v: isinstance(v, str))
 NAME = Kind("non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
 EXPRESSION = Kind("an expression written as text", lambda v: isinstance(v, str))
 POSITIVE = Kind("an integer >= 1", lambda v: _is_int(v) and v >= 1)
-SECONDS = Kind("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0)
-NUMBER = Kind("a number", _is_number)
+SECONDS = Kind(f"a number of seconds from 0 to {DELAY_LIMIT_SECONDS} (366 days)", is_delay)
+MULTIPLIER = Kind("a finite number >= 1", lambda v: _is_number(v) and 1 <= v < math.inf)
 FLAG = Kind("true or false", lambda v: isinstance(v, bool))
 MAPPING = Kind("a mapping", lambda v: isinstance(v, Mapping))
 LIST = Kind("a list", lambda v: isinstance(v, list | tuple))
@@ -112,6 +114,7 @@ FILE_KEYS = (
     "defaults",
     "tags",
     "max_concurrent_runs",
+    "alert_on",
     "imports",
     "steps",
 )
@@ -137,7 +140,7 @@ MAP_KEYS = ("items", "workflow", "max_concurrency", "item_param")
 RETRY_FIELDS = {
     "max_attempts": POSITIVE,
     "initial_delay_seconds": SECONDS,
-    "backoff_multiplier": NUMBER,
+    "backoff_multiplier": MULTIPLIER,
     "max_delay_seconds": SECONDS,
     "jitter": FLAG,
     "retry_on": CATEGORIES,

@@ -2,7 +2,8 @@
 
 The document is composed (``yaml.compose``), not loaded, so each key keeps its line;
 the plain values are then built here from the nodes, refusing anything that is not
-JSON-like data (Python tags, binary, keys that are not text, repeated keys).
+JSON-like data (Python tags, binary, any tag on a mapping or list but the plain ones,
+keys that are not text, repeated keys).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ MAX_NESTING = 64
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_SCALARS = {f"{_TAG}{name}" for name in ("int", "float", "bool", "null")}
+_PLAIN_COLLECTIONS = {f"{_TAG}map", f"{_TAG}seq"}
+"""A mapping or list tagged otherwise (``!!python/object:...``, ``!!set``, ``!custom``)
+asks a loader to build something that is not JSON-like data."""
 
 
 class _YamlValues:
@@ -58,6 +62,9 @@ class _YamlValues:
             )
         from yaml.nodes import MappingNode, SequenceNode
 
+        if isinstance(node, MappingNode | SequenceNode) and node.tag not in _PLAIN_COLLECTIONS:
+            # Reported, then read as a plain collection so the rest is still checked.
+            self.problem(node, path, f"unsupported YAML tag {node.tag}")
         if isinstance(node, MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, SequenceNode):

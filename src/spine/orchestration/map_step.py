@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, cast
 from spine.core.errors import NotShippableError
 from spine.execution.context import StepLineage
 from spine.execution.executors import Executor, InlineExecutor
-from spine.orchestration.remote import RemoteMap
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step
 from spine.orchestration.workflow import Workflow
@@ -158,6 +157,8 @@ def run_map(
         )
 
     if runner.executor.remote:
+        from spine.orchestration.remote import RemoteMap  # only maps sent elsewhere need it
+
         remote = RemoteMap(runner, where, item_workflow, key, concurrency)
         try:
             found, problem = remote.run(items, earlier, child_context, parent, base_params)

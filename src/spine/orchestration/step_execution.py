@@ -26,7 +26,6 @@ from spine.framework.dispatcher import run_target
 from spine.framework.pipelines import PipelineResult
 from spine.orchestration.flow import ELSE, THEN
 from spine.orchestration.map_step import run_map
-from spine.orchestration.remote import run_pipeline
 from spine.orchestration.step_result import ErrorCategory, StepResult
 from spine.orchestration.step_types import Step, StepType
 
@@ -212,6 +211,8 @@ class StepExecutor:
             blob = executor.ship(target, f"{where(workflow_name, step)}: pipeline {name!r}")
         except NotShippableError as exc:
             return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION)
+        from spine.orchestration.remote import run_pipeline
+
         return executor.submit(run_pipeline, name, blob, params, execution).result()
 
     def _choice(self, workflow_name: str, step: Step, ctx: WorkflowContext) -> StepResult:

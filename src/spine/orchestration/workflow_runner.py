@@ -19,7 +19,6 @@ from spine.core.errors import (
 from spine.core.frozen import freeze_dict
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
-from spine.framework.alerts import AlertRegistry, alert_registry, run_alert
 from spine.framework.dispatcher import Dispatcher
 from spine.orchestration.durable import (
     Journal,
@@ -50,6 +49,7 @@ from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
     from spine.execution.context import ExecutionContext
+    from spine.framework.alerts import AlertRegistry
 
 logger = logging.getLogger("spine.orchestration")
 
@@ -147,7 +147,8 @@ class WorkflowRunner:
         """Recorded with each run this runner starts: where its workflow was loaded from."""
         self.alert_on = alert_statuses(alert_on)
         self.ui_url = ui_url
-        self.alerts = alerts if alerts is not None else alert_registry
+        self.alerts = alerts
+        """Where run alerts go; ``None``: the default ``alert_registry``."""
         self.executor, own_executor = executor_for(executor)
         if runnable is not None and self.executor.remote:
             if own_executor:
@@ -783,6 +784,9 @@ class WorkflowRunner:
         chosen = workflow.alert_on if workflow.alert_on is not None else self.alert_on
         if not chosen or str(result.status) not in chosen:
             return
+        # Alerting loads only when a run is to alert: most scripts never do.
+        from spine.framework.alerts import alert_registry, run_alert
+
         try:
             alert = run_alert(
                 workflow.name,
@@ -795,7 +799,8 @@ class WorkflowRunner:
             )
             # The log shares the store's connections: nothing to close here.
             log = self.store.delivery_log() if self.store is not None else None
-            self.alerts.send_to_all(alert, log=log)
+            registry = alert_registry if self.alerts is None else self.alerts
+            registry.send_to_all(alert, log=log)
         except Exception:
             # The run has ended and is recorded: a broken channel, registry or log must
             # neither fail it nor hide its result from the caller.

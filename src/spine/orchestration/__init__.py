@@ -22,6 +22,16 @@ from spine.orchestration.workflow_context import WorkflowContext
 from spine.orchestration.workflow_runner import WorkflowRunner
 
 if TYPE_CHECKING:
+    from spine.framework.groups import (
+        ExecutionMode,
+        ExecutionPolicy,
+        FailurePolicy,
+        GroupRunner,
+        PipelineGroup,
+        PipelineStep,
+        get_group,
+        register_group,
+    )
     from spine.orchestration.definitions import load_workflow, workflow_from_dict
     from spine.orchestration.expressions import Expression, compile_condition
     from spine.orchestration.schedules import Schedule, Scheduler
@@ -36,13 +46,34 @@ __getattr__ = lazy_exports(
         "compile_condition": "spine.orchestration.expressions",
         "Schedule": "spine.orchestration.schedules",
         "Scheduler": "spine.orchestration.schedules",
+        # spine-core kept its v1 groups in its orchestration module: code importing
+        # them from here keeps working (they live in spine.framework.groups).
+        **dict.fromkeys(
+            (
+                "ExecutionMode",
+                "ExecutionPolicy",
+                "FailurePolicy",
+                "GroupRunner",
+                "PipelineGroup",
+                "PipelineStep",
+                "get_group",
+                "register_group",
+            ),
+            "spine.framework.groups",
+        ),
     },
 )
 
 __all__ = [
     "ErrorCategory",
     "ErrorPolicy",
+    "ExecutionMode",
+    "ExecutionPolicy",
     "Expression",
+    "FailurePolicy",
+    "GroupRunner",
+    "PipelineGroup",
+    "PipelineStep",
     "QualityMetrics",
     "RetryPolicy",
     "Schedule",
@@ -61,9 +92,11 @@ __all__ = [
     "WorkflowStatus",
     "WorkflowValidationError",
     "compile_condition",
+    "get_group",
     "get_workflow",
     "list_workflows",
     "load_workflow",
+    "register_group",
     "register_workflow",
     "workflow_from_dict",
 ]

@@ -19,8 +19,8 @@ from enum import StrEnum
 from typing import Any, TypeGuard, TypeVar
 
 from spine.core.errors import GroupValidationError
+from spine.core.fields import FieldPath, field_name
 
-FieldPath = tuple[str | int, ...]
 """Where a problem is: ``("steps", 1, "depends_on")`` renders as ``steps[1].depends_on``."""
 
 
@@ -56,17 +56,6 @@ class Problem:
         return Problem((*prefix, *self.path), self.message)
 
 
-def _render_path(path: FieldPath) -> str:
-    """``("steps", 1, "depends_on")`` -> ``"steps[1].depends_on"``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
 def invalid(
     problems: Sequence[Problem],
     *,
@@ -84,7 +73,7 @@ def invalid(
     located.sort(key=lambda pair: pair[0] or 0)  # in file order, when read from a file
     rendered = []
     for line, problem in located:
-        where = _render_path(problem.path)
+        where = field_name(problem.path)
         if line is not None:
             where = f"line {line}, {where}" if where else f"line {line}"
         rendered.append(f"{where}: {problem.message}" if where else problem.message)

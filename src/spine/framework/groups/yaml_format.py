@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import GroupError
+from spine.core.fields import FieldPath
 from spine.framework.groups.model import (
     ExecutionPolicy,
-    FieldPath,
     PipelineGroup,
     PipelineStep,
     Problem,

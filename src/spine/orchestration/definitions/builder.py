@@ -17,6 +17,7 @@ from spine.core.errors import (
     WorkflowValidationError,
     describe_exception,
 )
+from spine.core.fields import FieldPath, field_name
 from spine.orchestration.definitions.schema import (
     API_VERSION,
     CHOICE_KEYS,
@@ -39,10 +40,8 @@ from spine.orchestration.definitions.schema import (
     TEXTS,
     TYPE_EXTRAS,
     YAML_SUFFIXES,
-    FieldPath,
     Kind,
     described,
-    field_name,
     located,
     suggestion,
 )

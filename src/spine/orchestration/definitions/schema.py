@@ -9,26 +9,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from spine.core.fields import FieldPath, field_name
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, is_delay
 from spine.orchestration.step_types import ErrorPolicy
-
-FieldPath = tuple[str | int, ...]
-"""Where a value sits in a definition: ``("steps", 2, "choice", "when")``."""
 
 API_VERSION = "spine.io/v2"
 YAML_SUFFIXES = (".yaml", ".yml")
 STEP_TYPES = ("lambda", "pipeline", "choice", "wait", "map")
-
-
-def field_name(path: FieldPath) -> str:
-    """``steps[2].choice.when`` for ``("steps", 2, "choice", "when")``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
 
 
 def located(source: str, line: int, path: FieldPath, message: str) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import WorkflowDefinitionError
-from spine.orchestration.definitions.schema import FieldPath, described, located
+from spine.core.fields import FieldPath
+from spine.orchestration.definitions.schema import described, located
 
 if TYPE_CHECKING:
     from yaml.nodes import Node

@@ -25,6 +25,11 @@ HEAVY = (
     "uvicorn",
     "jinja2",
     "httpx",
+    "httpx2",
+    "yaml",
+    "croniter",
+    "cloudpickle",
+    "smtplib",
 )
 
 

@@ -144,12 +144,14 @@ def run_map(
     key = f"{step.name}#{lineage.order}"
     earlier = runner.map_items(ctx.run_id, key)
 
-    def child_context(index: int, item: Any) -> WorkflowContext:
-        # Only the params the item adds: its row stores these, not a copy of the
-        # map's params (which often hold the whole list of items) per item.
+    def child_context(
+        index: int, item: Any, base: Mapping[str, Any] | None = None
+    ) -> WorkflowContext:
+        """Item ``index``'s context: the params it adds, over ``base`` when given."""
+        own = {item_param: item, "item_index": index}
         return WorkflowContext.create(
             item_workflow.name,
-            params={item_param: item, "item_index": index},
+            params=own if base is None else base_params.merged(own),
             partition=ctx.partition,
             dry_run=dry_run,
             parent=parent,
@@ -175,8 +177,11 @@ def run_map(
         record = earlier.get(index)
         if record is not None:
             return runner.continue_item(item_workflow, record, base_params)
-        child = child_context(index, item)
-        return runner.run_child(item_workflow, child, parent, key, index, base_params)
+        # Its row keeps only the params it adds, not a copy of the map's params (which
+        # often hold the whole list of items) per item.
+        child = child_context(index, item, base_params)
+        own = {item_param: item, "item_index": index}
+        return runner.run_child(item_workflow, child, parent, key, index, own)
 
     workers = min(concurrency, len(items))
     return _outcome(where, _run_all(run_item, items, workers, step.name, runner.executor))

@@ -324,7 +324,9 @@ class RemoteMap:
         else:
             ctx = child_context(index, item)
             state = Resumption(ctx=ctx, position=0)
-            row = runner.item_record(self.workflow, self.plan, ctx, parent, self.key, index)
+            row = runner.item_record(
+                self.workflow, self.plan, ctx, parent, self.key, index, ctx.params
+            )
             self.items[index] = _Item(StoredRun(row, []), new=True)
         state.block = True  # the map step waits for its items
         return state

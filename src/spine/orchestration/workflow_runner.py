@@ -277,20 +277,20 @@ class WorkflowRunner:
         parent: ExecutionContext,
         key: str,
         index: int,
-        base_params: Mapping[str, Any],
+        own_params: Mapping[str, Any],
     ) -> WorkflowResult:
         """Run one map item's workflow (used by map steps).
 
-        ``context`` holds the params the item adds (its row stores only those);
-        ``base_params``, its map's, lie beneath them while it runs. Items always
-        sleep through their waits: their map step waits for them.
+        Its row stores ``own_params``, the params the item adds to its map's (which
+        ``context`` holds beneath them). Items always sleep through their waits: their
+        map step waits for them.
         """
         plan = plan_for(workflow)
-        state = Resumption(ctx=context.with_base_params(base_params), position=0, block=True)
+        state = Resumption(ctx=context, position=0, block=True)
         store = self.store
         if store is None:
             return self._run(workflow, plan, state, None)
-        record = self.item_record(workflow, plan, context, parent, key, index)
+        record = self.item_record(workflow, plan, context, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.clock.time()
         return self._run_held(workflow, plan, state, store, lambda: store.create_run(record))
 
@@ -302,6 +302,7 @@ class WorkflowRunner:
         parent: ExecutionContext,
         key: str,
         index: int,
+        own_params: Mapping[str, Any],
     ) -> RunRecord:
         """The row of a map item as it starts, with the params it adds to its map's."""
         return self._new_record(
@@ -309,6 +310,7 @@ class WorkflowRunner:
             plan,
             context,
             WorkflowStatus.RUNNING,
+            params=json_ready(own_params),
             parent_run_id=parent.run_id,
             parent_step=key,
             item_index=index,
@@ -365,13 +367,15 @@ class WorkflowRunner:
         status: WorkflowStatus,
         **fields: Any,
     ) -> RunRecord:
-        """The row of a run this runner starts or submits (or of a map item)."""
+        """The row of a run this runner starts or submits (or of a map item, whose
+        ``params`` field says which of its params the row keeps)."""
+        if "params" not in fields:  # (not setdefault: an item's full params can be large)
+            fields["params"] = json_ready(ctx.params)
         return RunRecord(
             run_id=ctx.run_id,
             workflow_name=workflow.name,
             status=status,
             started_at=ctx.started_at.timestamp(),
-            params=json_ready(ctx.params),
             partition=json_ready(ctx.partition),
             workflow_version=workflow.version,
             definition_hash=definition_hash(plan),

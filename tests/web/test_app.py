@@ -142,3 +142,17 @@ def test_empty_filter_fields_mean_any(client: TestClient, history: tuple[str, li
     assert page.status_code == 200
     for run_id in history[1]:
         assert run_id in page.text
+
+
+def test_run_page_says_which_schedule_started_the_run(sqlite_url: str) -> None:
+    register_workflow(FLOW)
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        record = runner.pending_record(FLOW, triggered_by="schedule", schedule_id="nightly")
+        assert runner.store is not None
+        runner.store.create_run(record)
+    with TestClient(create_app(sqlite_url)) as test_client:
+        page = test_client.get(f"/runs/{record.run_id}")
+        detail = test_client.get(f"/api/runs/{record.run_id}").json()
+    assert "triggered by <span" in page.text
+    assert "schedule <b>nightly</b>" in page.text
+    assert (detail["triggered_by"], detail["schedule_id"]) == ("schedule", "nightly")

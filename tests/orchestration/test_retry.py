@@ -275,3 +275,9 @@ def test_pipeline_step_retry(clock: FakeClock) -> None:
     assert len(calls) == 2
     assert [e.attempt for e in result.step_executions] == [1, 2]
     assert clock.sleeps == [1.0]
+
+
+def test_the_delay_of_a_very_late_attempt_is_the_cap() -> None:
+    policy = RetryPolicy(max_attempts=5000, initial_delay_seconds=1.0, max_delay_seconds=30.0,
+                         backoff_multiplier=2.0, jitter=False)  # fmt: skip
+    assert policy.delay_seconds(3000) == 30.0

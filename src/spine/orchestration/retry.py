@@ -94,7 +94,10 @@ class RetryPolicy:
 
     def delay_seconds(self, attempt: int, rng: Random | None = None) -> float:
         """Seconds to wait after failed ``attempt`` (from 1) before the next one."""
-        base = self.initial_delay_seconds * self.backoff_multiplier ** (attempt - 1)
+        try:
+            base = self.initial_delay_seconds * self.backoff_multiplier ** (attempt - 1)
+        except OverflowError:  # thousands of attempts: the cap has long been reached
+            base = self.max_delay_seconds
         delay = min(base, self.max_delay_seconds)
         if self.jitter and delay > 0:
             import random  # only jitter needs it; kept off the import path

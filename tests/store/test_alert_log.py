@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -177,3 +178,22 @@ def test_a_version_3_database_gets_the_delivery_table(database_url: str) -> None
     with raw_engine(database_url) as engine, engine.connect() as conn:
         assert "alert_deliveries" in inspect(conn).get_table_names()
         assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+
+
+def test_prune_removes_old_deliveries_and_keeps_recent_ones(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        log = store.delivery_log()
+        alert = Alert(severity=AlertSeverity.ERROR, title="t", message="m", source="s")
+        channel = ConsoleChannel(stream=io.StringIO())
+        new = DeliveryRecord.of(alert, channel, DeliveryResult.ok("console"))
+        old = replace(new, id=new.id + "-old",
+                      delivered_at=datetime.now(UTC) - timedelta(days=100))  # fmt: skip
+        log.record(old)
+        log.record(new)
+
+        store.prune((datetime.now(UTC) - timedelta(days=90)).timestamp())
+
+        assert [r.id for r in log.recent()] == [new.id]
+    finally:
+        store.close()

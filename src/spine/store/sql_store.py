@@ -39,7 +39,7 @@ from spine.orchestration.history import (
 )
 from spine.store.engine import connect
 from spine.store.migrations import migrate
-from spine.store.schema import runs, steps
+from spine.store.schema import alert_deliveries, runs, schedule_fires, steps
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -596,7 +596,8 @@ class SqlStore:
 
     def prune(self, before: float) -> int:
         """Delete runs that ended before ``before`` (never a pending, running or waiting
-        one), with their steps and map items; returns how many runs went."""
+        one), with their steps and map items, and the alert deliveries and schedule due
+        times recorded before it; returns how many runs went."""
         ended = and_(
             runs.c.status.not_in(("PENDING", "RUNNING", "WAITING")),
             runs.c.completed_at.is_not(None),
@@ -619,10 +620,15 @@ class SqlStore:
                 chunk = doomed[start : start + 500]
                 conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
                 conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
+            cutoff = iso(before)
+            conn.execute(alert_deliveries.delete().where(alert_deliveries.c.delivered_at < cutoff))
+            # A schedule's next time has moved past its old due times: their records
+            # no longer guard anything.
+            conn.execute(schedule_fires.delete().where(schedule_fires.c.recorded_at < cutoff))
         return len(old)
 
     def delivery_log(self) -> DeliveryLog:
-        """The alert delivery log in this database (``core_alert_deliveries``)."""
+        """The alert delivery log in this database (table ``alert_deliveries``)."""
         from spine.store.alert_log import SqlDeliveryLog  # it builds on this module
 
         return SqlDeliveryLog.sharing(self)

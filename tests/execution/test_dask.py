@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -137,3 +138,31 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'spine-orchestration\[dask\]'"):
         DaskExecutor("tcp://127.0.0.1:1")
+
+
+def test_spine_run_sends_items_to_a_dask_scheduler(
+    client: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from spine.cli.main import cli
+
+    flow = tmp_path / "dask_flow.py"
+    flow.write_text(
+        "import os\n"
+        "from spine.orchestration import Step, Workflow\n"
+        "def square(ctx, cfg):\n"
+        "    return {'y': ctx.params['item'] ** 2, 'pid': os.getpid()}\n"
+        "item = Workflow('cli.dask.item', [Step.lambda_('square', square)])\n"
+        "flow = Workflow('cli.dask', [Step.map('each', 'items', item)])\n"
+    )
+    result = CliRunner().invoke(cli, [
+        "--db", sqlite_url, "run", f"{flow}:flow", "-p", "items=[2, 3]", "--json",
+        "--executor", "dask", "--dask-scheduler", client.scheduler.address,
+    ])  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    [each] = json.loads(result.stdout)["step_executions"]
+    squares = [r["square"] for r in each["output"]["results"]]
+    assert [s["y"] for s in squares] == [4, 9]
+    assert {s["pid"] for s in squares} <= set(client.run(os.getpid).values())

@@ -81,6 +81,11 @@ def _import_file(path: Path) -> object:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise UsageProblem(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from exc
+    # Worker processes (--executor processes/dask) cannot import the file under this
+    # made-up name: its functions travel to them by value instead.
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
     return module
 
 

@@ -19,6 +19,7 @@ import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.errors import UsageProblem
+from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.schedules import firing_schedules, schedule
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
 @click.option("--start-from", metavar="STEP", help="The first step to execute.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @alert_options
+@executor_options
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -158,6 +160,8 @@ def run(
     alert_on: tuple[str, ...] | None,
     alerts_file: str | None,
     ui_url: str | None,
+    executor: str,
+    dask_scheduler: str | None,
 ) -> None:
     """Run the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name)."""
     from spine.cli.loading import load_workflow
@@ -170,7 +174,10 @@ def run(
     values.update(parse_pairs(params, "-p"))
     console = _console()
     progress = None if as_json else _progress(console)
-    with _runner(ctx, dry_run=dry_run, on_step=progress, **alerting) as runner:
+    with (
+        chosen_executor(executor, dask_scheduler) as chosen,
+        _runner(ctx, dry_run=dry_run, on_step=progress, executor=chosen, **alerting) as runner,
+    ):
         runner.source = source
         if not as_json:
             console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
@@ -317,6 +324,7 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
     help="Seconds between looks for submitted runs.",
 )
 @alert_options
+@executor_options
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -326,6 +334,8 @@ def worker(
     alert_on: tuple[str, ...] | None,
     alerts_file: str | None,
     ui_url: str | None,
+    executor: str,
+    dask_scheduler: str | None,
 ) -> None:
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
@@ -341,7 +351,11 @@ def worker(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with _runner(ctx, block_on_waits=False, **alerting) as runner, firing_schedules(runner, stop):
+    with (
+        chosen_executor(executor, dask_scheduler) as chosen,
+        _runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
+        firing_schedules(runner, stop),
+    ):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
         def loop() -> None:

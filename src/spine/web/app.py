@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from spine.core.errors import RunNotFoundError, WorkflowError
+from spine.core.errors import RunNotFoundError, ScheduleError, WorkflowError
+from spine.framework.alerts import DeliveryRecord
 from spine.orchestration import WorkflowContext, WorkflowRunner, get_workflow
 from spine.orchestration.graph import ascii_view, mermaid
 from spine.orchestration.history import run_to_dict, step_to_dict
-from spine.store import open_store
+from spine.store import SqlDeliveryLog, SqlScheduleStore, open_store
 
 PAGE_SIZE = 50
 STATUSES = ["PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "PARTIAL", "CANCELLED"]
@@ -37,6 +38,9 @@ class StartRun(BaseModel):
 def build(database_url: str, *, token: str | None = None) -> FastAPI:
     token = token if token is not None else os.environ.get("SPINE_API_TOKEN") or None
     store = open_store(database_url)
+    # Both share the store's connections: closing the store closes them.
+    schedule_store = SqlScheduleStore(store)
+    delivery_log = SqlDeliveryLog.sharing(store)
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     # Shown as text: autoescaping turns any markup inside a value into visible characters.
     templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=1, default=str)
@@ -85,7 +89,23 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
             **run_to_dict(stored.run),
             "steps": [step_to_dict(s) for s in stored.steps],
             "children": [run_to_dict(c) for c in children],
+            "alerts": [delivery_to_dict(d) for d in delivery_log.recent(limit=50, run_id=run_id)],
         }
+
+    @app.get("/api/schedules", tags=["schedules"])
+    def api_schedules() -> list[dict[str, Any]]:
+        """Every schedule, by name, with its next fire time in UTC and in its time zone."""
+        return [s.to_dict() for s in schedule_store.list_schedules()]
+
+    @app.get("/api/schedules/{name:path}", tags=["schedules"])
+    def api_schedule(name: str, limit: int = Query(PAGE_SIZE, ge=1, le=1000)) -> dict[str, Any]:
+        """One schedule and what became of its latest ``limit`` due times, newest first."""
+        try:
+            schedule = schedule_store.get(name)
+            fires = schedule_store.history(name, limit)
+        except ScheduleError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return {**schedule.to_dict(), "history": [f.to_dict() for f in fires]}
 
     @app.get("/api/workflows/{name}", tags=["workflows"])
     def api_workflow(name: str) -> dict[str, Any]:
@@ -178,6 +198,17 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
                                   "timeline": timeline(detail)},
         )  # fmt: skip
 
+    @app.get("/schedules", response_class=HTMLResponse, include_in_schema=False)
+    def schedules_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "schedules.html", {"schedules": api_schedules()})
+
+    @app.get("/schedules/{name:path}", response_class=HTMLResponse, include_in_schema=False)
+    def schedule_page(request: Request, name: str) -> HTMLResponse:
+        detail = api_schedule(name, PAGE_SIZE)
+        return templates.TemplateResponse(
+            request, "schedule.html", {"schedule": detail, "history": detail["history"]}
+        )
+
     @app.get("/workflows/{name}", response_class=HTMLResponse, include_in_schema=False)
     def workflow_page(request: Request, name: str) -> HTMLResponse:
         summary = workflow_summary(name)
@@ -191,6 +222,24 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
         )
 
     return app
+
+
+def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
+    """One alert delivery, JSON-ready (timestamps as ISO-8601)."""
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "channel_type": record.channel_type,
+        "severity": record.severity.value,
+        "title": record.title,
+        "success": record.success,
+        "throttled": record.throttled,
+        "attempts": record.attempts,
+        "suppressed": record.suppressed,
+        "error": record.error,
+        "created_at": record.created_at.isoformat(),
+        "delivered_at": record.delivered_at.isoformat(),
+    }
 
 
 def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:

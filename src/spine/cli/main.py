@@ -21,6 +21,7 @@ from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.schedules import firing_schedules, schedule
+from spine.cli.values import params_options
 
 if TYPE_CHECKING:
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
@@ -132,16 +133,7 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A run parameter; JSON values are accepted (-p n=3, -p tags='[\"a\"]').",
-)
-@click.option("--params-file", type=click.Path(dir_okay=False), help="A JSON object of params.")
-@click.option("--partition", "partition", multiple=True, metavar="KEY=VALUE")
+@params_options
 @click.option("--dry-run", is_flag=True, help="Call no pipeline and sleep in no wait.")
 @click.option("--start-from", metavar="STEP", help="The first step to execute.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

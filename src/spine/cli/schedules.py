@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spine.cli.errors import UsageProblem
+from spine.cli.values import params_options
 
 if TYPE_CHECKING:
     from spine.orchestration import WorkflowRunner
@@ -53,16 +54,7 @@ def schedule() -> None:
     metavar="ZONE",
     help="IANA time zone the cron expression is read in, e.g. Europe/London (default UTC).",
 )
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A run parameter; JSON values are accepted.",
-)
-@click.option("--params-file", type=click.Path(dir_okay=False), help="A JSON object of params.")
-@click.option("--partition", "partition", multiple=True, metavar="KEY=VALUE")
+@params_options
 @click.option(
     "--misfire",
     metavar="run_once|skip",

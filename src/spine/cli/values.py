@@ -1,11 +1,14 @@
-"""Parsing ``-p key=value`` options, parameter files and durations."""
+"""The ``-p key=value`` options, parameter files and durations of the ``spine`` command."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import click
 
 from spine.cli.errors import UsageProblem
 
@@ -45,3 +48,19 @@ def parse_duration(text: str, option: str) -> float:
     if match is None:
         raise UsageProblem(f"{option} {text!r}: use a number and a unit, e.g. 90d, 12h, 30m")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def params_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-p KEY=VALUE``, ``--params-file`` and ``--partition``: what a run is given."""
+    command = click.option("--partition", "partition", multiple=True, metavar="KEY=VALUE")(command)
+    command = click.option(
+        "--params-file", type=click.Path(dir_okay=False), help="A JSON object of params."
+    )(command)
+    return click.option(
+        "-p",
+        "--param",
+        "params",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A run parameter; JSON values are accepted (-p n=3, -p tags='[\"a\"]').",
+    )(command)

@@ -209,3 +209,16 @@ def test_a_version_4_database_gains_the_schedule_tables(database_url: str) -> No
     assert "ix_core_workflow_runs_schedule" in indexes
     with raw_engine(database_url) as engine, engine.connect() as conn:
         assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+
+
+def test_prune_removes_due_times_recorded_before_the_cutoff(store: SqlScheduleStore) -> None:
+    schedule = store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
+    first = _fire(store, schedule, None)
+    schedule = store.get("daily")
+    second = _fire(store, schedule, None, due=SIX + 86400)
+    assert first is not None
+    assert second is not None
+
+    store.store.prune(SIX + 86400)  # between the two due times' records
+
+    assert store.history("daily") == [second]

@@ -124,3 +124,27 @@ def test_misuse_is_refused_clearly(sqlite_url: str) -> None:
         assert runner.foreign_runnable is not None
     with pytest.raises(ValueError, match="cannot be combined with ProcessExecutor"):
         WorkflowRunner(_CoreRunnable(), executor="processes")  # type: ignore[arg-type]
+
+
+def test_items_whose_module_workers_cannot_import_fail_as_configuration(tmp_path: Path) -> None:
+    import importlib.util
+
+    source = tmp_path / "ghost_steps.py"
+    source.write_text("def step(ctx, cfg):\n    return {'ok': True}\n")
+    spec = importlib.util.spec_from_file_location("ghost_steps_nowhere", source)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ghost_steps_nowhere"] = module  # importable here, nowhere else
+    try:
+        spec.loader.exec_module(module)
+        item = Workflow("item", [Step.lambda_("ghost", module.step)])
+        fan = Workflow("fan", [Step.map("each", "items", item)])
+        with ProcessExecutor(1) as pool, WorkflowRunner(executor=pool) as runner:
+            result = runner.execute(fan, params={"items": [1, 2]})
+    finally:
+        del sys.modules["ghost_steps_nowhere"]
+
+    assert result.status == "FAILED"
+    assert result.error_category == "CONFIGURATION"
+    assert "ghost_steps_nowhere" in (result.error or "")

@@ -170,7 +170,8 @@ def run_map(
         if problem is not None:
             # Items that did not come back keep their place in the results, as None.
             output = _summary(found, len(items))
-            return StepResult.fail(problem, ErrorCategory.TRANSIENT, output=output), runs
+            category = ErrorCategory.CONFIGURATION if remote.permanent else ErrorCategory.TRANSIENT
+            return StepResult.fail(problem, category, output=output), runs
         return _outcome(where, runs)
 
     def run_item(index: int, item: Any) -> WorkflowResult:

@@ -229,6 +229,8 @@ class RemoteMap:
         self.concurrency = concurrency
         self.items: dict[int, _Item] = {}
         self.base_params: Mapping[str, Any] = {}
+        self.permanent = False
+        """The items lost could not be unpickled where they were sent (retrying won't help)."""
 
     def run(
         self,
@@ -296,7 +298,11 @@ class RemoteMap:
                 except Exception as exc:
                     # Stop sending; what is in flight still lands and is recorded.
                     lost += count
-                    problem = problem or describe_exception(exc)
+                    if problem is None:
+                        problem = describe_exception(exc)
+                        # A worker that cannot import what the items need fails the same
+                        # way on a retry: a setup problem, not a passing one.
+                        self.permanent = isinstance(exc, ImportError | pickle.UnpicklingError)
                     continue
                 if problem is None:
                     launch()

@@ -148,3 +148,31 @@ def test_items_whose_module_workers_cannot_import_fail_as_configuration(tmp_path
     assert result.status == "FAILED"
     assert result.error_category == "CONFIGURATION"
     assert "ghost_steps_nowhere" in (result.error or "")
+
+
+def test_a_script_without_the_main_guard_is_told_and_its_workers_run_nothing(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from spine.orchestration import Step, Workflow, WorkflowRunner
+
+            def square(ctx, cfg):
+                return {"y": ctx.params["item"] ** 2}
+
+            item = Workflow("item", [Step.lambda_("square", square)])
+            fan = Workflow("fan", [Step.map("each", "items", item)])
+            with WorkflowRunner(executor="processes") as runner:
+                print("RAN", runner.execute(fan, params={"items": [1, 2]}).status)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    # Only the script's own process ran the workflow; each worker stopped at once.
+    assert done.stdout.split() == ["RAN", "FAILED"]
+    assert 'put the code that runs workflows under `if __name__ == "__main__":`' in done.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -141,6 +142,18 @@ def _process_context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _inside_main_script_of_a_worker() -> bool:
+    """Whether the caller is a pool worker running the main script again (as
+    ``__mp_main__``): a script without the ``__main__`` guard would start pools from
+    its workers, and each would run the script's workflows once more."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Worker process start: end when the process that made the pool is gone.
 
@@ -175,9 +188,7 @@ class ProcessExecutor(Executor):
     def __init__(self, max_workers: int | None = None, *, chunk_size: int | None = None) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-        import multiprocessing
-
-        if multiprocessing.parent_process() is not None:
+        if _inside_main_script_of_a_worker():
             raise RuntimeError(
                 "a ProcessExecutor was created while a worker process imported the main "
                 "script: put the code that runs workflows under "

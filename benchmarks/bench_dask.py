@@ -55,7 +55,7 @@ def main() -> None:
         times.setdefault(label, []).append(time.perf_counter() - start)
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
         Client(cluster) as client,
         tempfile.TemporaryDirectory() as tmp,
     ):

@@ -26,7 +26,7 @@ distributed = pytest.importorskip("distributed", reason="the [dask] extra is not
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     dask_client = distributed.Client(cluster)
     try:

@@ -22,6 +22,9 @@ from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, Wor
 
 distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
 
+# One pytest worker runs them all, so the suite starts one cluster, not one per worker.
+pytestmark = pytest.mark.xdist_group("dask-cluster")
+
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:

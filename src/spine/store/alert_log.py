@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -12,9 +11,10 @@ from sqlalchemy import Connection, Row, select
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
 from spine.store.schema import alert_deliveries
 from spine.store.sql_store import SqlStore
+from spine.store.view import StoreView
 
 
-class SqlDeliveryLog:
+class SqlDeliveryLog(StoreView):
     """Implements ``spine.framework.alerts.DeliveryLog`` in the database at ``database_url``.
 
     Opening creates or migrates the schema, as opening the run history does; the
@@ -26,22 +26,18 @@ class SqlDeliveryLog:
     """
 
     def __init__(self, database_url: str) -> None:
-        self._store = SqlStore(database_url)
-        self._owns_store = True
-        self.engine = self._store.engine
-        self.where = self._store.where
+        super().__init__(SqlStore(database_url), close_store=True)
 
     @classmethod
     def sharing(cls, store: SqlStore) -> SqlDeliveryLog:
         """A log in the database of an open run history, on its connections; closing
         the log leaves the history open."""
         log = cls.__new__(cls)
-        log._store, log._owns_store = store, False
-        log.engine, log.where = store.engine, store.where
+        StoreView.__init__(log, store)
         return log
 
     def _transaction(self, action: str) -> AbstractContextManager[Connection]:
-        return self._store._transaction(action)
+        return self.store._transaction(action)
 
     def record(self, record: DeliveryRecord) -> None:
         with self._transaction(f"record the delivery of alert {record.title!r}") as conn:
@@ -77,21 +73,6 @@ class SqlDeliveryLog:
         with self._transaction("read the alert deliveries") as conn:
             rows = conn.execute(query.limit(max(limit, 0))).all()
         return [_record(row) for row in rows]
-
-    def close(self) -> None:
-        if self._owns_store:
-            self._store.close()
-
-    def __enter__(self) -> SqlDeliveryLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _iso(moment: datetime) -> str:

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select, update
@@ -16,14 +15,15 @@ from spine.core.errors import ScheduleError, ScheduleValidationError
 from spine.orchestration.history import RunRecord
 from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire
 from spine.store.schema import runs, schedule_fires, schedules
-from spine.store.sql_store import SqlStore, _new_run_values, from_iso, iso
+from spine.store.sql_store import _new_run_values, from_iso, iso
+from spine.store.view import StoreView
 
 logger = logging.getLogger("spine.store")
 
 _LIVE = ("PENDING", "RUNNING", "WAITING")
 
 
-class SqlScheduleStore:
+class SqlScheduleStore(StoreView):
     """Implements :class:`spine.orchestration.schedules.ScheduleStore` in the database of
     ``store`` (the runs' history), sharing its connections, and adds what the
     ``spine schedule`` command and code need to manage schedules.
@@ -34,11 +34,6 @@ class SqlScheduleStore:
         with open_schedules("sqlite:///spine.db") as schedules:
             schedules.add(Schedule("nightly", "etl.nightly", "0 6 * * *", "Europe/London"))
     """
-
-    def __init__(self, store: SqlStore, *, close_store: bool = False) -> None:
-        self.store = store
-        self.where = store.where
-        self._close_store = close_store
 
     def add(self, schedule: Schedule, now: float | None = None) -> Schedule:
         """Store a new schedule (its first fire time is the first after ``now``) and
@@ -195,23 +190,6 @@ class SqlScheduleStore:
                 )
             )
         return fire
-
-    # -- lifetime -----------------------------------------------------------------------
-
-    def close(self) -> None:
-        if self._close_store:
-            self.store.close()
-
-    def __enter__(self) -> SqlScheduleStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _load(self, conn: Connection, name: str) -> Schedule:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).first()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from http_receiver import Receiver
 from spine.framework.alerts import alert_registry
 from spine.framework.groups.registry import default_group_registry
 from spine.framework.registry import default_registry
@@ -92,3 +93,11 @@ def make_runner() -> Iterator[Callable[..., WorkflowRunner]]:
     yield make
     for runner in made:
         runner.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (see tests/http_receiver.py)."""
+    server = Receiver()
+    yield server
+    server.close()

@@ -9,16 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from http_receiver import Receiver
 from spine.cli.main import cli
 from spine.orchestration import WorkflowRunner
 from spine.orchestration.registry import default_workflow_registry
@@ -33,44 +31,6 @@ def load(ctx, config):
 
 flow = register_workflow(Workflow("cli.alerting", [Step.lambda_("load", load)]))
 """
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 keeping the JSON body of every POST (answered 200)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +60,7 @@ def test_run_alerts_through_the_channels_of_a_file_with_a_link(
 ) -> None:
     alerts = tmp_path / "alerts.yaml"
     alerts.write_text(
-        f"channels:\n  - {{type: webhook, name: ops, url: {receiver.url}, min_severity: INFO}}\n"
+        f"channels:\n  - {{type: webhook, name: ops, url: {receiver.url()}, min_severity: INFO}}\n"
     )
     common = ["--db", sqlite_url, "run", f"{flow_file}:flow", "--alerts", str(alerts)]
     ui = ["--ui-url", "http://spine.example.com:8000"]
@@ -110,7 +70,7 @@ def test_run_alerts_through_the_channels_of_a_file_with_a_link(
 
     assert (failed, done) == (1, 0)
     run_id = json.loads(out)["run_id"]
-    first, second = receiver.bodies
+    first, second = [r.json() for r in receiver.requests]
     assert first["title"] == "Workflow cli.alerting failed"
     assert first["run_id"] == run_id
     assert "no rows for the week" in first["message"]
@@ -123,7 +83,7 @@ def test_the_environment_chooses_statuses_channels_and_link(
 ) -> None:
     env = {
         "SPINE_ALERT_ON": "FAILED, PARTIAL",
-        "SPINE_ALERTS_WEBHOOK_URL": receiver.url,
+        "SPINE_ALERTS_WEBHOOK_URL": receiver.url(),
         "SPINE_UI_URL": "http://ui.example.com",
     }
     target = f"{flow_file}:flow"
@@ -135,7 +95,8 @@ def test_the_environment_chooses_statuses_channels_and_link(
     )
 
     assert (failed, done, silenced) == (1, 0, 1)
-    [alert] = receiver.bodies  # the completed run and the silenced one sent nothing
+    # The completed run and the silenced one sent nothing.
+    [alert] = [r.json() for r in receiver.requests]
     assert alert["severity"] == "ERROR"
     assert alert["metadata"]["url"].startswith("http://ui.example.com/runs/")
 
@@ -143,7 +104,7 @@ def test_the_environment_chooses_statuses_channels_and_link(
 def test_deliveries_are_recorded_in_the_database(
     sqlite_url: str, flow_file: Path, receiver: Receiver
 ) -> None:
-    env = {"SPINE_ALERTS_WEBHOOK_URL": receiver.url}
+    env = {"SPINE_ALERTS_WEBHOOK_URL": receiver.url()}
     spine("--db", sqlite_url, "run", f"{flow_file}:flow", "-p", "fail=true",
           "--alert-on", "FAILED", env=env)  # fmt: skip
 
@@ -211,7 +172,7 @@ def test_a_worker_alerts_on_the_runs_it_executes(
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        "SPINE_ALERTS_WEBHOOK_URL": receiver.url,
+        "SPINE_ALERTS_WEBHOOK_URL": receiver.url(),
         "SPINE_UI_URL": "http://ui.example.com",
     }
     process = subprocess.Popen(
@@ -221,14 +182,14 @@ def test_a_worker_alerts_on_the_runs_it_executes(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not receiver.bodies and time.monotonic() < deadline:
+        while not receiver.requests and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
 
     assert process.returncode == 0, err
-    [alert] = receiver.bodies
+    [alert] = [r.json() for r in receiver.requests]
     assert (alert["run_id"], alert["title"]) == (run_id, "Workflow cli.alerting failed")
     assert alert["metadata"]["url"] == f"http://ui.example.com/runs/{run_id}"
     assert f"{run_id} cli.alerting: FAILED" in out

@@ -20,6 +20,7 @@ from spine.execution import (
     ProcessExecutor,
     ThreadExecutor,
 )
+from spine.framework.dispatcher import Dispatcher
 from spine.framework.registry import register_pipeline
 from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, WorkflowRunner
 
@@ -232,3 +233,20 @@ def test_history_false_ignores_the_environment(
         assert runner.store is None
     with WorkflowRunner() as runner:
         assert runner.store is not None
+
+
+def test_a_thread_executor_runs_pipelines_through_the_runners_dispatcher() -> None:
+    calls: list[str] = []
+
+    class Counting(Dispatcher):
+        def run(self, pipeline_name: str, params: Any = None, *, execution: Any = None) -> Any:
+            calls.append(pipeline_name)
+            return super().run(pipeline_name, params, execution=execution)
+
+    register_pipeline("double_pid", pid_pipeline)
+    workflow = Workflow("p", [Step.pipeline("double", "double_pid")])
+    with WorkflowRunner(dispatcher=Counting(), executor="threads") as runner:
+        result = runner.execute(workflow, params={"x": 2})
+
+    assert result.status == "COMPLETED", result.error
+    assert calls == ["double_pid"]

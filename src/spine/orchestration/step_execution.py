@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from spine.core.aio import is_awaitable, run_sync
@@ -22,7 +23,6 @@ from spine.core.errors import (
 )
 from spine.execution.context import StepLineage, enter_step, leave_step
 from spine.execution.executors import InlineExecutor
-from spine.framework.dispatcher import run_target
 from spine.framework.pipelines import PipelineResult
 from spine.orchestration.flow import ELSE, THEN
 from spine.orchestration.map_step import run_map
@@ -202,11 +202,14 @@ class StepExecutor:
         runner = self.runner
         executor = runner.executor
         execution = lineage.resolve()
-        if isinstance(executor, InlineExecutor):
-            return runner.dispatcher.run(name, params, execution=execution)
-        target = runner.dispatcher.registry.get(name)
+        dispatcher = runner.dispatcher
+        if isinstance(executor, InlineExecutor):  # no future for the common case
+            return dispatcher.run(name, params, execution=execution)
         if not executor.remote:
-            return executor.submit(run_target, name, target, params, execution).result()
+            return executor.submit(
+                partial(dispatcher.run, execution=execution), name, params
+            ).result()
+        target = dispatcher.registry.get(name)
         try:
             blob = executor.ship(target, f"{where(workflow_name, step)}: pipeline {name!r}")
         except NotShippableError as exc:

@@ -14,6 +14,7 @@ from spine.core.errors import (
     RunOwnedError,
     WorkflowError,
 )
+from spine.core.records import Owner
 from spine.orchestration import (
     RetryPolicy,
     Step,
@@ -24,7 +25,6 @@ from spine.orchestration import (
     WorkflowStatus,
     register_workflow,
 )
-from spine.orchestration.history import Owner
 from spine.testing import FakeClock
 
 MakeRunner = Callable[..., WorkflowRunner]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from spine.core.errors import ScheduleError, StoreError
-from spine.orchestration.history import RunRecord
+from spine.core.records import RunRecord
 from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire
 from spine.store import SqlScheduleStore, open_schedules, open_store
 from spine.store.schema import SCHEMA_VERSION, schedule_fires, schedules, schema_version

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spine.orchestration.history import RunRecord, StoredRun, when
+from spine.core.records import RunRecord, StoredRun, when
 
 if TYPE_CHECKING:
     from spine.orchestration.schedules import Schedule, ScheduleFire

@@ -227,7 +227,7 @@ def firing_schedules(runner: WorkflowRunner, stop: threading.Event) -> Iterator[
     A thread of its own, so that schedules fire on time while every worker thread is
     busy executing runs.
     """
-    from spine.orchestration.history import when
+    from spine.core.records import when
     from spine.orchestration.schedules import Scheduler
     from spine.store import SqlScheduleStore, SqlStore
 

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
-from spine.orchestration.history import (
-    JournalSink,
+from spine.core.records import (
     RunRecord,
     StepRecord,
     StoredRun,
     UnserializableOutputError,
     to_json,
 )
+from spine.orchestration.history import JournalSink
 from spine.orchestration.results import (
     StepExecution,
     StepStatus,

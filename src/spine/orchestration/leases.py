@@ -13,7 +13,8 @@ import os
 import threading
 
 from spine.core.clock import Clock
-from spine.orchestration.history import HistoryStore, Owner, RunRecord
+from spine.core.records import Owner, RunRecord
+from spine.orchestration.history import HistoryStore
 
 logger = logging.getLogger("spine.orchestration")
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
+from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 from spine.execution.context import ExecutionContext
 from spine.framework.dispatcher import Dispatcher, run_target
 from spine.framework.pipelines import PipelineResult
 from spine.framework.registry import PipelineRegistry, PipelineTarget
 from spine.orchestration.durable import Journal, Resumption, rebuild, stored_result
 from spine.orchestration.flow import Plan, plan_for
-from spine.orchestration.history import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 from spine.orchestration.results import WorkflowStatus
 from spine.orchestration.step_types import Step, StepType
 from spine.orchestration.workflow import Workflow

@@ -4,32 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
+from spine.core.status import StepStatus, WorkflowStatus
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.workflow_context import WorkflowContext
-
-
-class WorkflowStatus(StrEnum):
-    """Status of a run. ``COMPLETED``, ``FAILED`` and ``PARTIAL`` end an execution;
-    the others describe runs in history."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    WAITING = "WAITING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    PARTIAL = "PARTIAL"
-    CANCELLED = "CANCELLED"
-
-
-class StepStatus(StrEnum):
-    """Status of one step attempt."""
-
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
 
 
 def _timestamp(value: datetime | float | None) -> float | None:
@@ -220,3 +199,6 @@ class WorkflowResult:
             f"WorkflowResult({self.workflow_name!r}, run_id={self.run_id!r}, "
             f"status={self.status.value}, steps={len(self.step_executions)})"
         )
+
+
+__all__ = ["StepExecution", "StepStatus", "WorkflowResult", "WorkflowStatus"]

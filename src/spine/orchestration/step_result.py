@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Any
 
 from spine.core.frozen import EMPTY_FROZEN_DICT
-
-
-class ErrorCategory(StrEnum):
-    """Why a step failed. Any other string is accepted as a category too."""
-
-    INTERNAL = "INTERNAL"
-    DATA_QUALITY = "DATA_QUALITY"
-    TRANSIENT = "TRANSIENT"
-    TIMEOUT = "TIMEOUT"
-    DEPENDENCY = "DEPENDENCY"
-    CONFIGURATION = "CONFIGURATION"
-    PIPELINE = "PIPELINE"
-    VALIDATION = "VALIDATION"
+from spine.core.status import ErrorCategory
 
 
 class QualityMetrics:
@@ -266,3 +253,6 @@ class StepResult:
             state = "SKIP" if self.skipped else "OK"
             return f"StepResult({state}, output_keys={sorted(self.output)})"
         return f"StepResult(FAIL({self.error_category}), error={self.error!r})"
+
+
+__all__ = ["ErrorCategory", "QualityMetrics", "StepResult"]

@@ -17,6 +17,7 @@ from spine.core.errors import (
     WorkflowValidationError,
 )
 from spine.core.frozen import freeze_dict
+from spine.core.records import Owner, RunRecord, StoredRun
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
@@ -31,7 +32,7 @@ from spine.orchestration.durable import (
     utc,
 )
 from spine.orchestration.flow import Plan, plan_for
-from spine.orchestration.history import HistoryStore, Owner, RunRecord, StoredRun
+from spine.orchestration.history import HistoryStore
 from spine.orchestration.leases import LeaseKeeper, owner_gone, recoverable_now
 from spine.orchestration.registry import WorkflowRegistry, default_workflow_registry
 from spine.orchestration.results import (

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import ScheduleError, ScheduleValidationError
-from spine.orchestration.history import RunRecord
-from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire
+from spine.core.records import RunRecord
+from spine.core.schedules import FireOutcome, Schedule, ScheduleFire
 from spine.store.schema import runs, schedule_fires, schedules
 from spine.store.sql_store import _new_run_values, from_iso, iso
 from spine.store.view import StoreView

@@ -27,16 +27,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import RunNotFoundError, StoreError, WorkflowValidationError
-from spine.framework.alerts import DeliveryLog
-from spine.orchestration.history import (
+from spine.core.records import (
     DATA_FORMAT,
     ItemRecord,
     Owner,
     RunRecord,
     StepRecord,
     StoredRun,
-    _first_bad_path,
+    first_bad_path,
 )
+from spine.framework.alerts import DeliveryLog
 from spine.store.engine import connect
 from spine.store.migrations import migrate
 from spine.store.schema import alert_deliveries, runs, schedule_fires, steps
@@ -730,7 +730,7 @@ def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:
         return json.dumps(value)
     except (TypeError, ValueError):
         raise WorkflowValidationError(
-            f"workflow {run.workflow_name!r}: {_first_bad_path(value, field_name)} cannot be "
+            f"workflow {run.workflow_name!r}: {first_bad_path(value, field_name)} cannot be "
             "stored as JSON; with history on, a run's params and partition must be JSON values "
             "(str, int, float, bool, None, lists and dicts of them)",
             workflow=run.workflow_name,

@@ -1,0 +1,172 @@
+"""The records of runs and step attempts, as the engine writes them and the store keeps them.
+
+Shared by ``spine.orchestration`` (which writes them) and ``spine.store`` (which keeps
+them in SQL), so neither imports the other. A run's context is rebuilt from its step
+records (each keeps that step's output and context updates), never from context
+snapshots, so storage grows with each step's own output, not with the context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from spine.core.errors import WorkflowError
+from spine.core.ids import new_id
+
+DATA_FORMAT = 1
+"""Version of the JSON written into ``params``/``outputs``/``context_updates`` columns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who holds a run's lease: one runner in one process on one host."""
+
+    owner_id: str
+    host: str
+    pid: int
+
+    @classmethod
+    def for_this_process(cls) -> Owner:
+        import socket  # kept off `import spine.orchestration`, which needs no network names
+
+        return cls(owner_id=new_id(), host=socket.gethostname(), pid=os.getpid())
+
+    def describe(self) -> str:
+        return f"process {self.pid} on host {self.host!r} (owner {self.owner_id})"
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run as stored when it starts (and as loaded, with its end and lease)."""
+
+    run_id: str
+    workflow_name: str
+    status: str
+    started_at: float
+    params: Mapping[str, Any]
+    partition: Mapping[str, Any]
+    workflow_version: int = 1
+    definition_hash: str = ""
+    triggered_by: str = "manual"
+    parent_run_id: str | None = None
+    schedule_id: str | None = None
+    parent_step: str | None = None
+    item_index: int | None = None
+    dry_run: bool = False
+    total_steps: int = 0
+    owner: Owner | None = None
+    heartbeat_at: float | None = None
+    wake_at: float | None = None
+    completed_at: float | None = None
+    outputs: Mapping[str, Any] | None = None
+    error: str | None = None
+    error_category: str | None = None
+    error_step: str | None = None
+    completed_steps: int = 0
+    failed_steps: int = 0
+    source: str | None = None
+    """Where the workflow was loaded from (``path/to/file.py:attr``), if known."""
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One attempt of one step: committed before the next step starts.
+
+    Data columns travel as JSON text: the runner encodes them before anything is
+    written, so a value JSON cannot hold fails the step instead of half a row.
+    """
+
+    run_id: str
+    step_order: int
+    attempt: int
+    step_name: str
+    step_type: str
+    status: str
+    started_at: float
+    completed_at: float
+    output_json: str
+    context_updates_json: str
+    next_step: str | None
+    """The step the flow goes to after this one; ``None`` ends the run."""
+    error: str | None = None
+    error_category: str | None = None
+    will_retry: bool = False
+    quality_json: str | None = None
+    row_count: int | None = None
+    params_json: str = "{}"
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return json.loads(self.output_json)  # type: ignore[no-any-return]
+
+    @property
+    def context_updates(self) -> dict[str, Any]:
+        return json.loads(self.context_updates_json)  # type: ignore[no-any-return]
+
+    @property
+    def quality(self) -> dict[str, Any] | None:
+        return None if self.quality_json is None else json.loads(self.quality_json)
+
+
+@dataclass(slots=True)
+class StoredRun:
+    """A run and its step records, in the order they were written."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+
+
+@dataclass(slots=True)
+class ItemRecord:
+    """A map item run in another process: its run row as it ended, the step rows its
+    execution wrote, and whether the run row is new (else it was resumed)."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    new: bool
+
+
+class UnserializableOutputError(WorkflowError):
+    """A step produced a value that cannot be stored as JSON."""
+
+
+def to_json(value: Mapping[str, Any], *, workflow: str, step: str, field_name: str) -> str:
+    """``value`` as JSON text; the error names the workflow, step, field and key."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        path = first_bad_path(value, field_name)
+        raise UnserializableOutputError(
+            f"workflow {workflow!r}, step {step!r}: {path} cannot be stored as JSON; "
+            "return JSON values (str, int, float, bool, None, lists and dicts of them), "
+            "or store large or binary data elsewhere and return a reference to it",
+            workflow=workflow,
+            step=step,
+        ) from None
+
+
+def first_bad_path(value: Any, path: str) -> str:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return f"{path} key {key!r} ({type(key).__name__})"
+            try:
+                json.dumps(item)
+            except (TypeError, ValueError):
+                return first_bad_path(item, f"{path}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            try:
+                json.dumps(item)
+            except (TypeError, ValueError):
+                return first_bad_path(item, f"{path}[{index}]")
+    return f"{path} (a {type(value).__name__})"
+
+
+def when(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()

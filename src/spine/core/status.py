@@ -1,0 +1,52 @@
+"""The statuses of runs and step attempts, and the categories of errors.
+
+They live in ``core`` because the store keeps them too (as their plain string
+values); ``spine.orchestration`` re-exports them as part of the spec's API.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WorkflowStatus(StrEnum):
+    """Status of a run. ``COMPLETED``, ``FAILED`` and ``PARTIAL`` end an execution;
+    the others describe runs in history."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    PARTIAL = "PARTIAL"
+    CANCELLED = "CANCELLED"
+
+
+class StepStatus(StrEnum):
+    """Status of one step attempt."""
+
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class ErrorCategory(StrEnum):
+    """Why a step failed. Any other string is accepted as a category too."""
+
+    INTERNAL = "INTERNAL"
+    DATA_QUALITY = "DATA_QUALITY"
+    TRANSIENT = "TRANSIENT"
+    TIMEOUT = "TIMEOUT"
+    DEPENDENCY = "DEPENDENCY"
+    CONFIGURATION = "CONFIGURATION"
+    PIPELINE = "PIPELINE"
+    VALIDATION = "VALIDATION"
+    CANCELLED = "CANCELLED"
+    """The run was cancelled by request before this step."""
+
+
+LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.WAITING})
+"""Statuses of runs that have not ended: never pruned, still to execute."""
+
+
+__all__ = ["LIVE_STATUSES", "ErrorCategory", "StepStatus", "WorkflowStatus"]

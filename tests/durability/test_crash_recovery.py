@@ -45,7 +45,7 @@ from worker_app import (
 )
 
 from spine.orchestration import WorkflowRunner, WorkflowStatus
-from spine.orchestration.durable import json_ready
+from spine.orchestration.engine.journal import json_ready
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -441,7 +441,7 @@ def test_a_run_that_cannot_be_built_is_recorded_as_missed(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("no plan for it")
 
-    monkeypatch.setattr(runner, "pending_record", broken)
+    monkeypatch.setattr(runner.queue, "pending_record", broken)
     clock.advance(2 * 86400)  # found late: 06:00 on Monday and Tuesday were missed
 
     [fire] = scheduler.fire_due()

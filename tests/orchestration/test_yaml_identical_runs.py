@@ -21,7 +21,7 @@ from spine.orchestration import (
     WorkflowRunner,
     load_workflow,
 )
-from spine.orchestration.durable import definition_hash
+from spine.orchestration.engine.journal import definition_hash
 from spine.orchestration.flow import plan_for
 from spine.testing import FakeClock
 
@@ -210,7 +210,7 @@ def test_the_fingerprint_is_the_same_in_another_process(yaml_file: Path) -> None
     code = (
         "import sys\n"
         "from spine.orchestration import load_workflow\n"
-        "from spine.orchestration.durable import definition_hash\n"
+        "from spine.orchestration.engine.journal import definition_hash\n"
         "from spine.orchestration.flow import plan_for\n"
         "print(definition_hash(plan_for(load_workflow(sys.argv[1]))))\n"
     )

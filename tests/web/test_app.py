@@ -147,7 +147,7 @@ def test_empty_filter_fields_mean_any(client: TestClient, history: tuple[str, li
 def test_run_page_says_which_schedule_started_the_run(sqlite_url: str) -> None:
     register_workflow(FLOW)
     with WorkflowRunner(database_url=sqlite_url) as runner:
-        record = runner.pending_record(FLOW, triggered_by="schedule", schedule_id="nightly")
+        record = runner.queue.pending_record(FLOW, triggered_by="schedule", schedule_id="nightly")
         assert runner.store is not None
         runner.store.create_run(record)
     with TestClient(create_app(sqlite_url)) as test_client:

@@ -65,6 +65,11 @@ class HistoryStore(JournalSink, Protocol):
         caps: Mapping[str, int] | None = None,
     ) -> list[RunRecord]: ...
 
+    def cancel(self, run_id: str, now: float) -> str:
+        """Cancel a run: ``"cancelled"`` (nothing executed it), ``"requested"`` (its
+        runner stops at the next step boundary), or the status of a run already ended."""
+        ...
+
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Quality metrics every step of ``workflow_name`` reported, oldest first."""
         ...

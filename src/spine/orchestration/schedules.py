@@ -180,7 +180,7 @@ class Scheduler:
     def _run(self, schedule: Schedule, workflow: Workflow) -> RunRecord:
         """The row ``runner.submit`` stores for this schedule's run, not yet stored: the
         store inserts it in the transaction that advances the schedule."""
-        return self.runner.pending_record(
+        return self.runner.queue.pending_record(
             workflow,
             schedule.params,
             schedule.partition,

@@ -1,4 +1,5 @@
-"""Map steps: run a workflow once per item of a list, on a bounded thread pool."""
+"""Map steps: run a workflow once per item of a list, on a bounded thread pool (or,
+with a remote executor, in chunks sent to other processes: ``remote_map``)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from spine.core.errors import NotShippableError
-from spine.execution.context import StepLineage
+from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.executors import Executor, InlineExecutor
-from spine.orchestration.step_result import ErrorCategory, StepResult
-from spine.orchestration.step_types import Step
+from spine.orchestration.step_result import StepResult
 from spine.orchestration.workflow import Workflow
 from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
+    from spine.execution.context import StepLineage
+    from spine.orchestration.engine.services import Services
     from spine.orchestration.results import WorkflowResult
-    from spine.orchestration.step_execution import StepExecutor
+    from spine.orchestration.step_types import Step
 
 
 class ItemsPathError(LookupError):
@@ -103,11 +105,11 @@ def _run_all(
     return cast("list[WorkflowResult]", runs)
 
 
-def run_map(
-    executor: StepExecutor,
+def run(
     workflow_name: str,
     step: Step,
     ctx: WorkflowContext,
+    services: Services,
     lineage: StepLineage,
 ) -> tuple[StepResult, list[WorkflowResult]]:
     """Run ``step.iterator_workflow`` per item; results keep the input order."""
@@ -135,14 +137,14 @@ def run_map(
     parent = lineage.resolve()
     base_params = ctx.params
     item_param = step.item_param
-    runner = executor.runner
-    dry_run = runner.dry_run
-    clock = runner.clock
+    children = services.children
+    dry_run = services.dry_run
+    clock = services.clock
     # With history, items of an earlier attempt or an interrupted run are found by
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
     # Keyed by the map step's execution, so a map run again in a loop starts afresh.
     key = f"{step.name}#{lineage.order}"
-    earlier = runner.map_items(ctx.run_id, key)
+    earlier = children.earlier(ctx.run_id, key)
 
     def child_context(
         index: int, item: Any, base: Mapping[str, Any] | None = None
@@ -158,10 +160,11 @@ def run_map(
             started_at=datetime.fromtimestamp(clock.time(), UTC),
         )
 
-    if runner.executor.remote:
-        from spine.orchestration.remote import RemoteMap  # only maps sent elsewhere need it
+    if services.executor.remote:
+        # Only maps sent elsewhere need it.
+        from spine.orchestration.engine.kinds.remote_map import RemoteMap
 
-        remote = RemoteMap(runner, where, item_workflow, key, concurrency)
+        remote = RemoteMap(services, where, item_workflow, key, concurrency)
         try:
             found, problem = remote.run(items, earlier, child_context, parent, base_params)
         except NotShippableError as exc:
@@ -177,29 +180,29 @@ def run_map(
     def run_item(index: int, item: Any) -> WorkflowResult:
         record = earlier.get(index)
         if record is not None:
-            return runner.continue_item(item_workflow, record, base_params)
+            return children.continue_item(item_workflow, record, base_params)
         # Its row keeps only the params it adds, not a copy of the map's params (which
         # often hold the whole list of items) per item.
         child = child_context(index, item, base_params)
         own = {item_param: item, "item_index": index}
-        return runner.run_child(item_workflow, child, parent, key, index, own)
+        return children.run_item(item_workflow, child, parent, key, index, own)
 
     workers = min(concurrency, len(items))
-    return _outcome(where, _run_all(run_item, items, workers, step.name, runner.executor))
+    return _outcome(where, _run_all(run_item, items, workers, step.name, services.executor))
 
 
 def _summary(runs: Sequence[WorkflowResult | None], count: int) -> dict[str, Any]:
     return {
         "results": [None if r is None else r.outputs for r in runs],
         "item_count": count,
-        "failed_count": sum(1 for r in runs if r is not None and r.status == "FAILED"),
+        "failed_count": sum(1 for r in runs if r is not None and r.status == WorkflowStatus.FAILED),
     }
 
 
 def _outcome(where: str, runs: list[WorkflowResult]) -> tuple[StepResult, list[WorkflowResult]]:
     """The map step's result from its item runs (in input order)."""
     output = _summary(runs, len(runs))
-    failed = [(i, r) for i, r in enumerate(runs) if r.status == "FAILED"]
+    failed = [(i, r) for i, r in enumerate(runs) if r.status == WorkflowStatus.FAILED]
     if not failed:
         return StepResult.ok(output=output), runs
     index, first = failed[0]

@@ -12,32 +12,33 @@ once, from the result that arrives.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
-from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
-from spine.execution.context import ExecutionContext
-from spine.framework.dispatcher import Dispatcher, run_target
-from spine.framework.pipelines import PipelineResult
-from spine.framework.registry import PipelineRegistry, PipelineTarget
-from spine.orchestration.durable import Journal, Resumption, rebuild, stored_result
-from spine.orchestration.flow import Plan, plan_for
-from spine.orchestration.results import WorkflowStatus
+from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
+from spine.core.status import WorkflowStatus
+from spine.orchestration.engine.state import replay, stored_result
+from spine.orchestration.flow import plan_for
 from spine.orchestration.step_types import Step, StepType
 from spine.orchestration.workflow import Workflow
-from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
+    from spine.execution.context import ExecutionContext
     from spine.execution.executors import Executor
+    from spine.framework.registry import PipelineRegistry, PipelineTarget
+    from spine.orchestration.engine.services import Services
     from spine.orchestration.results import WorkflowResult
-    from spine.orchestration.workflow_runner import WorkflowRunner
+    from spine.orchestration.workflow_context import WorkflowContext
+
+Outcome = tuple[int, list[StepRecord], RunRecord]
+"""An item's index, the step rows its execution wrote, and its run's end."""
+
+ItemTask = tuple[int, "WorkflowContext | StoredRun"]
+"""An item to run elsewhere: its index, and its new context or its run as stored so far."""
 
 MAX_CHUNK = 256
 """Most items in one call to another process: large enough that the executor's own
@@ -107,101 +108,6 @@ def ship_workflow(executor: Executor, shipment: Shipment, where: str) -> bytes:
     return executor.ship(shipment, where)  # raises again: nothing alone was at fault
 
 
-# -- in the worker process ----------------------------------------------------------
-
-
-class _Capture:
-    """A journal sink that keeps one item's rows for the runner's process to store."""
-
-    __slots__ = ("end", "steps")
-
-    def __init__(self) -> None:
-        self.steps: list[StepRecord] = []
-        self.end: RunRecord | None = None
-
-    def record_step(self, step: StepRecord) -> None:
-        self.steps.append(step)
-
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
-        if last_step is not None:
-            self.steps.append(last_step)
-        self.end = run
-
-    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
-        """Waiting is the runner's process's to record; an item sleeps through it."""
-
-    def cancel_requested(self, run_id: str) -> bool:
-        return False
-
-    def release(self, run_id: str, owner: Owner) -> None:
-        """Nothing holds a lease on a captured item."""
-
-
-_Loaded = tuple[Shipment, Plan, "WorkflowRunner"]
-_LOADED: OrderedDict[tuple[bytes, bool, int], _Loaded] = OrderedDict()
-_LOADED_LOCK = threading.Lock()
-
-
-def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
-    """The shipment in ``blob`` unpickled once per worker process, with a runner for it."""
-    from spine.orchestration.workflow_runner import WorkflowRunner
-
-    key = (hashlib.blake2b(blob, digest_size=16).digest(), dry_run, max_steps)
-    with _LOADED_LOCK:
-        hit = _LOADED.get(key)
-        if hit is not None:
-            _LOADED.move_to_end(key)
-            return hit
-    shipment: Shipment = pickle.loads(blob)
-    registry = PipelineRegistry()
-    for name, target in shipment.pipelines.items():
-        registry.register(name, target)
-    runner = WorkflowRunner(
-        dispatcher=Dispatcher(registry), dry_run=dry_run, max_steps=max_steps, history=False
-    )
-    loaded = (shipment, plan_for(shipment.workflow), runner)
-    with _LOADED_LOCK:
-        _LOADED[key] = loaded
-        while len(_LOADED) > 8:
-            _LOADED.popitem(last=False)
-    return loaded
-
-
-Outcome = tuple[int, list[StepRecord], RunRecord]
-"""An item's index, the step rows its execution wrote, and its run's end."""
-
-
-def run_items(
-    blob: bytes, dry_run: bool, max_steps: int, tasks: Sequence[tuple[int, Resumption]]
-) -> list[Outcome]:
-    """Run items one after another (in a worker process); what each wrote comes back."""
-    shipment, plan, runner = _loaded(blob, dry_run, max_steps)
-    workflow, base = shipment.workflow, shipment.base_params
-    outcomes = []
-    for index, state in tasks:
-        state.ctx = state.ctx.with_base_params(base)
-        capture = _Capture()
-        journal = Journal(capture, state.ctx.run_id, workflow.name, plan)
-        runner.run_state(workflow, plan, state, journal)
-        if capture.end is None:
-            raise RuntimeError(f"item {index} of {workflow.name!r} ended without a result")
-        outcomes.append((index, capture.steps, capture.end))
-    return outcomes
-
-
-def run_pipeline(
-    pipeline_name: str,
-    blob: bytes,
-    params: Mapping[str, Any],
-    execution: ExecutionContext | None,
-) -> PipelineResult:
-    """Run a shipped pipeline target (in a worker process)."""
-    return run_target(pipeline_name, pickle.loads(blob), params, execution)
-
-
-# -- in the runner's process --------------------------------------------------------
-
-
 @dataclass
 class _Item:
     """An item on its way: the run as stored so far, and whether its row is new."""
@@ -215,13 +121,14 @@ class RemoteMap:
 
     def __init__(
         self,
-        runner: WorkflowRunner,
+        services: Services,
         where: str,
         workflow: Workflow,
         key: str,
         concurrency: int,
     ) -> None:
-        self.runner = runner
+        self.services = services
+        self.children = services.children
         self.where = where
         self.workflow = workflow
         self.plan = plan_for(workflow)
@@ -246,33 +153,48 @@ class RemoteMap:
         Raises :class:`NotShippableError` before any item is sent when the workflow
         cannot be pickled.
         """
-        runner = self.runner
-        executor = runner.executor
+        executor = self.services.executor
         self.base_params = base_params
         blob = ship_workflow(
             executor,
             Shipment(
                 self.workflow,
-                pipelines_of(self.workflow, runner.dispatcher.registry),
+                pipelines_of(self.workflow, self.services.dispatcher.registry),
                 base_params,
             ),
             f"{self.where}: iterator_workflow {self.workflow.name!r}",
         )
         results: list[WorkflowResult | None] = [None] * len(items)
-        tasks = []
+        tasks: list[ItemTask] = []
         for index, item in enumerate(items):
             record = earlier.get(index)
             if record is not None and record.status == WorkflowStatus.COMPLETED:
-                results[index] = runner.continue_item(self.workflow, record, base_params)
+                results[index] = self.children.continue_item(self.workflow, record, base_params)
                 continue
-            tasks.append((index, self._state(index, item, record, child_context, parent)))
-        shared = executor.share(blob)
+            tasks.append((index, self._start(index, item, record, child_context, parent)))
+        lost, problem = self._send(executor, executor.share(blob), tasks, results)
+        if problem is not None:
+            return results, (
+                f"{self.where}: {lost} of {len(items)} items did not come back from "
+                f"{executor.describe()}: {problem}"
+            )
+        return results, None
+
+    def _send(
+        self,
+        executor: Executor,
+        shared: Any,
+        tasks: list[ItemTask],
+        results: list[WorkflowResult | None],
+    ) -> tuple[int, str | None]:
+        """Send ``tasks`` in chunks, at most ``concurrency`` in flight, recording each
+        chunk as it comes back; returns how many items were lost, and why."""
         size = executor.chunk_size or max(
             1, min(MAX_CHUNK, -(-len(tasks) // (self.concurrency * 4)))
         )
         chunks = iter([tasks[i : i + size] for i in range(0, len(tasks), size)])
-        submit = executor.submit
-        dry_run, max_steps = runner.dry_run, runner.max_steps
+        submit, run_elsewhere = executor.submit, self.children.run_elsewhere
+        dry_run, max_steps = self.services.dry_run, self.services.max_steps
         in_flight: dict[Future[list[Outcome]], int] = {}
         lost, problem = 0, None
 
@@ -282,7 +204,7 @@ class RemoteMap:
             if chunk is None:
                 return
             try:
-                in_flight[submit(run_items, shared, dry_run, max_steps, chunk)] = len(chunk)
+                in_flight[submit(run_elsewhere, shared, dry_run, max_steps, chunk)] = len(chunk)
             except Exception as exc:  # the executor refused it: a pool gone, a cluster down
                 lost += len(chunk)
                 problem = problem or describe_exception(exc)
@@ -308,34 +230,28 @@ class RemoteMap:
                     launch()
         if problem is not None:
             lost += sum(len(chunk) for chunk in chunks)
-            return results, (
-                f"{self.where}: {lost} of {len(items)} items did not come back from "
-                f"{executor.describe()}: {problem}"
-            )
-        return results, None
+        return lost, problem
 
-    def _state(
+    def _start(
         self,
         index: int,
         item: Any,
         record: RunRecord | None,
         child_context: Callable[[int, Any], WorkflowContext],
         parent: ExecutionContext,
-    ) -> Resumption:
-        runner = self.runner
-        if record is not None and runner.store is not None:
-            stored = runner.store.load_run(record.run_id)
-            state = rebuild(stored, self.plan)  # the worker puts the map's params beneath
+    ) -> WorkflowContext | StoredRun:
+        """What a worker starts item ``index`` from: its run as stored so far (the worker
+        puts the map's params beneath its own), or a new context."""
+        stored = None if record is None else self.children.load(record.run_id)
+        if stored is not None:
             self.items[index] = _Item(stored, new=False)
-        else:
-            ctx = child_context(index, item)
-            state = Resumption(ctx=ctx, position=0)
-            row = runner.item_record(
-                self.workflow, self.plan, ctx, parent, self.key, index, ctx.params
-            )
-            self.items[index] = _Item(StoredRun(row, []), new=True)
-        state.block = True  # the map step waits for its items
-        return state
+            return stored
+        ctx = child_context(index, item)
+        row = self.children.item_record(
+            self.workflow, self.plan, ctx, parent, self.key, index, ctx.params
+        )
+        self.items[index] = _Item(StoredRun(row, []), new=True)
+        return ctx
 
     def _record(self, outcomes: list[Outcome], results: list[WorkflowResult | None]) -> None:
         """Store a chunk's items, then take their results (an item not stored counts as
@@ -360,10 +276,8 @@ class RemoteMap:
                 wake_at=None,
             )
             saved.append(ItemRecord(run, steps, item.new))
-        store = self.runner.store
-        if store is not None:
-            store.save_items(saved)
+        self.children.save(saved)
         for (index, _, _), record in zip(outcomes, saved, strict=True):
             stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
-            state = rebuild(stored, self.plan, self.base_params)
+            state = replay(stored, self.plan, self.base_params)
             results[index] = stored_result(record.run, state.ctx, state.executions)

@@ -1,0 +1,11 @@
+"""The engine: one run state, the step loop, and one module per step kind.
+
+- :mod:`.state`: :class:`~.state.RunState` and its ``apply``, used live and to replay
+  stored rows (:func:`~.state.replay`).
+- :mod:`.loop`: the step loop (step budget, cancellation, retries, routing).
+- :mod:`.attempt`: one attempt of one step, whatever its kind, into a result.
+- :mod:`.kinds`: one module per step kind (lambda, pipeline, choice, wait, map,
+  remote map), each given the run's :class:`~.services.Services`, never the runner.
+- :mod:`.journal`: a run's attempts written to the store as they finish.
+- :mod:`.runs`: runs started, resumed and held under a lease (and map items).
+"""

@@ -1,0 +1,78 @@
+"""One attempt of one step, whatever its kind, into a ``StepResult``.
+
+Nothing a step does escapes as an exception: a raised exception, a malformed return
+value or a missing pipeline becomes a failed ``StepResult`` whose error names the
+workflow and the step. Only ``KeyboardInterrupt``, ``SystemExit`` and a run's
+suspension pass through (see ``spine.core.errors.FATAL_EXCEPTIONS``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from spine.core.errors import FATAL_EXCEPTIONS, describe_exception
+from spine.execution.context import StepLineage, enter_step, leave_step
+from spine.orchestration.engine.kinds import (
+    choice_step,
+    lambda_step,
+    map_step,
+    pipeline_step,
+    wait_step,
+)
+from spine.orchestration.engine.kinds.base import category_of, config_error, where
+from spine.orchestration.engine.services import Suspended
+from spine.orchestration.step_result import StepResult
+from spine.orchestration.step_types import StepType
+
+if TYPE_CHECKING:
+    from spine.orchestration.engine.services import Services
+    from spine.orchestration.results import WorkflowResult
+    from spine.orchestration.step_types import Step
+    from spine.orchestration.workflow_context import WorkflowContext
+
+logger = logging.getLogger("spine.orchestration")
+
+Outcome = tuple[StepResult, "list[WorkflowResult] | None"]
+"""A step attempt's result, and the item runs when the step is a map."""
+
+Kind = Callable[[str, "Step", "WorkflowContext", "Services", StepLineage], Outcome]
+
+KINDS: dict[str, Kind] = {
+    StepType.LAMBDA: lambda_step.run,
+    StepType.PIPELINE: pipeline_step.run,
+    StepType.CHOICE: choice_step.run,
+    StepType.WAIT: wait_step.run,
+    StepType.MAP: map_step.run,
+}
+
+_PASS_THROUGH: tuple[type[BaseException], ...] = (*FATAL_EXCEPTIONS, Suspended)
+
+
+def perform(
+    workflow_name: str,
+    step: Step,
+    ctx: WorkflowContext,
+    attempt: int,
+    order: int,
+    services: Services,
+) -> Outcome:
+    """Run ``step`` once against ``ctx``; never raises for the step's own failure.
+
+    ``order`` is the step execution's position in its run (map items are keyed by it).
+    """
+    lineage = StepLineage(ctx.execution, step.name, attempt, order)
+    token = enter_step(lineage)
+    try:
+        kind = KINDS.get(step.step_type)
+        if kind is None:
+            return config_error(workflow_name, step, f"unknown step type {step.step_type!r}"), None
+        return kind(workflow_name, step, ctx, services, lineage)
+    except _PASS_THROUGH:
+        raise
+    except BaseException as exc:
+        logger.warning("%s raised", where(workflow_name, step), exc_info=True)
+        return StepResult.fail(describe_exception(exc), category_of(exc)), None
+    finally:
+        leave_step(token)

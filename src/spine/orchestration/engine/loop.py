@@ -1,0 +1,156 @@
+"""The step loop: executes a run from its state until it ends or must wait.
+
+It owns what every step shares (the step budget, cancellation, retries and their
+delays, routing) and knows no step kind: each attempt goes through
+:func:`~spine.orchestration.engine.attempt.perform`, and its outcome through
+:meth:`RunState.apply <spine.orchestration.engine.state.RunState.apply>`, the
+function that also replays stored runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from spine.core.frozen import freeze_dict
+from spine.core.status import ErrorCategory, StepStatus, WorkflowStatus
+from spine.orchestration.engine.attempt import perform
+from spine.orchestration.engine.services import Suspended
+from spine.orchestration.engine.state import utc
+from spine.orchestration.results import StepExecution, WorkflowResult
+from spine.orchestration.retry import RetryPolicy
+from spine.orchestration.step_result import StepResult
+from spine.orchestration.step_types import ErrorPolicy
+
+if TYPE_CHECKING:
+    from spine.orchestration.engine.journal import Journal
+    from spine.orchestration.engine.services import Services
+    from spine.orchestration.engine.state import RunState
+    from spine.orchestration.step_types import Step
+    from spine.orchestration.workflow import Workflow
+
+_DEFAULT_RETRY = RetryPolicy()
+_FAILED = StepStatus.FAILED
+_NO_DATA = ("{}", "{}")
+
+
+def retry_policy(step: Step) -> RetryPolicy | None:
+    if step.retry is not None:
+        return step.retry
+    return _DEFAULT_RETRY if step.on_error is ErrorPolicy.RETRY else None
+
+
+def run_steps(
+    services: Services, workflow: Workflow, state: RunState, journal: Journal | None
+) -> WorkflowResult:
+    """Execute ``workflow`` from ``state`` until the run ends (or, with history and
+    a sleeper that does not block, until it must wait: then it is left ``WAITING``)."""
+    clock = services.clock
+    started = clock.time()
+    steps = state.plan.steps
+    total = len(steps)
+    max_steps = services.max_steps
+    budget = max_steps - state.steps_run
+    sleeper = services.sleeper
+    try:
+        while state.position < total:
+            step = steps[state.position]
+            if journal is not None and journal.cancelled():
+                text = f"cancelled by request before step {step.name!r}"
+                state.stop(step.name, text, ErrorCategory.CANCELLED, WorkflowStatus.CANCELLED)
+                break
+            if budget == 0:
+                state.stop(step.name, _out_of_steps(workflow, step, max_steps),
+                           ErrorCategory.CONFIGURATION, WorkflowStatus.FAILED)  # fmt: skip
+                break
+            budget -= 1
+            _execute_step(services, workflow, state, journal, step)
+            sleeper.settle()
+    except Suspended:
+        return _suspended(workflow, state)
+    completed = clock.time()
+    result = state.result(
+        workflow.name, state.ctx.started_at if journal is not None else utc(started), completed
+    )
+    if journal is not None:
+        journal.finish(result, completed)
+    return result
+
+
+def _execute_step(
+    services: Services, workflow: Workflow, state: RunState, journal: Journal | None, step: Step
+) -> None:
+    """Attempt ``step`` until it succeeds or its retries are spent, applying and
+    journaling each attempt."""
+    now = services.clock.time
+    name = workflow.name
+    observe = services.on_step
+    position, order = state.position, state.step_order
+    encoded = _NO_DATA
+    while True:
+        if state.retry_at is not None:
+            services.sleeper.delay(state.retry_at)
+            state.retry_at = None
+        attempt = state.attempt
+        t0 = now()
+        result, children = perform(name, step, state.ctx, attempt, order, services)
+        t1 = now()
+        jump = result.next_step or step.next
+        if jump is not None and jump not in state.plan.index:
+            result = StepResult.fail(
+                f"workflow {name!r}, step {step.name!r}: next step {jump!r} "
+                "names no step of this workflow",
+                ErrorCategory.CONFIGURATION,
+            )
+        if journal is not None:
+            result, *data = journal.encode(step, result)
+            encoded = (data[0], data[1])
+        if result.success:
+            result.output = freeze_dict(result.output)
+            status = StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED
+            break
+        status = _FAILED
+        policy = retry_policy(step)
+        if policy is None or not policy.should_retry(attempt, result.error_category):
+            break
+        retried = StepExecution(
+            step.name, step.step_type, _FAILED, t0, t1, result, result.error, attempt, True,
+            children,
+        )  # fmt: skip
+        state.apply(retried, step.name)
+        if observe is not None:
+            observe(state.ctx.run_id, retried)
+        if journal is not None:
+            journal.write(position, step, order, retried, encoded, step.name)
+        state.retry_at = now() + policy.delay_seconds(attempt)
+    execution = StepExecution(
+        step.name, step.step_type, status, t0, t1, result, result.error, attempt, False,
+        children,
+    )  # fmt: skip
+    following = state.route(step, result)
+    state.apply(execution, following)
+    if observe is not None:
+        observe(state.ctx.run_id, execution)
+    if journal is not None:
+        journal.write(position, step, order, execution, encoded, following)
+
+
+def _out_of_steps(workflow: Workflow, step: Step, max_steps: int) -> str:
+    return (
+        f"workflow {workflow.name!r} reached max_steps={max_steps} before step "
+        f"{step.name!r}; a choice loop that never exits? Raise "
+        "WorkflowRunner(max_steps=...) if the run really needs more steps"
+    )
+
+
+def _suspended(workflow: Workflow, state: RunState) -> WorkflowResult:
+    """The result of an execution that ended because the run must wait."""
+    ctx = state.ctx
+    return WorkflowResult(
+        workflow_name=workflow.name,
+        run_id=ctx.run_id,
+        status=WorkflowStatus.WAITING,
+        context=ctx,
+        started_at=ctx.started_at,
+        completed_at=None,
+        step_executions=state.executions,
+    )

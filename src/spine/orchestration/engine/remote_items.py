@@ -1,0 +1,109 @@
+"""Map items in a worker process: the remote map's other half.
+
+A worker runs each item with the same step loop as the runner, journaling into a
+capture instead of a database; the captures travel back to the runner's process,
+which stores them (``kinds/remote_map.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from spine.core.clock import SYSTEM_CLOCK
+from spine.core.records import Owner, RunRecord, StepRecord, StoredRun
+from spine.execution.executors import InlineExecutor
+from spine.framework.dispatcher import Dispatcher
+from spine.framework.registry import PipelineRegistry
+from spine.orchestration.engine.journal import Journal
+from spine.orchestration.engine.kinds.remote_map import ItemTask, Outcome, Shipment
+from spine.orchestration.engine.runs import Runs
+from spine.orchestration.engine.settings import RunSettings
+from spine.orchestration.engine.state import RunState, replay
+from spine.orchestration.flow import Plan, plan_for
+from spine.orchestration.registry import WorkflowRegistry
+
+
+class _Capture:
+    """A journal sink that keeps one item's rows for the runner's process to store."""
+
+    __slots__ = ("end", "steps")
+
+    def __init__(self) -> None:
+        self.steps: list[StepRecord] = []
+        self.end: RunRecord | None = None
+
+    def record_step(self, step: StepRecord) -> None:
+        self.steps.append(step)
+
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+        if last_step is not None:
+            self.steps.append(last_step)
+        self.end = run
+
+    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
+        """Waiting is the runner's process's to record; an item sleeps through it."""
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return False
+
+    def release(self, run_id: str, owner: Owner) -> None:
+        """Nothing holds a lease on a captured item."""
+
+
+_Loaded = tuple[Shipment, Plan, Runs]
+_LOADED: OrderedDict[tuple[bytes, bool, int], _Loaded] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+
+
+def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
+    """The shipment in ``blob`` unpickled once per worker process, with what runs it."""
+    key = (hashlib.blake2b(blob, digest_size=16).digest(), dry_run, max_steps)
+    with _LOADED_LOCK:
+        hit = _LOADED.get(key)
+        if hit is not None:
+            _LOADED.move_to_end(key)
+            return hit
+    shipment: Shipment = pickle.loads(blob)
+    registry = PipelineRegistry()
+    for name, target in shipment.pipelines.items():
+        registry.register(name, target)
+    settings = RunSettings(
+        clock=SYSTEM_CLOCK,
+        dispatcher=Dispatcher(registry),
+        executor=InlineExecutor(),
+        workflows=WorkflowRegistry(),
+        dry_run=dry_run,
+        max_steps=max_steps,
+    )
+    runs = Runs(settings, None, Owner.for_this_process(), None, run_items)
+    loaded = (shipment, plan_for(shipment.workflow), runs)
+    with _LOADED_LOCK:
+        _LOADED[key] = loaded
+        while len(_LOADED) > 8:
+            _LOADED.popitem(last=False)
+    return loaded
+
+
+def run_items(
+    blob: bytes, dry_run: bool, max_steps: int, tasks: Sequence[ItemTask]
+) -> list[Outcome]:
+    """Run items one after another (in a worker process); what each wrote comes back."""
+    shipment, plan, runs = _loaded(blob, dry_run, max_steps)
+    workflow, base = shipment.workflow, shipment.base_params
+    outcomes = []
+    for index, start in tasks:
+        if isinstance(start, StoredRun):
+            state = replay(start, plan, base)
+        else:
+            state = RunState(plan, start.with_base_params(base))
+        state.block = True  # the map step waits for its items
+        capture = _Capture()
+        runs.run(workflow, state, Journal(capture, state.ctx.run_id, workflow.name, plan))
+        if capture.end is None:
+            raise RuntimeError(f"item {index} of {workflow.name!r} ended without a result")
+        outcomes.append((index, capture.steps, capture.end))
+    return outcomes

@@ -1,0 +1,355 @@
+"""Runs started, resumed and held: the step loop under a lease, with its journal.
+
+:class:`Runs` starts a run (its row stored first), resumes a stored one (replayed
+from its rows), and runs the items of map steps (as :class:`ChildRuns`), each held
+under this process's lease while it executes. Without a store the same runs execute
+with no history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from spine.core.errors import RunOwnedError, WorkflowError
+from spine.core.records import ItemRecord, Owner, RunRecord, StoredRun
+from spine.core.status import WorkflowStatus
+from spine.orchestration.engine.alerting import alert_run
+from spine.orchestration.engine.journal import (
+    Journal,
+    check_definition,
+    definition_hash,
+    json_ready,
+)
+from spine.orchestration.engine.loop import run_steps
+from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Services
+from spine.orchestration.engine.state import RunState, replay, stored_result, utc
+from spine.orchestration.flow import Plan, plan_for
+from spine.orchestration.leases import LeaseKeeper, owner_gone
+from spine.orchestration.workflow_context import WorkflowContext
+
+if TYPE_CHECKING:
+    from spine.execution.context import ExecutionContext
+    from spine.orchestration.engine.settings import RunSettings
+    from spine.orchestration.history import HistoryStore
+    from spine.orchestration.results import WorkflowResult
+    from spine.orchestration.workflow import Workflow
+
+logger = logging.getLogger("spine.orchestration")
+
+RemoteItems = Callable[..., Any]
+"""The function a remote map sends to other processes to run its items."""
+
+
+def initial_context(
+    settings: RunSettings,
+    workflow: Workflow,
+    params: Mapping[str, Any] | None,
+    partition: Mapping[str, Any] | None,
+    context: WorkflowContext | None,
+) -> WorkflowContext:
+    """A new run's context: the workflow's defaults under ``params``; or a saved
+    ``context`` carried on (its run id, params and outputs kept)."""
+    defaults = workflow.defaults
+    if context is None:
+        merged = {**defaults, **params} if defaults and params else params or defaults
+        return WorkflowContext.create(
+            workflow.name,
+            params=merged,
+            partition=partition,
+            dry_run=settings.dry_run,
+            started_at=utc(settings.clock.time()),
+        )
+    missing = {k: v for k, v in defaults.items() if k not in context.params}
+    if missing or params:
+        context = context.with_params({**missing, **(params or {})})
+    if context.is_dry_run != settings.dry_run:
+        context = context.with_metadata({"dry_run": settings.dry_run})
+    if (partition is not None and partition != context.partition) or not context.workflow_name:
+        context = context.rebased(
+            workflow_name=context.workflow_name or workflow.name,
+            partition=context.partition if partition is None else partition,
+        )
+    return context
+
+
+class Runs:
+    """Executes runs for a runner: new, resumed, claimed from the queue, map items."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        store: HistoryStore | None,
+        owner: Owner,
+        leases: LeaseKeeper | None,
+        run_elsewhere: RemoteItems,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.owner = owner
+        self.leases = leases
+        self.run_elsewhere = run_elsewhere
+        self.closed = False
+        self._services: Services | None = None
+        self._version = -1
+
+    # -- services -------------------------------------------------------------------
+
+    def services(self) -> Services:
+        """The services of a run without history (rebuilt after the settings change)."""
+        settings = self.settings
+        cached = self._services
+        if cached is None or self._version != settings.version:
+            clock = settings.clock
+            cached = self._services = Services(
+                clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
+                ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
+            )  # fmt: skip
+            self._version = settings.version
+        return cached
+
+    def _durable(self, journal: Journal, state: RunState) -> Services:
+        base = self.services()
+        block = self.settings.block_on_waits if state.block is None else state.block
+        sleeper = DurableSleeper(journal.store, journal.run_id, base.clock, block, state.wait_until)
+        return Services(
+            base.clock, base.dispatcher, base.runnable, base.executor, self, sleeper, journal,
+            base.dry_run, base.max_steps, base.on_step,
+        )  # fmt: skip
+
+    # -- runs -----------------------------------------------------------------------
+
+    def new_record(
+        self, workflow: Workflow, plan: Plan, ctx: WorkflowContext, status: str, **fields: Any
+    ) -> RunRecord:
+        """The row of a run this runner starts or submits (or of a map item, whose
+        ``params`` field says which of its params the row keeps)."""
+        if "params" not in fields:  # (not setdefault: an item's full params can be large)
+            fields["params"] = json_ready(ctx.params)
+        return RunRecord(
+            run_id=ctx.run_id,
+            workflow_name=workflow.name,
+            status=status,
+            started_at=ctx.started_at.timestamp(),
+            partition=json_ready(ctx.partition),
+            workflow_version=workflow.version,
+            definition_hash=definition_hash(plan),
+            dry_run=self.settings.dry_run,
+            total_steps=len(plan.steps),
+            source=self.settings.source,
+            **fields,
+        )
+
+    def start(self, workflow: Workflow, state: RunState) -> WorkflowResult:
+        """Run a new run from ``state``, its row stored first when there is history."""
+        store = self.store
+        if store is None:
+            return self.run(workflow, state, None)
+        record = self.new_record(
+            workflow,
+            state.plan,
+            state.ctx,
+            WorkflowStatus.RUNNING,
+            owner=self.owner,
+            heartbeat_at=self.settings.clock.time(),
+        )
+        return self.held(workflow, state, store, lambda: store.create_run(record))
+
+    def resume(
+        self,
+        run_id: str,
+        workflow: Workflow | None,
+        *,
+        force: bool = False,
+        item_of: Mapping[str, Any] | None = None,
+    ) -> WorkflowResult:
+        """Continue a stored run (see ``WorkflowRunner.resume``); ``item_of``: the run
+        is a map item, and these are its map's params."""
+        store = self.require_store("resume")
+        stored = store.load_run(run_id)
+        run = stored.run
+        if run.parent_run_id is not None and item_of is None:
+            # Its row keeps only the params the item adds; the map's lie with its run.
+            raise WorkflowError(
+                f"run {run_id!r} is item {run.item_index} of map step "
+                f"{(run.parent_step or '').split('#')[0]!r} in run {run.parent_run_id!r}; "
+                f"resume that run: its map continues the items that did not complete",
+                workflow=run.workflow_name,
+            )
+        workflow = self.workflow_of(run, workflow)
+        plan = plan_for(workflow)
+        if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
+            return self._ended(stored, plan, item_of)
+        if run.dry_run != self.settings.dry_run:
+            kind = "a dry run" if run.dry_run else "a real run"
+            raise WorkflowError(
+                f"run {run_id!r} of workflow {workflow.name!r} is {kind}; resume it with "
+                f"WorkflowRunner(dry_run={run.dry_run}) so it stays one",
+                workflow=workflow.name,
+            )
+        if not force:
+            check_definition(stored, workflow, plan)
+        now = self.settings.clock.time()
+        executing = run.status in (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        lease = self.settings.lease_seconds
+        if executing and run.owner is not None and not owner_gone(run, now, lease):
+            raise RunOwnedError(run_id, workflow.name, run.owner.describe())
+        state = replay(stored, plan, item_of)
+        if item_of is not None:
+            state.block = True  # an item's map step waits for it
+        return self.held(workflow, state, store, lambda: store.claim(run, self.owner, now))
+
+    def _ended(
+        self, stored: StoredRun, plan: Plan, item_of: Mapping[str, Any] | None
+    ) -> WorkflowResult:
+        """A completed or cancelled run, left as it is: its result says so."""
+        run = stored.run
+        ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
+        logger.info("run %s of %r has already %s; nothing to resume", run.run_id,
+                    run.workflow_name, ended)  # fmt: skip
+        state = replay(stored, plan, item_of)
+        result = stored_result(run, state.ctx, state.executions)
+        result.note = f"run {run.run_id} had already {ended}; nothing was executed"
+        return result
+
+    def run_claimed(self, run: RunRecord) -> WorkflowResult | None:
+        """Execute a submitted run this process just claimed (``None``: given back)."""
+        store = self.require_store("run_pending")
+        try:
+            workflow = self.workflow_of(run, None)
+        except WorkflowError as exc:
+            # Its version is not registered here: give it back for a runner that has it.
+            logger.error("run %s left pending: %s", run.run_id, exc)
+            store.set_status(run.run_id, WorkflowStatus.PENDING)
+            store.release(run.run_id, self.owner)
+            return None
+        state = replay(StoredRun(run=run, steps=[]), plan_for(workflow))
+        return self.held(workflow, state, store, lambda: True)
+
+    def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
+        if workflow is not None:
+            return workflow
+        # The version the run started with, when it is still registered.
+        registry = self.settings.workflows
+        found = registry.get(run.workflow_name)
+        if found.version != run.workflow_version:
+            found = registry.get(run.workflow_name, run.workflow_version)
+        return found
+
+    def require_store(self, action: str) -> HistoryStore:
+        if self.store is None:
+            raise WorkflowError(
+                f"{action} needs run history: create the runner with "
+                "WorkflowRunner(database_url=...) or set SPINE_DATABASE_URL"
+            )
+        return self.store
+
+    def held(
+        self,
+        workflow: Workflow,
+        state: RunState,
+        store: HistoryStore,
+        take: Callable[[], object],
+    ) -> WorkflowResult:
+        """Hold the run's lease in this process, take the row with ``take``, then run.
+
+        The run counts as held here before its row names this process as owner, so
+        another thread's recover() never sees a row of ours that nobody here holds.
+        """
+        if self.closed:
+            raise WorkflowError("this WorkflowRunner is closed; create a new one")
+        leases = self.leases
+        run_id = state.ctx.run_id
+        if leases is not None:
+            leases.hold(run_id)
+        try:
+            if take() is False:
+                raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
+            return self.run(workflow, state, Journal(store, run_id, workflow.name, state.plan))
+        finally:
+            if leases is not None:
+                leases.drop(run_id)
+
+    def run(self, workflow: Workflow, state: RunState, journal: Journal | None) -> WorkflowResult:
+        """The step loop over ``state``; a run that must wait gives its lease back."""
+        services = self.services() if journal is None else self._durable(journal, state)
+        result = run_steps(services, workflow, state, journal)
+        if journal is not None and result.status == WorkflowStatus.WAITING:
+            journal.store.release(journal.run_id, self.owner)
+            return result
+        if not state.block:  # map items (which always block) report through their map
+            alert_run(self.settings, workflow, result, self.store)
+        return result
+
+    # -- map items (ChildRuns) ------------------------------------------------------
+
+    def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
+        if self.store is None:
+            return {}
+        return {
+            r.item_index: r
+            for r in self.store.child_runs(parent_run_id, key)
+            if r.item_index is not None
+        }
+
+    def run_item(
+        self,
+        workflow: Workflow,
+        ctx: WorkflowContext,
+        parent: ExecutionContext,
+        key: str,
+        index: int,
+        own_params: Mapping[str, Any],
+    ) -> WorkflowResult:
+        """Run one new map item; items always sleep through their waits (their map
+        step waits for them)."""
+        plan = plan_for(workflow)
+        state = RunState(plan, ctx, block=True)
+        store = self.store
+        if store is None:
+            return self.run(workflow, state, None)
+        record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
+        record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
+        return self.held(workflow, state, store, lambda: store.create_run(record))
+
+    def item_record(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        ctx: WorkflowContext,
+        parent: ExecutionContext,
+        key: str,
+        index: int,
+        own_params: Mapping[str, Any],
+    ) -> RunRecord:
+        return self.new_record(
+            workflow,
+            plan,
+            ctx,
+            WorkflowStatus.RUNNING,
+            params=json_ready(own_params),
+            parent_run_id=parent.run_id,
+            parent_step=key,
+            item_index=index,
+        )
+
+    def continue_item(
+        self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
+    ) -> WorkflowResult:
+        if record.status != WorkflowStatus.COMPLETED:
+            return self.resume(record.run_id, workflow, force=True, item_of=base_params)
+        return stored_result(record, WorkflowContext(
+            run_id=record.run_id,
+            workflow_name=record.workflow_name,
+            params={**base_params, **record.params},
+            outputs=record.outputs,
+            partition=record.partition,
+        ))  # fmt: skip
+
+    def load(self, run_id: str) -> StoredRun | None:
+        return None if self.store is None else self.store.load_run(run_id)
+
+    def save(self, items: Sequence[ItemRecord]) -> None:
+        if self.store is not None:
+            self.store.save_items(items)

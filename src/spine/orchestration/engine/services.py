@@ -1,0 +1,185 @@
+"""What a step kind may use: the frozen :class:`Services` of one run.
+
+Step kinds receive these and never the runner: a clock, the dispatcher (and a
+spine-core ``Runnable``, if one runs pipelines), the executor, the run's journal and
+sleeper, and :class:`ChildRuns` for map steps. A run without history shares its
+runner's services; a run with history gets its own journal and sleeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from spine.core.status import WorkflowStatus
+
+if TYPE_CHECKING:
+    from spine.core.clock import Clock
+    from spine.core.records import ItemRecord, RunRecord, StoredRun
+    from spine.execution.context import ExecutionContext
+    from spine.execution.executors import Executor
+    from spine.execution.runnable import Runnable
+    from spine.framework.dispatcher import Dispatcher
+    from spine.orchestration.engine.journal import Journal
+    from spine.orchestration.flow import Plan
+    from spine.orchestration.history import JournalSink
+    from spine.orchestration.results import StepExecution, WorkflowResult
+    from spine.orchestration.workflow import Workflow
+    from spine.orchestration.workflow_context import WorkflowContext
+
+
+class Suspended(Exception):
+    """Raised by a sleeper when the run must wait without this process: the step loop
+    leaves the run ``WAITING`` and returns."""
+
+
+class Sleeper(Protocol):
+    """How a run waits: wait steps, and the delays before retries."""
+
+    def wait(self, seconds: float) -> None:
+        """A wait step of ``seconds`` (or the rest of the one the run was in)."""
+
+    def delay(self, deadline: float) -> None:
+        """The delay before the next attempt of a failed step."""
+
+    def settle(self) -> None:
+        """The step's row is committed: a wait is over for good."""
+
+
+class ClockSleeper:
+    """Waits of a run without history: it sleeps on its clock."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def wait(self, seconds: float) -> None:
+        self._clock.sleep(seconds)
+
+    def delay(self, deadline: float) -> None:
+        self._clock.sleep(deadline - self._clock.time())
+
+    def settle(self) -> None:
+        """Nothing was recorded."""
+
+
+class DurableSleeper:
+    """Waits of a run with history: the deadline is stored first, so a run whose
+    process dies resumes at it; a run that does not ``block`` is suspended instead
+    (left ``WAITING`` for a worker to resume when it is due)."""
+
+    __slots__ = ("_block", "_clock", "_resume_at", "_run_id", "_sink", "_waiting")
+
+    def __init__(
+        self,
+        sink: JournalSink,
+        run_id: str,
+        clock: Clock,
+        block: bool,
+        resume_at: float | None = None,
+    ) -> None:
+        self._sink = sink
+        self._run_id = run_id
+        self._clock = clock
+        self._block = block
+        self._resume_at = resume_at
+        """The deadline of the wait the run was in when it stopped, if any."""
+        self._waiting = False
+
+    def wait(self, seconds: float) -> None:
+        deadline = self._resume_at
+        if deadline is None:
+            deadline = self._clock.time() + seconds
+        self._resume_at = None
+        self._pause(deadline, waiting=True)
+        # The run stays WAITING until the wait step's row is committed (settle): a crash
+        # in between resumes at the deadline already passed, not a fresh wait.
+        self._waiting = True
+
+    def delay(self, deadline: float) -> None:
+        self._pause(deadline, waiting=False)
+
+    def settle(self) -> None:
+        self._resume_at = None
+        if self._waiting:
+            self._waiting = False
+            self._sink.set_status(self._run_id, WorkflowStatus.RUNNING)
+
+    def _pause(self, deadline: float, waiting: bool) -> None:
+        now = self._clock.time()
+        suspend = not self._block and deadline > now
+        status = WorkflowStatus.WAITING if waiting or suspend else WorkflowStatus.RUNNING
+        self._sink.set_status(self._run_id, status, wake_at=deadline)
+        if suspend:
+            raise Suspended
+        self._clock.sleep(deadline - now)
+
+
+class ChildRuns(Protocol):
+    """The runs of a map step's items: what the map kinds ask of whoever runs them
+    (with history, each item is a run of its own in the store)."""
+
+    run_elsewhere: Callable[..., Any]
+    """The function a remote map sends to other processes to run a chunk of items."""
+
+    def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
+        """The stored item runs of the map step execution ``key``, by item index."""
+
+    def run_item(
+        self,
+        workflow: Workflow,
+        ctx: WorkflowContext,
+        parent: ExecutionContext,
+        key: str,
+        index: int,
+        own_params: Mapping[str, Any],
+    ) -> WorkflowResult:
+        """Run a new item; its row keeps ``own_params`` (the params it adds to its map's,
+        which ``ctx`` holds beneath them)."""
+
+    def continue_item(
+        self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
+    ) -> WorkflowResult:
+        """A stored item: its result if it completed, else the item resumed."""
+
+    def item_record(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        ctx: WorkflowContext,
+        parent: ExecutionContext,
+        key: str,
+        index: int,
+        own_params: Mapping[str, Any],
+    ) -> RunRecord:
+        """The row of a new item, not stored (items run elsewhere are stored later)."""
+
+    def load(self, run_id: str) -> StoredRun | None:
+        """A stored item with its step rows (``None`` without history)."""
+
+    def save(self, items: Sequence[ItemRecord]) -> None:
+        """Store items that ran elsewhere, each with its step rows, in one transaction."""
+
+
+StepCallback = Callable[[str, "StepExecution"], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a step kind may use. Frozen: a runner reconfigured after it was built
+    makes a new one."""
+
+    clock: Clock
+    dispatcher: Dispatcher
+    runnable: Runnable | None
+    """A spine-core ``Runnable`` that runs pipeline steps instead of the dispatcher."""
+    executor: Executor
+    children: ChildRuns
+    sleeper: Sleeper
+    journal: Journal | None = None
+    """Where the run's step attempts are recorded (``None``: no history)."""
+    dry_run: bool = False
+    max_steps: int = 10_000
+    on_step: StepCallback | None = None

@@ -1,0 +1,71 @@
+"""``RunSettings``: how a runner runs workflows, shared by its parts.
+
+The runner's public attributes read and write these, so a runner reconfigured after
+it was built (``runner.dry_run = True``) behaves as configured: each change bumps
+:attr:`RunSettings.version`, and the services built from the old values are
+rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+if TYPE_CHECKING:
+    from spine.core.clock import Clock
+    from spine.execution.executors import Executor
+    from spine.execution.runnable import Runnable
+    from spine.framework.alerts import AlertRegistry
+    from spine.framework.dispatcher import Dispatcher
+    from spine.orchestration.engine.services import StepCallback
+    from spine.orchestration.registry import WorkflowRegistry
+
+
+@dataclass(slots=True)
+class RunSettings:
+    clock: Clock
+    dispatcher: Dispatcher
+    executor: Executor
+    workflows: WorkflowRegistry
+    foreign_runnable: Runnable | None = None
+    dry_run: bool = False
+    max_steps: int = 10_000
+    lease_seconds: float = 30.0
+    block_on_waits: bool = True
+    on_step: StepCallback | None = None
+    source: str | None = None
+    """Recorded with each run started: where its workflow was loaded from."""
+    alert_on: frozenset[str] | None = None
+    ui_url: str | None = None
+    alerts: AlertRegistry | None = None
+    version: int = field(default=0)
+    """Bumped by every change made through a runner's attributes."""
+
+
+T = TypeVar("T")
+
+
+class Setting(Generic[T]):
+    """A runner attribute kept in its :class:`RunSettings` (``_settings``)."""
+
+    __slots__ = ("name",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Setting[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> T | Setting[T]:
+        if instance is None:
+            return self
+        value: T = getattr(instance._settings, self.name)  # type: ignore[attr-defined]
+        return value
+
+    def __set__(self, instance: Any, value: T) -> None:
+        settings = instance._settings
+        setattr(settings, self.name, value)
+        settings.version += 1

@@ -1,0 +1,132 @@
+"""The run queue: submitted runs stored ``PENDING``, claimed by workers, recovered
+when their owner is gone, and cancelled.
+
+Everything goes through the store's protocol; a claimed run executes through the
+same :class:`~spine.orchestration.engine.runs.Runs` as any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from spine.core.errors import RunOwnedError, StoreError, WorkflowError
+from spine.core.status import WorkflowStatus
+from spine.orchestration.engine.runs import initial_context
+from spine.orchestration.flow import plan_for
+from spine.orchestration.leases import recoverable_now
+
+if TYPE_CHECKING:
+    from spine.core.records import RunRecord
+    from spine.orchestration.engine.runs import Runs
+    from spine.orchestration.results import WorkflowResult
+    from spine.orchestration.workflow import Workflow
+
+logger = logging.getLogger("spine.orchestration")
+
+
+class RunQueue:
+    """Submits, claims, recovers and cancels a runner's durable runs."""
+
+    def __init__(self, runs: Runs) -> None:
+        self.runs = runs
+        self.settings = runs.settings
+
+    def submit(
+        self,
+        workflow: Workflow,
+        params: Mapping[str, Any] | None = None,
+        partition: Mapping[str, Any] | None = None,
+        *,
+        triggered_by: str = "manual",
+    ) -> str:
+        """Store a ``PENDING`` run of a registered workflow; return its id."""
+        store = self.runs.require_store("submit")
+        if workflow.name not in self.settings.workflows:
+            raise WorkflowError(
+                f"workflow {workflow.name!r} is not registered; register_workflow() it in "
+                "a module the workers import (--app) so they can run what is submitted",
+                workflow=workflow.name,
+            )
+        record = self.pending_record(workflow, params, partition, triggered_by=triggered_by)
+        store.create_run(record)
+        return record.run_id
+
+    def pending_record(
+        self,
+        workflow: Workflow,
+        params: Mapping[str, Any] | None = None,
+        partition: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """The ``PENDING`` row :meth:`submit` stores (``fields`` such as
+        ``triggered_by`` and ``schedule_id`` set on it), not yet stored: schedules
+        store it in the transaction that advances them."""
+        ctx = initial_context(self.settings, workflow, params, partition, None)
+        return self.runs.new_record(
+            workflow, plan_for(workflow), ctx, WorkflowStatus.PENDING, **fields
+        )
+
+    def run_pending(self, limit: int = 1) -> list[WorkflowResult]:
+        """Claim up to ``limit`` submitted runs of workflows this runner knows, oldest
+        first, and execute them."""
+        runs = self.runs
+        store = runs.require_store("run_pending")
+        registry = self.settings.workflows
+        names = registry.names()
+        caps = {}
+        for name in names:
+            cap = getattr(registry.get(name), "max_concurrent_runs", None)
+            if cap is not None:
+                caps[name] = cap
+        claimed = store.claim_pending(runs.owner, self.settings.clock.time(), names, limit, caps)
+        # Every claimed run is held here from now on, not only the one executing, so
+        # that no recover() takes one waiting its turn in this batch for an orphan.
+        leases = runs.leases
+        if leases is not None:
+            for run in claimed:
+                leases.hold(run.run_id)
+        try:
+            return [result for run in claimed if (result := runs.run_claimed(run))]
+        finally:
+            if leases is not None:
+                for run in claimed:
+                    leases.drop(run.run_id)
+
+    def recover(self) -> list[WorkflowResult]:
+        """Run every submitted run, resume every run whose owner is gone, and every
+        waiting run that is due (see ``WorkflowRunner.recover``)."""
+        settings = self.settings
+        store = self.runs.require_store("recover")
+        # Submitted runs go through the claim that honours concurrency limits.
+        results = []
+        while batch := self.run_pending(limit=16):
+            results.extend(batch)
+        now = settings.clock.time()
+        for run in recoverable_now(store, now, settings.lease_seconds, settings.block_on_waits):
+            if run.workflow_name not in settings.workflows:
+                logger.warning(
+                    "run %s: workflow %r is not registered here; left for another runner",
+                    run.run_id,
+                    run.workflow_name,
+                )
+                continue
+            try:
+                result = self.runs.resume(run.run_id, None)
+            except RunOwnedError:
+                continue  # another process took it between our read and our claim
+            except (WorkflowError, StoreError) as exc:
+                # One run that cannot be resumed must not stop the recovery of the rest.
+                logger.error("run %s of %r not recovered: %s", run.run_id, run.workflow_name, exc)
+                continue
+            if result.note is None:  # not one another process finished meanwhile
+                results.append(result)
+        return results
+
+    def cancel(self, run_id: str) -> str:
+        """Cancel a run: at once when nothing executes it, else at its next step
+        boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
+        that had already ended."""
+        store = self.runs.require_store("cancel")
+        return store.cancel(run_id, self.settings.clock.time())

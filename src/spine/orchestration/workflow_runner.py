@@ -125,23 +125,13 @@ class WorkflowRunner:
         ui_url: str | None = None,
         alerts: AlertRegistry | None = None,
     ) -> None:
-        if not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
-        if not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
-            raise ValueError(f"lease_seconds must be a number > 0, got {lease_seconds!r}")
+        _check_limits(max_steps, lease_seconds)
         if isinstance(runnable, Dispatcher):
             dispatcher, runnable = runnable, None
         if database_url is not None and not history:
             raise ValueError("history=False keeps no history: leave database_url out")
         chosen_alerts = alert_statuses(alert_on)
-        executor_, own_executor = executor_for(executor)
-        if runnable is not None and executor_.remote:
-            if own_executor:
-                executor_.close()
-            raise ValueError(
-                f"runnable runs pipeline steps in this process; it cannot be combined with "
-                f"{executor_.describe()}, whose processes run pipelines from the registry"
-            )
+        executor_, own_executor = _executor(executor, runnable)
         clock_ = clock or SYSTEM_CLOCK
         self._settings = RunSettings(
             clock=clock_,
@@ -291,6 +281,26 @@ class WorkflowRunner:
         boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
         that had already ended."""
         return self.queue.cancel(run_id)
+
+
+def _check_limits(max_steps: object, lease_seconds: object) -> None:
+    if not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    if not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
+        raise ValueError(f"lease_seconds must be a number > 0, got {lease_seconds!r}")
+
+
+def _executor(spec: Executor | str | None, runnable: Runnable | None) -> tuple[Executor, bool]:
+    """The executor ``spec`` names, and whether the runner owns it."""
+    executor, own = executor_for(spec)
+    if runnable is not None and executor.remote:
+        if own:
+            executor.close()
+        raise ValueError(
+            f"runnable runs pipeline steps in this process; it cannot be combined with "
+            f"{executor.describe()}, whose processes run pipelines from the registry"
+        )
+    return executor, own
 
 
 def _shut_down(

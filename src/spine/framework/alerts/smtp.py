@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import describe_exception
 from spine.framework.alerts.channels import BaseChannel
@@ -97,21 +97,7 @@ class EmailChannel(BaseChannel):
         context = self._ssl_context or ssl.create_default_context()
         where = f"SMTP server {self._host}:{self._port}"
         try:
-            server = (
-                smtplib.SMTP_SSL(
-                    self._host, self._port, timeout=self._timeout_seconds, context=context
-                )
-                if self._use_ssl
-                else smtplib.SMTP(self._host, self._port, timeout=self._timeout_seconds)
-            )
-            with server:
-                if self._use_tls:
-                    server.starttls(context=context)
-                if self._user:
-                    server.login(self._user, self._password or "")
-                refused = server.send_message(
-                    self.message(alert), from_addr=self._from, to_addrs=self._recipients
-                )
+            refused = self._deliver(self.message(alert), context)
         except smtplib.SMTPNotSupportedError as exc:
             hint = (
                 "set use_tls=False to send without encryption"
@@ -162,6 +148,22 @@ class EmailChannel(BaseChannel):
                 f"refused: {_refusals(refused)}",
             )
         return DeliveryResult.ok(self.name, f"sent to {len(self._recipients)} recipient(s)")
+
+    def _deliver(self, message: EmailMessage, context: ssl.SSLContext) -> dict[str, Any]:
+        """Send ``message``; the recipients the server refused (it accepted the rest)."""
+        import smtplib
+
+        server = (
+            smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout_seconds, context=context)
+            if self._use_ssl
+            else smtplib.SMTP(self._host, self._port, timeout=self._timeout_seconds)
+        )
+        with server:
+            if self._use_tls:
+                server.starttls(context=context)
+            if self._user:
+                server.login(self._user, self._password or "")
+            return server.send_message(message, from_addr=self._from, to_addrs=self._recipients)
 
     def _fail(self, reason: str, *, retryable: bool) -> DeliveryResult:
         return DeliveryResult.fail(self.name, reason, retryable=retryable)

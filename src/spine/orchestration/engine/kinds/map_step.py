@@ -9,9 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from spine.core.errors import NotShippableError
-from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.core.status import ErrorCategory
 from spine.execution.executors import Executor, InlineExecutor
+from spine.orchestration.engine.kinds.items import (
+    ItemsPathError,
+    outcome,
+    resolve_items,
+)
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.workflow import Workflow
 from spine.orchestration.workflow_context import WorkflowContext
@@ -21,42 +25,6 @@ if TYPE_CHECKING:
     from spine.orchestration.engine.services import Services
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.step_types import Step
-
-
-class ItemsPathError(LookupError):
-    """``items_path`` does not lead to a list."""
-
-
-def _walk(value: Any, parts: list[str], path: str, root: str) -> Any:
-    # Keys may themselves contain dots ("finra.ingest"): at each level take the
-    # longest run of parts that names an existing key.
-    position = 0
-    while position < len(parts):
-        if not isinstance(value, Mapping):
-            seen = ".".join([root, *parts[:position]])
-            raise ItemsPathError(f"{seen} is a {type(value).__name__}, not a mapping")
-        for end in range(len(parts), position, -1):
-            key = ".".join(parts[position:end])
-            if key in value:
-                value = value[key]
-                position = end
-                break
-        else:
-            seen = ".".join([root, *parts[:position]])
-            raise ItemsPathError(f"{seen} has no key {parts[position]!r}")
-    return value
-
-
-def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
-    """The list at ``path``: dotted into ``ctx.params``, or ``outputs.<step>.<key>``."""
-    parts = path.split(".")
-    if parts[0] == "outputs" and len(parts) > 1:
-        value = _walk(ctx.outputs, parts[1:], path, "outputs")
-    else:
-        value = _walk(ctx.params, parts, path, "params")
-    if not isinstance(value, list | tuple):
-        raise ItemsPathError(f"it resolves to a {type(value).__name__}, not a list")
-    return value
 
 
 def _run_all(
@@ -114,26 +82,10 @@ def run(
 ) -> tuple[StepResult, list[WorkflowResult]]:
     """Run ``step.iterator_workflow`` per item; results keep the input order."""
     where = f"workflow {workflow_name!r}, step {step.name!r}"
-    item_workflow = step.iterator_workflow
-    if not isinstance(item_workflow, Workflow):
-        return StepResult.fail(
-            f"{where}: iterator_workflow must be a Workflow, got {type(item_workflow).__name__}",
-            ErrorCategory.CONFIGURATION,
-        ), []
-    concurrency = step.max_concurrency
-    if not isinstance(concurrency, int) or concurrency < 1:
-        return StepResult.fail(
-            f"{where}: max_concurrency must be an integer >= 1, got {concurrency!r}",
-            ErrorCategory.CONFIGURATION,
-        ), []
-    try:
-        items = resolve_items(ctx, step.items_path or "")
-    except ItemsPathError as exc:
-        return StepResult.fail(
-            f"{where}: items_path={step.items_path!r} does not resolve to a list: {exc}",
-            ErrorCategory.CONFIGURATION,
-        ), []
-
+    checked = _checked(where, step, ctx)
+    if isinstance(checked, StepResult):
+        return checked, []
+    item_workflow, concurrency, items = checked
     parent = lineage.resolve()
     base_params = ctx.params
     item_param = step.item_param
@@ -165,17 +117,7 @@ def run(
         from spine.orchestration.engine.kinds.remote_map import RemoteMap
 
         remote = RemoteMap(services, where, item_workflow, key, concurrency)
-        try:
-            found, problem = remote.run(items, earlier, child_context, parent, base_params)
-        except NotShippableError as exc:
-            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
-        runs = [r for r in found if r is not None]
-        if problem is not None:
-            # Items that did not come back keep their place in the results, as None.
-            output = _summary(found, len(items))
-            category = ErrorCategory.CONFIGURATION if remote.permanent else ErrorCategory.TRANSIENT
-            return StepResult.fail(problem, category, output=output), runs
-        return _outcome(where, runs)
+        return remote.outcome(items, earlier, child_context, parent, base_params)
 
     def run_item(index: int, item: Any) -> WorkflowResult:
         record = earlier.get(index)
@@ -188,27 +130,30 @@ def run(
         return children.run_item(item_workflow, child, parent, key, index, own)
 
     workers = min(concurrency, len(items))
-    return _outcome(where, _run_all(run_item, items, workers, step.name, services.executor))
+    return outcome(where, _run_all(run_item, items, workers, step.name, services.executor))
 
 
-def _summary(runs: Sequence[WorkflowResult | None], count: int) -> dict[str, Any]:
-    return {
-        "results": [None if r is None else r.outputs for r in runs],
-        "item_count": count,
-        "failed_count": sum(1 for r in runs if r is not None and r.status == WorkflowStatus.FAILED),
-    }
-
-
-def _outcome(where: str, runs: list[WorkflowResult]) -> tuple[StepResult, list[WorkflowResult]]:
-    """The map step's result from its item runs (in input order)."""
-    output = _summary(runs, len(runs))
-    failed = [(i, r) for i, r in enumerate(runs) if r.status == WorkflowStatus.FAILED]
-    if not failed:
-        return StepResult.ok(output=output), runs
-    index, first = failed[0]
-    return StepResult.fail(
-        f"{where}: {len(failed)} of {len(runs)} items failed; first: item {index} at step "
-        f"{first.error_step!r}: {first.error}",
-        first.error_category or ErrorCategory.INTERNAL,
-        output=output,
-    ), runs
+def _checked(
+    where: str, step: Step, ctx: WorkflowContext
+) -> tuple[Workflow, int, Sequence[Any]] | StepResult:
+    """The map's item workflow, concurrency and items, or why it cannot run."""
+    item_workflow = step.iterator_workflow
+    if not isinstance(item_workflow, Workflow):
+        return StepResult.fail(
+            f"{where}: iterator_workflow must be a Workflow, got {type(item_workflow).__name__}",
+            ErrorCategory.CONFIGURATION,
+        )
+    concurrency = step.max_concurrency
+    if not isinstance(concurrency, int) or concurrency < 1:
+        return StepResult.fail(
+            f"{where}: max_concurrency must be an integer >= 1, got {concurrency!r}",
+            ErrorCategory.CONFIGURATION,
+        )
+    try:
+        items = resolve_items(ctx, step.items_path or "")
+    except ItemsPathError as exc:
+        return StepResult.fail(
+            f"{where}: items_path={step.items_path!r} does not resolve to a list: {exc}",
+            ErrorCategory.CONFIGURATION,
+        )
+    return item_workflow, concurrency, items

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
-from spine.core.status import WorkflowStatus
+from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.orchestration.engine.kinds.items import outcome, summary
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
+from spine.orchestration.step_result import StepResult
 from spine.orchestration.step_types import Step, StepType
 from spine.orchestration.workflow import Workflow
 
@@ -138,6 +140,26 @@ class RemoteMap:
         self.base_params: Mapping[str, Any] = {}
         self.permanent = False
         """The items lost could not be unpickled where they were sent (retrying won't help)."""
+
+    def outcome(
+        self,
+        items: Sequence[Any],
+        earlier: Mapping[int, RunRecord],
+        child_context: Callable[[int, Any], WorkflowContext],
+        parent: ExecutionContext,
+        base_params: Mapping[str, Any],
+    ) -> tuple[StepResult, list[WorkflowResult]]:
+        """The map step's result: its items run elsewhere, in input order."""
+        try:
+            found, problem = self.run(items, earlier, child_context, parent, base_params)
+        except NotShippableError as exc:
+            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
+        runs = [r for r in found if r is not None]
+        if problem is not None:
+            # Items that did not come back keep their place in the results, as None.
+            category = ErrorCategory.CONFIGURATION if self.permanent else ErrorCategory.TRANSIENT
+            return StepResult.fail(problem, category, output=summary(found, len(items))), runs
+        return outcome(self.where, runs)
 
     def run(
         self,

@@ -1,0 +1,73 @@
+"""A map step's items: the list its ``items_path`` leads to, and the step's result
+made of the item runs (inline and remote maps alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.orchestration.step_result import StepResult
+
+if TYPE_CHECKING:
+    from spine.orchestration.results import WorkflowResult
+    from spine.orchestration.workflow_context import WorkflowContext
+
+
+class ItemsPathError(LookupError):
+    """``items_path`` does not lead to a list."""
+
+
+def _walk(value: Any, parts: list[str], path: str, root: str) -> Any:
+    # Keys may themselves contain dots ("finra.ingest"): at each level take the
+    # longest run of parts that names an existing key.
+    position = 0
+    while position < len(parts):
+        if not isinstance(value, Mapping):
+            seen = ".".join([root, *parts[:position]])
+            raise ItemsPathError(f"{seen} is a {type(value).__name__}, not a mapping")
+        for end in range(len(parts), position, -1):
+            key = ".".join(parts[position:end])
+            if key in value:
+                value = value[key]
+                position = end
+                break
+        else:
+            seen = ".".join([root, *parts[:position]])
+            raise ItemsPathError(f"{seen} has no key {parts[position]!r}")
+    return value
+
+
+def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
+    """The list at ``path``: dotted into ``ctx.params``, or ``outputs.<step>.<key>``."""
+    parts = path.split(".")
+    if parts[0] == "outputs" and len(parts) > 1:
+        value = _walk(ctx.outputs, parts[1:], path, "outputs")
+    else:
+        value = _walk(ctx.params, parts, path, "params")
+    if not isinstance(value, list | tuple):
+        raise ItemsPathError(f"it resolves to a {type(value).__name__}, not a list")
+    return value
+
+
+def summary(runs: Sequence[WorkflowResult | None], count: int) -> dict[str, Any]:
+    return {
+        "results": [None if r is None else r.outputs for r in runs],
+        "item_count": count,
+        "failed_count": sum(1 for r in runs if r is not None and r.status == WorkflowStatus.FAILED),
+    }
+
+
+def outcome(where: str, runs: list[WorkflowResult]) -> tuple[StepResult, list[WorkflowResult]]:
+    """The map step's result from its item runs (in input order)."""
+    output = summary(runs, len(runs))
+    failed = [(i, r) for i, r in enumerate(runs) if r.status == WorkflowStatus.FAILED]
+    if not failed:
+        return StepResult.ok(output=output), runs
+    index, first = failed[0]
+    return StepResult.fail(
+        f"{where}: {len(failed)} of {len(runs)} items failed; first: item {index} at step "
+        f"{first.error_step!r}: {first.error}",
+        first.error_category or ErrorCategory.INTERNAL,
+        output=output,
+    ), runs

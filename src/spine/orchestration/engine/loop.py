@@ -50,7 +50,6 @@ def run_steps(
     total = len(steps)
     max_steps = services.max_steps
     budget = max_steps - state.steps_run
-    sleeper = services.sleeper
     try:
         while state.position < total:
             step = steps[state.position]
@@ -64,7 +63,6 @@ def run_steps(
                 break
             budget -= 1
             _execute_step(services, workflow, state, journal, step)
-            sleeper.settle()
     except Suspended:
         return _suspended(workflow, state)
     completed = clock.time()
@@ -132,6 +130,7 @@ def _execute_step(
         observe(state.ctx.run_id, execution)
     if journal is not None:
         journal.write(position, step, order, execution, encoded, following)
+        services.sleeper.settle()
 
 
 def _out_of_steps(workflow: Workflow, step: Step, max_steps: int) -> str:

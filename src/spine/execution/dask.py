@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from spine.execution.executors import Executor, _check_chunk_size
+from spine.execution.base import Executor, check_chunk_size
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -48,7 +48,7 @@ class DaskExecutor(Executor):
         **client_options: Any,
     ) -> None:
         client_class = _client_class()
-        self.chunk_size = _check_chunk_size(chunk_size)
+        self.chunk_size = check_chunk_size(chunk_size)
         if isinstance(client, client_class):
             if client_options:
                 raise ValueError(

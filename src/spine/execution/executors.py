@@ -11,6 +11,7 @@ executor only runs the work it is handed and gives back its result:
 - ``DaskExecutor`` (``spine.execution.dask``, the ``[dask]`` extra) runs work on a
   Dask ``distributed`` cluster.
 
+Each implements :class:`~spine.execution.base.Executor` (importable from here too).
 Work bound for another process is pickled with cloudpickle first (so lambdas and
 functions of ``__main__`` travel by value); what cannot be pickled is refused
 with :class:`~spine.core.errors.NotShippableError` before anything is sent.
@@ -23,64 +24,16 @@ import os
 import sys
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from spine.core.errors import NotShippableError, describe_exception
+from spine.execution.base import Executor, check_chunk_size
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
 R = TypeVar("R")
-
-
-class Executor(ABC):
-    """Runs calls somewhere and hands back a :class:`concurrent.futures.Future`."""
-
-    remote: ClassVar[bool] = False
-    """Work crosses a process boundary, so what it needs must be pickled (see :meth:`ship`)."""
-
-    chunk_size: int | None = None
-    """Map items sent to another process per call (``None``: chosen per map). Only
-    remote executors group items; each item is still recorded on its own."""
-
-    @abstractmethod
-    def submit(self, fn: Callable[..., R], /, *args: Any) -> Future[R]:
-        """Start ``fn(*args)``; its result or exception arrives through the future."""
-
-    def ship(self, value: object, what: str) -> bytes:
-        """``value`` pickled for another process, or :class:`NotShippableError`
-        naming ``what`` (the workflow and step it belongs to)."""
-        import cloudpickle  # only work that leaves the process needs it
-
-        try:
-            return cloudpickle.dumps(value)  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise NotShippableError(
-                f"{what} cannot be sent to {self.describe()}: {describe_exception(exc)}. "
-                "Work that runs in another process must be picklable: define the function "
-                "at module level, or keep locks, open files and connections out of its closure"
-            ) from exc
-
-    def share(self, blob: bytes) -> Any:
-        """What to pass to :meth:`submit` in place of ``blob`` when many calls take the
-        same bytes (a cluster sends them to each worker once); ``blob`` itself here."""
-        return blob
-
-    def describe(self) -> str:
-        """How the executor names itself in messages."""
-        return type(self).__name__
-
-    def close(self) -> None:  # noqa: B027 - an executor holding nothing has nothing to do
-        """Release the executor's threads, processes or cluster connection."""
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _done(fn: Callable[..., R], args: tuple[Any, ...]) -> Future[R]:
@@ -195,7 +148,7 @@ class ProcessExecutor(Executor):
                 '`if __name__ == "__main__":`'
             )
         self.max_workers = max_workers or os.cpu_count() or 1
-        self.chunk_size = _check_chunk_size(chunk_size)
+        self.chunk_size = check_chunk_size(chunk_size)
         self._lock = threading.Lock()
         self._pool = self._new_pool()
 
@@ -232,12 +185,6 @@ class ProcessExecutor(Executor):
     def close(self) -> None:
         with self._lock:
             self._pool.shutdown(wait=True)
-
-
-def _check_chunk_size(chunk_size: int | None) -> int | None:
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
-    return chunk_size
 
 
 def executor_for(spec: Executor | str | None) -> tuple[Executor, bool]:

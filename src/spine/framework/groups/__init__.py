@@ -9,11 +9,18 @@ group. Groups are read from and written to spine-core's ``apiVersion: spine.io/v
 """
 
 from spine.core.errors import GroupError, GroupNotFoundError, GroupValidationError
+from spine.framework.groups.group import (
+    PipelineGroup,
+    group_from_dict,
+    group_to_dict,
+    group_to_yaml,
+    load_group_from_yaml,
+    parse_group_yaml,
+)
 from spine.framework.groups.model import (
     ExecutionMode,
     ExecutionPolicy,
     FailurePolicy,
-    PipelineGroup,
     PipelineStep,
 )
 from spine.framework.groups.plan import ExecutionPlan, PlannedStep, PlanResolver
@@ -34,13 +41,6 @@ from spine.framework.groups.results import (
     GroupStepStatus,
 )
 from spine.framework.groups.runner import GroupPipeline, GroupRunner
-from spine.framework.groups.yaml_format import (
-    group_from_dict,
-    group_to_dict,
-    group_to_yaml,
-    load_group_from_yaml,
-    parse_group_yaml,
-)
 
 __all__ = [
     "ExecutionMode",

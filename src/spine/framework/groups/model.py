@@ -1,10 +1,14 @@
-"""The definition of a pipeline group: its steps, their dependencies and its policy.
+"""The parts of a pipeline group definition: its steps, its policy, and their checks.
 
 Every class checks itself when built and raises
 :class:`~spine.core.errors.GroupValidationError` listing every problem at once. The
-checks are plain functions returning :class:`Problem` lists, so that the dict and YAML
+checks are plain functions returning :class:`Problem` lists, so that the document
 reader can run the same checks on raw values and report each problem at its field
 (and line) in the file.
+
+:class:`~spine.framework.groups.group.PipelineGroup` lives with that reader in
+``group``, which builds on this module and on ``yaml_format``, neither of which
+knows the class: the imports point one way.
 
 Pipeline names are not looked up here: a group may be defined before its pipelines
 are registered. :class:`~spine.framework.groups.plan.PlanResolver` checks them.
@@ -12,7 +16,6 @@ are registered. :class:`~spine.framework.groups.plan.PlanResolver` checks them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -375,81 +378,3 @@ class PipelineStep:
             raise invalid(problems, label=label, step=name)
         object.__setattr__(self, "depends_on", _names(self.depends_on))
         object.__setattr__(self, "params", dict(self.params))
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineGroup:
-    """A named set of registered pipelines with dependencies between them.
-
-    Construction checks the whole definition (names, duplicate steps, dependencies on
-    unknown steps, dependency cycles, the policy) and raises
-    :class:`~spine.core.errors.GroupValidationError` listing every problem.
-    """
-
-    name: str
-    """Unique among registered groups (and pipelines, when registered as a pipeline)."""
-    steps: Sequence[PipelineStep]
-    """The steps, stored as a tuple; their order breaks ties in the plan."""
-    domain: str = ""
-    description: str = ""
-    version: int = 1
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    """Params of every step, overridden by the run's params and then the step's."""
-    policy: ExecutionPolicy = field(default_factory=ExecutionPolicy)
-    tags: Sequence[str] = ()
-
-    def __post_init__(self) -> None:
-        problems = group_problems(
-            self.name,
-            domain=self.domain,
-            description=self.description,
-            version=self.version,
-            defaults=self.defaults,
-            policy=self.policy,
-            tags=self.tags,
-        )
-        problems += steps_problems(self.steps)
-        if problems:
-            name = self.name if isinstance(self.name, str) else None
-            raise invalid(problems, label=group_label(name), group=name)
-        object.__setattr__(self, "steps", tuple(self.steps))
-        # Copies: the caller's objects may change after the group is defined.
-        object.__setattr__(self, "defaults", dict(self.defaults or {}))
-        object.__setattr__(self, "tags", tuple(self.tags or ()))
-
-    @property
-    def step_names(self) -> list[str]:
-        """Step names in definition order."""
-        return [step.name for step in self.steps]
-
-    def get_step(self, name: str) -> PipelineStep | None:
-        return next((step for step in self.steps if step.name == name), None)
-
-    # -- the spine.io/v1 document format (spine-core's) ----------------------------------
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PipelineGroup:
-        """A group from the YAML document's data, or spine-core's flat form."""
-        # yaml_format imports this module, hence the imports inside these methods.
-        from spine.framework.groups.yaml_format import group_from_dict
-
-        return group_from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``apiVersion: spine.io/v1`` document, as plain JSON-ready data."""
-        from spine.framework.groups.yaml_format import group_to_dict
-
-        return group_to_dict(self)
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str]) -> PipelineGroup:
-        """Load a group from a YAML file."""
-        from spine.framework.groups.yaml_format import load_group_from_yaml
-
-        return load_group_from_yaml(path)
-
-    def to_yaml(self) -> str:
-        """The group as YAML text (``from_yaml`` of it gives an equal group)."""
-        from spine.framework.groups.yaml_format import group_to_yaml
-
-        return group_to_yaml(self)

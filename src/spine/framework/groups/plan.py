@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spine.core.ids import new_id
+from spine.framework.groups.group import PipelineGroup
 from spine.framework.groups.model import (
     ExecutionPolicy,
-    PipelineGroup,
     PipelineStep,
     Problem,
     group_label,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from spine.core.errors import GroupNotFoundError, GroupValidationError
 from spine.framework.dispatcher import Dispatcher
-from spine.framework.groups.model import PipelineGroup
+from spine.framework.groups.group import PipelineGroup
 from spine.framework.groups.runner import GroupPipeline, GroupRunner
 from spine.framework.registry import PipelineRegistry, default_registry
 

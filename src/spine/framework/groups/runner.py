@@ -20,7 +20,8 @@ from spine.core.clock import SYSTEM_CLOCK, Clock
 from spine.core.errors import PipelineError, describe_exception
 from spine.execution.context import ExecutionContext, current_execution
 from spine.framework.dispatcher import Dispatcher
-from spine.framework.groups.model import ExecutionMode, FailurePolicy, PipelineGroup
+from spine.framework.groups.group import PipelineGroup
+from spine.framework.groups.model import ExecutionMode, FailurePolicy
 from spine.framework.groups.plan import ExecutionPlan, PlannedStep, PlanResolver
 from spine.framework.groups.results import (
     GroupExecutionResult,

@@ -94,7 +94,7 @@ class QualityMetrics:
 
 def _category(category: str | None) -> str:
     if category is None:
-        return "INTERNAL"
+        return ErrorCategory.INTERNAL.value
     # An ErrorCategory member is stored as its plain string value.
     return str(category.value) if isinstance(category, ErrorCategory) else str(category)
 

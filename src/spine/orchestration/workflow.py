@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spine.core.errors import WorkflowValidationError
+from spine.core.status import WorkflowStatus
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, RetryPolicy, is_delay
 from spine.orchestration.step_types import ErrorPolicy, Step, StepType
 
@@ -156,7 +157,15 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     return problems
 
 
-ALERTABLE = ("FAILED", "PARTIAL", "CANCELLED", "COMPLETED")
+ALERTABLE = tuple(
+    str(s)
+    for s in (
+        WorkflowStatus.FAILED,
+        WorkflowStatus.PARTIAL,
+        WorkflowStatus.CANCELLED,
+        WorkflowStatus.COMPLETED,
+    )
+)
 """The run statuses ``alert_on`` may name."""
 
 

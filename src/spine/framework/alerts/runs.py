@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from spine.core.status import WorkflowStatus
 from spine.framework.alerts.model import Alert, AlertSeverity
 
 UI_URL_VARIABLE = "SPINE_UI_URL"
 
 # Status -> (severity, how the title says it).
 _OUTCOMES = {
-    "FAILED": (AlertSeverity.ERROR, "failed"),
-    "PARTIAL": (AlertSeverity.WARNING, "partially failed"),
-    "CANCELLED": (AlertSeverity.WARNING, "was cancelled"),
-    "COMPLETED": (AlertSeverity.INFO, "completed"),
+    WorkflowStatus.FAILED: (AlertSeverity.ERROR, "failed"),
+    WorkflowStatus.PARTIAL: (AlertSeverity.WARNING, "partially failed"),
+    WorkflowStatus.CANCELLED: (AlertSeverity.WARNING, "was cancelled"),
+    WorkflowStatus.COMPLETED: (AlertSeverity.INFO, "completed"),
 }
 
 
@@ -42,7 +43,7 @@ def run_alert(
         raise ValueError(
             f"run_alert: status {status!r} of run {run_id!r} is not one of {', '.join(_OUTCOMES)}"
         )
-    severity, outcome = _OUTCOMES[key]
+    severity, outcome = _OUTCOMES[WorkflowStatus(key)]
     base = os.environ.get(UI_URL_VARIABLE, "") if ui_url is None else ui_url
     url = f"{base.rstrip('/')}/runs/{run_id}" if base else None
     where = f" at step {failed_step!r}" if failed_step else ""

@@ -19,8 +19,7 @@ from spine.core.records import Owner
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
-from spine.orchestration.engine.remote_items import run_items
-from spine.orchestration.engine.runs import Runs, initial_context
+from spine.orchestration.engine.runs import RemoteItems, Runs, initial_context
 from spine.orchestration.engine.settings import RunSettings, Setting
 from spine.orchestration.engine.state import RunState
 from spine.orchestration.flow import plan_for
@@ -157,7 +156,7 @@ class WorkflowRunner:
         self.store = store
         self.owner = Owner.for_this_process()
         leases = LeaseKeeper(store, self.owner, clock_, lease_seconds / 3) if store else None
-        self._runs = Runs(self._settings, store, self.owner, leases, run_items)
+        self._runs = Runs(self._settings, store, self.owner, leases, _remote_items)
         self.queue = RunQueue(self._runs)
         """The run queue: submit, claim, recover, cancel."""
         # A runner dropped without close() still stops its lease thread and closes the
@@ -281,6 +280,12 @@ class WorkflowRunner:
         boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
         that had already ended."""
         return self.queue.cancel(run_id)
+
+
+def _remote_items() -> RemoteItems:
+    from spine.orchestration.engine.remote_items import run_items  # remote maps only
+
+    return run_items
 
 
 def _check_limits(max_steps: object, lease_seconds: object) -> None:

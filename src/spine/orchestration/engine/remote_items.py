@@ -79,7 +79,7 @@ def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
         dry_run=dry_run,
         max_steps=max_steps,
     )
-    runs = Runs(settings, None, Owner.for_this_process(), None, run_items)
+    runs = Runs(settings, None, Owner.for_this_process(), None, lambda: run_items)
     loaded = (shipment, plan_for(shipment.workflow), runs)
     with _LOADED_LOCK:
         _LOADED[key] = loaded

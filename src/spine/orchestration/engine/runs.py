@@ -83,13 +83,13 @@ class Runs:
         store: HistoryStore | None,
         owner: Owner,
         leases: LeaseKeeper | None,
-        run_elsewhere: RemoteItems,
+        remote_items: Callable[[], RemoteItems],
     ) -> None:
         self.settings = settings
         self.store = store
         self.owner = owner
         self.leases = leases
-        self.run_elsewhere = run_elsewhere
+        self._remote_items = remote_items
         self.closed = False
         self._services: Services | None = None
         self._version = -1
@@ -283,6 +283,12 @@ class Runs:
         return result
 
     # -- map items (ChildRuns) ------------------------------------------------------
+
+    @property
+    def run_elsewhere(self) -> RemoteItems:
+        """What runs a chunk of a remote map's items in another process (loaded only
+        when a map is sent elsewhere: most runs never need it)."""
+        return self._remote_items()
 
     def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
         if self.store is None:

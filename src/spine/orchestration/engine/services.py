@@ -121,8 +121,9 @@ class ChildRuns(Protocol):
     """The runs of a map step's items: what the map kinds ask of whoever runs them
     (with history, each item is a run of its own in the store)."""
 
-    run_elsewhere: Callable[..., Any]
-    """The function a remote map sends to other processes to run a chunk of items."""
+    @property
+    def run_elsewhere(self) -> Callable[..., Any]:
+        """The function a remote map sends to other processes to run a chunk of items."""
 
     def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
         """The stored item runs of the map step execution ``key``, by item index."""

@@ -160,11 +160,12 @@ def _next_fire(schedule: Schedule) -> str:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the schedules, by name."""
-    from spine.cli.main import _console
+    from spine.cli.main import _console, _store
     from spine.cli.render import print_json, schedules_table
+    from spine.commands import list_schedules
 
-    with _schedules(ctx) as store:
-        found = store.list_schedules()
+    with _store(ctx) as store:
+        found = list_schedules(store)
     if as_json:
         print_json([s.to_dict() for s in found])
     else:
@@ -208,11 +209,12 @@ def delete(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
     """What became of NAME's latest due times: the run each started, or why none."""
-    from spine.cli.main import _console
+    from spine.cli.main import _console, _store
     from spine.cli.render import fires_table, print_json
+    from spine.commands import show_schedule
 
-    with _schedules(ctx) as store:
-        fires = store.history(name, limit)
+    with _store(ctx) as store:
+        fires = show_schedule(store, name, limit).fires
     if as_json:
         print_json([f.to_dict() for f in fires])
     else:

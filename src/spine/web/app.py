@@ -17,11 +17,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
+from spine.commands import delivery_to_dict, run_to_dict, step_to_dict
 from spine.core.errors import RunNotFoundError, ScheduleError, WorkflowError
-from spine.framework.alerts import DeliveryRecord
 from spine.orchestration import WorkflowContext, WorkflowRunner, get_workflow
 from spine.orchestration.graph import ascii_view, mermaid
-from spine.orchestration.history import run_to_dict, step_to_dict
 from spine.store import SqlDeliveryLog, SqlScheduleStore, open_store
 
 PAGE_SIZE = 50
@@ -222,24 +221,6 @@ def build(database_url: str, *, token: str | None = None) -> FastAPI:
         )
 
     return app
-
-
-def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
-    """One alert delivery, JSON-ready (timestamps as ISO-8601)."""
-    return {
-        "id": record.id,
-        "channel": record.channel,
-        "channel_type": record.channel_type,
-        "severity": record.severity.value,
-        "title": record.title,
-        "success": record.success,
-        "throttled": record.throttled,
-        "attempts": record.attempts,
-        "suppressed": record.suppressed,
-        "error": record.error,
-        "created_at": record.created_at.isoformat(),
-        "delivered_at": record.delivered_at.isoformat(),
-    }
 
 
 def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:

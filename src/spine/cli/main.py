@@ -355,31 +355,9 @@ def worker(
     ):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
-        def loop() -> None:
-            next_recovery = 0.0
-            batch = 1
-            while not stop.is_set():
-                # Submitted runs back to back while there are any, looking for new ones
-                # every --poll seconds (one cheap claim query); runs whose process died
-                # and waits that are due once a second. While claims come back full (a
-                # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
-                # round trips, while a short queue still spreads one run per worker.
-                try:
-                    done = runner.run_pending(limit=batch)
-                    batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
-                    if not done and time.monotonic() >= next_recovery:
-                        next_recovery = time.monotonic() + RECOVERY_SECONDS
-                        done = runner.recover()
-                except Exception as exc:  # a database hiccup must not end the worker
-                    click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
-                    done = []
-                for result in done:
-                    click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-                if not done:
-                    stop.wait(poll)
-
         threads = [
-            threading.Thread(target=loop, name=f"spine-worker-{i}") for i in range(concurrency)
+            threading.Thread(target=_work, args=(runner, stop, poll), name=f"spine-worker-{i}")
+            for i in range(concurrency)
         ]
         for thread in threads:
             thread.start()
@@ -388,6 +366,31 @@ def worker(
             for thread in threads:
                 thread.join(timeout=0.2)
     click.echo("worker stopped")
+
+
+def _work(runner: WorkflowRunner, stop: threading.Event, poll: float) -> None:
+    """One worker thread: execute runs until ``stop`` is set."""
+    next_recovery = 0.0
+    batch = 1
+    while not stop.is_set():
+        # Submitted runs back to back while there are any, looking for new ones
+        # every --poll seconds (one cheap claim query); runs whose process died
+        # and waits that are due once a second. While claims come back full (a
+        # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
+        # round trips, while a short queue still spreads one run per worker.
+        try:
+            done = runner.run_pending(limit=batch)
+            batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
+            if not done and time.monotonic() >= next_recovery:
+                next_recovery = time.monotonic() + RECOVERY_SECONDS
+                done = runner.recover()
+        except Exception as exc:  # a database hiccup must not end the worker
+            click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
+            done = []
+        for result in done:
+            click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
+        if not done:
+            stop.wait(poll)
 
 
 # -- reading -------------------------------------------------------------------------

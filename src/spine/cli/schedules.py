@@ -98,21 +98,10 @@ def add(
     apps: tuple[str, ...],
 ) -> None:
     """Add the schedule NAME."""
-    from spine.cli.loading import import_apps
     from spine.cli.values import parse_pairs, read_params_file
-    from spine.orchestration.registry import default_workflow_registry
     from spine.orchestration.schedules import Schedule
 
-    import_apps(apps)
-    known = default_workflow_registry.names()
-    # A typo would be stored and never fire (workers leave a schedule of a workflow
-    # they do not know alone), so the name is checked whenever workflows are known.
-    if workflow not in known and (apps or known):
-        where = f"by --app {', '.join(apps)}" if apps else "here"
-        raise UsageProblem(
-            f"schedule {name!r}: workflow {workflow!r} is not registered {where}; "
-            f"registered: {', '.join(known) or 'none'}"
-        )
+    known = _registered(name, workflow, apps)
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
     # Options left out take the defaults of Schedule.
@@ -144,6 +133,25 @@ def add(
             "checked (give --app MODULE); workers that do not know it leave it unfired",
             err=True,
         )
+
+
+def _registered(name: str, workflow: str, apps: tuple[str, ...]) -> list[str]:
+    """The workflows registered once ``apps`` are imported; refuses ``workflow`` if it is
+    not one of them while any are known."""
+    from spine.cli.loading import import_apps
+    from spine.orchestration.registry import default_workflow_registry
+
+    import_apps(apps)
+    known = default_workflow_registry.names()
+    # A typo would be stored and never fire (workers leave a schedule of a workflow
+    # they do not know alone), so the name is checked whenever workflows are known.
+    if workflow not in known and (apps or known):
+        where = f"by --app {', '.join(apps)}" if apps else "here"
+        raise UsageProblem(
+            f"schedule {name!r}: workflow {workflow!r} is not registered {where}; "
+            f"registered: {', '.join(known) or 'none'}"
+        )
+    return known
 
 
 def _next_fire(schedule: Schedule) -> str:

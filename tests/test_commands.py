@@ -218,3 +218,15 @@ def test_schedules_are_listed_and_shown(database_url: str, store: SqlStore) -> N
     assert shown.to_dict()["history"] == []
     with pytest.raises(ScheduleError, match="nope"):
         show_schedule(store, "nope")
+
+
+def test_the_public_names_stay_exported() -> None:
+    import spine.commands
+
+    assert set(spine.commands.__all__) == {
+        "CancelOutcome", "Cancellation", "RunDetail", "ScheduleDetail", "cancel_run",
+        "delivery_to_dict", "list_runs", "list_schedules", "load_run", "run_to_dict",
+        "show_run", "show_schedule", "status_named", "step_to_dict", "stored_run_to_dict",
+        "workflow_summary",
+    }  # fmt: skip
+    assert all(hasattr(spine.commands, name) for name in spine.commands.__all__)

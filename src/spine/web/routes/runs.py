@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from spine.commands import RunDetail, list_runs, run_to_dict, show_run, status_named
 from spine.core.errors import RunNotFoundError
 from spine.core.records import StepRecord
-from spine.core.status import WorkflowStatus
+from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.web.dependencies import PAGE_SIZE, Store, render
 
 router = APIRouter()
@@ -90,8 +90,13 @@ def runs_page(
 def run_page(request: Request, store: Store, run_id: str) -> HTMLResponse:
     detail = found_run(store, run_id)
     shown = detail.to_dict()
-    return render(request, "run.html", {"run": shown, "steps": shown["steps"],
-                                        "timeline": timeline(detail.stored.steps)})  # fmt: skip
+    return render(request, "run.html", {
+        "run": shown,
+        "steps": shown["steps"],
+        "timeline": timeline(detail.stored.steps),
+        # While the run has not ended, the page follows it through the API.
+        "live_statuses": sorted(LIVE_STATUSES),
+    })  # fmt: skip
 
 
 def timeline(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:

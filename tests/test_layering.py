@@ -75,9 +75,15 @@ def _imported_modules(path: Path, root: Path = SRC.parent) -> set[str]:
 ALLOWED = {"spine.store", "spine.store.open_store"}
 
 
+def _sources(layer: str) -> list[Path]:
+    """The files of ``layer``: a package under ``src/spine``, or a top-level module."""
+    module = SRC / f"{layer}.py"
+    return [module] if module.is_file() else sorted((SRC / layer).rglob("*.py"))
+
+
 def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
-    files = sorted((SRC / layer).rglob("*.py"))
-    assert files, f"no sources found under {SRC / layer}"
+    files = _sources(layer)
+    assert files, f"no sources found for {layer} under {SRC}"
     bad = []
     for path in files:
         for module in _imported_modules(path) - ALLOWED:
@@ -96,6 +102,7 @@ def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
         ("store", ("spine.cli", "spine.web")),
         ("web", ("spine.cli",)),
         ("cli", ("spine.web.app",)),
+        ("commands", ("spine.cli", "spine.web")),
     ],
 )
 def test_imports_point_down_the_stack(layer: str, forbidden: tuple[str, ...]) -> None:
@@ -114,3 +121,8 @@ def test_the_import_checker_sees_relative_and_absolute_imports(tmp_path: Path) -
 
     assert "spine.framework.pipelines" in found
     assert "spine.store.sql" in found
+
+
+def test_a_top_level_module_is_a_layer_of_its_own() -> None:
+    assert _sources("commands") == [SRC / "commands.py"]
+    assert "spine.store" in _imported_modules(SRC / "commands.py")

@@ -22,6 +22,7 @@ from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.schedules import firing_schedules, schedule
 from spine.cli.values import params_options
+from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
@@ -127,7 +128,7 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
             console.print(f"  failed at [bold]{result.error_step}[/bold]: {result.error}")
         if result.note:
             console.print(f"  {result.note}")
-    if str(result.status) in ("FAILED", "PARTIAL"):
+    if result.status in (WorkflowStatus.FAILED, WorkflowStatus.PARTIAL):
         sys.exit(EXIT_FAILED)
 
 
@@ -275,14 +276,18 @@ def resume(
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary."""
+    from spine.commands import CancelOutcome, cancel_run
+
     with _store(ctx) as store:
-        outcome = store.cancel(run_id, time.time())
-    if outcome == "cancelled":
-        click.echo(f"run {run_id}: CANCELLED")
-    elif outcome == "requested":
-        click.echo(f"run {run_id}: it stops as CANCELLED at its next step boundary")
+        done = cancel_run(store, run_id)
+    if done.outcome is CancelOutcome.CANCELLED:
+        click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED}")
+    elif done.outcome is CancelOutcome.REQUESTED:
+        click.echo(
+            f"run {run_id}: it stops as {WorkflowStatus.CANCELLED} at its next step boundary"
+        )
     else:
-        click.echo(f"run {run_id} has already ended ({outcome}); nothing to cancel")
+        click.echo(f"run {run_id} has already ended ({done.ended_as}); nothing to cancel")
 
 
 @cli.command()
@@ -350,31 +355,9 @@ def worker(
     ):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
 
-        def loop() -> None:
-            next_recovery = 0.0
-            batch = 1
-            while not stop.is_set():
-                # Submitted runs back to back while there are any, looking for new ones
-                # every --poll seconds (one cheap claim query); runs whose process died
-                # and waits that are due once a second. While claims come back full (a
-                # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
-                # round trips, while a short queue still spreads one run per worker.
-                try:
-                    done = runner.run_pending(limit=batch)
-                    batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
-                    if not done and time.monotonic() >= next_recovery:
-                        next_recovery = time.monotonic() + RECOVERY_SECONDS
-                        done = runner.recover()
-                except Exception as exc:  # a database hiccup must not end the worker
-                    click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
-                    done = []
-                for result in done:
-                    click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-                if not done:
-                    stop.wait(poll)
-
         threads = [
-            threading.Thread(target=loop, name=f"spine-worker-{i}") for i in range(concurrency)
+            threading.Thread(target=_work, args=(runner, stop, poll), name=f"spine-worker-{i}")
+            for i in range(concurrency)
         ]
         for thread in threads:
             thread.start()
@@ -383,6 +366,31 @@ def worker(
             for thread in threads:
                 thread.join(timeout=0.2)
     click.echo("worker stopped")
+
+
+def _work(runner: WorkflowRunner, stop: threading.Event, poll: float) -> None:
+    """One worker thread: execute runs until ``stop`` is set."""
+    next_recovery = 0.0
+    batch = 1
+    while not stop.is_set():
+        # Submitted runs back to back while there are any, looking for new ones
+        # every --poll seconds (one cheap claim query); runs whose process died
+        # and waits that are due once a second. While claims come back full (a
+        # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
+        # round trips, while a short queue still spreads one run per worker.
+        try:
+            done = runner.run_pending(limit=batch)
+            batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
+            if not done and time.monotonic() >= next_recovery:
+                next_recovery = time.monotonic() + RECOVERY_SECONDS
+                done = runner.recover()
+        except Exception as exc:  # a database hiccup must not end the worker
+            click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
+            done = []
+        for result in done:
+            click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
+        if not done:
+            stop.wait(poll)
 
 
 # -- reading -------------------------------------------------------------------------
@@ -408,10 +416,7 @@ def _since(text: str | None) -> float | None:
 
 @cli.command()
 @click.option("--workflow", metavar="NAME")
-@click.option("--status", type=click.Choice(
-    ["PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "PARTIAL", "CANCELLED"],
-    case_sensitive=False,
-))  # fmt: skip
+@click.option("--status", type=click.Choice(list(WorkflowStatus), case_sensitive=False))
 @click.option("--since", metavar="WHEN", help="An ISO date/time, or an age such as 24h or 7d.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True)
@@ -419,17 +424,17 @@ def _since(text: str | None) -> float | None:
 def runs(
     ctx: click.Context,
     workflow: str | None,
-    status: str | None,
+    status: WorkflowStatus | None,
     since: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """List runs, newest first."""
     from spine.cli.render import print_json, runs_table
-    from spine.orchestration.history import run_to_dict
+    from spine.commands import list_runs, run_to_dict
 
     with _store(ctx) as store:
-        found = store.list_runs(workflow=workflow, status=status, since=_since(since), limit=limit)
+        found = list_runs(store, workflow=workflow, status=status, since=_since(since), limit=limit)
     if as_json:
         print_json([run_to_dict(r) for r in found])
     else:
@@ -443,12 +448,12 @@ def runs(
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run: its steps, attempts, durations, errors, outputs and quality."""
     from spine.cli.render import print_json, run_detail
-    from spine.orchestration.history import run_to_dict, step_to_dict
+    from spine.commands import load_run, stored_run_to_dict
 
     with _store(ctx) as store:
-        stored = store.load_run(run_id)
+        stored = load_run(store, run_id)
     if as_json:
-        print_json({**run_to_dict(stored.run), "steps": [step_to_dict(s) for s in stored.steps]})
+        print_json(stored_run_to_dict(stored))
     else:
         console = _console()
         for part in run_detail(stored):

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spine.core.records import RunRecord, StoredRun, when
+from spine.core.status import StepStatus, WorkflowStatus
 
 if TYPE_CHECKING:
-    from spine.orchestration.schedules import Schedule, ScheduleFire
+    from spine.core.schedules import Schedule, ScheduleFire
 
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-STATUS_STYLE = {
-    "COMPLETED": "green",
-    "FAILED": "red",
-    "PARTIAL": "yellow",
-    "RUNNING": "cyan",
-    "WAITING": "magenta",
-    "PENDING": "blue",
-    "SKIPPED": "dim",
-    "CANCELLED": "dim",
+STATUS_STYLE: dict[str, str] = {
+    WorkflowStatus.COMPLETED: "green",
+    WorkflowStatus.FAILED: "red",
+    WorkflowStatus.PARTIAL: "yellow",
+    WorkflowStatus.RUNNING: "cyan",
+    WorkflowStatus.WAITING: "magenta",
+    WorkflowStatus.PENDING: "blue",
+    StepStatus.SKIPPED: "dim",
+    WorkflowStatus.CANCELLED: "dim",
 }
 
 
@@ -52,7 +54,7 @@ def trigger(run: RunRecord) -> str:
     return run.triggered_by
 
 
-def runs_table(runs: list[RunRecord]) -> Any:
+def runs_table(runs: Sequence[RunRecord]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{len(runs)} runs", title_justify="left")
@@ -141,7 +143,7 @@ def schedules_table(schedules: list[Schedule]) -> Any:
     return table
 
 
-def fires_table(name: str, fires: list[ScheduleFire]) -> Any:
+def fires_table(name: str, fires: Sequence[ScheduleFire]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"schedule {name}: {len(fires)} due times", title_justify="left")

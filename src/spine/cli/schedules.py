@@ -98,21 +98,10 @@ def add(
     apps: tuple[str, ...],
 ) -> None:
     """Add the schedule NAME."""
-    from spine.cli.loading import import_apps
     from spine.cli.values import parse_pairs, read_params_file
-    from spine.orchestration.registry import default_workflow_registry
     from spine.orchestration.schedules import Schedule
 
-    import_apps(apps)
-    known = default_workflow_registry.names()
-    # A typo would be stored and never fire (workers leave a schedule of a workflow
-    # they do not know alone), so the name is checked whenever workflows are known.
-    if workflow not in known and (apps or known):
-        where = f"by --app {', '.join(apps)}" if apps else "here"
-        raise UsageProblem(
-            f"schedule {name!r}: workflow {workflow!r} is not registered {where}; "
-            f"registered: {', '.join(known) or 'none'}"
-        )
+    known = _registered(name, workflow, apps)
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
     # Options left out take the defaults of Schedule.
@@ -146,6 +135,25 @@ def add(
         )
 
 
+def _registered(name: str, workflow: str, apps: tuple[str, ...]) -> list[str]:
+    """The workflows registered once ``apps`` are imported; refuses ``workflow`` if it is
+    not one of them while any are known."""
+    from spine.cli.loading import import_apps
+    from spine.orchestration.registry import default_workflow_registry
+
+    import_apps(apps)
+    known = default_workflow_registry.names()
+    # A typo would be stored and never fire (workers leave a schedule of a workflow
+    # they do not know alone), so the name is checked whenever workflows are known.
+    if workflow not in known and (apps or known):
+        where = f"by --app {', '.join(apps)}" if apps else "here"
+        raise UsageProblem(
+            f"schedule {name!r}: workflow {workflow!r} is not registered {where}; "
+            f"registered: {', '.join(known) or 'none'}"
+        )
+    return known
+
+
 def _next_fire(schedule: Schedule) -> str:
     from spine.cli.render import local_text, utc_text
 
@@ -160,11 +168,12 @@ def _next_fire(schedule: Schedule) -> str:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the schedules, by name."""
-    from spine.cli.main import _console
+    from spine.cli.main import _console, _store
     from spine.cli.render import print_json, schedules_table
+    from spine.commands import list_schedules
 
-    with _schedules(ctx) as store:
-        found = store.list_schedules()
+    with _store(ctx) as store:
+        found = list_schedules(store)
     if as_json:
         print_json([s.to_dict() for s in found])
     else:
@@ -208,11 +217,12 @@ def delete(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
     """What became of NAME's latest due times: the run each started, or why none."""
-    from spine.cli.main import _console
+    from spine.cli.main import _console, _store
     from spine.cli.render import fires_table, print_json
+    from spine.commands import show_schedule
 
-    with _schedules(ctx) as store:
-        fires = store.history(name, limit)
+    with _store(ctx) as store:
+        fires = show_schedule(store, name, limit).fires
     if as_json:
         print_json([f.to_dict() for f in fires])
     else:

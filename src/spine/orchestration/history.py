@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun, when
+from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 
 if TYPE_CHECKING:
     from spine.framework.alerts import DeliveryLog
@@ -79,52 +79,3 @@ class HistoryStore(JournalSink, Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-# -- JSON views of records (the spine command and the web API show these) ----------
-
-
-def run_to_dict(run: RunRecord) -> dict[str, Any]:
-    duration = None if run.completed_at is None else run.completed_at - run.started_at
-    return {
-        "run_id": run.run_id,
-        "workflow_name": run.workflow_name,
-        "workflow_version": run.workflow_version,
-        "status": run.status,
-        "started_at": when(run.started_at),
-        "completed_at": when(run.completed_at),
-        "duration_seconds": duration,
-        "params": dict(run.params),
-        "partition": dict(run.partition),
-        "completed_steps": run.completed_steps,
-        "failed_steps": run.failed_steps,
-        "error_step": run.error_step,
-        "error": run.error,
-        "error_category": run.error_category,
-        "parent_run_id": run.parent_run_id,
-        "triggered_by": run.triggered_by,
-        "schedule_id": run.schedule_id,
-        "wake_at": when(run.wake_at),
-        "owner": run.owner.describe() if run.owner else None,
-    }
-
-
-def step_to_dict(step: StepRecord) -> dict[str, Any]:
-    return {
-        "step_order": step.step_order,
-        "step_name": step.step_name,
-        "step_type": step.step_type,
-        "attempt": step.attempt,
-        "status": step.status,
-        "started_at": when(step.started_at),
-        "completed_at": when(step.completed_at),
-        "duration_seconds": step.completed_at - step.started_at,
-        "output": step.output,
-        "context_updates": step.context_updates,
-        "error": step.error,
-        "error_category": step.error_category,
-        "will_retry": step.will_retry,
-        "row_count": step.row_count,
-        "quality": step.quality,
-        "next_step": step.next_step,
-    }

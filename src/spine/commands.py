@@ -1,0 +1,289 @@
+"""What the ``spine`` command and the web app read and do with the history, written once.
+
+``spine runs``, ``spine show`` and ``spine cancel`` and the UI's pages and JSON API all
+go through these functions over an open :class:`spine.store.SqlStore` (from
+``spine.store.open_store``), so a filter, a run's detail or a cancellation means the
+same in a terminal as over HTTP. The JSON forms of runs, steps, alert deliveries and
+schedules are defined here too: ``--json`` output and the API's bodies are one format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from spine.core.records import RunRecord, StepRecord, StoredRun, when
+from spine.core.status import WorkflowStatus
+from spine.store import SqlDeliveryLog, SqlScheduleStore
+
+if TYPE_CHECKING:
+    from spine.core.schedules import Schedule, ScheduleFire
+    from spine.framework.alerts import DeliveryRecord
+    from spine.store import SqlStore
+
+MAX_CHILDREN = 1000
+"""Most map items a run's detail lists (a run with more shows its latest ones)."""
+MAX_ALERTS = 50
+"""Most alert deliveries a run's detail lists, newest first."""
+SUMMARY_RUNS = 200
+"""How many recent runs a workflow's figures (success rate, durations) are taken over."""
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+def status_named(text: str | None) -> WorkflowStatus | None:
+    """The run status ``text`` names, in any case; ``None`` for no text.
+
+    Raises ``ValueError`` naming every status, for a front end to report or to treat
+    as "matches nothing".
+    """
+    if not text:
+        return None
+    try:
+        return WorkflowStatus(text.upper())
+    except ValueError:
+        known = ", ".join(WorkflowStatus)
+        raise ValueError(f"unknown run status {text!r}; one of {known}") from None
+
+
+def list_runs(
+    store: SqlStore,
+    *,
+    workflow: str | None = None,
+    status: WorkflowStatus | None = None,
+    since: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[RunRecord]:
+    """Top-level runs (map items are shown with their parent), newest first, of
+    ``workflow``, in ``status``, started at or after the timestamp ``since``."""
+    return store.list_runs(
+        workflow=workflow, status=status, since=since, limit=limit, offset=offset
+    )
+
+
+# -- one run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    """A run as its page shows it: its steps, its map items and the alerts sent about it."""
+
+    stored: StoredRun
+    children: Sequence[RunRecord] = field(default_factory=tuple)
+    """Its map items (runs whose parent it is), newest first."""
+    alerts: Sequence[DeliveryRecord] = field(default_factory=tuple)
+    """Deliveries of alerts about it, newest first."""
+
+    @property
+    def run(self) -> RunRecord:
+        return self.stored.run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **stored_run_to_dict(self.stored),
+            "children": [run_to_dict(c) for c in self.children],
+            "alerts": [delivery_to_dict(d) for d in self.alerts],
+        }
+
+
+def load_run(store: SqlStore, run_id: str) -> StoredRun:
+    """Run ``run_id`` with every step attempt, in order; raises ``RunNotFoundError``."""
+    return store.load_run(run_id)
+
+
+def show_run(store: SqlStore, run_id: str) -> RunDetail:
+    """Run ``run_id`` with its steps, map items and alert deliveries; raises
+    ``RunNotFoundError``."""
+    stored = store.load_run(run_id)
+    children = store.list_runs(parent=run_id, limit=MAX_CHILDREN, top_level=False)
+    # On the store's own connections: nothing to close.
+    alerts = SqlDeliveryLog.sharing(store).recent(limit=MAX_ALERTS, run_id=run_id)
+    return RunDetail(stored, children, alerts)
+
+
+# -- cancelling ------------------------------------------------------------------------
+
+
+class CancelOutcome(StrEnum):
+    """What a request to cancel a run did."""
+
+    CANCELLED = "cancelled"
+    """Nothing was executing the run: it is ``CANCELLED`` now."""
+    REQUESTED = "requested"
+    """A runner executes it: that runner stops it as ``CANCELLED`` at its next step."""
+    ALREADY_ENDED = "already_ended"
+    """It had ended before; nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    run_id: str
+    outcome: CancelOutcome
+    ended_as: WorkflowStatus | None = None
+    """With ``ALREADY_ENDED``: the status it had ended with."""
+
+
+def cancel_run(store: SqlStore, run_id: str, now: float | None = None) -> Cancellation:
+    """Cancel run ``run_id``: at once if nothing executes it, else at its runner's next
+    step boundary. Raises ``RunNotFoundError``."""
+    import time
+
+    answer = store.cancel(run_id, time.time() if now is None else now)
+    if answer in (CancelOutcome.CANCELLED, CancelOutcome.REQUESTED):
+        return Cancellation(run_id, CancelOutcome(answer))
+    return Cancellation(run_id, CancelOutcome.ALREADY_ENDED, WorkflowStatus(answer))
+
+
+# -- a workflow's figures --------------------------------------------------------------
+
+
+def workflow_summary(store: SqlStore, name: str, *, shown: int = 50) -> dict[str, Any]:
+    """Workflow ``name``'s latest ``shown`` runs, and over its recent runs: the share that
+    completed of those that ended, each one's duration (oldest first), and the quality
+    metrics its steps reported."""
+    recent = store.list_runs(workflow=name, limit=SUMMARY_RUNS)
+    ended = [r for r in recent if r.completed_at is not None]
+    succeeded = [r for r in ended if r.status == WorkflowStatus.COMPLETED]
+    return {
+        "workflow_name": name,
+        "runs": [run_to_dict(r) for r in recent[:shown]],
+        "success_rate": len(succeeded) / len(ended) if ended else None,
+        "durations": [
+            {
+                "run_id": r.run_id,
+                "started_at": when(r.started_at),
+                "seconds": _duration(r),
+                "status": r.status,
+            }
+            for r in reversed(ended)
+        ],
+        "quality": store.quality_history(name),
+    }
+
+
+# -- schedules -------------------------------------------------------------------------
+
+
+def list_schedules(store: SqlStore) -> list[Schedule]:
+    """Every schedule kept in ``store``'s database, by name."""
+    return SqlScheduleStore(store).list_schedules()
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDetail:
+    """A schedule and what became of its latest due times."""
+
+    schedule: Schedule
+    fires: Sequence[ScheduleFire]
+    """Newest first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.schedule.to_dict(), "history": [f.to_dict() for f in self.fires]}
+
+
+def show_schedule(store: SqlStore, name: str, limit: int = 50) -> ScheduleDetail:
+    """Schedule ``name`` and its latest ``limit`` due times; raises ``ScheduleError`` for
+    an unknown name."""
+    schedules = SqlScheduleStore(store)
+    return ScheduleDetail(schedules.get(name), schedules.history(name, limit))
+
+
+# -- JSON forms ------------------------------------------------------------------------
+
+
+def _duration(run: RunRecord) -> float | None:
+    return None if run.completed_at is None else run.completed_at - run.started_at
+
+
+def run_to_dict(run: RunRecord) -> dict[str, Any]:
+    """A run, JSON-ready (timestamps as ISO-8601 UTC)."""
+    return {
+        "run_id": run.run_id,
+        "workflow_name": run.workflow_name,
+        "workflow_version": run.workflow_version,
+        "status": run.status,
+        "started_at": when(run.started_at),
+        "completed_at": when(run.completed_at),
+        "duration_seconds": _duration(run),
+        "params": dict(run.params),
+        "partition": dict(run.partition),
+        "completed_steps": run.completed_steps,
+        "failed_steps": run.failed_steps,
+        "error_step": run.error_step,
+        "error": run.error,
+        "error_category": run.error_category,
+        "parent_run_id": run.parent_run_id,
+        "triggered_by": run.triggered_by,
+        "schedule_id": run.schedule_id,
+        "wake_at": when(run.wake_at),
+        "owner": run.owner.describe() if run.owner else None,
+    }
+
+
+def step_to_dict(step: StepRecord) -> dict[str, Any]:
+    """One step attempt, JSON-ready."""
+    return {
+        "step_order": step.step_order,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "attempt": step.attempt,
+        "status": step.status,
+        "started_at": when(step.started_at),
+        "completed_at": when(step.completed_at),
+        "duration_seconds": step.completed_at - step.started_at,
+        "output": step.output,
+        "context_updates": step.context_updates,
+        "error": step.error,
+        "error_category": step.error_category,
+        "will_retry": step.will_retry,
+        "row_count": step.row_count,
+        "quality": step.quality,
+        "next_step": step.next_step,
+    }
+
+
+def stored_run_to_dict(stored: StoredRun) -> dict[str, Any]:
+    """A run with every step attempt (key ``steps``), JSON-ready: ``spine show --json``."""
+    return {**run_to_dict(stored.run), "steps": [step_to_dict(s) for s in stored.steps]}
+
+
+def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
+    """One alert delivery, JSON-ready (timestamps as ISO-8601)."""
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "channel_type": record.channel_type,
+        "severity": record.severity.value,
+        "title": record.title,
+        "success": record.success,
+        "throttled": record.throttled,
+        "attempts": record.attempts,
+        "suppressed": record.suppressed,
+        "error": record.error,
+        "created_at": record.created_at.isoformat(),
+        "delivered_at": record.delivered_at.isoformat(),
+    }
+
+
+__all__ = [
+    "CancelOutcome",
+    "Cancellation",
+    "RunDetail",
+    "ScheduleDetail",
+    "cancel_run",
+    "delivery_to_dict",
+    "list_runs",
+    "list_schedules",
+    "load_run",
+    "run_to_dict",
+    "show_run",
+    "show_schedule",
+    "status_named",
+    "step_to_dict",
+    "stored_run_to_dict",
+    "workflow_summary",
+]

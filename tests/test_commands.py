@@ -68,7 +68,7 @@ def runner(database_url: str) -> Iterator[WorkflowRunner]:
 
 def pending(runner: WorkflowRunner, store: SqlStore, workflow: Workflow, **fields: Any) -> str:
     """Store a PENDING run of ``workflow`` (``fields`` such as ``started_at`` set on it)."""
-    record = runner.pending_record(workflow)
+    record = runner.queue.pending_record(workflow)
     for name, value in fields.items():
         setattr(record, name, value)
     store.create_run(record)

@@ -226,9 +226,7 @@ def test_a_version_4_database_gains_the_schedule_tables(database_url: str) -> No
         assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
 
 
-def test_prune_removes_due_times_recorded_before_the_cutoff(
-    store: SqlScheduleStore, history: SqlStore
-) -> None:
+def test_prune_removes_due_times_recorded_before_the_cutoff(store: SqlScheduleStore) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
     first = _fire(store, schedule, None)
     schedule = store.get("daily")
@@ -236,6 +234,6 @@ def test_prune_removes_due_times_recorded_before_the_cutoff(
     assert first is not None
     assert second is not None
 
-    history.prune(SIX + 86400)  # between the two due times' records
+    store.prune(SIX + 86400)  # between the two due times' records
 
     assert store.history("daily") == [second]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row, select
 
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
+from spine.store.codec import iso
 from spine.store.database import Database
 from spine.store.schema import alert_deliveries
 from spine.store.view import HasDatabase, StoreView
@@ -69,6 +70,15 @@ class SqlDeliveryLog(StoreView):
         with self.database.transaction("read the alert deliveries") as conn:
             rows = conn.execute(query.limit(max(limit, 0))).all()
         return [_record(row) for row in rows]
+
+    def prune(self, before: float) -> int:
+        """Delete the deliveries made before ``before`` (seconds since the epoch);
+        returns how many went."""
+        with self.database.transaction("prune old alert deliveries") as conn:
+            result = conn.execute(
+                alert_deliveries.delete().where(alert_deliveries.c.delivered_at < iso(before))
+            )
+        return result.rowcount
 
 
 def _iso(moment: datetime) -> str:

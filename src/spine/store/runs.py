@@ -28,7 +28,7 @@ from spine.store.codec import (
     step_values,
 )
 from spine.store.database import Closing, Database
-from spine.store.schema import alert_deliveries, runs, schedule_fires, steps
+from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
@@ -272,8 +272,8 @@ class SqlStore(Closing):
 
     def prune(self, before: float) -> int:
         """Delete runs that ended before ``before`` (never a pending, running or waiting
-        one), with their steps and map items, and the alert deliveries and schedule due
-        times recorded before it; returns how many runs went."""
+        one), with their steps and map items; returns how many runs went. The schedule
+        store and the delivery log prune their own tables."""
         ended = and_(
             runs.c.status.not_in(sorted(LIVE_STATUSES)),
             runs.c.completed_at.is_not(None),
@@ -296,11 +296,6 @@ class SqlStore(Closing):
                 chunk = doomed[start : start + _PRUNE_CHUNK]
                 conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
                 conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
-            cutoff = iso(before)
-            conn.execute(alert_deliveries.delete().where(alert_deliveries.c.delivered_at < cutoff))
-            # A schedule's next time has moved past its old due times: their records
-            # no longer guard anything.
-            conn.execute(schedule_fires.delete().where(schedule_fires.c.recorded_at < cutoff))
         return len(old)
 
     def delivery_log(self) -> DeliveryLog:

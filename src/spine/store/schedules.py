@@ -191,6 +191,16 @@ class SqlScheduleStore(StoreView):
             )
         return fire
 
+    def prune(self, before: float) -> int:
+        """Delete the records of due times recorded before ``before``: a schedule's next
+        time has moved past them, so they no longer guard anything. Returns how many
+        went."""
+        with self.database.transaction("prune old schedule due times") as conn:
+            result = conn.execute(
+                schedule_fires.delete().where(schedule_fires.c.recorded_at < iso(before))
+            )
+        return result.rowcount
+
     def _load(self, conn: Connection, name: str) -> Schedule:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
         if row is None:

@@ -184,27 +184,30 @@ class _KeptConnections:
         params: Any = (
             tuple(merged[name] for name in prepared.positions) if prepared.positions else merged
         )
-        try:
-            return self._execute(prepared.sql, params, fetch)
-        except Exception as exc:
-            # A kept connection is not pinged like a pooled one: if the server dropped
-            # it, try once more on a fresh connection.
-            dialect = self._engine.dialect
-            if not (
-                isinstance(exc, dialect.loaded_dbapi.Error)
-                and dialect.is_disconnect(exc, None, None)
-            ):
-                raise
-            return self._execute(prepared.sql, params, fetch)
+        return self._execute(prepared.sql, params, fetch)
 
-    def _execute(self, sql: str, params: Any, fetch: bool) -> Any:
+    def _execute(self, sql: str, params: Any, fetch: bool, *, retry: bool = True) -> Any:
         raw = self._connection()
         try:
             return self._dialect.run_kept(raw, sql, params, fetch)
-        except BaseException:
+        except BaseException as exc:
+            dropped = self._dropped(exc, raw)
+            if dropped:
+                raw.invalidate()  # the pool must not hand it out again
             # The connection's state is unknown now: let it go back and start afresh.
             self._local.held = None
-            raise
+            if not (dropped and retry):
+                raise
+        # A kept connection is not pinged like a pooled one: the server dropped it.
+        # Once more, then, on a fresh connection (the pool pings it on checkout).
+        return self._execute(sql, params, fetch, retry=False)
+
+    def _dropped(self, exc: BaseException, raw: Any) -> bool:
+        dialect = self._engine.dialect
+        # SQLAlchemy's PostgreSQL check needs the driver's connection to look at.
+        return isinstance(exc, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            exc, raw.driver_connection, None
+        )
 
 
 class _Held:

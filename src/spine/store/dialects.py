@@ -25,6 +25,7 @@ the database is spine's   the whole file: any other table   a server database ma
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
@@ -199,7 +200,7 @@ class SqliteDialect(Dialect):
         driver.execute("BEGIN IMMEDIATE")
         try:
             cursor = driver.execute(sql, params)
-            rows = cursor.fetchall() if fetch else None
+            rows = _named_rows(cursor) if fetch else None
         except BaseException:
             driver.execute("ROLLBACK")
             raise
@@ -214,6 +215,12 @@ class SqliteDialect(Dialect):
 
     def lock_rows(self, query: Select[Any]) -> Select[Any]:
         return query  # no other writer can be reading them
+
+
+def _named_rows(cursor: Any) -> list[Any]:
+    """The rows of an sqlite3 cursor as named tuples, as psycopg returns them."""
+    row = namedtuple("row", [column[0] for column in cursor.description], rename=True)  # type: ignore[misc]
+    return [row(*values) for values in cursor.fetchall()]
 
 
 class PostgresDialect(Dialect):

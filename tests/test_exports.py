@@ -112,6 +112,7 @@ REQUIRED = {
         "FireOutcome",
     },
     "spine.store": {
+        "Database",
         "open_store",
         "open_schedules",
         "SqlStore",

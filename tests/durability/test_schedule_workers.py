@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spine.orchestration.schedules import Schedule, ScheduleFire
-from spine.store import SqlScheduleStore, open_schedules
+from spine.store import SqlScheduleStore, open_store
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,7 +57,7 @@ def _worker(url: str, app: Path, out: Path, err: Path) -> subprocess.Popen[bytes
 def test_workers_fire_each_due_time_exactly_once(postgres_url: str, tmp_path: Path) -> None:
     app = tmp_path / "schedule_app.py"
     app.write_text(textwrap.dedent(APP))
-    with open_schedules(postgres_url) as store:
+    with open_store(postgres_url) as history, SqlScheduleStore(history) as store:
         store.add(Schedule("tick", "sched.quick", "* * * * * *", max_instances=50))
         store.add(Schedule("slow", "sched.slow", "* * * * * *", max_instances=1))
         # Due times two years old: found long past their grace by the first worker.
@@ -72,13 +72,13 @@ def test_workers_fire_each_due_time_exactly_once(postgres_url: str, tmp_path: Pa
             store.pause("tick")
             store.pause("slow")
             live = ("PENDING", "RUNNING", "WAITING")
-            _wait_for(lambda: not any(r.status in live for r in store.store.list_runs()), 20)
+            _wait_for(lambda: not any(r.status in live for r in history.list_runs()), 20)
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
             for worker in workers:
                 worker.wait(timeout=30)
-        runs = store.store.list_runs(limit=1000)
+        runs = history.list_runs(limit=1000)
         fires = {name: _fires(store, name) for name in ("tick", "slow", "yearly", "yearly-skip")}
 
     assert [w.returncode for w in workers] == [0, 0, 0]

@@ -12,7 +12,7 @@ import pytest
 from spine.core.errors import ScheduleError, ScheduleValidationError, StoreError
 from spine.orchestration import Step, Workflow, WorkflowRunner, register_workflow
 from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire, Scheduler
-from spine.store import SqlScheduleStore, open_schedules
+from spine.store import SqlScheduleStore, open_schedules, open_store
 from spine.testing import FakeClock
 
 NOW = 1_736_143_170.0  # 2025-01-06 05:59:30 UTC, a Monday
@@ -248,7 +248,8 @@ def _report() -> Workflow:
 
 def _runs(store: SqlScheduleStore, schedule: str) -> list[str]:
     """Ids of the runs of ``schedule``."""
-    return [r.run_id for r in store.store.list_runs(limit=1000) if r.schedule_id == schedule]
+    with open_store(store.database.url) as history:
+        return [r.run_id for r in history.list_runs(limit=1000) if r.schedule_id == schedule]
 
 
 def test_a_due_time_stores_one_pending_run_that_workers_execute(

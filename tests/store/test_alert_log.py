@@ -183,7 +183,7 @@ def test_a_version_3_database_gets_the_delivery_table(database_url: str) -> None
 def test_prune_removes_old_deliveries_and_keeps_recent_ones(database_url: str) -> None:
     store = open_store(database_url)
     try:
-        log = store.delivery_log()
+        log = SqlDeliveryLog.sharing(store)
         alert = Alert(severity=AlertSeverity.ERROR, title="t", message="m", source="s")
         channel = ConsoleChannel(stream=io.StringIO())
         new = DeliveryRecord.of(alert, channel, DeliveryResult.ok("console"))
@@ -192,7 +192,7 @@ def test_prune_removes_old_deliveries_and_keeps_recent_ones(database_url: str) -
         log.record(old)
         log.record(new)
 
-        store.prune((datetime.now(UTC) - timedelta(days=90)).timestamp())
+        log.prune((datetime.now(UTC) - timedelta(days=90)).timestamp())
 
         assert [r.id for r in log.recent()] == [new.id]
     finally:

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, select
 from spine.core.errors import ScheduleError, StoreError
 from spine.core.records import RunRecord
 from spine.orchestration.schedules import FireOutcome, Schedule, ScheduleFire
-from spine.store import SqlScheduleStore, open_schedules, open_store
+from spine.store import SqlScheduleStore, SqlStore, open_schedules, open_store
 from spine.store.schema import SCHEMA_VERSION, schedule_fires, schedules, schema_version
 
 from .helpers import raw_engine
@@ -22,9 +22,15 @@ SIX = 1_736_143_200.0  # 06:00
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[SqlScheduleStore]:
-    with open_schedules(database_url) as opened:
+def history(database_url: str) -> Iterator[SqlStore]:
+    with open_store(database_url) as opened:
         yield opened
+
+
+@pytest.fixture
+def store(history: SqlStore) -> SqlScheduleStore:
+    """Schedules sharing ``history``'s database, as a worker's do."""
+    return SqlScheduleStore(history)
 
 
 def _run(run_id: str, schedule: str = "daily") -> RunRecord:
@@ -89,7 +95,7 @@ def test_a_stored_schedule_that_no_longer_loads_does_not_stop_the_others(
 ) -> None:
     store.add(Schedule("good", "etl", "0 6 * * *"), now=NOW)
     store.add(Schedule("gone", "etl", "0 6 * * *"), now=NOW)
-    with store.store.engine.begin() as conn:  # its time zone left the tz database, say
+    with store.database.engine.begin() as conn:  # its time zone left the tz database, say
         conn.execute(
             schedules.update().where(schedules.c.name == "gone").values(timezone="Atlantis/Capital")
         )
@@ -106,11 +112,13 @@ def test_a_taken_or_unknown_name_is_refused(store: SqlScheduleStore) -> None:
             action("weekly")
 
 
-def test_firing_stores_the_run_and_what_became_of_the_due_time(store: SqlScheduleStore) -> None:
+def test_firing_stores_the_run_and_what_became_of_the_due_time(
+    store: SqlScheduleStore, history: SqlStore
+) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
     fire = _fire(store, schedule, "run-1")
     assert fire == ScheduleFire("daily", SIX, FireOutcome.FIRED, "run-1", SIX + 1)
-    run = store.store.load_run("run-1").run
+    run = history.load_run("run-1").run
     assert (run.status, run.triggered_by, run.schedule_id) == ("PENDING", "schedule", "daily")
     after = store.get("daily")
     assert (after.last_fired_at, after.next_fire_at) == (SIX, SIX + 86400)
@@ -134,7 +142,8 @@ def test_a_due_time_fires_once_however_many_workers_try(database_url: str) -> No
         for thread in threads:
             thread.join()
         [won] = [f for f in fires if f is not None]
-        runs = stores[0].store.list_runs(limit=10)
+        with open_store(database_url) as history:
+            runs = history.list_runs(limit=10)
         assert [(r.run_id, r.schedule_id) for r in runs] == [(won.run_id, "daily")]
         assert stores[0].history("daily") == [won]
     finally:
@@ -142,7 +151,9 @@ def test_a_due_time_fires_once_however_many_workers_try(database_url: str) -> No
             opened.close()
 
 
-def test_a_schedule_moved_on_paused_or_redefined_is_not_fired(store: SqlScheduleStore) -> None:
+def test_a_schedule_moved_on_paused_or_redefined_is_not_fired(
+    store: SqlScheduleStore, history: SqlStore
+) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
     assert _fire(store, schedule, None) is not None
     assert _fire(store, schedule, "late-twin") is None  # that due time has moved on
@@ -154,10 +165,12 @@ def test_a_schedule_moved_on_paused_or_redefined_is_not_fired(store: SqlSchedule
     store.delete("daily")
     store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW + 1)
     assert _fire(store, schedule, "stale") is None  # the deleted definition's claim
-    assert store.store.list_runs(limit=10) == []
+    assert history.list_runs(limit=10) == []
 
 
-def test_max_instances_live_runs_skip_a_due_time(store: SqlScheduleStore) -> None:
+def test_max_instances_live_runs_skip_a_due_time(
+    store: SqlScheduleStore, history: SqlStore
+) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *", max_instances=1), now=NOW)
     _fire(store, schedule, "run-1")
     skipped = _fire(store, schedule, "run-2", due=SIX + 86400)
@@ -165,31 +178,33 @@ def test_max_instances_live_runs_skip_a_due_time(store: SqlScheduleStore) -> Non
     assert (skipped.outcome, skipped.run_id) == (FireOutcome.SKIPPED, None)
     assert skipped.detail == "1 runs of the schedule were pending, running or waiting " \
         "(max_instances=1)"  # fmt: skip
-    assert [r.run_id for r in store.store.list_runs(limit=10)] == ["run-1"]
+    assert [r.run_id for r in history.list_runs(limit=10)] == ["run-1"]
     assert store.get("daily").last_fired_at == SIX
 
-    store.store.cancel("run-1", SIX + 86400)  # an ended run no longer counts
+    history.cancel("run-1", SIX + 86400)  # an ended run no longer counts
     third = _fire(store, schedule, "run-3", due=SIX + 2 * 86400)
     assert third is not None
     assert third.outcome == FireOutcome.FIRED
 
 
-def test_a_firing_that_fails_leaves_the_schedule_where_it_was(store: SqlScheduleStore) -> None:
+def test_a_firing_that_fails_leaves_the_schedule_where_it_was(
+    store: SqlScheduleStore, history: SqlStore
+) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *", max_instances=5), now=NOW)
-    store.store.create_run(_run("taken", "elsewhere"))
+    history.create_run(_run("taken", "elsewhere"))
     with pytest.raises(StoreError, match="fire schedule 'daily'"):
         _fire(store, schedule, "taken")
     assert store.get("daily") == schedule
     assert store.history("daily") == []
 
 
-def test_deleting_a_schedule_keeps_its_runs(store: SqlScheduleStore) -> None:
+def test_deleting_a_schedule_keeps_its_runs(store: SqlScheduleStore, history: SqlStore) -> None:
     schedule = store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
     _fire(store, schedule, "run-1")
     store.delete("daily")
     assert store.list_schedules() == []
-    assert store.store.load_run("run-1").run.schedule_id == "daily"
-    with raw_engine(store.store.url) as engine, engine.connect() as conn:
+    assert history.load_run("run-1").run.schedule_id == "daily"
+    with raw_engine(store.database.url) as engine, engine.connect() as conn:
         assert conn.execute(select(schedule_fires)).all() == []
 
 
@@ -203,7 +218,7 @@ def test_a_version_4_database_gains_the_schedule_tables(database_url: str) -> No
 
     with open_schedules(database_url) as store:
         store.add(Schedule("daily", "etl", "0 6 * * *"), now=NOW)
-        inspector = inspect(store.store.engine)
+        inspector = inspect(store.database.engine)
         indexes = {i["name"] for i in inspector.get_indexes("core_workflow_runs")}
         assert {"core_schedules", "core_schedule_fires"} <= set(inspector.get_table_names())
     assert "ix_core_workflow_runs_schedule" in indexes
@@ -219,6 +234,6 @@ def test_prune_removes_due_times_recorded_before_the_cutoff(store: SqlScheduleSt
     assert first is not None
     assert second is not None
 
-    store.store.prune(SIX + 86400)  # between the two due times' records
+    store.prune(SIX + 86400)  # between the two due times' records
 
     assert store.history("daily") == [second]

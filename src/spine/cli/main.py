@@ -519,10 +519,13 @@ def upgrade(ctx: click.Context) -> None:
 def prune(ctx: click.Context, older_than: str) -> None:
     """Delete runs that ended more than AGE ago (never a pending, running or waiting one)."""
     from spine.cli.values import parse_duration
+    from spine.store import SqlDeliveryLog, SqlScheduleStore
 
     cutoff = time.time() - parse_duration(older_than, "--older-than")
     with _store(ctx) as store:
         removed = store.prune(cutoff)
+        SqlDeliveryLog.sharing(store).prune(cutoff)
+        SqlScheduleStore(store).prune(cutoff)
     click.echo(f"pruned {removed} runs")
 
 

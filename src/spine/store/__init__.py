@@ -4,14 +4,24 @@
 :class:`spine.orchestration.history.HistoryStore`; ``open_schedules(url)`` a
 :class:`SqlScheduleStore` implementing
 :class:`spine.orchestration.schedules.ScheduleStore`; :class:`SqlDeliveryLog`
-implements :class:`spine.framework.alerts.DeliveryLog`. All SQL of spine lives in
-this package.
+implements :class:`spine.framework.alerts.DeliveryLog`. The three can share one open
+:class:`Database` (``SqlScheduleStore(store)``, ``store.delivery_log()``), and each
+prunes its own tables. All SQL of spine lives in this package::
+
+    database.py   Database: engine, transactions, the fast path; errors -> StoreError
+    dialects.py   SqliteDialect, PostgresDialect: what differs between the backends
+    codec.py      records <-> rows
+    runs.py       SqlStore            schedules.py  SqlScheduleStore
+    alert_log.py  SqlDeliveryLog      view.py       what the last two share
+    schema.py     the tables          migrations.py schema versions
+    engine.py     a URL -> a configured SQLAlchemy engine
 """
 
 from spine.store.alert_log import SqlDeliveryLog
+from spine.store.database import Database
 from spine.store.engine import default_url
+from spine.store.runs import SqlStore
 from spine.store.schedules import SqlScheduleStore
-from spine.store.sql_store import SqlStore
 
 
 def open_store(database_url: str) -> SqlStore:
@@ -22,10 +32,11 @@ def open_store(database_url: str) -> SqlStore:
 def open_schedules(database_url: str) -> SqlScheduleStore:
     """Open the schedules kept in the history database at ``database_url`` (creating or
     migrating its schema); closing the result closes the database."""
-    return SqlScheduleStore(SqlStore(database_url), close_store=True)
+    return SqlScheduleStore(Database(database_url), close_database=True)
 
 
 __all__ = [
+    "Database",
     "SqlDeliveryLog",
     "SqlScheduleStore",
     "SqlStore",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Row, select
 
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
+from spine.store.codec import iso
+from spine.store.database import Database
 from spine.store.schema import alert_deliveries
-from spine.store.sql_store import SqlStore
-from spine.store.view import StoreView
+from spine.store.view import HasDatabase, StoreView
 
 
 class SqlDeliveryLog(StoreView):
@@ -26,21 +26,18 @@ class SqlDeliveryLog(StoreView):
     """
 
     def __init__(self, database_url: str) -> None:
-        super().__init__(SqlStore(database_url), close_store=True)
+        super().__init__(Database(database_url), close_database=True)
 
     @classmethod
-    def sharing(cls, store: SqlStore) -> SqlDeliveryLog:
-        """A log in the database of an open run history, on its connections; closing
-        the log leaves the history open."""
+    def sharing(cls, source: Database | HasDatabase) -> SqlDeliveryLog:
+        """A log in an open database (or an ``SqlStore``'s), on its connections; closing
+        the log leaves the database open."""
         log = cls.__new__(cls)
-        StoreView.__init__(log, store)
+        StoreView.__init__(log, source)
         return log
 
-    def _transaction(self, action: str) -> AbstractContextManager[Connection]:
-        return self.store._transaction(action)
-
     def record(self, record: DeliveryRecord) -> None:
-        with self._transaction(f"record the delivery of alert {record.title!r}") as conn:
+        with self.database.transaction(f"record the delivery of alert {record.title!r}") as conn:
             conn.execute(
                 alert_deliveries.insert().values(
                     id=record.id,
@@ -70,9 +67,18 @@ class SqlDeliveryLog(StoreView):
         )
         if run_id is not None:
             query = query.where(alert_deliveries.c.run_id == run_id)
-        with self._transaction("read the alert deliveries") as conn:
+        with self.database.transaction("read the alert deliveries") as conn:
             rows = conn.execute(query.limit(max(limit, 0))).all()
         return [_record(row) for row in rows]
+
+    def prune(self, before: float) -> int:
+        """Delete the deliveries made before ``before`` (seconds since the epoch);
+        returns how many went."""
+        with self.database.transaction("prune old alert deliveries") as conn:
+            result = conn.execute(
+                alert_deliveries.delete().where(alert_deliveries.c.delivered_at < iso(before))
+            )
+        return result.rowcount
 
 
 def _iso(moment: datetime) -> str:

@@ -21,11 +21,11 @@ _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTR
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a store lives: the engine, a printable name, and whether it is SQLite."""
+    """Where a store lives: the engine and a printable name (the backend's differences
+    are chosen from the engine's dialect, by :func:`spine.store.dialects.dialect_for`)."""
 
     engine: Engine
     where: str
-    sqlite: bool
 
 
 def default_url() -> str:
@@ -84,7 +84,7 @@ def _sqlite(url: URL) -> Target:
         # locks at once would otherwise fail with "database is locked".
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    return Target(engine=engine, where=f"SQLite file {path}", sqlite=True)
+    return Target(engine=engine, where=f"SQLite file {path}")
 
 
 def _postgres(url: URL) -> Target:
@@ -103,7 +103,7 @@ def _postgres(url: URL) -> Target:
         connect_args={"connect_timeout": 10},
     )
     where = f"PostgreSQL database {url.database!r} on {url.host or 'localhost'}"
-    return Target(engine=engine, where=where, sqlite=False)
+    return Target(engine=engine, where=where)
 
 
 def connect(database_url: str) -> Target:

@@ -9,6 +9,7 @@ paths yield exactly the tables ``schema.metadata`` defines.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, select, text
 
@@ -23,6 +24,9 @@ from spine.store.schema import (
     schema_version,
     steps,
 )
+
+if TYPE_CHECKING:
+    from spine.store.dialects import Dialect
 
 
 def _v2(conn: Connection) -> None:
@@ -59,8 +63,6 @@ def _v5(conn: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
 """Version -> the function that migrates the version before it to this one."""
 
-_MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
-
 
 def current_version(conn: Connection, where: str, *, own_database: bool) -> int | None:
     """The schema version of the database, or ``None`` when spine never touched it.
@@ -83,13 +85,11 @@ def current_version(conn: Connection, where: str, *, own_database: bool) -> int 
     return int(version) if version is not None else None
 
 
-def migrate(conn: Connection, where: str, *, own_database: bool) -> int:
-    """Bring the schema to ``SCHEMA_VERSION`` inside ``conn``'s transaction."""
-    if conn.dialect.name == "postgresql":
-        # Processes opening a fresh database at once take turns (SQLite's BEGIN
-        # IMMEDIATE already serialises them); the lock ends with the transaction.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-    version = current_version(conn, where, own_database=own_database)
+def migrate(conn: Connection, where: str, dialect: Dialect) -> int:
+    """Bring the schema to ``SCHEMA_VERSION`` inside ``conn``'s transaction, taking
+    turns with other processes opening the database at once."""
+    dialect.lock_schema(conn)
+    version = current_version(conn, where, own_database=dialect.own_database)
     if version is not None and version > SCHEMA_VERSION:
         raise StoreError(
             f"{where} has schema version {version}, newer than this spine-orchestration "

@@ -14,21 +14,21 @@ from sqlalchemy.exc import IntegrityError
 from spine.core.errors import ScheduleError, ScheduleValidationError
 from spine.core.records import RunRecord
 from spine.core.schedules import FireOutcome, Schedule, ScheduleFire
+from spine.core.status import LIVE_STATUSES
+from spine.store.codec import from_iso, iso, new_run_values
 from spine.store.schema import runs, schedule_fires, schedules
-from spine.store.sql_store import _new_run_values, from_iso, iso
 from spine.store.view import StoreView
 
 logger = logging.getLogger("spine.store")
 
-_LIVE = ("PENDING", "RUNNING", "WAITING")
-
 
 class SqlScheduleStore(StoreView):
-    """Implements :class:`spine.orchestration.schedules.ScheduleStore` in the database of
-    ``store`` (the runs' history), sharing its connections, and adds what the
-    ``spine schedule`` command and code need to manage schedules.
+    """Implements :class:`spine.orchestration.schedules.ScheduleStore` in an open database
+    (a :class:`~spine.store.database.Database`, or an ``SqlStore``'s, whose connections
+    it then shares), and adds what the ``spine schedule`` command and code need to
+    manage schedules.
 
-    ``close_store``: close ``store`` with this one. :func:`spine.store.open_schedules`
+    ``close_database``: close the database with this store. :func:`spine.store.open_schedules`
     opens both from a URL::
 
         with open_schedules("sqlite:///spine.db") as schedules:
@@ -45,7 +45,7 @@ class SqlScheduleStore(StoreView):
             next_fire_at=None if schedule.paused else schedule.first_fire_after(moment),
             last_fired_at=None,
         )
-        with self.store._transaction(f"add schedule {schedule.name!r}") as conn:
+        with self.database.transaction(f"add schedule {schedule.name!r}") as conn:
             try:
                 conn.execute(schedules.insert().values(**_values(stored)))
             except IntegrityError:
@@ -57,18 +57,18 @@ class SqlScheduleStore(StoreView):
         return stored
 
     def get(self, name: str) -> Schedule:
-        with self.store._transaction(f"read schedule {name!r}") as conn:
+        with self.database.transaction(f"read schedule {name!r}") as conn:
             return self._load(conn, name)
 
     def list_schedules(self) -> list[Schedule]:
         """Every schedule, by name."""
-        with self.store._transaction("list schedules") as conn:
+        with self.database.transaction("list schedules") as conn:
             rows = conn.execute(select(schedules).order_by(schedules.c.name)).all()
         return [_schedule(row) for row in rows]
 
     def pause(self, name: str) -> Schedule:
         """Stop firing ``name`` until :meth:`resume`; runs it started are not touched."""
-        with self.store._transaction(f"pause schedule {name!r}") as conn:
+        with self.database.transaction(f"pause schedule {name!r}") as conn:
             schedule = self._load(conn, name)
             conn.execute(
                 update(schedules)
@@ -82,7 +82,7 @@ class SqlScheduleStore(StoreView):
         through are not made up for. Resuming a schedule that is not paused changes
         nothing."""
         moment = time.time() if now is None else now
-        with self.store._transaction(f"resume schedule {name!r}") as conn:
+        with self.database.transaction(f"resume schedule {name!r}") as conn:
             schedule = self._load(conn, name)
             if not schedule.paused:
                 return schedule
@@ -96,14 +96,14 @@ class SqlScheduleStore(StoreView):
 
     def delete(self, name: str) -> None:
         """Delete ``name`` and its record of due times; the runs it started stay."""
-        with self.store._transaction(f"delete schedule {name!r}") as conn:
+        with self.database.transaction(f"delete schedule {name!r}") as conn:
             self._load(conn, name)
             conn.execute(schedule_fires.delete().where(schedule_fires.c.schedule_name == name))
             conn.execute(schedules.delete().where(schedules.c.name == name))
 
     def history(self, name: str, limit: int = 50) -> list[ScheduleFire]:
         """What became of the latest ``limit`` due times of ``name``, newest first."""
-        with self.store._transaction(f"read the history of schedule {name!r}") as conn:
+        with self.database.transaction(f"read the history of schedule {name!r}") as conn:
             self._load(conn, name)
             rows = conn.execute(
                 select(schedule_fires)
@@ -116,7 +116,7 @@ class SqlScheduleStore(StoreView):
     # -- the ScheduleStore protocol ---------------------------------------------------
 
     def due(self, now: float) -> list[Schedule]:
-        with self.store._transaction("look for due schedules", single=True) as conn:
+        with self.database.statement("look for due schedules") as conn:
             rows = conn.execute(
                 select(schedules)
                 .where(and_(schedules.c.paused == 0, schedules.c.next_fire_at <= iso(now)))
@@ -140,7 +140,7 @@ class SqlScheduleStore(StoreView):
         run: RunRecord | None,
     ) -> ScheduleFire | None:
         name = schedule.name
-        with self.store._transaction(f"fire schedule {name!r}") as conn:
+        with self.database.transaction(f"fire schedule {name!r}") as conn:
             # The claim of this due time. On PostgreSQL a second worker's UPDATE waits
             # for the first one's commit, then finds the row moved on and changes nothing.
             # created_at ties the claim to this very definition, not a namesake added
@@ -173,7 +173,7 @@ class SqlScheduleStore(StoreView):
                         f"(max_instances={schedule.max_instances})",
                     )
                 else:
-                    conn.execute(runs.insert().values(**_new_run_values(run)))
+                    conn.execute(runs.insert().values(**new_run_values(run)))
                     conn.execute(
                         update(schedules)
                         .where(schedules.c.name == name)
@@ -191,6 +191,16 @@ class SqlScheduleStore(StoreView):
             )
         return fire
 
+    def prune(self, before: float) -> int:
+        """Delete the records of due times recorded before ``before``: a schedule's next
+        time has moved past them, so they no longer guard anything. Returns how many
+        went."""
+        with self.database.transaction("prune old schedule due times") as conn:
+            result = conn.execute(
+                schedule_fires.delete().where(schedule_fires.c.recorded_at < iso(before))
+            )
+        return result.rowcount
+
     def _load(self, conn: Connection, name: str) -> Schedule:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).first()
         if row is None:
@@ -206,7 +216,7 @@ def _live_runs(conn: Connection, name: str) -> int:
         conn.execute(
             select(func.count())
             .select_from(runs)
-            .where(and_(runs.c.schedule_id == name, runs.c.status.in_(_LIVE)))
+            .where(and_(runs.c.schedule_id == name, runs.c.status.in_(sorted(LIVE_STATUSES))))
         ).scalar_one()
     )
 

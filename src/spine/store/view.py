@@ -1,36 +1,34 @@
-"""``StoreView``: a part of the history database on an open ``SqlStore``'s connections."""
+"""``StoreView``: a part of spine's database (schedules, alert deliveries) on an open
+:class:`~spine.store.database.Database`, its own or one it shares."""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
+from typing import Protocol
 
-from spine.store.sql_store import SqlStore
+from spine.store.database import Closing, Database
 
 
-class StoreView:
-    """Schedules or alert deliveries, kept in the runs' database and reached through its
-    ``SqlStore`` (one engine, one migration, one transaction path).
+class HasDatabase(Protocol):
+    """Anything that keeps an open database: an ``SqlStore``, another view."""
 
-    ``close_store``: closing the view closes ``store`` too (the view opened it).
+    @property
+    def database(self) -> Database: ...
+
+
+class StoreView(Closing):
+    """Schedules or alert deliveries, kept in the runs' database and reached through one
+    :class:`~spine.store.database.Database` (one engine, one migration, one
+    transaction path).
+
+    ``source``: the database, or a store that keeps one (``SqlStore``), to share.
+    ``close_database``: closing the view closes the database too (the view opened it).
     """
 
-    def __init__(self, store: SqlStore, *, close_store: bool = False) -> None:
-        self.store = store
-        self.where = store.where
-        self._close_store = close_store
+    def __init__(self, source: Database | HasDatabase, *, close_database: bool = False) -> None:
+        self.database = source if isinstance(source, Database) else source.database
+        self.where = self.database.where
+        self._close_database = close_database
 
     def close(self) -> None:
-        if self._close_store:
-            self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        if self._close_database:
+            self.database.close()

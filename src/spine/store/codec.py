@@ -1,0 +1,198 @@
+"""Records to rows and back: the one place that knows how a run or a step is laid out in SQL.
+
+Timestamps become fixed-width ISO-8601 UTC text (so they sort and compare as text on
+every backend), data columns JSON text. The run, schedule and alert stores all write
+their timestamps through :func:`iso`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from spine.core.errors import WorkflowValidationError
+from spine.core.records import DATA_FORMAT, Owner, RunRecord, StepRecord, first_bad_path
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Seconds since the epoch as fixed-width ISO-8601 UTC text."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> float | None:
+    return None if text is None else datetime.fromisoformat(text).timestamp()
+
+
+def new_run_values(run: RunRecord) -> dict[str, Any]:
+    """The columns of a run's row as it starts."""
+    return {
+        "run_id": run.run_id,
+        "workflow_name": run.workflow_name,
+        "workflow_version": run.workflow_version,
+        "definition_hash": run.definition_hash,
+        "status": run.status,
+        "started_at": iso(run.started_at),
+        "params": _run_json(run, run.params, "params"),
+        "partition": _run_json(run, run.partition, "partition"),
+        "total_steps": run.total_steps,
+        "completed_steps": 0,
+        "failed_steps": 0,
+        "triggered_by": run.triggered_by,
+        "parent_run_id": run.parent_run_id,
+        "schedule_id": run.schedule_id,
+        "parent_step": run.parent_step,
+        "item_index": run.item_index,
+        "dry_run": int(run.dry_run),
+        **owner_values(run.owner, run.heartbeat_at),
+        "wake_at": iso(run.wake_at),
+        "data_format": DATA_FORMAT,
+        "source": run.source,
+    }
+
+
+END_COLUMNS = (
+    "status",
+    "completed_at",
+    "duration_ms",
+    "outputs",
+    "error",
+    "error_category",
+    "error_step",
+    "completed_steps",
+    "failed_steps",
+    "wake_at",
+)
+"""The columns :func:`end_values` fills: a statement prepared once binds each of them."""
+
+
+def end_values(run: RunRecord) -> dict[str, Any]:
+    """The columns that say how a run ended (or that it waits)."""
+    started, completed = run.started_at, run.completed_at
+    return {
+        "status": run.status,
+        "completed_at": iso(completed),
+        "duration_ms": None if completed is None else round((completed - started) * 1000),
+        "outputs": None if run.outputs is None else json.dumps(run.outputs),
+        "error": run.error,
+        "error_category": run.error_category,
+        "error_step": run.error_step,
+        "completed_steps": run.completed_steps,
+        "failed_steps": run.failed_steps,
+        "wake_at": iso(run.wake_at),
+    }
+
+
+def owner_values(owner: Owner | None, now: float | None) -> dict[str, Any]:
+    """The lease columns: who holds the run and when it last said so (``None``: nobody)."""
+    return {
+        "owner_id": owner.owner_id if owner else None,
+        "owner_host": owner.host if owner else None,
+        "owner_pid": owner.pid if owner else None,
+        "heartbeat_at": iso(now),
+    }
+
+
+def step_values(step: StepRecord) -> dict[str, Any]:
+    return {
+        "step_id": f"{step.run_id}:{step.step_order}:{step.attempt}",
+        "run_id": step.run_id,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "step_order": step.step_order,
+        "status": step.status,
+        "started_at": iso(step.started_at),
+        "completed_at": iso(step.completed_at),
+        "duration_ms": round((step.completed_at - step.started_at) * 1000),
+        "params": step.params_json,
+        "outputs": step.output_json,
+        "error": step.error,
+        "error_category": step.error_category,
+        "row_count": step.row_count,
+        "attempt": step.attempt,
+        "context_updates": step.context_updates_json,
+        "next_step": step.next_step,
+        "will_retry": int(step.will_retry),
+        "quality": step.quality_json,
+    }
+
+
+def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:
+    """A run's params or partition as JSON; a value JSON cannot hold is a bad request."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        raise WorkflowValidationError(
+            f"workflow {run.workflow_name!r}: {first_bad_path(value, field_name)} cannot be "
+            "stored as JSON; with history on, a run's params and partition must be JSON values "
+            "(str, int, float, bool, None, lists and dicts of them)",
+            workflow=run.workflow_name,
+        ) from None
+
+
+def _loads(text: str | None) -> Mapping[str, Any]:
+    return {} if text is None else json.loads(text)
+
+
+def run_record(row: Row[Any]) -> RunRecord:
+    """A run's row as a record (columns a query added beside the table's are ignored)."""
+    owner = (
+        Owner(owner_id=row.owner_id, host=row.owner_host or "", pid=row.owner_pid or 0)
+        if row.owner_id
+        else None
+    )
+    return RunRecord(
+        run_id=row.run_id,
+        workflow_name=row.workflow_name,
+        status=row.status,
+        started_at=from_iso(row.started_at) or 0.0,
+        params=_loads(row.params),
+        partition=_loads(row.partition),
+        workflow_version=row.workflow_version,
+        definition_hash=row.definition_hash or "",
+        triggered_by=row.triggered_by or "manual",
+        parent_run_id=row.parent_run_id,
+        schedule_id=row.schedule_id,
+        parent_step=row.parent_step,
+        item_index=row.item_index,
+        dry_run=bool(row.dry_run),
+        total_steps=row.total_steps or 0,
+        owner=owner,
+        heartbeat_at=from_iso(row.heartbeat_at),
+        wake_at=from_iso(row.wake_at),
+        completed_at=from_iso(row.completed_at),
+        outputs=None if row.outputs is None else json.loads(row.outputs),
+        error=row.error,
+        error_category=row.error_category,
+        error_step=row.error_step,
+        completed_steps=row.completed_steps or 0,
+        failed_steps=row.failed_steps or 0,
+        source=row.source,
+    )
+
+
+def step_record(row: Row[Any]) -> StepRecord:
+    return StepRecord(
+        run_id=row.run_id,
+        step_order=row.step_order,
+        attempt=row.attempt,
+        step_name=row.step_name,
+        step_type=row.step_type,
+        status=row.status,
+        started_at=from_iso(row.started_at) or 0.0,
+        completed_at=from_iso(row.completed_at) or 0.0,
+        output_json=row.outputs or "{}",
+        context_updates_json=row.context_updates or "{}",
+        next_step=row.next_step,
+        error=row.error,
+        error_category=row.error_category,
+        will_retry=bool(row.will_retry),
+        quality_json=row.quality,
+        row_count=row.row_count,
+        params_json=row.params or "{}",
+    )

@@ -1,0 +1,352 @@
+"""What differs between SQLite and PostgreSQL: one :class:`Dialect` subclass each.
+
+:class:`Dialect` writes the run history's dialect-sensitive operations the portable
+way (a transaction through SQLAlchemy); each subclass says how its backend commits
+a statement and serialises writers, and PostgreSQL replaces the operations every
+run executes with single statements on the fast path:
+
+========================  ================================  ===================================
+                          SQLite                            PostgreSQL
+========================  ================================  ===================================
+one statement commits     in ``BEGIN IMMEDIATE`` ...        by itself (autocommit)
+                          ``COMMIT``
+writers take turns        the write lock ``BEGIN            advisory locks (schema changes,
+                          IMMEDIATE`` takes up front        capped workflows); ``FOR UPDATE
+                                                            SKIP LOCKED`` on claimed rows
+claim submitted runs      read, then update                 one ``UPDATE ... (SELECT ... FOR
+                                                            UPDATE SKIP LOCKED) RETURNING``
+finish a run with its     insert and update in a            one statement (a data-modifying
+last step                 transaction                       ``WITH``)
+the database is spine's   the whole file: any other table   a server database may hold other
+                          makes it foreign                  applications' tables
+========================  ================================  ===================================
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+
+from spine.core.records import Owner
+from spine.core.status import WorkflowStatus
+from spine.store.codec import END_COLUMNS, iso, owner_values
+from spine.store.schema import runs, steps
+
+if TYPE_CHECKING:
+    from spine.store.database import Database, Prepared
+
+_MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
+
+
+class Dialect(ABC):
+    """A backend's ways, for one open :class:`~spine.store.database.Database`."""
+
+    own_database: ClassVar[bool]
+    """Whether spine owns the whole database, so that any table it did not create
+    makes the database foreign (the migration then refuses it)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- committing and taking turns ----------------------------------------------
+
+    @abstractmethod
+    def single_statement(self) -> AbstractContextManager[Connection]:
+        """A connection for a block of one statement, committed when the block ends."""
+
+    @abstractmethod
+    def hold(self, raw: Any) -> None:
+        """Ready a pooled DBAPI connection to be kept by one thread for the fast path."""
+
+    @abstractmethod
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+        """Execute ``sql`` as its own transaction on a kept connection; with ``fetch``
+        its rows (named tuples)."""
+
+    @abstractmethod
+    def lock_schema(self, conn: Connection) -> None:
+        """Make processes that open a fresh database at once take turns migrating it;
+        the lock ends with ``conn``'s transaction."""
+
+    @abstractmethod
+    def lock_workflow(self, conn: Connection, name: str) -> None:
+        """Make claims of capped workflow ``name`` take turns, so that a count of its
+        running runs stays true until ``conn``'s transaction ends."""
+
+    @abstractmethod
+    def lock_rows(self, query: Select[Any]) -> Select[Any]:
+        """``query`` locking the rows it reads against other claimers."""
+
+    # -- the run history ------------------------------------------------------------
+
+    def claim_submitted(
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int,
+        caps: Mapping[str, int],
+    ) -> list[Any]:
+        """Take up to ``limit`` of the oldest submitted runs of ``workflow_names``,
+        and return their rows as they were, oldest first.
+
+        Portably: read them, then update them, in one transaction. ``caps`` bounds how
+        many runs of a workflow may be ``RUNNING`` at once, across every worker.
+        """
+        with self.database.transaction("claim submitted runs") as conn:
+            allowance = self._allowance(conn, caps, workflow_names)
+            workflow_names = [n for n in workflow_names if allowance.get(n, 1) > 0]
+            if not workflow_names:
+                return []
+            query = (
+                select(runs)
+                .where(
+                    and_(
+                        runs.c.status == WorkflowStatus.PENDING,
+                        runs.c.parent_run_id.is_(None),
+                        runs.c.workflow_name.in_(list(workflow_names)),
+                    )
+                )
+                .order_by(runs.c.started_at)
+                .limit(limit)
+            )
+            claimed = []
+            for row in conn.execute(self.lock_rows(query)):
+                if row.workflow_name in allowance:
+                    if allowance[row.workflow_name] <= 0:
+                        continue
+                    allowance[row.workflow_name] -= 1
+                claimed.append(row)
+            if claimed:
+                conn.execute(
+                    update(runs)
+                    .where(
+                        and_(
+                            runs.c.run_id.in_([row.run_id for row in claimed]),
+                            runs.c.status == WorkflowStatus.PENDING,
+                        )
+                    )
+                    .values(status=WorkflowStatus.RUNNING, started_at=iso(now),
+                            **owner_values(owner, now))
+                )  # fmt: skip
+        return claimed
+
+    def _allowance(
+        self, conn: Connection, caps: Mapping[str, int], names: Sequence[str]
+    ) -> dict[str, int]:
+        """For each capped workflow among ``names``: how many more runs may start now."""
+        allowance: dict[str, int] = {}
+        for name in sorted(n for n in names if n in caps):
+            self.lock_workflow(conn, name)
+            running = conn.execute(
+                select(func.count())
+                .select_from(runs)
+                .where(and_(runs.c.workflow_name == name,
+                            runs.c.status == WorkflowStatus.RUNNING))
+            ).scalar()  # fmt: skip
+            allowance[name] = caps[name] - int(running or 0)
+        return allowance
+
+    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> None:
+        """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
+        row of its last step, together. Portably: both in one transaction."""
+        with self.database.transaction(f"finish run {run_id}") as conn:
+            if step is not None:
+                conn.execute(steps.insert().values(**step))
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**end))
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Whether someone asked run ``run_id`` to stop (read at every step boundary)."""
+        with self.database.transaction(f"read run {run_id}") as conn:
+            flag = conn.execute(
+                select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
+            ).scalar()
+        return bool(flag)
+
+
+class SqliteDialect(Dialect):
+    """An SQLite file. Every transaction takes the write lock up front (``BEGIN
+    IMMEDIATE``, set up in :mod:`spine.store.engine`): writers queue there, so no lock
+    of spine's own is needed."""
+
+    own_database = True
+
+    def single_statement(self) -> AbstractContextManager[Connection]:
+        return self.database.engine.begin()
+
+    def hold(self, raw: Any) -> None:
+        pass  # the engine's connections already leave transactions to spine
+
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+        driver = raw.driver_connection
+        driver.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = driver.execute(sql, params)
+            rows = _named_rows(cursor) if fetch else None
+        except BaseException:
+            driver.execute("ROLLBACK")
+            raise
+        driver.execute("COMMIT")
+        return rows
+
+    def lock_schema(self, conn: Connection) -> None:
+        pass  # BEGIN IMMEDIATE already serialises the migrations
+
+    def lock_workflow(self, conn: Connection, name: str) -> None:
+        pass  # BEGIN IMMEDIATE already serialises the claims
+
+    def lock_rows(self, query: Select[Any]) -> Select[Any]:
+        return query  # no other writer can be reading them
+
+
+def _named_rows(cursor: Any) -> list[Any]:
+    """The rows of an sqlite3 cursor as named tuples, as psycopg returns them."""
+    row = namedtuple("row", [column[0] for column in cursor.description], rename=True)  # type: ignore[misc]
+    return [row(*values) for values in cursor.fetchall()]
+
+
+class PostgresDialect(Dialect):
+    """A PostgreSQL database (or a schema in one). The statements every run executes
+    are single statements in autocommit mode on the fast path: each is one round
+    trip and its own transaction."""
+
+    own_database = False
+
+    def single_statement(self) -> AbstractContextManager[Connection]:
+        return self._autocommit.connect()
+
+    @cached_property
+    def _autocommit(self) -> Engine:
+        return self.database.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def hold(self, raw: Any) -> None:
+        raw.driver_connection.autocommit = True  # each step row is then one INSERT
+
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+        from psycopg.rows import namedtuple_row
+
+        with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else None
+
+    def lock_schema(self, conn: Connection) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+    def lock_workflow(self, conn: Connection, name: str) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"spine:{name}"})
+
+    def lock_rows(self, query: Select[Any]) -> Select[Any]:
+        # Workers claiming at once each get different runs instead of queueing behind one.
+        return query.with_for_update(skip_locked=True)
+
+    @cached_property
+    def _statements(self) -> _PostgresStatements:
+        return _PostgresStatements(self.database)
+
+    def claim_submitted(
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int,
+        caps: Mapping[str, int],
+    ) -> list[Any]:
+        if any(name in caps for name in workflow_names):
+            # A cap is a count that must hold until the claim commits: read, then update.
+            return super().claim_submitted(owner, now, workflow_names, limit, caps)
+        rows = self.database.execute(
+            "claim submitted runs",
+            self._statements.claim,
+            {"names": list(workflow_names), "limit": limit, "owner_id": owner.owner_id,
+             "owner_host": owner.host, "owner_pid": owner.pid, "now": iso(now)},
+            fetch=True,
+        )  # fmt: skip
+        return sorted(rows, key=lambda row: row.submitted)
+
+    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> None:
+        values = {f"end_{name}": value for name, value in end.items()}
+        values["key"] = run_id
+        statement = self._statements.finish
+        if step is not None:
+            values.update({f"step_{name}": value for name, value in step.items()})
+            statement = self._statements.finish_with_step
+        self.database.execute(f"finish run {run_id}", statement, values)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        rows = self.database.execute(
+            f"read run {run_id}", self._statements.cancel_requested, {"key": run_id}, fetch=True
+        )
+        return bool(rows and rows[0].cancel_requested)
+
+
+class _PostgresStatements:
+    """What every queued run executes on PostgreSQL, compiled once for the fast path."""
+
+    def __init__(self, database: Database) -> None:
+        picked = (
+            select(runs.c.run_id, runs.c.started_at.label("submitted"))
+            .where(
+                and_(
+                    runs.c.status == WorkflowStatus.PENDING,
+                    runs.c.parent_run_id.is_(None),
+                    runs.c.workflow_name == func.any(bindparam("names")),
+                )
+            )
+            .order_by(runs.c.started_at)
+            .limit(bindparam("limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .subquery("picked")
+        )
+        # Picks and claims in one statement: one round trip, one commit.
+        self.claim: Prepared = database.prepare(
+            update(runs)
+            .where(runs.c.run_id == picked.c.run_id)
+            .values(status=WorkflowStatus.RUNNING, owner_id=bindparam("owner_id"),
+                    owner_host=bindparam("owner_host"), owner_pid=bindparam("owner_pid"),
+                    heartbeat_at=bindparam("now"), started_at=bindparam("now"))
+            .returning(*runs.c, picked.c.submitted)
+        )  # fmt: skip
+        finish = (
+            update(runs)
+            .where(runs.c.run_id == bindparam("key"))
+            .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
+        )
+        self.finish: Prepared = database.prepare(finish)
+        # The last step's row and the run's end in one statement (a data-modifying
+        # WITH): one round trip and one commit where there would be two of each.
+        last_step = (
+            insert(steps)
+            .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
+            .cte("last_step")
+        )
+        self.finish_with_step: Prepared = database.prepare(finish.add_cte(last_step))
+        self.cancel_requested: Prepared = database.prepare(
+            select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
+        )
+
+
+DIALECTS: dict[str, type[Dialect]] = {"sqlite": SqliteDialect, "postgresql": PostgresDialect}
+"""SQLAlchemy's name of a backend -> its dialect here."""
+
+
+def dialect_for(database: Database) -> Dialect:
+    """The dialect of ``database``'s backend (its engine was chosen from the URL)."""
+    return DIALECTS[database.engine.dialect.name](database)

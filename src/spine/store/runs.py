@@ -1,0 +1,307 @@
+"""``SqlStore``: the runner's history of runs and steps, on SQLite or PostgreSQL.
+
+It implements :class:`spine.orchestration.history.HistoryStore` over a
+:class:`~spine.store.database.Database`; what differs between backends is asked of
+the database's dialect, and rows become records through :mod:`spine.store.codec`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from spine.core.errors import RunNotFoundError
+from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.framework.alerts import DeliveryLog
+from spine.store.alert_log import SqlDeliveryLog
+from spine.store.codec import (
+    end_values,
+    iso,
+    new_run_values,
+    owner_values,
+    run_record,
+    step_record,
+    step_values,
+)
+from spine.store.database import Closing, Database
+from spine.store.schema import runs, steps
+
+_PRUNE_CHUNK = 500
+"""Run ids per DELETE: well under every backend's limit on bound parameters."""
+
+
+class SqlStore(Closing):
+    """History in one SQL database; the schema is created or migrated on open.
+
+    ``database`` is the open :class:`~spine.store.database.Database`; the schedule
+    store and the alert delivery log can share it (``SqlScheduleStore(store)``).
+    Close the store when done (or open it in a ``with`` block).
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.database = Database(database_url)
+        self.engine = self.database.engine
+        self.where = self.database.where
+        self.url = database_url
+        self._dialect = self.database.dialect
+        self._insert_step = self.database.prepare(steps.insert())
+
+    # -- writing ----------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        values = new_run_values(run)
+        with self.database.transaction(f"record run {run.run_id}") as conn:
+            conn.execute(runs.insert().values(**values))
+
+    def record_step(self, step: StepRecord) -> None:
+        action = f"record step {step.step_name!r} of run {step.run_id}"
+        self.database.execute(action, self._insert_step, step_values(step))
+
+    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
+        with self.database.statement(f"update run {run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, wake_at=iso(wake_at))
+            )
+
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+        step = None if last_step is None else step_values(last_step)
+        self._dialect.finish_run(run.run_id, end_values(run), step)
+
+    def save_items(self, items: Sequence[ItemRecord]) -> None:
+        if not items:
+            return
+        new = [{**new_run_values(i.run), **end_values(i.run)} for i in items if i.new]
+        rows = [step_values(step) for i in items for step in i.steps]
+        first = items[0].run
+        with self.database.transaction(f"record the items of map {first.parent_step!r}") as conn:
+            if new:
+                conn.execute(runs.insert(), new)
+            for item in items:
+                if not item.new:
+                    conn.execute(
+                        update(runs)
+                        .where(runs.c.run_id == item.run.run_id)
+                        .values(**end_values(item.run), **owner_values(None, None))
+                    )
+            if rows:
+                conn.execute(steps.insert(), rows)
+
+    # -- leases -----------------------------------------------------------------
+
+    def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
+        """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
+        old = expected.owner
+        with self.database.statement(f"claim run {expected.run_id}") as conn:
+            result = conn.execute(
+                update(runs)
+                .where(
+                    and_(
+                        runs.c.run_id == expected.run_id,
+                        runs.c.status == expected.status,
+                        runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
+                        runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
+                    )
+                )
+                # Claimed is executing: a second resume must find it RUNNING and owned.
+                .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now))
+            )
+            return result.rowcount == 1
+
+    def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
+        if not run_ids:
+            return
+        with self.database.statement("renew leases") as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
+                .values(heartbeat_at=iso(now))
+            )
+
+    def release(self, run_id: str, owner: Owner) -> None:
+        with self.database.statement(f"release run {run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+                .values(**owner_values(None, None))
+            )
+
+    def claim_pending(
+        self,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int = 1,
+        caps: Mapping[str, int] | None = None,
+    ) -> list[RunRecord]:
+        """Take up to ``limit`` of the oldest submitted runs of these workflows.
+
+        Workers claiming at once each get different runs (on PostgreSQL the rows are
+        locked with ``FOR UPDATE SKIP LOCKED``, so none queues behind another; SQLite's
+        write lock taken up front serialises them). ``caps`` bounds how many runs of a
+        workflow may be ``RUNNING`` at once, across every worker: claims of a capped
+        workflow take turns.
+        """
+        if not workflow_names:
+            return []
+        rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
+        claimed = [run_record(row) for row in rows]
+        # A submitted run starts when it is claimed, and has no step rows yet: the
+        # records are all a runner needs.
+        for run in claimed:
+            run.started_at = now
+        return claimed
+
+    def cancel(self, run_id: str, now: float) -> str:
+        """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
+        without an owner), else by asking its runner to stop at the next step boundary.
+        Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
+        status of a run that had already ended."""
+        idle = (WorkflowStatus.PENDING, WorkflowStatus.WAITING)
+        executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        with self.database.transaction(f"cancel run {run_id}") as conn:
+            row = conn.execute(
+                select(runs.c.status, runs.c.owner_id).where(runs.c.run_id == run_id)
+            ).first()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            this_run = update(runs).where(runs.c.run_id == run_id)
+            if row.status in idle and row.owner_id is None:
+                conn.execute(
+                    this_run.values(status=WorkflowStatus.CANCELLED, completed_at=iso(now),
+                                    wake_at=None, error="cancelled by request")
+                )  # fmt: skip
+                return "cancelled"
+            if row.status in executing:
+                conn.execute(this_run.values(cancel_requested=1))
+                return "requested"
+            return str(row.status)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return self._dialect.cancel_requested(run_id)
+
+    # -- reading ----------------------------------------------------------------
+
+    def load_run(self, run_id: str) -> StoredRun:
+        with self.database.transaction(f"read run {run_id}") as conn:
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            step_rows = conn.execute(
+                select(steps)
+                .where(steps.c.run_id == run_id)
+                .order_by(steps.c.step_order, steps.c.attempt)
+            ).all()
+        return StoredRun(run=run_record(row), steps=[step_record(r) for r in step_rows])
+
+    def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
+        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
+        their parent; submitted runs are claimed by ``claim_pending``)."""
+        executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        with self.database.statement("list runs to recover") as conn:
+            rows = conn.execute(
+                select(runs)
+                .where(and_(runs.c.status.in_(executing), runs.c.parent_run_id.is_(None)))
+                .order_by(runs.c.started_at)
+            ).all()
+        return [run_record(r) for r in rows]
+
+    def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
+        with self.database.statement(f"read the map items of run {parent_run_id}") as conn:
+            rows = conn.execute(
+                select(runs).where(
+                    and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
+                )
+            ).all()
+        return [run_record(r) for r in rows]
+
+    def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Quality metrics every step of ``workflow_name`` reported, oldest first."""
+        with self.database.transaction(f"read quality metrics of {workflow_name!r}") as conn:
+            rows = conn.execute(
+                select(steps.c.run_id, steps.c.step_name, steps.c.completed_at, steps.c.quality)
+                .join(runs, runs.c.run_id == steps.c.run_id)
+                .where(and_(runs.c.workflow_name == workflow_name, steps.c.quality.is_not(None)))
+                .order_by(steps.c.completed_at)
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "run_id": r.run_id,
+                "step_name": r.step_name,
+                "completed_at": r.completed_at,
+                "quality": json.loads(r.quality),
+            }
+            for r in rows
+        ]
+
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        top_level: bool = True,
+        parent: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered by workflow name, status, start time or parent."""
+        query = select(runs)
+        if parent is not None:
+            query = query.where(runs.c.parent_run_id == parent)
+        if workflow is not None:
+            query = query.where(runs.c.workflow_name == workflow)
+        if status is not None:
+            query = query.where(runs.c.status == status.upper())
+        if since is not None:
+            query = query.where(runs.c.started_at >= iso(since))
+        if top_level:
+            query = query.where(runs.c.parent_run_id.is_(None))
+        query = query.order_by(runs.c.started_at.desc()).limit(limit).offset(offset)
+        with self.database.transaction("list runs") as conn:
+            rows = conn.execute(query).all()
+        return [run_record(r) for r in rows]
+
+    # -- housekeeping -------------------------------------------------------------
+
+    def prune(self, before: float) -> int:
+        """Delete runs that ended before ``before`` (never a pending, running or waiting
+        one), with their steps and map items; returns how many runs went. The schedule
+        store and the delivery log prune their own tables."""
+        ended = and_(
+            runs.c.status.not_in(sorted(LIVE_STATUSES)),
+            runs.c.completed_at.is_not(None),
+            runs.c.completed_at < iso(before),
+        )
+        with self.database.transaction("prune old runs") as conn:
+            old = [r.run_id for r in conn.execute(select(runs.c.run_id).where(ended))]
+            doomed = list(old)
+            frontier = list(old)
+            while frontier:  # map items, and their items
+                children = [
+                    r.run_id
+                    for r in conn.execute(
+                        select(runs.c.run_id).where(runs.c.parent_run_id.in_(frontier))
+                    )
+                ]
+                doomed.extend(children)
+                frontier = children
+            for start in range(0, len(doomed), _PRUNE_CHUNK):
+                chunk = doomed[start : start + _PRUNE_CHUNK]
+                conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
+                conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
+        return len(old)
+
+    def delivery_log(self) -> DeliveryLog:
+        """The alert delivery log in this database (table ``alert_deliveries``), on its
+        connections: closing the log leaves this store open."""
+        return SqlDeliveryLog.sharing(self)
+
+    def close(self) -> None:
+        self.database.close()

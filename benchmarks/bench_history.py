@@ -130,10 +130,12 @@ def postgres_schema() -> Iterator[str]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def plain_postgres(schema: str, n: int) -> None:
+def plain_postgres(schema: str, n: int, autocommit: bool = False) -> None:
+    """One committed row per step: BEGIN, INSERT, COMMIT, as the engine's history writes
+    it; or with ``autocommit``, each INSERT its own transaction in a single round trip."""
     import psycopg
 
-    with psycopg.connect(POSTGRES, options=f"-csearch_path={schema}") as db:
+    with psycopg.connect(POSTGRES, options=f"-csearch_path={schema}", autocommit=autocommit) as db:
         run_id = str(uuid.uuid4())
         marks = ", ".join(["%s"] * 19)
         sql = f"INSERT INTO core_workflow_steps ({STEP_COLUMNS}) VALUES ({marks})"
@@ -145,7 +147,7 @@ def plain_postgres(schema: str, n: int) -> None:
             db.commit()
 
 
-def postgres_case(n: int, repeats: int) -> dict[str, Any] | None:
+def postgres_case(n: int, repeats: int, autocommit: bool = False) -> dict[str, Any] | None:
     try:
         import psycopg
 
@@ -160,12 +162,12 @@ def postgres_case(n: int, repeats: int) -> dict[str, Any] | None:
             assert runner.execute(workflow).status == WorkflowStatus.COMPLETED
             engine = best_time(lambda: runner.execute(workflow), repeats)
             runs = 1 + repeats
-            with runner.store.engine.connect() as conn:  # type: ignore[union-attr]
-                size = conn.exec_driver_sql(
-                    "SELECT pg_total_relation_size('core_workflow_steps') "
-                    "+ pg_total_relation_size('core_workflow_runs')"
-                ).scalar()
-        plain = best_time(lambda: plain_postgres(schema, n), repeats)
+        with psycopg.connect(POSTGRES, options=f"-csearch_path={schema}") as db:
+            size = db.execute(
+                "SELECT pg_total_relation_size('core_workflow_steps') "
+                "+ pg_total_relation_size('core_workflow_runs')"
+            ).fetchone()[0]  # type: ignore[index]
+        plain = best_time(lambda: plain_postgres(schema, n, autocommit), repeats)
         plain_python = best_time(lambda: plain_chain(n), repeats)
     return figures("PostgreSQL", n, engine, plain, plain_python, float(size or 0) / (n * runs))
 

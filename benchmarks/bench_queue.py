@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 APP = """
@@ -26,8 +29,37 @@ flow = register_workflow(Workflow("bench.queue", [
     Step.lambda_(name, lambda ctx, cfg: {"ok": True}) for name in ("a", "b", "c")
 ]))
 """
-SPINE_WORKER = [sys.executable, "-m", "spine.cli.main"]
 POSTGRES = os.environ.get("SPINE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def spine_command() -> list[str]:
+    """The ``spine`` command of the spine package this process imports (PYTHONPATH's when
+    set): the console script its checkout's pyproject.toml declares, run by this Python.
+    Workers so run the same version as this process, wherever that version keeps its CLI."""
+    import spine
+
+    pyproject = Path(spine.__file__).resolve().parents[2] / "pyproject.toml"
+    target = tomllib.loads(pyproject.read_text())["project"]["scripts"]["spine"]
+    module, _, function = target.partition(":")
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; from {module} import {function}; sys.exit({function}())",
+    ]
+
+
+@contextmanager
+def queue_app() -> Iterator[Path]:
+    """The ``--app`` file defining the workflow ``bench.queue``, imported here too."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "queue_app.py"
+        app.write_text(APP)
+        sys.path.insert(0, tmp)
+        try:
+            __import__("queue_app")
+            yield app
+        finally:
+            sys.path.remove(tmp)
 
 
 def measure(workers: int, runs: int, app: Path, threads: int = 1) -> tuple[float, float]:
@@ -51,7 +83,7 @@ def measure(workers: int, runs: int, app: Path, threads: int = 1) -> tuple[float
                 start = time.perf_counter()
                 procs = [
                     subprocess.Popen(
-                        [*SPINE_WORKER, "--db", url, "worker", "--app", str(app),
+                        [*spine_command(), "--db", url, "worker", "--app", str(app),
                          "--poll", "0.05", "--concurrency", str(threads)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )
@@ -61,6 +93,8 @@ def measure(workers: int, runs: int, app: Path, threads: int = 1) -> tuple[float
                     while store.list_runs(status="PENDING", limit=1) or store.list_runs(
                         status="RUNNING", limit=1
                     ):
+                        if all(proc.poll() is not None for proc in procs):
+                            raise RuntimeError(f"the workers exited: {spine_command()}")
                         time.sleep(0.05)
                     elapsed = time.perf_counter() - start
                 finally:
@@ -91,7 +125,7 @@ def latency(app: Path, samples: int = 20) -> float:
         try:
             with WorkflowRunner(database_url=url) as client:
                 worker = subprocess.Popen(
-                    [*SPINE_WORKER, "--db", url, "worker", "--app", str(app)],
+                    [*spine_command(), "--db", url, "worker", "--app", str(app)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
                 store = client.store
@@ -119,11 +153,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="--concurrency of each worker")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "queue_app.py"
-        app.write_text(APP)
-        sys.path.insert(0, tmp)
-        __import__("queue_app")
+    with queue_app() as app:
         rates = {n: measure(n, args.runs, app, args.threads) for n in (1, 2, 4)}
         delay = latency(app)
     out = Path(__file__).parent / "results"

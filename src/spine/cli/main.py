@@ -12,12 +12,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
+from spine.cli.context import database_url, make_console, open_history, open_runner
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.schedules import firing_schedules, schedule
@@ -26,7 +26,6 @@ from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
-    from spine.store import SqlStore
 
 EXIT_FAILED = 1
 CLAIM_BATCH = 8
@@ -46,40 +45,6 @@ class SpineGroup(click.Group):
             return super().invoke(ctx)
         except SpineError as exc:
             raise UsageProblem(str(exc)) from exc
-
-
-def _database(ctx: click.Context) -> str:
-    url: str | None = ctx.obj.get("database_url")
-    if url:
-        return url
-    from spine.store import default_url
-
-    return default_url()
-
-
-@contextmanager
-def _store(ctx: click.Context) -> Iterator[SqlStore]:
-    from spine.store import open_store
-
-    store = open_store(_database(ctx))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _runner(ctx: click.Context, **kwargs: Any) -> WorkflowRunner:
-    from spine.orchestration import WorkflowRunner
-
-    return WorkflowRunner(database_url=_database(ctx), **kwargs)
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # Piped output is read by programs and people with wide windows: do not fold it at
-    # Rich's default of 80 columns.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 @click.group(cls=SpineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,11 +130,11 @@ def run(
     warn_if_no_channel(alert_on)
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
-    console = _console()
+    console = make_console()
     progress = None if as_json else _progress(console)
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
-        _runner(ctx, dry_run=dry_run, on_step=progress, executor=chosen, **alerting) as runner,
+        open_runner(ctx, dry_run=dry_run, on_step=progress, executor=chosen, **alerting) as runner,
     ):
         runner.source = source
         if not as_json:
@@ -258,8 +223,8 @@ def resume(
     from spine.orchestration.registry import default_workflow_registry
 
     import_apps(apps)
-    console = _console()
-    with _runner(ctx, on_step=None if as_json else _progress(console)) as runner:
+    console = make_console()
+    with open_runner(ctx, on_step=None if as_json else _progress(console)) as runner:
         assert runner.store is not None
         run_record = runner.store.load_run(run_id).run
         workflow = None
@@ -278,7 +243,7 @@ def cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary."""
     from spine.commands import CancelOutcome, cancel_run
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         done = cancel_run(store, run_id)
     if done.outcome is CancelOutcome.CANCELLED:
         click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED}")
@@ -300,7 +265,7 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
     from spine.cli.render import print_json
 
     import_apps(apps)
-    with _runner(ctx, block_on_waits=False) as runner:
+    with open_runner(ctx, block_on_waits=False) as runner:
         results = runner.recover()
     if as_json:
         print_json([r.to_dict() for r in results])
@@ -350,10 +315,10 @@ def worker(
     signal.signal(signal.SIGINT, request_stop)
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
-        _runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
+        open_runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
         firing_schedules(runner, stop),
     ):
-        click.echo(f"worker {os.getpid()}: {concurrency} threads on {_database(ctx)}")
+        click.echo(f"worker {os.getpid()}: {concurrency} threads on {database_url(ctx)}")
 
         threads = [
             threading.Thread(target=_work, args=(runner, stop, poll), name=f"spine-worker-{i}")
@@ -433,12 +398,12 @@ def runs(
     from spine.cli.render import print_json, runs_table
     from spine.commands import list_runs, run_to_dict
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         found = list_runs(store, workflow=workflow, status=status, since=_since(since), limit=limit)
     if as_json:
         print_json([run_to_dict(r) for r in found])
     else:
-        _console().print(runs_table(found))
+        make_console().print(runs_table(found))
 
 
 @cli.command()
@@ -450,12 +415,12 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from spine.cli.render import print_json, run_detail
     from spine.commands import load_run, stored_run_to_dict
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         stored = load_run(store, run_id)
     if as_json:
         print_json(stored_run_to_dict(stored))
     else:
-        console = _console()
+        console = make_console()
         for part in run_detail(stored):
             console.print(part)
 
@@ -509,7 +474,7 @@ def upgrade(ctx: click.Context) -> None:
     """Create the tables, or migrate them to this version's schema."""
     from spine.store.schema import SCHEMA_VERSION
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         click.echo(f"{store.where}: schema version {SCHEMA_VERSION}")
 
 
@@ -522,7 +487,7 @@ def prune(ctx: click.Context, older_than: str) -> None:
     from spine.store import SqlDeliveryLog, SqlScheduleStore
 
     cutoff = time.time() - parse_duration(older_than, "--older-than")
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         removed = store.prune(cutoff)
         SqlDeliveryLog.sharing(store).prune(cutoff)
         SqlScheduleStore(store).prune(cutoff)
@@ -563,8 +528,8 @@ def ui(ctx: click.Context, host: str, port: int, apps: tuple[str, ...]) -> None:
         raise UsageProblem(
             "the web UI needs the [web] extra: pip install 'spine-orchestration[web]'"
         ) from exc
-    click.echo(f"spine UI on http://{host}:{port} (history: {_database(ctx)})")
-    uvicorn.run(create_app(_database(ctx)), host=host, port=port, log_level="warning")
+    click.echo(f"spine UI on http://{host}:{port} (history: {database_url(ctx)})")
+    uvicorn.run(create_app(database_url(ctx)), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spine.cli.context import database_url, make_console, open_history
 from spine.cli.errors import UsageProblem
 from spine.cli.values import params_options
 
@@ -27,10 +28,9 @@ the compare-and-swap of the firing picks one)."""
 
 @contextmanager
 def _schedules(ctx: click.Context) -> Iterator[SqlScheduleStore]:
-    from spine.cli.main import _database
     from spine.store import open_schedules
 
-    with open_schedules(_database(ctx)) as store:
+    with open_schedules(database_url(ctx)) as store:
         yield store
 
 
@@ -168,16 +168,15 @@ def _next_fire(schedule: Schedule) -> str:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the schedules, by name."""
-    from spine.cli.main import _console, _store
     from spine.cli.render import print_json, schedules_table
     from spine.commands import list_schedules
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         found = list_schedules(store)
     if as_json:
         print_json([s.to_dict() for s in found])
     else:
-        _console().print(schedules_table(found))
+        make_console().print(schedules_table(found))
 
 
 @schedule.command()
@@ -217,16 +216,15 @@ def delete(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def history(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
     """What became of NAME's latest due times: the run each started, or why none."""
-    from spine.cli.main import _console, _store
     from spine.cli.render import fires_table, print_json
     from spine.commands import show_schedule
 
-    with _store(ctx) as store:
+    with open_history(ctx) as store:
         fires = show_schedule(store, name, limit).fires
     if as_json:
         print_json([f.to_dict() for f in fires])
     else:
-        _console().print(fires_table(name, fires))
+        make_console().print(fires_table(name, fires))
 
 
 @contextmanager

@@ -99,7 +99,7 @@ def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
         ("core", ("spine.orchestration", "spine.framework", "spine.execution")),
         ("framework", ("spine.orchestration",)),
         ("execution", ("spine.orchestration",)),
-        ("store", ("spine.cli", "spine.web")),
+        ("store", ("spine.orchestration", "spine.cli", "spine.web", "spine.commands")),
         ("web", ("spine.cli",)),
         ("cli", ("spine.web.app",)),
         ("commands", ("spine.cli", "spine.web")),

@@ -44,11 +44,11 @@ max(A/A spread, 5%), "ok (noisy)" when that allowance exceeds 20% (rerun on a qu
 machine before concluding), else "B worse by N%". The exit status is 1 if a figure is
 worse or a measurement failed. ``--json`` also writes every sample and the summary.
 
-``--quick`` (2 rounds unless ``--rounds`` is given, fewer repeats, smaller queue runs)
-takes about 1.5 minutes on an idle 2-core machine, the default 3 rounds about 3 minutes,
-both longer when the machine is busy. Only public API is used (``spine.orchestration``,
-the ``spine`` command, found in each checkout's pyproject.toml), so the two versions may
-lay out their internal modules differently.
+``--quick`` (fewer repeats, smaller queue runs) takes about 2.5 minutes on an idle 2-core
+machine, the default about 3.5 minutes (3 rounds each), both longer when it is busy. Use
+3 rounds or more: the median of two is their mean, which one disturbed sample moves.
+Only public API is used (``spine.orchestration``, the ``spine`` command, found in each
+checkout's pyproject.toml), so the two versions may lay out their internal modules differently.
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def sizes(quick: bool) -> dict[str, int]:
         "w2_runs": 1_000,
         "w2_repeats": 10 if quick else 20,
         "w3_items": 10_000,
-        "w3_repeats": 3 if quick else 5,
+        "w3_repeats": 2 if quick else 5,
         "w4_steps": 1_000,
         "w4_sqlite_repeats": 5 if quick else 10,
-        "w4_pg_repeats": 3 if quick else 5,
-        "queue_runs": 1_000 if quick else 2_000,  # best of 2 measurements
+        "w4_pg_repeats": 2 if quick else 5,
+        "queue_runs": 1_000 if quick else 2_000,
+        "queue_tries": 2,  # the best of these measurements
     }
 
 
@@ -150,7 +151,10 @@ def measure(key: str, quick: bool) -> tuple[float | None, float | None]:
 
     def queue(workers: int) -> tuple[float, None]:
         with bench_queue.queue_app() as app:
-            rates = [bench_queue.measure(workers, s["queue_runs"], app)[1] for _ in range(2)]
+            rates = [
+                bench_queue.measure(workers, s["queue_runs"], app)[1]
+                for _ in range(s["queue_tries"])
+            ]
         return max(rates), None
 
     cases: dict[str, Callable[[], tuple[float | None, float | None]]] = {
@@ -252,7 +256,9 @@ def summarize(figure: Figure, samples: dict[str, list[dict[str, Any]]]) -> dict[
 def number(x: float | None) -> str:
     if x is None:
         return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+    if abs(x) >= 99.95:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if abs(x) >= 9.995 else f"{x:.2f}"
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -285,7 +291,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a", type=Path, help="src directory of version A (the reference)")
     parser.add_argument("--b", type=Path, help="src directory of version B (the candidate)")
-    parser.add_argument("--rounds", type=int, help="A, B, A' rounds (default 3; 2 with --quick)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of A, B, A' (default 3)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller runs")
     parser.add_argument("--only", help="comma-separated figure keys or prefixes: W1,W4-pg,Q")
     parser.add_argument("--json", type=Path, help="also write the samples and summary here")
@@ -301,7 +307,9 @@ def main() -> None:
         if not (src / "spine" / "__init__.py").is_file():
             parser.error(f"--{name.lower()} {src}: no spine package there")
     versions["A'"] = versions["A"]
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds
+    if rounds < 1:
+        parser.error("--rounds must be at least 1")
     only = [t.strip().lower() for t in args.only.split(",")] if args.only else None
     chosen = [f for f in figures(args.quick) if selected(f.key, only)]
     if not chosen:

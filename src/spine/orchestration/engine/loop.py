@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _DEFAULT_RETRY = RetryPolicy()
 _FAILED = StepStatus.FAILED
 _NO_DATA = ("{}", "{}")
+_CONTINUE = ErrorPolicy.CONTINUE
 
 
 def retry_policy(step: Step) -> RetryPolicy | None:
@@ -43,94 +44,105 @@ def run_steps(
     services: Services, workflow: Workflow, state: RunState, journal: Journal | None
 ) -> WorkflowResult:
     """Execute ``workflow`` from ``state`` until the run ends (or, with history and
-    a sleeper that does not block, until it must wait: then it is left ``WAITING``)."""
-    clock = services.clock
-    started = clock.time()
+    a sleeper that does not block, until it must wait: then it is left ``WAITING``).
+
+    Each step is attempted until it succeeds or its retries are spent; every attempt
+    is applied to the state and journaled. (One function: this loop is the engine's
+    hottest code, and a call per step would cost a measurable share of it.)
+    """
+    now = services.clock.time
+    started = now()
     steps = state.plan.steps
+    index = state.plan.index
     total = len(steps)
-    max_steps = services.max_steps
-    budget = max_steps - state.steps_run
+    name = workflow.name
+    observe = services.on_step
+    budget = services.max_steps - state.steps_run
+    encoded = _NO_DATA
     try:
-        while state.position < total:
-            step = steps[state.position]
+        while (position := state.position) < total:
+            step = steps[position]
             if journal is not None and journal.cancelled():
                 text = f"cancelled by request before step {step.name!r}"
                 state.stop(step.name, text, ErrorCategory.CANCELLED, WorkflowStatus.CANCELLED)
                 break
             if budget == 0:
-                state.stop(step.name, _out_of_steps(workflow, step, max_steps),
-                           ErrorCategory.CONFIGURATION, WorkflowStatus.FAILED)  # fmt: skip
+                text = _out_of_steps(workflow, step, services.max_steps)
+                state.stop(step.name, text, ErrorCategory.CONFIGURATION, WorkflowStatus.FAILED)
                 break
             budget -= 1
-            _execute_step(services, workflow, state, journal, step)
+            order = state.step_order
+            while True:
+                if state.retry_at is not None:
+                    services.sleeper.delay(state.retry_at)
+                    state.retry_at = None
+                attempt = state.attempt
+                t0 = now()
+                result, children = perform(name, step, state.ctx, attempt, order, services)
+                t1 = now()
+                jump = result.next_step or step.next
+                if jump is not None and jump not in index:
+                    result = _bad_jump(name, step, jump)
+                if journal is not None:
+                    result, *data = journal.encode(step, result)
+                    encoded = (data[0], data[1])
+                if result.success:
+                    result.output = freeze_dict(result.output)
+                    status = StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED
+                    break
+                status = _FAILED
+                policy = retry_policy(step)
+                if policy is None or not policy.should_retry(attempt, result.error_category):
+                    break
+                retried = StepExecution(
+                    step.name, step.step_type, _FAILED, t0, t1, result, result.error, attempt,
+                    True, children,
+                )  # fmt: skip
+                state.apply(retried, step.name)
+                if observe is not None:
+                    observe(state.ctx.run_id, retried)
+                if journal is not None:
+                    journal.write(position, step, order, retried, encoded, step.name)
+                state.retry_at = now() + policy.delay_seconds(attempt)
+            execution = StepExecution(
+                step.name, step.step_type, status, t0, t1, result, result.error, attempt, False,
+                children,
+            )  # fmt: skip
+            # Where the flow goes: a failure that stops the run ends it; an explicit
+            # jump (next=, a choice, a result's next_step) is taken; otherwise the next
+            # step in list order, unless a choice taken earlier fenced it off. Only a
+            # failed step whose next= names no step finds no target here (its failure
+            # says why): nothing valid follows it.
+            if not result.success and step.on_error is not _CONTINUE:
+                following = None
+            elif (target := result.next_step or step.next) is not None:
+                following = target if target in index else None
+            elif position + 1 < total:
+                following = steps[position + 1].name
+                if following in state.fenced:
+                    following = None
+            else:
+                following = None
+            state.apply(execution, following)
+            if observe is not None:
+                observe(state.ctx.run_id, execution)
+            if journal is not None:
+                journal.write(position, step, order, execution, encoded, following)
+                services.sleeper.settle()
     except Suspended:
         return _suspended(workflow, state)
-    completed = clock.time()
-    result = state.result(
-        workflow.name, state.ctx.started_at if journal is not None else utc(started), completed
+    completed = now()
+    result_ = state.result(name, state.ctx.started_at if journal else utc(started), completed)
+    if journal is not None:
+        journal.finish(result_, completed)
+    return result_
+
+
+def _bad_jump(name: str, step: Step, jump: str) -> StepResult:
+    return StepResult.fail(
+        f"workflow {name!r}, step {step.name!r}: next step {jump!r} names no step of this workflow",
+        ErrorCategory.CONFIGURATION,
     )
-    if journal is not None:
-        journal.finish(result, completed)
-    return result
-
-
-def _execute_step(
-    services: Services, workflow: Workflow, state: RunState, journal: Journal | None, step: Step
-) -> None:
-    """Attempt ``step`` until it succeeds or its retries are spent, applying and
-    journaling each attempt."""
-    now = services.clock.time
-    name = workflow.name
-    observe = services.on_step
-    position, order = state.position, state.step_order
-    encoded = _NO_DATA
-    while True:
-        if state.retry_at is not None:
-            services.sleeper.delay(state.retry_at)
-            state.retry_at = None
-        attempt = state.attempt
-        t0 = now()
-        result, children = perform(name, step, state.ctx, attempt, order, services)
-        t1 = now()
-        jump = result.next_step or step.next
-        if jump is not None and jump not in state.plan.index:
-            result = StepResult.fail(
-                f"workflow {name!r}, step {step.name!r}: next step {jump!r} "
-                "names no step of this workflow",
-                ErrorCategory.CONFIGURATION,
-            )
-        if journal is not None:
-            result, *data = journal.encode(step, result)
-            encoded = (data[0], data[1])
-        if result.success:
-            result.output = freeze_dict(result.output)
-            status = StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED
-            break
-        status = _FAILED
-        policy = retry_policy(step)
-        if policy is None or not policy.should_retry(attempt, result.error_category):
-            break
-        retried = StepExecution(
-            step.name, step.step_type, _FAILED, t0, t1, result, result.error, attempt, True,
-            children,
-        )  # fmt: skip
-        state.apply(retried, step.name)
-        if observe is not None:
-            observe(state.ctx.run_id, retried)
-        if journal is not None:
-            journal.write(position, step, order, retried, encoded, step.name)
-        state.retry_at = now() + policy.delay_seconds(attempt)
-    execution = StepExecution(
-        step.name, step.step_type, status, t0, t1, result, result.error, attempt, False,
-        children,
-    )  # fmt: skip
-    following = state.route(step, result)
-    state.apply(execution, following)
-    if observe is not None:
-        observe(state.ctx.run_id, execution)
-    if journal is not None:
-        journal.write(position, step, order, execution, encoded, following)
-        services.sleeper.settle()
 
 
 def _out_of_steps(workflow: Workflow, step: Step, max_steps: int) -> str:

@@ -278,7 +278,8 @@ class Runs:
         if journal is not None and result.status == WorkflowStatus.WAITING:
             journal.store.release(journal.run_id, self.owner)
             return result
-        if not state.block:  # map items (which always block) report through their map
+        # Map items (which always block) report through their map.
+        if not state.block and (workflow.alert_on or self.settings.alert_on):
             alert_run(self.settings, workflow, result, self.store)
         return result
 

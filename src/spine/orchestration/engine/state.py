@@ -20,7 +20,7 @@ from spine.core.status import StepStatus, WorkflowStatus
 from spine.orchestration.flow import THEN, Plan
 from spine.orchestration.results import StepExecution, WorkflowResult
 from spine.orchestration.step_result import QualityMetrics, StepResult
-from spine.orchestration.step_types import ErrorPolicy, Step
+from spine.orchestration.step_types import ErrorPolicy
 from spine.orchestration.workflow_context import WorkflowContext
 
 _COMPLETED = WorkflowStatus.COMPLETED
@@ -59,8 +59,10 @@ class RunState:
     def start(cls, plan: Plan, ctx: WorkflowContext, position: int = 0) -> RunState:
         """A run about to execute ``position`` with ``ctx``: the fences of the choices
         its context already took hold (``execute(context=..., start_from=...)``)."""
-        fences = plan.fences_taken(ctx.outputs) if plan.fences else {}
-        fenced: frozenset[str] = frozenset().union(*fences.values()) if fences else frozenset()
+        if not (plan.fences and ctx.outputs):
+            return cls(plan, ctx, position)
+        fences = plan.fences_taken(ctx.outputs)
+        fenced: frozenset[str] = frozenset().union(*fences.values())
         return cls(plan, ctx, position, fences=fences, fenced=fenced)
 
     @property
@@ -70,8 +72,8 @@ class RunState:
     def apply(self, execution: StepExecution, next_step: str | None) -> None:
         """Fold one finished step attempt into the run.
 
-        ``next_step`` is where the flow goes after it (``None``: the run ends), as
-        :meth:`route` chose it live or as its row recorded it. A retried attempt
+        ``next_step`` is where the flow goes after it (``None``: the run ends), as the
+        step loop chose it live or as its row recorded it. A retried attempt
         only moves on to the next attempt of the same step.
         """
         self.executions.append(execution)
@@ -106,28 +108,6 @@ class RunState:
         self.position = len(plan.steps) if found is None else found
         self.step_order += 1
         self.attempt = 1
-
-    def route(self, step: Step, result: StepResult) -> str | None:
-        """Where the flow goes after ``step`` (the one at :attr:`position`) ended with
-        ``result`` (``None``: the run ends), before the attempt is applied.
-
-        A failure that stops the run ends it; an explicit jump (``next=``, a choice, a
-        result's ``next_step``) is taken; otherwise the next step in list order,
-        unless a choice taken earlier fenced it off.
-        """
-        if not result.success and step.on_error is not _CONTINUE:
-            return None
-        target = result.next_step or step.next
-        if target is not None:
-            # Only a failed step whose next= names no step finds nothing here (its
-            # failure says why): nothing valid follows it.
-            return target if target in self.plan.index else None
-        steps = self.plan.steps
-        following = self.position + 1
-        if following >= len(steps):
-            return None
-        name = steps[following].name
-        return None if name in self.fenced else name
 
     def stop(self, step_name: str, error: str, category: str, status: WorkflowStatus) -> None:
         """End the run before ``step_name`` (cancelled, or out of step budget)."""

@@ -176,3 +176,29 @@ def test_a_script_without_the_main_guard_is_told_and_its_workers_run_nothing(
     # Only the script's own process ran the workflow; each worker stopped at once.
     assert done.stdout.split() == ["RAN", "FAILED"]
     assert 'put the code that runs workflows under `if __name__ == "__main__":`' in done.stderr
+
+
+def test_an_item_the_new_definition_cannot_continue_fails_the_map_not_as_lost(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Force-resumed with the item's step renamed: the map step fails naming the step,
+    as INTERNAL (not as items lost on the way, which a retry policy would retry)."""
+    from remote_steps import fail_odd_once
+
+    gate = tmp_path / "gate"
+    gate.touch()
+
+    def fan(step_name: str) -> Workflow:
+        item = Workflow("remote.rename.item", [Step.lambda_(step_name, fail_odd_once)])
+        return Workflow("remote.rename", [Step.map("m", "items", item, max_concurrency=1)])
+
+    params = {"items": [1, 2], "marks": str(tmp_path), "gate": str(gate)}
+    with WorkflowRunner(database_url=sqlite_url, executor=ProcessExecutor(1)) as runner:
+        failed = runner.execute(fan("odd"), params=params)
+        assert failed.error_step == "m"
+        again = runner.resume(failed.run_id, fan("renamed"), force=True)
+        runner.executor.close()
+
+    assert again.status == "FAILED"
+    assert again.error_category == "INTERNAL"
+    assert "continues at step 'odd'" in (again.error or "")

@@ -454,3 +454,45 @@ def test_execute_with_a_stored_runs_context_points_to_resume(
     with pytest.raises(WorkflowError, match=r"resume\("):
         runner.execute(workflow, context=failed.context, start_from="middle")
     assert runner.store.load_run(failed.run_id).run.status == "FAILED"  # type: ignore[union-attr]
+
+
+def test_a_dropped_runner_that_its_own_callback_refers_to_is_still_closed(
+    sqlite_url: str,
+) -> None:
+    import gc
+    import threading
+    import weakref
+
+    class Progress:
+        runner: WorkflowRunner | None = None
+
+        def __call__(self, run_id: str, execution: object) -> None:
+            assert self.runner is not None
+
+    progress = Progress()
+    runner = WorkflowRunner(database_url=sqlite_url, on_step=progress)
+    progress.runner = runner  # a cycle through the runner's own settings
+    runner.execute(Workflow("durable.cycle", [Step.lambda_("s", lambda c, k: None)]))
+    [lease] = [t for t in threading.enumerate() if t.name == "spine-lease" and t.is_alive()][-1:]
+    gone = weakref.ref(runner)
+    del runner, progress
+    gc.collect()
+    assert gone() is None
+    lease.join(timeout=5)
+    assert not lease.is_alive()
+
+
+def test_settings_changed_after_construction_are_checked_as_at_construction(
+    make_runner: MakeRunner,
+) -> None:
+    runner = make_runner()
+    runner.alert_on = ["failed"]  # type: ignore[assignment]
+    assert runner.alert_on == frozenset({"FAILED"})
+    with pytest.raises(ValueError, match="alert_on"):
+        runner.alert_on = ["sometimes"]  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="max_steps"):
+        runner.max_steps = 0
+    with pytest.raises(ValueError, match="lease_seconds"):
+        runner.lease_seconds = -1
+    with pytest.raises(AttributeError):
+        runner.store = None  # type: ignore[misc]

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from spine.core.status import ErrorCategory
 from spine.orchestration import (
     ErrorPolicy,
@@ -191,3 +193,70 @@ def test_a_cancelled_run_records_the_cancelled_category(
     stored = runner.store.load_run(result.run_id).run  # type: ignore[union-attr]
     assert stored.error_category == "CANCELLED"
     assert stored.error_step == "never"
+
+
+def test_a_failed_choice_in_a_loop_drops_its_earlier_fence() -> None:
+    """The second time round, the choice fails (on_error=CONTINUE): the branch it took
+    the first time no longer fences off its other branch."""
+    count = {"n": 0}
+
+    def first(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        count["n"] += 1
+        return {"n": count["n"]}
+
+    def condition(ctx: WorkflowContext) -> bool:
+        if count["n"] == 2:
+            raise RuntimeError("no answer the second time")
+        return True
+
+    def then(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        return StepResult.ok(output={"a": 1}, next_step="s0" if count["n"] < 2 else None)
+
+    workflow = Workflow(
+        "state.refence",
+        [
+            Step.lambda_("s0", first),
+            Step.choice(
+                "c", condition, then_step="a", else_step="b", on_error=ErrorPolicy.CONTINUE
+            ),
+            Step.lambda_("b", lambda ctx, cfg: {"b": 1}),
+            Step.lambda_("a", then),
+        ],
+    )
+    result = WorkflowRunner().execute(workflow)
+
+    assert result.status == WorkflowStatus.PARTIAL
+    assert [e.step_name for e in result.step_executions] == ["s0", "c", "a", "s0", "c", "b", "a"]
+
+
+def test_a_run_whose_last_step_is_a_wait_stays_waiting_until_its_end_is_committed(
+    sqlite_url: str, clock: Any
+) -> None:
+    """A crash between the wait and the commit of the run's end resumes at the same
+    deadline, not a fresh wait."""
+    workflow = register_workflow(
+        Workflow("state.lastwait", [Step.lambda_("a", lambda c, f: None), Step.wait("w", 3600)])
+    )
+    runner = WorkflowRunner(database_url=sqlite_url, clock=clock)
+    store = runner.store
+    assert store is not None
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise SystemExit("the process died before the run's end was committed")
+
+    real_finish = store.finish_run
+    store.finish_run = die  # type: ignore[method-assign]
+    started = clock.time()
+    with pytest.raises(SystemExit):
+        runner.execute(workflow)
+    store.finish_run = real_finish  # type: ignore[method-assign]
+    [run] = store.list_runs()
+    assert run.status == WorkflowStatus.WAITING
+    assert run.wake_at == pytest.approx(started + 3600)
+
+    runner.close()
+    with WorkflowRunner(database_url=sqlite_url, clock=clock, lease_seconds=0.001) as again:
+        clock.advance(1)
+        done = again.resume(run.run_id)
+    assert done.status == WorkflowStatus.COMPLETED
+    assert clock.time() == pytest.approx(started + 3600)  # no second hour

@@ -9,6 +9,7 @@ A thin facade over the engine: its settings live in one
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -87,19 +88,21 @@ class WorkflowRunner:
     """
 
     dry_run: Setting[bool] = Setting()
-    max_steps: Setting[int] = Setting()
+    max_steps: Setting[int] = Setting(lambda value: _checked_max_steps(value))
     clock: Setting[Clock] = Setting()
     dispatcher: Setting[Dispatcher] = Setting()
     foreign_runnable: Setting[Runnable | None] = Setting()
     """A spine-core ``Runnable`` that runs pipeline steps instead of the dispatcher."""
     executor: Setting[Executor] = Setting()
     workflows: Setting[WorkflowRegistry] = Setting()
-    lease_seconds: Setting[float] = Setting()
+    lease_seconds: Setting[float] = Setting(lambda value: _checked_lease(value))
+    """How long a lease lasts without a heartbeat (the heartbeat's interval is set when
+    the runner is built)."""
     block_on_waits: Setting[bool] = Setting()
     on_step: Setting[Callable[[str, StepExecution], object] | None] = Setting()
     source: Setting[str | None] = Setting()
     """Recorded with each run this runner starts: where its workflow was loaded from."""
-    alert_on: Setting[frozenset[str] | None] = Setting()
+    alert_on: Setting[frozenset[str] | None] = Setting(lambda value: alert_statuses(value))
     ui_url: Setting[str | None] = Setting()
     alerts: Setting[AlertRegistry | None] = Setting()
     """Where run alerts go; ``None``: the default ``alert_registry``."""
@@ -124,7 +127,7 @@ class WorkflowRunner:
         ui_url: str | None = None,
         alerts: AlertRegistry | None = None,
     ) -> None:
-        _check_limits(max_steps, lease_seconds)
+        max_steps, lease_seconds = _checked_max_steps(max_steps), _checked_lease(lease_seconds)
         if isinstance(runnable, Dispatcher):
             dispatcher, runnable = runnable, None
         if database_url is not None and not history:
@@ -153,17 +156,26 @@ class WorkflowRunner:
             from spine.store import open_store  # the SQL layer loads only when asked for
 
             store = owned = open_store(url)
-        self.store = store
-        self.owner = Owner.for_this_process()
-        leases = LeaseKeeper(store, self.owner, clock_, lease_seconds / 3) if store else None
-        self._runs = Runs(self._settings, store, self.owner, leases, _remote_items)
+        owner = Owner.for_this_process()
+        leases = LeaseKeeper(store, owner, clock_, lease_seconds / 3) if store else None
+        self._runs = Runs(self._settings, store, owner, leases, _remote_items)
         self.queue = RunQueue(self._runs)
         """The run queue: submit, claim, recover, cancel."""
         # A runner dropped without close() still stops its lease thread and closes the
         # database it opened (a store passed in belongs to the caller).
         self._closer = weakref.finalize(
-            self, _shut_down, self._runs, leases, owned, executor_ if own_executor else None
+            self, _shut_down, self._runs.closed, leases, owned, executor_ if own_executor else None
         )
+
+    @property
+    def store(self) -> HistoryStore | None:
+        """The run history (``None``: no history)."""
+        return self._runs.store
+
+    @property
+    def owner(self) -> Owner:
+        """Who this runner's leases name: this runner, in this process, on this host."""
+        return self._runs.owner
 
     @property
     def runnable(self) -> Runnable:
@@ -288,11 +300,16 @@ def _remote_items() -> RemoteItems:
     return run_items
 
 
-def _check_limits(max_steps: object, lease_seconds: object) -> None:
-    if not isinstance(max_steps, int) or max_steps < 1:
+def _checked_max_steps(max_steps: object) -> int:
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    return max_steps
+
+
+def _checked_lease(lease_seconds: object) -> float:
     if not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
         raise ValueError(f"lease_seconds must be a number > 0, got {lease_seconds!r}")
+    return float(lease_seconds)
 
 
 def _executor(spec: Executor | str | None, runnable: Runnable | None) -> tuple[Executor, bool]:
@@ -309,9 +326,12 @@ def _executor(spec: Executor | str | None, runnable: Runnable | None) -> tuple[E
 
 
 def _shut_down(
-    runs: Runs, leases: LeaseKeeper | None, store: HistoryStore | None, executor: Executor | None
+    closed: threading.Event,
+    leases: LeaseKeeper | None,
+    store: HistoryStore | None,
+    executor: Executor | None,
 ) -> None:
-    runs.closed = True
+    closed.set()
     # The executor first: work it still runs may write to the store.
     if executor is not None:
         executor.close()

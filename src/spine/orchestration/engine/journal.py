@@ -19,7 +19,7 @@ from spine.core.records import (
     UnserializableOutputError,
     to_json,
 )
-from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.core.status import ErrorCategory
 from spine.orchestration.step_result import StepResult
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Journal:
         return cached
 
     def finish(self, result: WorkflowResult, completed: float) -> None:
-        """Record how the run ended (or that it now waits), with its last step's row."""
+        """Record how the run ended, with its last step's row."""
         last, self._last = self._last, None
         self.store.finish_run(
             RunRecord(
@@ -114,7 +114,7 @@ class Journal:
                 params={},
                 partition={},
                 completed_at=completed,
-                outputs=None if result.status == WorkflowStatus.WAITING else result.outputs,
+                outputs=result.outputs,
                 error=result.error,
                 error_category=result.error_category,
                 error_step=result.error_step,

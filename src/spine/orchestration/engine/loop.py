@@ -15,14 +15,13 @@ from spine.core.frozen import freeze_dict
 from spine.core.status import ErrorCategory, StepStatus, WorkflowStatus
 from spine.orchestration.engine.attempt import perform
 from spine.orchestration.engine.services import Suspended
-from spine.orchestration.engine.state import utc
+from spine.orchestration.engine.state import IN_ORDER, InOrder, utc
 from spine.orchestration.results import StepExecution, WorkflowResult
 from spine.orchestration.retry import RetryPolicy
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.step_types import ErrorPolicy
 
 if TYPE_CHECKING:
-    from spine.orchestration.engine.journal import Journal
     from spine.orchestration.engine.services import Services
     from spine.orchestration.engine.state import RunState
     from spine.orchestration.step_types import Step
@@ -40,9 +39,7 @@ def retry_policy(step: Step) -> RetryPolicy | None:
     return _DEFAULT_RETRY if step.on_error is ErrorPolicy.RETRY else None
 
 
-def run_steps(
-    services: Services, workflow: Workflow, state: RunState, journal: Journal | None
-) -> WorkflowResult:
+def run_steps(services: Services, workflow: Workflow, state: RunState) -> WorkflowResult:
     """Execute ``workflow`` from ``state`` until the run ends (or, with history and
     a sleeper that does not block, until it must wait: then it is left ``WAITING``).
 
@@ -51,6 +48,7 @@ def run_steps(
     hottest code, and a call per step would cost a measurable share of it.)
     """
     now = services.clock.time
+    journal = services.journal
     started = now()
     steps = state.plan.steps
     index = state.plan.index
@@ -64,11 +62,13 @@ def run_steps(
             step = steps[position]
             if journal is not None and journal.cancelled():
                 text = f"cancelled by request before step {step.name!r}"
-                state.stop(step.name, text, ErrorCategory.CANCELLED, WorkflowStatus.CANCELLED)
+                state.stop(step.name, text, ErrorCategory.CANCELLED.value,
+                           WorkflowStatus.CANCELLED)  # fmt: skip
                 break
             if budget == 0:
                 text = _out_of_steps(workflow, step, services.max_steps)
-                state.stop(step.name, text, ErrorCategory.CONFIGURATION, WorkflowStatus.FAILED)
+                state.stop(step.name, text, ErrorCategory.CONFIGURATION.value,
+                           WorkflowStatus.FAILED)  # fmt: skip
                 break
             budget -= 1
             order = state.step_order
@@ -110,25 +110,23 @@ def run_steps(
             )  # fmt: skip
             # Where the flow goes: a failure that stops the run ends it; an explicit
             # jump (next=, a choice, a result's next_step) is taken; otherwise the next
-            # step in list order, unless a choice taken earlier fenced it off. Only a
-            # failed step whose next= names no step finds no target here (its failure
-            # says why): nothing valid follows it.
-            if not result.success and step.on_error is not _CONTINUE:
-                following = None
-            elif (target := result.next_step or step.next) is not None:
-                following = target if target in index else None
-            elif position + 1 < total:
-                following = steps[position + 1].name
-                if following in state.fenced:
-                    following = None
-            else:
-                following = None
-            state.apply(execution, following)
+            # step in list order, unless a choice fenced it off (apply decides, once
+            # this step's own fence is in). Only a failed step whose next= names no
+            # step finds no target here (its failure says why): nothing valid follows.
+            target: str | InOrder | None = None
+            if result.success or step.on_error is _CONTINUE:
+                target = result.next_step or step.next or IN_ORDER
+                if target is not IN_ORDER and target not in index:
+                    target = None
+            following = state.apply(execution, target)
             if observe is not None:
                 observe(state.ctx.run_id, execution)
             if journal is not None:
                 journal.write(position, step, order, execution, encoded, following)
-                services.sleeper.settle()
+                if following is not None:
+                    # A last step's row is committed with the run's end (finish):
+                    # until then the run stays as it was (WAITING for a wait).
+                    services.sleeper.settle()
     except Suspended:
         return _suspended(workflow, state)
     completed = now()

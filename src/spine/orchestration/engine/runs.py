@@ -9,6 +9,7 @@ with no history.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -90,24 +91,26 @@ class Runs:
         self.owner = owner
         self.leases = leases
         self._remote_items = remote_items
-        self.closed = False
-        self._services: Services | None = None
-        self._version = -1
+        self.closed = threading.Event()
+        """Set when the runner closes (its finalizer holds only this, never the runs)."""
+        self._services: tuple[int, Services] | None = None
 
     # -- services -------------------------------------------------------------------
 
     def services(self) -> Services:
         """The services of a run without history (rebuilt after the settings change)."""
         settings = self.settings
-        cached = self._services
-        if cached is None or self._version != settings.version:
-            clock = settings.clock
-            cached = self._services = Services(
-                clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
-                ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
-            )  # fmt: skip
-            self._version = settings.version
-        return cached
+        version = settings.version
+        cached = self._services  # one read: map items on other threads may rebuild it
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        clock = settings.clock
+        services = Services(
+            clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
+            ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
+        )  # fmt: skip
+        self._services = (version, services)
+        return services
 
     def _durable(self, journal: Journal, state: RunState) -> Services:
         base = self.services()
@@ -257,7 +260,7 @@ class Runs:
         The run counts as held here before its row names this process as owner, so
         another thread's recover() never sees a row of ours that nobody here holds.
         """
-        if self.closed:
+        if self.closed.is_set():
             raise WorkflowError("this WorkflowRunner is closed; create a new one")
         leases = self.leases
         run_id = state.ctx.run_id
@@ -274,7 +277,7 @@ class Runs:
     def run(self, workflow: Workflow, state: RunState, journal: Journal | None) -> WorkflowResult:
         """The step loop over ``state``; a run that must wait gives its lease back."""
         services = self.services() if journal is None else self._durable(journal, state)
-        result = run_steps(services, workflow, state, journal)
+        result = run_steps(services, workflow, state)
         if journal is not None and result.status == WorkflowStatus.WAITING:
             journal.store.release(journal.run_id, self.owner)
             return result

@@ -8,6 +8,7 @@ rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -48,7 +49,11 @@ T = TypeVar("T")
 class Setting(Generic[T]):
     """A runner attribute kept in its :class:`RunSettings` (``_settings``)."""
 
-    __slots__ = ("name",)
+    __slots__ = ("convert", "name")
+
+    def __init__(self, convert: Callable[[Any], T] | None = None) -> None:
+        self.convert = convert
+        """Checks (and normalises) a value set after construction, as ``__init__`` does."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -65,7 +70,7 @@ class Setting(Generic[T]):
         value: T = getattr(instance._settings, self.name)  # type: ignore[attr-defined]
         return value
 
-    def __set__(self, instance: Any, value: T) -> None:
+    def __set__(self, instance: Any, value: Any) -> None:
         settings = instance._settings
-        setattr(settings, self.name, value)
+        setattr(settings, self.name, value if self.convert is None else self.convert(value))
         settings.version += 1

@@ -2,8 +2,8 @@
 
 The live step loop applies each step attempt as it finishes; resuming a run replays
 its stored step rows through the same ``apply`` (:func:`replay`). So how a failure
-sets the run's status, where the flow goes next, which choice branches are fenced
-off and which attempt comes next are decided in one place for both.
+sets the run's status, which choice branches are fenced off, where the run stands
+next and which attempt comes next are decided in one place for both.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from itertools import pairwise
-from typing import Any
+from typing import Any, Final
 
 from spine.core.errors import DefinitionMismatchError
 from spine.core.records import RunRecord, StepRecord, StoredRun
@@ -22,6 +23,15 @@ from spine.orchestration.results import StepExecution, WorkflowResult
 from spine.orchestration.step_result import QualityMetrics, StepResult
 from spine.orchestration.step_types import ErrorPolicy
 from spine.orchestration.workflow_context import WorkflowContext
+
+
+class InOrder(Enum):
+    """Where a step with no explicit target sends the flow: the next in list order."""
+
+    IN_ORDER = "in order"
+
+
+IN_ORDER: Final = InOrder.IN_ORDER
 
 _COMPLETED = WorkflowStatus.COMPLETED
 _FAILED = StepStatus.FAILED
@@ -69,17 +79,19 @@ class RunState:
     def steps_run(self) -> int:
         return self.step_order
 
-    def apply(self, execution: StepExecution, next_step: str | None) -> None:
-        """Fold one finished step attempt into the run.
+    def apply(self, execution: StepExecution, next_step: str | InOrder | None) -> str | None:
+        """Fold one finished step attempt into the run; return the step the flow goes
+        to next (``None``: the run ends).
 
-        ``next_step`` is where the flow goes after it (``None``: the run ends), as the
-        step loop chose it live or as its row recorded it. A retried attempt
-        only moves on to the next attempt of the same step.
+        ``next_step`` is that step as the step loop chose it live or as its row
+        recorded it; :data:`IN_ORDER` (live only) means the next step in list order,
+        unless a choice taken so far (this one included) fenced it off. A retried
+        attempt only moves on to the next attempt of the same step.
         """
         self.executions.append(execution)
         if execution.will_retry:
             self.attempt = execution.attempt + 1
-            return
+            return execution.step_name
         name = execution.step_name
         plan = self.plan
         result = execution.result
@@ -104,10 +116,17 @@ class RunState:
             else:
                 self.fences.pop(name, None)
             self.fenced = frozenset().union(*self.fences.values())
+        steps = plan.steps
+        if next_step is IN_ORDER:
+            following = self.position + 1
+            next_step = steps[following].name if following < len(steps) else None
+            if next_step in self.fenced:
+                next_step = None
         found = None if next_step is None else plan.index.get(next_step)
-        self.position = len(plan.steps) if found is None else found
+        self.position = len(steps) if found is None else found
         self.step_order += 1
         self.attempt = 1
+        return next_step
 
     def stop(self, step_name: str, error: str, category: str, status: WorkflowStatus) -> None:
         """End the run before ``step_name`` (cancelled, or out of step budget)."""

@@ -1,13 +1,13 @@
-"""Map items and pipeline steps on an executor that runs them in another process.
+"""Map steps whose items run on an executor in other processes (processes, Dask).
 
 The runner's process keeps the control flow and the history. It pickles the item
 workflow once (with every pipeline it names, so worker processes need not register
 them), sends items in chunks, at most ``max_concurrency`` chunks at a time, and
 stores each item as its result arrives. A worker process runs each item with the
-same run loop as the runner, journaling into a capture instead of a database;
-the capture travels back and is stored in one transaction per chunk. An item whose
-worker was lost is run again by the executor (Dask does so itself) and recorded
-once, from the result that arrives.
+same step loop as the runner (``engine/remote_items.py``), journaling into a
+capture instead of a database; the capture travels back and is stored in one
+transaction per chunk. An item whose worker was lost is run again by the executor
+(Dask does so itself) and recorded once, from the result that arrives.
 """
 
 from __future__ import annotations
@@ -266,6 +266,9 @@ class RemoteMap:
         puts the map's params beneath its own), or a new context."""
         stored = None if record is None else self.children.load(record.run_id)
         if stored is not None:
+            # Replayed here first: an item the definition cannot continue fails the map
+            # step with the reason, rather than coming back lost from the worker.
+            replay(stored, self.plan)
             self.items[index] = _Item(stored, new=False)
             return stored
         ctx = child_context(index, item)

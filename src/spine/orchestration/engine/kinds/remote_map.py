@@ -149,43 +149,23 @@ class RemoteMap:
         parent: ExecutionContext,
         base_params: Mapping[str, Any],
     ) -> tuple[StepResult, list[WorkflowResult]]:
-        """The map step's result: its items run elsewhere, in input order."""
-        try:
-            found, problem = self.run(items, earlier, child_context, parent, base_params)
-        except NotShippableError as exc:
-            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
-        runs = [r for r in found if r is not None]
-        if problem is not None:
-            # Items that did not come back keep their place in the results, as None.
-            category = ErrorCategory.CONFIGURATION if self.permanent else ErrorCategory.TRANSIENT
-            return StepResult.fail(problem, category, output=summary(found, len(items))), runs
-        return outcome(self.where, runs)
-
-    def run(
-        self,
-        items: Sequence[Any],
-        earlier: Mapping[int, RunRecord],
-        child_context: Callable[[int, Any], WorkflowContext],
-        parent: ExecutionContext,
-        base_params: Mapping[str, Any],
-    ) -> tuple[list[WorkflowResult | None], str | None]:
-        """Every item's result in input order (``None`` for those lost), and what went
-        wrong with the executor if items were lost.
-
-        Raises :class:`NotShippableError` before any item is sent when the workflow
-        cannot be pickled.
-        """
+        """The map step's result and its item runs, in input order. Nothing is sent
+        when the workflow cannot be pickled; items that do not come back keep their
+        place in the results as ``None`` and fail the step."""
         executor = self.services.executor
         self.base_params = base_params
-        blob = ship_workflow(
-            executor,
-            Shipment(
-                self.workflow,
-                pipelines_of(self.workflow, self.services.dispatcher.registry),
-                base_params,
-            ),
-            f"{self.where}: iterator_workflow {self.workflow.name!r}",
-        )
+        try:
+            blob = ship_workflow(
+                executor,
+                Shipment(
+                    self.workflow,
+                    pipelines_of(self.workflow, self.services.dispatcher.registry),
+                    base_params,
+                ),
+                f"{self.where}: iterator_workflow {self.workflow.name!r}",
+            )
+        except NotShippableError as exc:
+            return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION), []
         results: list[WorkflowResult | None] = [None] * len(items)
         tasks: list[ItemTask] = []
         for index, item in enumerate(items):
@@ -195,12 +175,15 @@ class RemoteMap:
                 continue
             tasks.append((index, self._start(index, item, record, child_context, parent)))
         lost, problem = self._send(executor, executor.share(blob), tasks, results)
-        if problem is not None:
-            return results, (
-                f"{self.where}: {lost} of {len(items)} items did not come back from "
-                f"{executor.describe()}: {problem}"
-            )
-        return results, None
+        runs = [r for r in results if r is not None]
+        if problem is None:
+            return outcome(self.where, runs)
+        text = (
+            f"{self.where}: {lost} of {len(items)} items did not come back from "
+            f"{executor.describe()}: {problem}"
+        )
+        category = ErrorCategory.CONFIGURATION if self.permanent else ErrorCategory.TRANSIENT
+        return StepResult.fail(text, category, output=summary(results, len(items))), runs
 
     def _send(
         self,

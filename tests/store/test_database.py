@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import Connection, bindparam, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from spine.core.errors import StoreError
@@ -48,32 +48,40 @@ def test_the_dialect_is_chosen_from_the_url(sqlite_url: str, postgres_url: str) 
 def test_a_failing_block_raises_a_store_error_naming_the_action_and_the_database(
     database: Database, block: str
 ) -> None:
-    with (
-        pytest.raises(StoreError, match=r"^cannot count widgets in ") as raised,
-        getattr(database, block)("count widgets") as conn,
-    ):
-        conn.execute(text("SELECT count(*) FROM widgets"))
+    with pytest.raises(StoreError, match=r"^cannot count widgets in ") as raised:
+        getattr(database, block)(
+            "count widgets", lambda conn: conn.execute(text("SELECT count(*) FROM widgets"))
+        )
     assert database.where in str(raised.value)
     assert isinstance(raised.value.__cause__, SQLAlchemyError)
 
 
 def test_a_transaction_commits_at_the_end_or_not_at_all(database: Database) -> None:
-    with database.transaction("record two due times") as conn:
-        conn.execute(insert(schedule_fires), [_fire_row("a"), _fire_row("b")])
+    database.transaction(
+        "record two due times",
+        lambda conn: conn.execute(insert(schedule_fires), [_fire_row("a"), _fire_row("b")]),
+    )
 
-    def new_then_taken() -> None:
-        with database.transaction("record a taken due time") as conn:
-            conn.execute(insert(schedule_fires).values(**_fire_row("c")))
-            conn.execute(insert(schedule_fires).values(**_fire_row("a")))  # the key is taken
+    def new_then_taken(conn: Connection) -> None:
+        conn.execute(insert(schedule_fires).values(**_fire_row("c")))
+        conn.execute(insert(schedule_fires).values(**_fire_row("a")))  # the key is taken
 
     with pytest.raises(StoreError, match="cannot record a taken due time"):
-        new_then_taken()
+        database.transaction("record a taken due time", new_then_taken)
     assert _fires(database) == 2
 
 
+def test_a_block_returns_what_its_function_returns(database: Database) -> None:
+    count = select(func.count()).select_from(schedule_fires)
+    assert database.transaction("count due times", lambda c: c.execute(count).scalar()) == 0
+    assert database.statement("count due times", lambda c: c.execute(count).scalar()) == 0
+
+
 def test_a_statement_block_commits_by_itself(database: Database) -> None:
-    with database.statement("record a due time") as conn:
-        conn.execute(insert(schedule_fires).values(**_fire_row("a")))
+    database.statement(
+        "record a due time",
+        lambda conn: conn.execute(insert(schedule_fires).values(**_fire_row("a"))),
+    )
     assert _fires(database) == 1  # seen from another connection
 
 

@@ -35,7 +35,7 @@ def _old_rows(store: SqlStore) -> None:
                       output_json="{}", context_updates_json="{}", next_step=None)  # fmt: skip
     run.status, run.completed_at = WorkflowStatus.COMPLETED, OLD + 1
     store.finish_run(run, step)
-    with store.database.transaction("record old deliveries and due times") as conn:
+    with store.engine.begin() as conn:
         conn.execute(
             insert(alert_deliveries).values(
                 id="d1", fingerprint="f", severity="ERROR", title="t", source="s",

@@ -37,28 +37,29 @@ class SqlDeliveryLog(StoreView):
         return log
 
     def record(self, record: DeliveryRecord) -> None:
-        with self.database.transaction(f"record the delivery of alert {record.title!r}") as conn:
-            conn.execute(
-                alert_deliveries.insert().values(
-                    id=record.id,
-                    fingerprint=record.fingerprint,
-                    severity=record.severity.value,
-                    title=record.title,
-                    message=record.message,
-                    source=record.source,
-                    domain=record.domain,
-                    run_id=record.run_id,
-                    channel=record.channel,
-                    channel_type=record.channel_type,
-                    success=int(record.success),
-                    throttled=int(record.throttled),
-                    attempts=record.attempts,
-                    suppressed=record.suppressed,
-                    error=record.error,
-                    created_at=_iso(record.created_at),
-                    delivered_at=_iso(record.delivered_at),
-                )
-            )
+        # The row's id is the delivery's: a write tried again after a commit whose
+        # answer was lost finds it there.
+        insert = self.database.dialect.insert_new(alert_deliveries).values(
+            id=record.id,
+            fingerprint=record.fingerprint,
+            severity=record.severity.value,
+            title=record.title,
+            message=record.message,
+            source=record.source,
+            domain=record.domain,
+            run_id=record.run_id,
+            channel=record.channel,
+            channel_type=record.channel_type,
+            success=int(record.success),
+            throttled=int(record.throttled),
+            attempts=record.attempts,
+            suppressed=record.suppressed,
+            error=record.error,
+            created_at=_iso(record.created_at),
+            delivered_at=_iso(record.delivered_at),
+        )
+        action = f"record the delivery of alert {record.title!r}"
+        self.database.transaction(action, lambda conn: conn.execute(insert))
 
     def recent(self, limit: int = 50, *, run_id: str | None = None) -> list[DeliveryRecord]:
         """The latest ``limit`` deliveries, newest first; only run ``run_id``'s if given."""
@@ -67,18 +68,19 @@ class SqlDeliveryLog(StoreView):
         )
         if run_id is not None:
             query = query.where(alert_deliveries.c.run_id == run_id)
-        with self.database.transaction("read the alert deliveries") as conn:
-            rows = conn.execute(query.limit(max(limit, 0))).all()
+        query = query.limit(max(limit, 0))
+        rows = self.database.statement(
+            "read the alert deliveries", lambda conn: conn.execute(query).all()
+        )
         return [_record(row) for row in rows]
 
     def prune(self, before: float) -> int:
         """Delete the deliveries made before ``before`` (seconds since the epoch);
         returns how many went."""
-        with self.database.transaction("prune old alert deliveries") as conn:
-            result = conn.execute(
-                alert_deliveries.delete().where(alert_deliveries.c.delivered_at < iso(before))
-            )
-        return result.rowcount
+        old = alert_deliveries.delete().where(alert_deliveries.c.delivered_at < iso(before))
+        return self.database.transaction(
+            "prune old alert deliveries", lambda conn: int(conn.execute(old).rowcount)
+        )
 
 
 def _iso(moment: datetime) -> str:

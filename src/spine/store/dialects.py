@@ -17,6 +17,8 @@ claim submitted runs      read, then update                 one ``UPDATE ... (SE
                                                             UPDATE SKIP LOCKED) RETURNING``
 finish a run with its     insert and update in a            one statement (a data-modifying
 last step                 transaction                       ``WITH``)
+worth trying again        ``SQLITE_BUSY``, ``_LOCKED``,     no answer (refused, lost), class
+                          ``_IOERR``, ``_PROTOCOL``         08, a server shutting down (57P0x)
 the database is spine's   the whole file: any other table   a server database may hold other
                           makes it foreign                  applications' tables
 ========================  ================================  ===================================
@@ -32,18 +34,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Engine,
+    Insert,
     Integer,
     Select,
+    Table,
     and_,
     bindparam,
     func,
-    insert,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from spine.core.records import Owner
 from spine.core.status import WorkflowStatus
@@ -54,6 +59,15 @@ if TYPE_CHECKING:
     from spine.store.database import Database, Prepared
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
+
+_SQLITE_TRANSIENT = frozenset({5, 6, 10, 15})
+"""SQLite's primary result codes worth trying again: BUSY and LOCKED (a writer held the
+lock past the busy timeout), IOERR (the disk or file system hiccuped), PROTOCOL (a
+race for the WAL's locks)."""
+
+_POSTGRES_SHUTDOWN = frozenset({"57P01", "57P02", "57P03", "57P05"})
+"""Terminated by an administrator, by a crash of another backend, refused while the
+server starts or stops, or closed for idling: a new connection will do."""
 
 
 class Dialect(ABC):
@@ -95,6 +109,17 @@ class Dialect(ABC):
     def lock_rows(self, query: Select[Any]) -> Select[Any]:
         """``query`` locking the rows it reads against other claimers."""
 
+    @abstractmethod
+    def transient(self, error: BaseException) -> bool:
+        """Whether the driver's ``error`` says the database could not answer now (worth
+        trying again), rather than that the statement is wrong."""
+
+    @abstractmethod
+    def insert_new(self, table: Table) -> Insert:
+        """An INSERT into ``table`` that leaves a row with the same key alone (``ON
+        CONFLICT DO NOTHING``): a write tried again after a commit whose answer was
+        lost finds its own row there."""
+
     # -- the run history ------------------------------------------------------------
 
     def claim_submitted(
@@ -111,10 +136,11 @@ class Dialect(ABC):
         Portably: read them, then update them, in one transaction. ``caps`` bounds how
         many runs of a workflow may be ``RUNNING`` at once, across every worker.
         """
-        with self.database.transaction("claim submitted runs") as conn:
+
+        def claim(conn: Connection) -> list[Any]:
             allowance = self._allowance(conn, caps, workflow_names)
-            workflow_names = [n for n in workflow_names if allowance.get(n, 1) > 0]
-            if not workflow_names:
+            names = [n for n in workflow_names if allowance.get(n, 1) > 0]
+            if not names:
                 return []
             query = (
                 select(runs)
@@ -122,7 +148,7 @@ class Dialect(ABC):
                     and_(
                         runs.c.status == WorkflowStatus.PENDING,
                         runs.c.parent_run_id.is_(None),
-                        runs.c.workflow_name.in_(list(workflow_names)),
+                        runs.c.workflow_name.in_(names),
                     )
                 )
                 .order_by(runs.c.started_at)
@@ -147,7 +173,12 @@ class Dialect(ABC):
                     .values(status=WorkflowStatus.RUNNING, started_at=iso(now),
                             **owner_values(owner, now))
                 )  # fmt: skip
-        return claimed
+            return claimed
+
+        def claimed_before(conn: Connection) -> list[Any]:
+            return list(conn.execute(claimed_by(owner.owner_id, iso(now) or "")))
+
+        return self.database.transaction("claim submitted runs", claim, again=claimed_before)
 
     def _allowance(
         self, conn: Connection, caps: Mapping[str, int], names: Sequence[str]
@@ -168,17 +199,18 @@ class Dialect(ABC):
     def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> None:
         """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
         row of its last step, together. Portably: both in one transaction."""
-        with self.database.transaction(f"finish run {run_id}") as conn:
+
+        def finish(conn: Connection) -> None:
             if step is not None:
-                conn.execute(steps.insert().values(**step))
+                conn.execute(self.insert_new(steps).values(**step))
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(**end))
+
+        self.database.transaction(f"finish run {run_id}", finish)
 
     def cancel_requested(self, run_id: str) -> bool:
         """Whether someone asked run ``run_id`` to stop (read at every step boundary)."""
-        with self.database.transaction(f"read run {run_id}") as conn:
-            flag = conn.execute(
-                select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
-            ).scalar()
+        query = select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
+        flag = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).scalar())
         return bool(flag)
 
 
@@ -215,6 +247,13 @@ class SqliteDialect(Dialect):
 
     def lock_rows(self, query: Select[Any]) -> Select[Any]:
         return query  # no other writer can be reading them
+
+    def transient(self, error: BaseException) -> bool:
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT
+
+    def insert_new(self, table: Table) -> Insert:
+        return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _named_rows(cursor: Any) -> list[Any]:
@@ -257,6 +296,20 @@ class PostgresDialect(Dialect):
         # Workers claiming at once each get different runs instead of queueing behind one.
         return query.with_for_update(skip_locked=True)
 
+    def transient(self, error: BaseException) -> bool:
+        import psycopg
+
+        if not isinstance(error, psycopg.Error):
+            return False
+        state = error.sqlstate
+        if state is None:
+            # No answer from the server at all: a connection refused, lost or closed.
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return state.startswith("08") or state in _POSTGRES_SHUTDOWN
+
+    def insert_new(self, table: Table) -> Insert:
+        return postgresql.insert(table).on_conflict_do_nothing()
+
     @cached_property
     def _statements(self) -> _PostgresStatements:
         return _PostgresStatements(self.database)
@@ -272,12 +325,14 @@ class PostgresDialect(Dialect):
         if any(name in caps for name in workflow_names):
             # A cap is a count that must hold until the claim commits: read, then update.
             return super().claim_submitted(owner, now, workflow_names, limit, caps)
+        statements = self._statements
         rows = self.database.execute(
             "claim submitted runs",
-            self._statements.claim,
+            statements.claim,
             {"names": list(workflow_names), "limit": limit, "owner_id": owner.owner_id,
              "owner_host": owner.host, "owner_pid": owner.pid, "now": iso(now)},
             fetch=True,
+            again=statements.claimed_before,
         )  # fmt: skip
         return sorted(rows, key=lambda row: row.submitted)
 
@@ -324,6 +379,10 @@ class _PostgresStatements:
                     heartbeat_at=bindparam("now"), started_at=bindparam("now"))
             .returning(*runs.c, picked.c.submitted)
         )  # fmt: skip
+        mine = claimed_by(bindparam("owner_id"), bindparam("now"))
+        self.claimed_before: Prepared = database.prepare(
+            mine.add_columns(runs.c.started_at.label("submitted"))
+        )
         finish = (
             update(runs)
             .where(runs.c.run_id == bindparam("key"))
@@ -333,7 +392,7 @@ class _PostgresStatements:
         # The last step's row and the run's end in one statement (a data-modifying
         # WITH): one round trip and one commit where there would be two of each.
         last_step = (
-            insert(steps)
+            database.dialect.insert_new(steps)
             .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
             .cte("last_step")
         )
@@ -341,6 +400,21 @@ class _PostgresStatements:
         self.cancel_requested: Prepared = database.prepare(
             select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
         )
+
+
+def claimed_by(owner_id: str | BindParameter[str], at: str | BindParameter[str]) -> Select[Any]:
+    """The submitted runs a claim by owner ``owner_id`` at time ``at`` (ISO text) took:
+    what a claim tried again returns, in case the try that failed had committed. The
+    time tells one claim of an owner from another (the store never gives two the same)."""
+    return select(runs).where(
+        and_(
+            runs.c.status == WorkflowStatus.RUNNING,
+            runs.c.heartbeat_at == at,
+            runs.c.started_at == at,
+            runs.c.owner_id == owner_id,
+            runs.c.parent_run_id.is_(None),
+        )
+    )
 
 
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SqliteDialect, "postgresql": PostgresDialect}

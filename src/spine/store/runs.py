@@ -8,12 +8,16 @@ the database's dialect, and rows become records through :mod:`spine.store.codec`
 from __future__ import annotations
 
 import json
+import os
+import socket
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, Select, and_, select, update
 
-from spine.core.errors import RunNotFoundError
+from spine.core.errors import RunNotFoundError, StoreError
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
@@ -42,32 +46,47 @@ class SqlStore(Closing):
     Close the store when done (or open it in a ``with`` block).
     """
 
-    def __init__(self, database_url: str) -> None:
-        self.database = Database(database_url)
+    def __init__(self, database_url: str, *, retry_seconds: float | None = None) -> None:
+        self.database = Database(database_url, retry_seconds=retry_seconds)
         self.engine = self.database.engine
         self.where = self.database.where
         self.url = database_url
         self._dialect = self.database.dialect
-        self._insert_step = self.database.prepare(steps.insert())
+        self._insert_step = self.database.prepare(self._dialect.insert_new(steps))
+        self._claim_lock = threading.Lock()
+        self._last_claim = 0
 
     # -- writing ----------------------------------------------------------------
 
     def create_run(self, run: RunRecord) -> None:
         values = new_run_values(run)
-        with self.database.transaction(f"record run {run.run_id}") as conn:
-            conn.execute(runs.insert().values(**values))
+        insert = self._dialect.insert_new(runs).values(**values)
+        ours = (values["owner_id"], values["started_at"])
+
+        def record(conn: Connection) -> None:
+            if conn.execute(insert).rowcount == 1:
+                return
+            # The id is taken: by this very row if an earlier try committed unanswered
+            # (same owner, same start), else by another run.
+            found = conn.execute(
+                select(runs.c.owner_id, runs.c.started_at).where(runs.c.run_id == run.run_id)
+            ).first()
+            if found is None or tuple(found) != ours:
+                raise StoreError(
+                    f"cannot record run {run.run_id} in {self.where}: another run has this id"
+                )
+
+        self.database.transaction(f"record run {run.run_id}", record)
 
     def record_step(self, step: StepRecord) -> None:
         action = f"record step {step.step_name!r} of run {step.run_id}"
         self.database.execute(action, self._insert_step, step_values(step))
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
-        with self.database.statement(f"update run {run_id}") as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run_id)
-                .values(status=status, wake_at=iso(wake_at))
-            )
+        change = (
+            update(runs).where(runs.c.run_id == run_id).values(status=status, wake_at=iso(wake_at))
+        )
+        self.database.statement(f"update run {run_id}", lambda conn: conn.execute(change))
 
     def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
         step = None if last_step is None else step_values(last_step)
@@ -79,9 +98,11 @@ class SqlStore(Closing):
         new = [{**new_run_values(i.run), **end_values(i.run)} for i in items if i.new]
         rows = [step_values(step) for i in items for step in i.steps]
         first = items[0].run
-        with self.database.transaction(f"record the items of map {first.parent_step!r}") as conn:
+        insert_new = self._dialect.insert_new
+
+        def save(conn: Connection) -> None:
             if new:
-                conn.execute(runs.insert(), new)
+                conn.execute(insert_new(runs), new)
             for item in items:
                 if not item.new:
                     conn.execute(
@@ -90,46 +111,65 @@ class SqlStore(Closing):
                         .values(**end_values(item.run), **owner_values(None, None))
                     )
             if rows:
-                conn.execute(steps.insert(), rows)
+                conn.execute(insert_new(steps), rows)
+
+        self.database.transaction(f"record the items of map {first.parent_step!r}", save)
 
     # -- leases -----------------------------------------------------------------
 
     def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
         """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
         old = expected.owner
-        with self.database.statement(f"claim run {expected.run_id}") as conn:
-            result = conn.execute(
-                update(runs)
-                .where(
-                    and_(
-                        runs.c.run_id == expected.run_id,
-                        runs.c.status == expected.status,
-                        runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
-                        runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
-                    )
+        now = self._claim_time(now)
+        run_id = expected.run_id
+        swap = (
+            update(runs)
+            .where(
+                and_(
+                    runs.c.run_id == run_id,
+                    runs.c.status == expected.status,
+                    runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
+                    runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
                 )
-                # Claimed is executing: a second resume must find it RUNNING and owned.
-                .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now))
             )
-            return result.rowcount == 1
+            # Claimed is executing: a second resume must find it RUNNING and owned.
+            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now))
+        )
+        taken = select(runs.c.run_id).where(
+            and_(
+                runs.c.run_id == run_id,
+                runs.c.status == WorkflowStatus.RUNNING,
+                runs.c.owner_id == owner.owner_id,
+                runs.c.heartbeat_at == iso(now),
+            )
+        )
+
+        def take(conn: Connection) -> bool:
+            return bool(conn.execute(swap).rowcount == 1)
+
+        def take_again(conn: Connection) -> bool:
+            # The try that failed may have committed: then the row shows this very claim.
+            return take(conn) or conn.execute(taken).first() is not None
+
+        return self.database.statement(f"claim run {run_id}", take, again=take_again)
 
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
         if not run_ids:
             return
-        with self.database.statement("renew leases") as conn:
-            conn.execute(
-                update(runs)
-                .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
-                .values(heartbeat_at=iso(now))
-            )
+        renew = (
+            update(runs)
+            .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
+            .values(heartbeat_at=iso(now))
+        )
+        self.database.statement("renew leases", lambda conn: conn.execute(renew))
 
     def release(self, run_id: str, owner: Owner) -> None:
-        with self.database.statement(f"release run {run_id}") as conn:
-            conn.execute(
-                update(runs)
-                .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
-                .values(**owner_values(None, None))
-            )
+        release = (
+            update(runs)
+            .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+            .values(**owner_values(None, None))
+        )
+        self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
 
     def claim_pending(
         self,
@@ -149,6 +189,7 @@ class SqlStore(Closing):
         """
         if not workflow_names:
             return []
+        now = self._claim_time(now)
         rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
         claimed = [run_record(row) for row in rows]
         # A submitted run starts when it is claimed, and has no step rows yet: the
@@ -157,6 +198,14 @@ class SqlStore(Closing):
             run.started_at = now
         return claimed
 
+    def _claim_time(self, now: float) -> float:
+        """``now``, or a microsecond after this store's previous claim: a claim tried
+        again finds the rows it took by owner and time, so no two claims of one owner
+        (threads of one runner) may share a time."""
+        with self._claim_lock:
+            micros = self._last_claim = max(round(now * 1e6), self._last_claim + 1)
+        return micros / 1e6
+
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
         without an owner), else by asking its runner to stop at the next step boundary.
@@ -164,7 +213,8 @@ class SqlStore(Closing):
         status of a run that had already ended."""
         idle = (WorkflowStatus.PENDING, WorkflowStatus.WAITING)
         executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
-        with self.database.transaction(f"cancel run {run_id}") as conn:
+
+        def cancel(conn: Connection) -> str:
             row = conn.execute(
                 select(runs.c.status, runs.c.owner_id).where(runs.c.run_id == run_id)
             ).first()
@@ -182,13 +232,15 @@ class SqlStore(Closing):
                 return "requested"
             return str(row.status)
 
+        return self.database.transaction(f"cancel run {run_id}", cancel)
+
     def cancel_requested(self, run_id: str) -> bool:
         return self._dialect.cancel_requested(run_id)
 
     # -- reading ----------------------------------------------------------------
 
     def load_run(self, run_id: str) -> StoredRun:
-        with self.database.transaction(f"read run {run_id}") as conn:
+        def load(conn: Connection) -> StoredRun:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
             if row is None:
                 raise RunNotFoundError(run_id, self.where)
@@ -197,39 +249,54 @@ class SqlStore(Closing):
                 .where(steps.c.run_id == run_id)
                 .order_by(steps.c.step_order, steps.c.attempt)
             ).all()
-        return StoredRun(run=run_record(row), steps=[step_record(r) for r in step_rows])
+            return StoredRun(run=run_record(row), steps=[step_record(r) for r in step_rows])
+
+        return self.database.transaction(f"read run {run_id}", load)
 
     def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
         """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
-        their parent; submitted runs are claimed by ``claim_pending``)."""
+        their parent; submitted runs are claimed by ``claim_pending``).
+
+        For ``lease_seconds`` after the database was last away, runs of other processes
+        whose lease has not been renewed since are left out: no owner could renew it
+        meanwhile, so its age says nothing of whether the owner is alive. (This
+        process's own runs are known exactly: by whether a runner here holds them.)"""
         executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
-        with self.database.statement("list runs to recover") as conn:
-            rows = conn.execute(
-                select(runs)
-                .where(and_(runs.c.status.in_(executing), runs.c.parent_run_id.is_(None)))
-                .order_by(runs.c.started_at)
-            ).all()
-        return [run_record(r) for r in rows]
+        query = (
+            select(runs)
+            .where(and_(runs.c.status.in_(executing), runs.c.parent_run_id.is_(None)))
+            .order_by(runs.c.started_at)
+        )
+        found = self._records("list runs to recover", query)
+        outage = self.database.last_outage
+        if outage is not None and time.time() - outage[1] < lease_seconds:
+            back, here = outage[1], (socket.gethostname(), os.getpid())
+            found = [r for r in found if r.owner is None or (r.owner.host, r.owner.pid) == here
+                     or (r.heartbeat_at or 0.0) >= back]  # fmt: skip
+        return found
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
-        with self.database.statement(f"read the map items of run {parent_run_id}") as conn:
-            rows = conn.execute(
-                select(runs).where(
-                    and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
-                )
-            ).all()
+        query = select(runs).where(
+            and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
+        )
+        return self._records(f"read the map items of run {parent_run_id}", query)
+
+    def _records(self, action: str, query: Select[Any]) -> list[RunRecord]:
+        rows = self.database.statement(action, lambda conn: conn.execute(query).all())
         return [run_record(r) for r in rows]
 
     def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Quality metrics every step of ``workflow_name`` reported, oldest first."""
-        with self.database.transaction(f"read quality metrics of {workflow_name!r}") as conn:
-            rows = conn.execute(
-                select(steps.c.run_id, steps.c.step_name, steps.c.completed_at, steps.c.quality)
-                .join(runs, runs.c.run_id == steps.c.run_id)
-                .where(and_(runs.c.workflow_name == workflow_name, steps.c.quality.is_not(None)))
-                .order_by(steps.c.completed_at)
-                .limit(limit)
-            ).all()
+        query = (
+            select(steps.c.run_id, steps.c.step_name, steps.c.completed_at, steps.c.quality)
+            .join(runs, runs.c.run_id == steps.c.run_id)
+            .where(and_(runs.c.workflow_name == workflow_name, steps.c.quality.is_not(None)))
+            .order_by(steps.c.completed_at)
+            .limit(limit)
+        )
+        rows = self.database.statement(
+            f"read quality metrics of {workflow_name!r}", lambda conn: conn.execute(query).all()
+        )
         return [
             {
                 "run_id": r.run_id,
@@ -263,10 +330,9 @@ class SqlStore(Closing):
             query = query.where(runs.c.started_at >= iso(since))
         if top_level:
             query = query.where(runs.c.parent_run_id.is_(None))
-        query = query.order_by(runs.c.started_at.desc()).limit(limit).offset(offset)
-        with self.database.transaction("list runs") as conn:
-            rows = conn.execute(query).all()
-        return [run_record(r) for r in rows]
+        return self._records(
+            "list runs", query.order_by(runs.c.started_at.desc()).limit(limit).offset(offset)
+        )
 
     # -- housekeeping -------------------------------------------------------------
 
@@ -279,7 +345,8 @@ class SqlStore(Closing):
             runs.c.completed_at.is_not(None),
             runs.c.completed_at < iso(before),
         )
-        with self.database.transaction("prune old runs") as conn:
+
+        def prune(conn: Connection) -> int:
             old = [r.run_id for r in conn.execute(select(runs.c.run_id).where(ended))]
             doomed = list(old)
             frontier = list(old)
@@ -296,7 +363,9 @@ class SqlStore(Closing):
                 chunk = doomed[start : start + _PRUNE_CHUNK]
                 conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
                 conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
-        return len(old)
+            return len(old)
+
+        return self.database.transaction("prune old runs", prune)
 
     def delivery_log(self) -> DeliveryLog:
         """The alert delivery log in this database (table ``alert_deliveries``), on its

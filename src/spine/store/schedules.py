@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -45,44 +46,61 @@ class SqlScheduleStore(StoreView):
             next_fire_at=None if schedule.paused else schedule.first_fire_after(moment),
             last_fired_at=None,
         )
-        with self.database.transaction(f"add schedule {schedule.name!r}") as conn:
+        values = _values(stored)
+        taken = ScheduleError(
+            f"schedule {schedule.name!r} already exists in {self.where}; delete it first "
+            "(spine schedule delete) to define it anew",
+            schedule=schedule.name,
+        )
+
+        def add(conn: Connection) -> None:
             try:
-                conn.execute(schedules.insert().values(**_values(stored)))
+                conn.execute(schedules.insert().values(**values))
             except IntegrityError:
-                raise ScheduleError(
-                    f"schedule {schedule.name!r} already exists in {self.where}; delete it "
-                    "first (spine schedule delete) to define it anew",
-                    schedule=schedule.name,
-                ) from None
+                raise taken from None
+
+        def add_again(conn: Connection) -> None:
+            # The try that failed may have committed: then the name holds this very row.
+            conn.execute(self.database.dialect.insert_new(schedules).values(**values))
+            created = conn.execute(
+                select(schedules.c.created_at).where(schedules.c.name == schedule.name)
+            ).scalar()
+            if created != values["created_at"]:
+                raise taken
+
+        self.database.transaction(f"add schedule {schedule.name!r}", add, again=add_again)
         return stored
 
     def get(self, name: str) -> Schedule:
-        with self.database.transaction(f"read schedule {name!r}") as conn:
-            return self._load(conn, name)
+        return self.database.transaction(f"read schedule {name!r}", lambda c: self._load(c, name))
 
     def list_schedules(self) -> list[Schedule]:
         """Every schedule, by name."""
-        with self.database.transaction("list schedules") as conn:
-            rows = conn.execute(select(schedules).order_by(schedules.c.name)).all()
+        query = select(schedules).order_by(schedules.c.name)
+        rows = self.database.statement("list schedules", lambda conn: conn.execute(query).all())
         return [_schedule(row) for row in rows]
 
     def pause(self, name: str) -> Schedule:
         """Stop firing ``name`` until :meth:`resume`; runs it started are not touched."""
-        with self.database.transaction(f"pause schedule {name!r}") as conn:
+
+        def pause(conn: Connection) -> Schedule:
             schedule = self._load(conn, name)
             conn.execute(
                 update(schedules)
                 .where(schedules.c.name == name)
                 .values(paused=1, next_fire_at=None)
             )
-        return replace(schedule, paused=True, next_fire_at=None)
+            return replace(schedule, paused=True, next_fire_at=None)
+
+        return self.database.transaction(f"pause schedule {name!r}", pause)
 
     def resume(self, name: str, now: float | None = None) -> Schedule:
         """Fire ``name`` again from its first time after ``now``: the times it was paused
         through are not made up for. Resuming a schedule that is not paused changes
         nothing."""
         moment = time.time() if now is None else now
-        with self.database.transaction(f"resume schedule {name!r}") as conn:
+
+        def resume(conn: Connection) -> Schedule:
             schedule = self._load(conn, name)
             if not schedule.paused:
                 return schedule
@@ -92,36 +110,46 @@ class SqlScheduleStore(StoreView):
                 .where(schedules.c.name == name)
                 .values(paused=0, next_fire_at=iso(following))
             )
-        return replace(schedule, paused=False, next_fire_at=following)
+            return replace(schedule, paused=False, next_fire_at=following)
+
+        return self.database.transaction(f"resume schedule {name!r}", resume)
 
     def delete(self, name: str) -> None:
         """Delete ``name`` and its record of due times; the runs it started stay."""
-        with self.database.transaction(f"delete schedule {name!r}") as conn:
+
+        def delete(conn: Connection) -> None:
             self._load(conn, name)
             conn.execute(schedule_fires.delete().where(schedule_fires.c.schedule_name == name))
             conn.execute(schedules.delete().where(schedules.c.name == name))
 
+        self.database.transaction(f"delete schedule {name!r}", delete)
+
     def history(self, name: str, limit: int = 50) -> list[ScheduleFire]:
         """What became of the latest ``limit`` due times of ``name``, newest first."""
-        with self.database.transaction(f"read the history of schedule {name!r}") as conn:
+
+        def history(conn: Connection) -> Sequence[Row[Any]]:
             self._load(conn, name)
-            rows = conn.execute(
+            return conn.execute(
                 select(schedule_fires)
                 .where(schedule_fires.c.schedule_name == name)
                 .order_by(schedule_fires.c.due_at.desc())
                 .limit(max(limit, 0))
             ).all()
+
+        rows = self.database.transaction(f"read the history of schedule {name!r}", history)
         return [_fire(row) for row in rows]
 
     # -- the ScheduleStore protocol ---------------------------------------------------
 
     def due(self, now: float) -> list[Schedule]:
-        with self.database.statement("look for due schedules") as conn:
-            rows = conn.execute(
-                select(schedules)
-                .where(and_(schedules.c.paused == 0, schedules.c.next_fire_at <= iso(now)))
-                .order_by(schedules.c.next_fire_at)
-            ).all()
+        query = (
+            select(schedules)
+            .where(and_(schedules.c.paused == 0, schedules.c.next_fire_at <= iso(now)))
+            .order_by(schedules.c.next_fire_at)
+        )
+        rows = self.database.statement(
+            "look for due schedules", lambda conn: conn.execute(query).all()
+        )
         found = []
         for row in rows:
             try:
@@ -140,7 +168,10 @@ class SqlScheduleStore(StoreView):
         run: RunRecord | None,
     ) -> ScheduleFire | None:
         name = schedule.name
-        with self.database.transaction(f"fire schedule {name!r}") as conn:
+
+        # Tried again after a commit whose answer was lost, the claim finds the due time
+        # moved on and changes nothing, as it does when another worker fired it.
+        def fire(conn: Connection) -> ScheduleFire | None:
             # The claim of this due time. On PostgreSQL a second worker's UPDATE waits
             # for the first one's commit, then finds the row moved on and changes nothing.
             # created_at ties the claim to this very definition, not a namesake added
@@ -189,17 +220,18 @@ class SqlScheduleStore(StoreView):
                     detail=fire.detail,
                 )
             )
-        return fire
+            return fire
+
+        return self.database.transaction(f"fire schedule {name!r}", fire)
 
     def prune(self, before: float) -> int:
         """Delete the records of due times recorded before ``before``: a schedule's next
         time has moved past them, so they no longer guard anything. Returns how many
         went."""
-        with self.database.transaction("prune old schedule due times") as conn:
-            result = conn.execute(
-                schedule_fires.delete().where(schedule_fires.c.recorded_at < iso(before))
-            )
-        return result.rowcount
+        old = schedule_fires.delete().where(schedule_fires.c.recorded_at < iso(before))
+        return self.database.transaction(
+            "prune old schedule due times", lambda conn: int(conn.execute(old).rowcount)
+        )
 
     def _load(self, conn: Connection, name: str) -> Schedule:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).first()

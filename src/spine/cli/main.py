@@ -25,6 +25,7 @@ from spine.cli.values import params_options
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
+    from spine.core.outage import Outage
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
 
 EXIT_FAILED = 1
@@ -32,6 +33,9 @@ CLAIM_BATCH = 8
 """Most submitted runs one worker thread claims at once, with a backlog."""
 RECOVERY_SECONDS = 1.0
 """How often a worker looks for runs whose process died and waits that are due."""
+FAILED_POLL_SECONDS = 1.0
+"""How long a worker thread waits after a look for work failed (the database retries
+a lost connection itself; what reaches the worker outlasted that)."""
 
 
 class SpineGroup(click.Group):
@@ -302,6 +306,7 @@ def worker(
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
     from spine.cli.loading import import_apps
+    from spine.core.outage import Outage
 
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     import_apps(apps)
@@ -320,8 +325,12 @@ def worker(
     ):
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {database_url(ctx)}")
 
+        # One report for all threads: an outage is one line, not one per thread.
+        outage = Outage(lambda line: click.echo(f"worker: {line}", err=True))
         threads = [
-            threading.Thread(target=_work, args=(runner, stop, poll), name=f"spine-worker-{i}")
+            threading.Thread(
+                target=_work, args=(runner, stop, poll, outage), name=f"spine-worker-{i}"
+            )
             for i in range(concurrency)
         ]
         for thread in threads:
@@ -333,8 +342,9 @@ def worker(
     click.echo("worker stopped")
 
 
-def _work(runner: WorkflowRunner, stop: threading.Event, poll: float) -> None:
-    """One worker thread: execute runs until ``stop`` is set."""
+def _work(runner: WorkflowRunner, stop: threading.Event, poll: float, outage: Outage) -> None:
+    """One worker thread: execute runs until ``stop`` is set; what fails is reported
+    through ``outage`` and tried again, however long the database is away."""
     next_recovery = 0.0
     batch = 1
     while not stop.is_set():
@@ -349,9 +359,11 @@ def _work(runner: WorkflowRunner, stop: threading.Event, poll: float) -> None:
             if not done and time.monotonic() >= next_recovery:
                 next_recovery = time.monotonic() + RECOVERY_SECONDS
                 done = runner.recover()
-        except Exception as exc:  # a database hiccup must not end the worker
-            click.echo(f"worker: {type(exc).__name__}: {exc}", err=True)
-            done = []
+        except Exception as exc:  # a database outage must not end the worker
+            outage.failed(exc)
+            stop.wait(FAILED_POLL_SECONDS)
+            continue
+        outage.worked()
         for result in done:
             click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
         if not done:

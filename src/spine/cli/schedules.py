@@ -235,6 +235,7 @@ def firing_schedules(runner: WorkflowRunner, stop: threading.Event) -> Iterator[
     A thread of its own, so that schedules fire on time while every worker thread is
     busy executing runs.
     """
+    from spine.core.outage import Outage
     from spine.core.records import when
     from spine.orchestration.schedules import Scheduler
     from spine.store import SqlScheduleStore, SqlStore
@@ -244,14 +245,17 @@ def firing_schedules(runner: WorkflowRunner, stop: threading.Event) -> Iterator[
         raise TypeError("a worker fires schedules kept in the SQL history of its runner")
     scheduler = Scheduler(runner, SqlScheduleStore(store))
     done = threading.Event()
+    outage = Outage(lambda line: click.echo(f"worker: schedules: {line}", err=True))
 
     def fire() -> None:
         while not (stop.is_set() or done.is_set()):
             try:
                 fires = scheduler.fire_due()
-            except Exception as exc:  # a database hiccup must not end the firing
-                click.echo(f"worker: schedules: {type(exc).__name__}: {exc}", err=True)
+            except Exception as exc:  # a database outage must not end the firing
+                outage.failed(exc)
                 fires = []
+            else:
+                outage.worked()
             for fire in fires:
                 click.echo(f"schedule {fire.schedule}: {fire.outcome} {when(fire.due_at)} "
                            f"{fire.run_id or fire.detail}")  # fmt: skip

@@ -13,6 +13,7 @@ import os
 import threading
 
 from spine.core.clock import Clock
+from spine.core.outage import Outage
 from spine.core.records import Owner, RunRecord
 from spine.orchestration.history import HistoryStore
 
@@ -37,6 +38,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._outage = Outage(lambda line: logger.warning("renewing leases: %s", line))
 
     def hold(self, run_id: str) -> None:
         with _held_lock:
@@ -72,8 +74,10 @@ class LeaseKeeper:
                 continue
             try:
                 self._store.heartbeat(run_ids, self._owner, self._clock.time())
-            except Exception:
-                logger.warning("could not renew the leases of %d runs", len(run_ids), exc_info=True)
+            except Exception as exc:
+                self._outage.failed(exc)
+            else:
+                self._outage.worked()
 
     def close(self) -> None:
         self._stop.set()

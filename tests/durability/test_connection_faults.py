@@ -29,18 +29,14 @@ pytestmark = pytest.mark.timeout(90)
 
 STEPS = 5
 APP = """
-import os, time
+import os, time, uuid
 from spine.orchestration import Step, Workflow, register_workflow
-
-MARKERS = os.environ["SPINE_TEST_MARKERS"]
 
 def marked(name):
     def step(ctx, config):
-        # The marker is on disk before the step returns, as any side effect would be.
-        with open(MARKERS, "a") as log:
-            log.write(f"{ctx.run_id} {name} {os.getpid()}\\n")
-            log.flush()
-            os.fsync(log.fileno())
+        # A file per execution, made before the step returns, as any side effect would be.
+        marker = f"{ctx.run_id}.{name}.{uuid.uuid4().hex}"
+        os.close(os.open(os.path.join(os.environ["SPINE_TEST_MARKERS"], marker), os.O_CREAT))
         time.sleep(0.06)
         return {"step": name}
     return step
@@ -57,8 +53,8 @@ class Fleet:
         self.tmp_path = tmp_path
         self.app = tmp_path / "faults_app.py"
         self.app.write_text(textwrap.dedent(APP))
-        self.markers = tmp_path / "markers.log"
-        self.markers.touch()
+        self.markers = tmp_path / "markers"
+        self.markers.mkdir()
         self.url = postgres_url
         # The same steps as the app's (a run's definition is checked by them), to submit.
         steps = [Step.lambda_(f"s{i}", lambda c, k: None) for i in range(STEPS)]
@@ -82,8 +78,8 @@ class Fleet:
         self.logs.append(log)
 
     def executions(self) -> Counter[tuple[str, str]]:
-        lines = self.markers.read_text().splitlines()
-        return Counter((run_id, step) for run_id, step, _ in (line.split() for line in lines))
+        names = (path.name.split(".") for path in self.markers.iterdir())
+        return Counter((run_id, step) for run_id, step, _ in names)
 
     def wait_until(self, condition: Callable[[], bool], seconds: float) -> None:
         deadline = time.time() + seconds

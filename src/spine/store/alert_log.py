@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Row, select
 
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
 from spine.store.codec import iso
@@ -37,29 +37,32 @@ class SqlDeliveryLog(StoreView):
         return log
 
     def record(self, record: DeliveryRecord) -> None:
-        # The row's id is the delivery's: a write tried again after a commit whose
-        # answer was lost finds it there.
-        insert = self.database.dialect.insert_new(alert_deliveries).values(
-            id=record.id,
-            fingerprint=record.fingerprint,
-            severity=record.severity.value,
-            title=record.title,
-            message=record.message,
-            source=record.source,
-            domain=record.domain,
-            run_id=record.run_id,
-            channel=record.channel,
-            channel_type=record.channel_type,
-            success=int(record.success),
-            throttled=int(record.throttled),
-            attempts=record.attempts,
-            suppressed=record.suppressed,
-            error=record.error,
-            created_at=_iso(record.created_at),
-            delivered_at=_iso(record.delivered_at),
-        )
-        action = f"record the delivery of alert {record.title!r}"
-        self.database.transaction(action, lambda conn: conn.execute(insert))
+        # The row's id is the delivery's: a write tried again after a commit whose answer
+        # was lost finds it there.
+        def insert(conn: Connection) -> None:
+            conn.execute(
+                self.database.dialect.insert_new(alert_deliveries).values(
+                    id=record.id,
+                    fingerprint=record.fingerprint,
+                    severity=record.severity.value,
+                    title=record.title,
+                    message=record.message,
+                    source=record.source,
+                    domain=record.domain,
+                    run_id=record.run_id,
+                    channel=record.channel,
+                    channel_type=record.channel_type,
+                    success=int(record.success),
+                    throttled=int(record.throttled),
+                    attempts=record.attempts,
+                    suppressed=record.suppressed,
+                    error=record.error,
+                    created_at=_iso(record.created_at),
+                    delivered_at=_iso(record.delivered_at),
+                )
+            )
+
+        self.database.transaction(f"record the delivery of alert {record.title!r}", insert)
 
     def recent(self, limit: int = 50, *, run_id: str | None = None) -> list[DeliveryRecord]:
         """The latest ``limit`` deliveries, newest first; only run ``run_id``'s if given."""

@@ -46,6 +46,9 @@ from spine.store.engine import connect
 from spine.store.migrations import migrate
 
 T = TypeVar("T")
+Work = Callable[[Connection], T]
+"""What :meth:`Database.transaction` and :meth:`Database.statement` run: a function of a
+connection, called again if the database did not answer."""
 
 logger = logging.getLogger("spine.store")
 
@@ -138,13 +141,7 @@ class Database(Closing):
     def _migrate(self, conn: Connection) -> None:
         migrate(conn, self.where, self.dialect)
 
-    def transaction(
-        self,
-        action: str,
-        work: Callable[[Connection], T],
-        *,
-        again: Callable[[Connection], T] | None = None,
-    ) -> T:
+    def transaction(self, action: str, work: Work[T], *, again: Work[T] | None = None) -> T:
         """``work(conn)`` in a transaction committed when it returns; its result.
 
         ``action`` says what it does ("record run 42"): a failure raises
@@ -154,13 +151,7 @@ class Database(Closing):
         """
         return self._attempts(action, self.engine.begin, work, again)
 
-    def statement(
-        self,
-        action: str,
-        work: Callable[[Connection], T],
-        *,
-        again: Callable[[Connection], T] | None = None,
-    ) -> T:
+    def statement(self, action: str, work: Work[T], *, again: Work[T] | None = None) -> T:
         """``work(conn)``, which executes one statement, committed as the backend does
         it most cheaply (on PostgreSQL by itself: no BEGIN and COMMIT round trips).
         Errors and tries as for :meth:`transaction`."""
@@ -170,10 +161,10 @@ class Database(Closing):
         self,
         action: str,
         open_connection: Callable[[], AbstractContextManager[Connection]],
-        work: Callable[[Connection], T],
-        again: Callable[[Connection], T] | None,
+        work: Work[T],
+        again: Work[T] | None,
     ) -> T:
-        def attempt(block: Callable[[Connection], T]) -> T:
+        def attempt(block: Work[T]) -> T:
             with open_connection() as conn:
                 return block(conn)
 

@@ -7,13 +7,13 @@ the database's dialect, and rows become records through :mod:`spine.store.codec`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, select, update
 
 from spine.core.errors import RunNotFoundError
+from spine.core.jsonvalue import decode
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
@@ -235,7 +235,7 @@ class SqlStore(Closing):
                 "run_id": r.run_id,
                 "step_name": r.step_name,
                 "completed_at": r.completed_at,
-                "quality": json.loads(r.quality),
+                "quality": decode(r.quality),
             }
             for r in rows
         ]

@@ -71,6 +71,9 @@ class RunRecord:
     failed_steps: int = 0
     source: str | None = None
     """Where the workflow was loaded from (``path/to/file.py:attr``), if known."""
+    takeovers: int = 0
+    """Takeovers from a dead owner in a row at step execution ``takeover_order``."""
+    takeover_order: int | None = None
 
 
 @dataclass(slots=True)

@@ -183,6 +183,8 @@ def run_record(row: Row[Any]) -> RunRecord:
         completed_steps=row.completed_steps or 0,
         failed_steps=row.failed_steps or 0,
         source=row.source,
+        takeovers=row.takeovers or 0,
+        takeover_order=row.takeover_order,
     )
 
 

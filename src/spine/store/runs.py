@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
 
 from spine.core.errors import RunNotFoundError
 from spine.core.jsonvalue import decode
@@ -122,6 +122,22 @@ class SqlStore(Closing):
                 .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
                 .values(heartbeat_at=iso(now))
             )
+
+    def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
+        """Count a takeover of run ``run_id`` (now owned by ``owner``) from a dead owner,
+        at step execution ``step_order``; returns how many in a row happened there."""
+        same = runs.c.takeover_order == step_order
+        with self.database.transaction(f"record a takeover of run {run_id}") as conn:
+            conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+                .values(
+                    takeovers=case((same, runs.c.takeovers + 1), else_=1),
+                    takeover_order=step_order,
+                )
+            )
+            count = conn.execute(select(runs.c.takeovers).where(runs.c.run_id == run_id)).scalar()
+        return int(count or 0)
 
     def release(self, run_id: str, owner: Owner) -> None:
         with self.database.statement(f"release run {run_id}") as conn:

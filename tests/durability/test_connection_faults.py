@@ -290,4 +290,6 @@ def test_a_worker_waits_out_a_database_outage(
         for part in ("worker: StoreError", "worker: schedules: StoreError"):
             assert sum(line.startswith(part) for line in lines) == 1, errors[-3000:]
         assert sum("working again" in line for line in lines) >= 2, errors[-3000:]
-        assert len(lines) <= 8, errors[-3000:]
+        # (Besides: a line per run taken back from the thread that gave it up.)
+        reports = [line for line in lines if "owner died" not in line]
+        assert len(reports) <= 8, errors[-3000:]

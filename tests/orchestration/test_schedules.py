@@ -414,7 +414,7 @@ def test_a_schedule_whose_run_cannot_be_made_does_not_stop_the_others(
     assert missed.run_id is None
     assert missed.detail is not None
     assert missed.detail.startswith("no run: it could not be made: WorkflowValidationError: ")
-    assert "params['since'] (a set) cannot be stored as JSON" in missed.detail
+    assert "params['since'] cannot be stored as JSON: it is a set" in missed.detail
     assert "schedule 'a-bad'" in caplog.text
     assert "cannot be stored as JSON" in caplog.text
     # The broken schedule went on with its next time, and both fire again at 07:00.

@@ -228,3 +228,15 @@ def test_a_wait_must_be_a_finite_number_of_seconds_up_to_366_days(seconds: objec
 
 def test_a_wait_of_366_days_is_allowed() -> None:
     Workflow("wait.wf", [Step.wait("zero", 0), Step.wait("longest", 366 * 86400)])
+
+
+def test_a_recovery_limit_must_be_a_positive_integer() -> None:
+    from spine.core.errors import WorkflowValidationError
+
+    with pytest.raises(WorkflowValidationError, match="recovery_limit must be an integer >= 1"):
+        Workflow("limits", [Step.lambda_("s", lambda c, k: None)], recovery_limit=0)
+    with pytest.raises(ValueError, match="recovery_limit"):
+        WorkflowRunner(recovery_limit=-1)
+    assert (
+        Workflow("ok", [Step.lambda_("s", lambda c, k: None)], recovery_limit=2).recovery_limit == 2
+    )

@@ -197,3 +197,40 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
     assert "source" in columns
     assert {"ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started"} <= indexes
     assert _versions(database_url) == [SCHEMA_VERSION]
+
+
+def test_a_version_5_database_with_runs_is_migrated_and_a_failed_run_resumed(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    """Version 5 had no takeover columns: its runs load, and one of them is resumed."""
+    attempts = {"n": 0}
+
+    def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise RuntimeError("warehouse offline")
+        return {"value": ctx.get_output("start", "value") + 1}
+
+    flaky_flow = Workflow(
+        "store.v5.flaky",
+        [Step.lambda_("start", lambda ctx, config: {"value": 1}), Step.lambda_("next", flaky)],
+    )
+    runner = make_runner(database_url=database_url)
+    done = runner.execute(_workflow())
+    failed = runner.execute(flaky_flow)
+    assert failed.status == WorkflowStatus.FAILED
+    runner.close()
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN takeovers")
+        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN takeover_order")
+        conn.execute(schema_version.update().values(version=5))
+
+    again = make_runner(database_url=database_url)
+    resumed = again.resume(failed.run_id, flaky_flow)
+
+    assert _versions(database_url) == [SCHEMA_VERSION]
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.context.get_output("next", "value") == 2
+    store = store_of(again)
+    assert store.load_run(done.run_id).run.status == "COMPLETED"
+    assert store.load_run(failed.run_id).run.takeovers == 0

@@ -94,11 +94,18 @@ class WorkflowError(SpineError):
     """A workflow could not be run as requested."""
 
     def __init__(
-        self, message: str, *, workflow: str | None = None, step: str | None = None
+        self,
+        message: str,
+        *,
+        workflow: str | None = None,
+        step: str | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.workflow = workflow
         self.step = step
+        self.field = field
+        """The field (``name``, ``params``, ``output``...) at fault, when one is."""
 
 
 class WorkflowValidationError(WorkflowError, ValueError):
@@ -114,9 +121,10 @@ class WorkflowValidationError(WorkflowError, ValueError):
         *,
         workflow: str | None = None,
         step: str | None = None,
+        field: str | None = None,
         problems: Sequence[str] = (),
     ) -> None:
-        super().__init__(message, workflow=workflow, step=step)
+        super().__init__(message, workflow=workflow, step=step, field=field)
         self.problems = list(problems) or [message]
 
 

@@ -1,4 +1,5 @@
-"""Where a field sits in a nested definition (a workflow or group file), for messages."""
+"""Fields of definitions: where a field sits in a nested definition (a workflow or
+group file), for messages, and which names a database can keep."""
 
 from __future__ import annotations
 
@@ -15,3 +16,19 @@ def field_name(path: FieldPath) -> str:
         else:
             text += f".{part}" if text else part
     return text
+
+
+def unstorable(name: str) -> str | None:
+    """Why a database cannot keep ``name`` as text, if it cannot.
+
+    PostgreSQL refuses NUL in text and text that is not valid UTF-8 (a lone
+    surrogate); SQLite keeps them but cuts strings at NUL in places. A name is
+    refused when it is defined, not when a run first writes it.
+    """
+    if "\x00" in name:
+        return "contains a NUL character (\\x00), which a database cannot store"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains {name[exc.start]!r}, which is not valid Unicode text"
+    return None

@@ -8,7 +8,6 @@ snapshots, so storage grows with each step's own output, not with the context.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from spine.core.errors import WorkflowError
 from spine.core.ids import new_id
+from spine.core.jsonvalue import JsonValueError, decode, encode
 
 DATA_FORMAT = 1
 """Version of the JSON written into ``params``/``outputs``/``context_updates`` columns."""
@@ -71,6 +71,9 @@ class RunRecord:
     failed_steps: int = 0
     source: str | None = None
     """Where the workflow was loaded from (``path/to/file.py:attr``), if known."""
+    takeovers: int = 0
+    """Takeovers from a dead owner in a row at step execution ``takeover_order``."""
+    takeover_order: int | None = None
 
 
 @dataclass(slots=True)
@@ -102,15 +105,15 @@ class StepRecord:
 
     @property
     def output(self) -> dict[str, Any]:
-        return json.loads(self.output_json)  # type: ignore[no-any-return]
+        return decode(self.output_json)  # type: ignore[no-any-return]
 
     @property
     def context_updates(self) -> dict[str, Any]:
-        return json.loads(self.context_updates_json)  # type: ignore[no-any-return]
+        return decode(self.context_updates_json)  # type: ignore[no-any-return]
 
     @property
     def quality(self) -> dict[str, Any] | None:
-        return None if self.quality_json is None else json.loads(self.quality_json)
+        return None if self.quality_json is None else decode(self.quality_json)
 
 
 @dataclass(slots=True)
@@ -136,36 +139,25 @@ class UnserializableOutputError(WorkflowError):
 
 
 def to_json(value: Mapping[str, Any], *, workflow: str, step: str, field_name: str) -> str:
-    """``value`` as JSON text; the error names the workflow, step, field and key."""
+    """``value`` as strict JSON text (:mod:`spine.core.jsonvalue`); the error names the
+    workflow, step, field and key path."""
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        path = first_bad_path(value, field_name)
+        return encode(value, field_name)
+    except JsonValueError as exc:
         raise UnserializableOutputError(
-            f"workflow {workflow!r}, step {step!r}: {path} cannot be stored as JSON; "
-            "return JSON values (str, int, float, bool, None, lists and dicts of them), "
-            "or store large or binary data elsewhere and return a reference to it",
+            f"workflow {workflow!r}, step {step!r}: {exc}; return JSON values (str, "
+            "int, float, bool, None, lists and dicts of them with string keys), or store "
+            "large or binary data elsewhere and return a reference to it",
             workflow=workflow,
             step=step,
         ) from None
-
-
-def first_bad_path(value: Any, path: str) -> str:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                return f"{path} key {key!r} ({type(key).__name__})"
-            try:
-                json.dumps(item)
-            except (TypeError, ValueError):
-                return first_bad_path(item, f"{path}[{key!r}]")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            try:
-                json.dumps(item)
-            except (TypeError, ValueError):
-                return first_bad_path(item, f"{path}[{index}]")
-    return f"{path} (a {type(value).__name__})"
+    except Exception as exc:  # a mapping whose items() raises, say: the step's fault
+        raise UnserializableOutputError(
+            f"workflow {workflow!r}, step {step!r}: {field_name} cannot be stored: "
+            f"{type(exc).__name__}: {exc}",
+            workflow=workflow,
+            step=step,
+        ) from None
 
 
 def when(timestamp: float | None) -> str | None:

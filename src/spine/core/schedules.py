@@ -11,7 +11,6 @@ elapsed time and fires in both.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from spine.core.errors import ScheduleValidationError
+from spine.core.fields import unstorable
 from spine.core.frozen import freeze_dict
-from spine.core.records import first_bad_path, when
+from spine.core.jsonvalue import JsonValueError, encode
+from spine.core.records import when
 
 MISFIRE_POLICIES = ("run_once", "skip")
 DEFAULT_MISFIRE_GRACE_SECONDS = 60.0
@@ -180,8 +181,13 @@ def _problems(schedule: Schedule) -> list[str]:
     if not isinstance(name, str) or not name or name != name.strip():
         problems.append(f"name must be a non-empty string without surrounding spaces, got {name!r}")
         name = ""
+    elif reason := unstorable(name):
+        problems.append(f"name {name!r} {reason}")
+        name = ""
     if not isinstance(schedule.workflow, str) or not schedule.workflow.strip():
         problems.append(f"workflow must name a workflow, got {schedule.workflow!r}")
+    elif reason := unstorable(schedule.workflow):
+        problems.append(f"workflow {schedule.workflow!r} {reason}")
     zone = schedule.timezone
     try:
         ZoneInfo(zone)
@@ -196,9 +202,9 @@ def _problems(schedule: Schedule) -> list[str]:
             problems.append(f"{field_name} must be a mapping, got {type(value).__name__}")
             continue
         try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            problems.append(f"{first_bad_path(value, field_name)} cannot be stored as JSON")
+            encode(value, field_name)
+        except JsonValueError as exc:
+            problems.append(str(exc))
     if not isinstance(schedule.paused, bool):
         problems.append(f"paused must be True or False, got {schedule.paused!r}")
     if schedule.misfire not in MISFIRE_POLICIES:

@@ -43,6 +43,8 @@ class ErrorCategory(StrEnum):
     VALIDATION = "VALIDATION"
     CANCELLED = "CANCELLED"
     """The run was cancelled by request before this step."""
+    WORKER_LOST = "WORKER_LOST"
+    """The process executing the step died, again and again: the run's recovery limit."""
 
 
 LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.WAITING})

@@ -65,6 +65,11 @@ class HistoryStore(JournalSink, Protocol):
         caps: Mapping[str, int] | None = None,
     ) -> list[RunRecord]: ...
 
+    def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
+        """Count a takeover from a dead owner at step execution ``step_order`` (reset
+        when the run has moved on since the last one); returns the count in a row."""
+        ...
+
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run: ``"cancelled"`` (nothing executed it), ``"requested"`` (its
         runner stops at the next step boundary), or the status of a run already ended."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spine.core.errors import WorkflowValidationError
+from spine.core.fields import unstorable
 from spine.core.status import WorkflowStatus
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, RetryPolicy, is_delay
 from spine.orchestration.step_types import ErrorPolicy, Step, StepType
@@ -33,6 +34,7 @@ class Workflow:
         *,
         max_concurrent_runs: int | None = None,
         alert_on: Iterable[str] | None = None,
+        recovery_limit: int | None = None,
     ) -> None:
         self.name = name
         self.steps = list(steps)
@@ -44,6 +46,9 @@ class Workflow:
         self.max_concurrent_runs = max_concurrent_runs
         """At most this many submitted runs of the workflow execute at once, across all
         workers (``None``: no limit)."""
+        self.recovery_limit = recovery_limit
+        """A run whose process died this many times in a row at the same step ends
+        ``FAILED`` (``None``: the runner's ``recovery_limit``, 5 by default)."""
         try:
             self.alert_on: frozenset[str] | None = alert_statuses(alert_on)
         except ValueError as exc:
@@ -189,6 +194,11 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
     problems: list[tuple[str | None, str]] = []
     if not isinstance(workflow.name, str) or not workflow.name.strip():
         problems.append((None, f"name must be a non-empty string, got {workflow.name!r}"))
+    elif reason := unstorable(workflow.name):
+        problems.append((None, f"name {workflow.name!r} {reason}"))
+    limit = getattr(workflow, "recovery_limit", None)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        problems.append((None, f"recovery_limit must be an integer >= 1, got {limit!r}"))
     cap = getattr(workflow, "max_concurrent_runs", None)
     if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
         problems.append((None, f"max_concurrent_runs must be an integer >= 1, got {cap!r}"))
@@ -201,6 +211,8 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
             problems.append(
                 (None, f"steps[{position}].name must be a non-empty string, got {step.name!r}")
             )
+        elif reason := unstorable(step.name):
+            problems.append((None, f"steps[{position}].name {step.name!r} {reason}"))
         elif step.name in seen:
             problems.append((step.name, f"Duplicate step name: {step.name!r}"))
         seen.add(step.name)

@@ -85,6 +85,9 @@ class WorkflowRunner:
             ``ui_url`` (default: ``SPINE_UI_URL``). A workflow's own ``alert_on``
             wins. With history, deliveries are recorded in the runner's database.
         alerts: the alert registry to send through (the default ``alert_registry``).
+        recovery_limit: a run whose process died this many times in a row while
+            executing the same step ends ``FAILED`` (category ``WORKER_LOST``) instead
+            of being recovered again; a workflow's own ``recovery_limit`` wins.
     """
 
     dry_run: Setting[bool] = Setting()
@@ -106,6 +109,7 @@ class WorkflowRunner:
     ui_url: Setting[str | None] = Setting()
     alerts: Setting[AlertRegistry | None] = Setting()
     """Where run alerts go; ``None``: the default ``alert_registry``."""
+    recovery_limit: Setting[int] = Setting(lambda value: _checked_recovery_limit(value))
 
     def __init__(
         self,
@@ -126,6 +130,7 @@ class WorkflowRunner:
         alert_on: Iterable[str] | str | None = None,
         ui_url: str | None = None,
         alerts: AlertRegistry | None = None,
+        recovery_limit: int = 5,
     ) -> None:
         max_steps, lease_seconds = _checked_max_steps(max_steps), _checked_lease(lease_seconds)
         if isinstance(runnable, Dispatcher):
@@ -149,6 +154,7 @@ class WorkflowRunner:
             alert_on=chosen_alerts,
             ui_url=ui_url,
             alerts=alerts,
+            recovery_limit=_checked_recovery_limit(recovery_limit),
         )
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
@@ -304,6 +310,12 @@ def _checked_max_steps(max_steps: object) -> int:
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
     return max_steps
+
+
+def _checked_recovery_limit(limit: object) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"recovery_limit must be an integer >= 1, got {limit!r}")
+    return limit
 
 
 def _checked_lease(lease_seconds: object) -> float:

@@ -7,7 +7,6 @@ their timestamps through :func:`iso`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 from sqlalchemy import Row
 
 from spine.core.errors import WorkflowValidationError
-from spine.core.records import DATA_FORMAT, Owner, RunRecord, StepRecord, first_bad_path
+from spine.core.jsonvalue import JsonValueError, decode, encode
+from spine.core.records import DATA_FORMAT, Owner, RunRecord, StepRecord
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -78,8 +78,8 @@ def end_values(run: RunRecord) -> dict[str, Any]:
         "status": run.status,
         "completed_at": iso(completed),
         "duration_ms": None if completed is None else round((completed - started) * 1000),
-        "outputs": None if run.outputs is None else json.dumps(run.outputs),
-        "error": run.error,
+        "outputs": None if run.outputs is None else encode(run.outputs, "outputs"),
+        "error": storable_text(run.error),
         "error_category": run.error_category,
         "error_step": run.error_step,
         "completed_steps": run.completed_steps,
@@ -111,7 +111,7 @@ def step_values(step: StepRecord) -> dict[str, Any]:
         "duration_ms": round((step.completed_at - step.started_at) * 1000),
         "params": step.params_json,
         "outputs": step.output_json,
-        "error": step.error,
+        "error": storable_text(step.error),
         "error_category": step.error_category,
         "row_count": step.row_count,
         "attempt": step.attempt,
@@ -122,21 +122,31 @@ def step_values(step: StepRecord) -> dict[str, Any]:
     }
 
 
+def storable_text(text: str | None) -> str | None:
+    """Free text (an error message: what an exception said) as a database keeps it: a
+    NUL or a lone surrogate would make PostgreSQL refuse the whole row, after the step
+    ran, so they are written as escapes instead."""
+    if text is None or (text.isascii() and "\x00" not in text):
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:
     """A run's params or partition as JSON; a value JSON cannot hold is a bad request."""
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
+        return encode(value, field_name)
+    except JsonValueError as exc:
         raise WorkflowValidationError(
-            f"workflow {run.workflow_name!r}: {first_bad_path(value, field_name)} cannot be "
-            "stored as JSON; with history on, a run's params and partition must be JSON values "
-            "(str, int, float, bool, None, lists and dicts of them)",
+            f"workflow {run.workflow_name!r}: {exc}; with history on, a run's params and "
+            "partition must be JSON values (str, int, float, bool, None, lists and dicts "
+            "of them with string keys)",
             workflow=run.workflow_name,
+            field=field_name,
         ) from None
 
 
 def _loads(text: str | None) -> Mapping[str, Any]:
-    return {} if text is None else json.loads(text)
+    return {} if text is None else decode(text)
 
 
 def run_record(row: Row[Any]) -> RunRecord:
@@ -166,13 +176,15 @@ def run_record(row: Row[Any]) -> RunRecord:
         heartbeat_at=from_iso(row.heartbeat_at),
         wake_at=from_iso(row.wake_at),
         completed_at=from_iso(row.completed_at),
-        outputs=None if row.outputs is None else json.loads(row.outputs),
+        outputs=None if row.outputs is None else decode(row.outputs),
         error=row.error,
         error_category=row.error_category,
         error_step=row.error_step,
         completed_steps=row.completed_steps or 0,
         failed_steps=row.failed_steps or 0,
         source=row.source,
+        takeovers=row.takeovers or 0,
+        takeover_order=row.takeover_order,
     )
 
 

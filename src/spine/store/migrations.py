@@ -60,7 +60,18 @@ def _v5(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(conn: Connection) -> None:
+    """Version 6: takeovers of a run at the same step, for the recovery limit."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "takeovers" not in columns:
+        conn.execute(
+            text(f"ALTER TABLE {runs.name} ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0")
+        )
+    if "takeover_order" not in columns:
+        conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN takeover_order INTEGER"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 """Version -> the function that migrates the version before it to this one."""
 
 

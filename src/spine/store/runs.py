@@ -7,7 +7,6 @@ the database's dialect, and rows become records through :mod:`spine.store.codec`
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, select, update
 
 from spine.core.errors import RunNotFoundError, StoreError
+from spine.core.jsonvalue import decode
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
@@ -163,6 +163,31 @@ class SqlStore(Closing):
         )
         self.database.statement("renew leases", lambda conn: conn.execute(renew))
 
+    def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
+        """Count a takeover of run ``run_id`` (now owned by ``owner``) from a dead owner,
+        at step execution ``step_order``; returns how many in a row happened there."""
+        this_run = runs.c.run_id == run_id
+        before = self.database.statement(
+            f"read run {run_id}",
+            lambda conn: conn.execute(
+                select(runs.c.takeovers, runs.c.takeover_order).where(this_run)
+            ).first(),
+        )
+        in_a_row = 1
+        if before is not None and before.takeover_order == step_order:
+            in_a_row = int(before.takeovers or 0) + 1
+        # The count is set, not added to: written again after a commit whose answer was
+        # lost, it stays the same. Only the run's owner writes it, and that is ``owner``.
+        count = (
+            update(runs)
+            .where(and_(this_run, runs.c.owner_id == owner.owner_id))
+            .values(takeovers=in_a_row, takeover_order=step_order)
+        )
+        self.database.statement(
+            f"record a takeover of run {run_id}", lambda conn: conn.execute(count)
+        )
+        return in_a_row
+
     def release(self, run_id: str, owner: Owner) -> None:
         release = (
             update(runs)
@@ -302,7 +327,7 @@ class SqlStore(Closing):
                 "run_id": r.run_id,
                 "step_name": r.step_name,
                 "completed_at": r.completed_at,
-                "quality": json.loads(r.quality),
+                "quality": decode(r.quality),
             }
             for r in rows
         ]

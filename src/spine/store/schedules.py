@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import ScheduleError, ScheduleValidationError
+from spine.core.jsonvalue import decode, encode
 from spine.core.records import RunRecord
 from spine.core.schedules import FireOutcome, Schedule, ScheduleFire
 from spine.core.status import LIVE_STATUSES
@@ -259,8 +259,8 @@ def _values(schedule: Schedule) -> dict[str, Any]:
         "workflow_name": schedule.workflow,
         "cron": schedule.cron,
         "timezone": schedule.timezone,
-        "params": json.dumps(schedule.params),
-        "partition": json.dumps(schedule.partition),
+        "params": encode(schedule.params, "params"),
+        "partition": encode(schedule.partition, "partition"),
         "paused": int(schedule.paused),
         "misfire": schedule.misfire,
         "misfire_grace_ms": round(schedule.misfire_grace_seconds * 1000),
@@ -277,8 +277,8 @@ def _schedule(row: Row[Any]) -> Schedule:
         workflow=row.workflow_name,
         cron=row.cron,
         timezone=row.timezone,
-        params=json.loads(row.params),
-        partition=json.loads(row.partition),
+        params=decode(row.params),
+        partition=decode(row.partition),
         paused=bool(row.paused),
         misfire=row.misfire,
         misfire_grace_seconds=row.misfire_grace_ms / 1000,

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -65,6 +65,10 @@ runs = Table(
     Column("source", Text),  # where the spine command loaded the workflow from
     # Set by `spine cancel` for an executing run; its runner stops at a step boundary.
     Column("cancel_requested", Integer, nullable=False, default=0, server_default=text("0")),
+    # How many times in a row a process took the run over from a dead owner at the same
+    # step (takeover_order): a step that kills its worker every time ends the run.
+    Column("takeovers", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("takeover_order", Integer),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

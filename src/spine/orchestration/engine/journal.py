@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
+from spine.core.jsonvalue import encode
 from spine.core.records import (
     RunRecord,
     StepRecord,
@@ -154,7 +155,7 @@ class Journal:
             error=execution.error,
             error_category=result.error_category if result is not None else None,
             will_retry=execution.will_retry,
-            quality_json=None if quality is None else json.dumps(quality.to_dict()),
+            quality_json=None if quality is None else encode(quality.to_dict(), "quality"),
             row_count=row_count,
             params_json=self._step_params(position, step),
         )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import RunOwnedError, WorkflowError
 from spine.core.records import ItemRecord, Owner, RunRecord, StoredRun
-from spine.core.status import WorkflowStatus
+from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
     Journal,
@@ -201,7 +201,37 @@ class Runs:
         state = replay(stored, plan, item_of)
         if item_of is not None:
             state.block = True  # an item's map step waits for it
-        return self.held(workflow, state, store, lambda: store.claim(run, self.owner, now))
+        # An owner that died while executing: count the takeover (once claimed, so two
+        # recoverers never both count it) and stop a run that keeps killing its workers.
+        crashed = executing and run.owner is not None
+
+        def take() -> bool:
+            if not store.claim(run, self.owner, now):
+                return False
+            if crashed:
+                self._count_takeover(workflow, state, store)
+            return True
+
+        return self.held(workflow, state, store, take)
+
+    def _count_takeover(self, workflow: Workflow, state: RunState, store: HistoryStore) -> None:
+        run_id = state.ctx.run_id
+        count = store.record_takeover(run_id, self.owner, state.step_order)
+        limit = workflow.recovery_limit or self.settings.recovery_limit
+        steps = state.plan.steps
+        name = steps[state.position].name if state.position < len(steps) else "(none)"
+        if count < limit:
+            logger.warning("run %s of %r: its owner died at step %r (%d of %d times in a row)",
+                           run_id, workflow.name, name, count, limit)  # fmt: skip
+            return
+        state.stop(
+            name,
+            f"workflow {workflow.name!r}, step {name!r}: the process executing it died "
+            f"{count} times in a row (recovery limit {limit}); the run is stopped so that it "
+            "takes no more workers down. Fix the step, then resume the run",
+            ErrorCategory.WORKER_LOST.value,
+            WorkflowStatus.FAILED,
+        )
 
     def _ended(
         self, stored: StoredRun, plan: Plan, item_of: Mapping[str, Any] | None

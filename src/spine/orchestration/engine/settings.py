@@ -39,6 +39,8 @@ class RunSettings:
     alert_on: frozenset[str] | None = None
     ui_url: str | None = None
     alerts: AlertRegistry | None = None
+    recovery_limit: int = 5
+    """A run whose owner died this many times in a row at the same step ends FAILED."""
     version: int = field(default=0)
     """Bumped by every change made through a runner's attributes."""
 

@@ -373,6 +373,14 @@ def test_without_retries_the_same_lock_fails_the_write(sqlite_url: str) -> None:
 # -- every write, tried again after its commit's answer was lost --------------------------
 
 
+def test_takeovers_in_a_row_are_counted_once_each(store: SqlStore) -> None:
+    store.create_run(_run(owner=OWNER, heartbeat_at=T0))
+    counts = [store.record_takeover("r1", OWNER, order) for order in (3, 3, 3, 4)]
+    assert counts == [1, 2, 3, 1]
+    row = run_row(store.engine, "r1")
+    assert (row["takeovers"], row["takeover_order"]) == (1, 4)
+
+
 def test_a_step_row_written_twice_is_one_row(store: SqlStore) -> None:
     store.create_run(_run())
     store.record_step(_step())
@@ -444,6 +452,14 @@ LOST_ANSWERS: dict[str, tuple[Callable[[SqlStore], Any], str, Callable[[SqlStore
         lambda s: s.heartbeat(["r1"], OWNER, T0 + 5),
         "UPDATE core_workflow_runs",
         lambda s: run_row(s.engine, "r1")["heartbeat_at"].startswith("2025-01-06T06:00:05"),
+    ),
+    "record_takeover": (
+        lambda s: s.record_takeover("r1", OWNER, 3),
+        "UPDATE core_workflow_runs",
+        lambda s: (
+            (run_row(s.engine, "r1")["takeovers"], run_row(s.engine, "r1")["takeover_order"])
+            == (1, 3)
+        ),
     ),
     "release": (
         lambda s: s.release("r1", OWNER),

@@ -381,6 +381,27 @@ def test_takeovers_in_a_row_are_counted_once_each(store: SqlStore) -> None:
     assert (row["takeovers"], row["takeover_order"]) == (1, 4)
 
 
+def test_a_new_run_and_its_steps_cost_what_they_did_before(store: SqlStore) -> None:
+    """Idempotence adds no round trip: a new run is one INSERT (nothing read back), a
+    step row one statement on the thread's kept connection."""
+    executed: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: executed.append(a[2]))
+    kept: list[str] = []
+    run_kept = store.database.dialect.run_kept
+
+    def counted(raw: Any, sql: str, params: Any, fetch: bool) -> Any:
+        kept.append(sql)
+        return run_kept(raw, sql, params, fetch)
+
+    store.database.dialect.run_kept = counted  # type: ignore[method-assign]
+    store.create_run(_run())
+    store.record_step(_step())
+    words = [sql.split()[0].upper() for sql in executed]
+    assert words in (["INSERT"], ["BEGIN", "INSERT"])  # SQLite: BEGIN IMMEDIATE first
+    assert len(kept) == 1
+    assert kept[0].startswith("INSERT INTO core_workflow_steps")
+
+
 def test_a_step_row_written_twice_is_one_row(store: SqlStore) -> None:
     store.create_run(_run())
     store.record_step(_step())

@@ -60,7 +60,9 @@ class SqlStore(Closing):
 
     def create_run(self, run: RunRecord) -> None:
         values = new_run_values(run)
+        # (SQLAlchemy counts an INSERT's rows only when asked.)
         insert = self._dialect.insert_new(runs).values(**values)
+        insert = insert.execution_options(preserve_rowcount=True)
         ours = (values["owner_id"], values["started_at"])
 
         def record(conn: Connection) -> None:

@@ -29,7 +29,7 @@ def test_a_pending_run_is_cancelled_at_once(database_url: str, make_runner: Make
     assert runner.store.cancel(run_id, time.time()) == "cancelled"  # type: ignore[union-attr]
     assert runner.recover() == []
     stored = runner.store.load_run(run_id).run  # type: ignore[union-attr]
-    assert stored.status == "CANCELLED"
+    assert (stored.status, stored.error_category) == ("CANCELLED", "CANCELLED")
     again = runner.resume(run_id)
     assert again.note is not None
     assert "cancelled" in again.note

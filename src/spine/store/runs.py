@@ -11,11 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, null, or_, select, update
 
 from spine.core.errors import RunNotFoundError
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
-from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, ErrorCategory, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.codec import (
@@ -32,6 +32,17 @@ from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
+
+
+def _cancelled_at(now: float) -> dict[str, Any]:
+    """The columns of a run that nothing executes, cancelled at ``now``."""
+    return {
+        "status": WorkflowStatus.CANCELLED.value,
+        "completed_at": iso(now),
+        "wake_at": null(),
+        "error": "cancelled by request",
+        "error_category": ErrorCategory.CANCELLED.value,
+    }
 
 
 class SqlStore(Closing):
@@ -161,26 +172,37 @@ class SqlStore(Closing):
         """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
         without an owner), else by asking its runner to stop at the next step boundary.
         Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
-        status of a run that had already ended."""
-        idle = (WorkflowStatus.PENDING, WorkflowStatus.WAITING)
-        executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
-        with self.database.transaction(f"cancel run {run_id}") as conn:
-            row = conn.execute(
-                select(runs.c.status, runs.c.owner_id).where(runs.c.run_id == run_id)
-            ).first()
-            if row is None:
-                raise RunNotFoundError(run_id, self.where)
-            this_run = update(runs).where(runs.c.run_id == run_id)
-            if row.status in idle and row.owner_id is None:
-                conn.execute(
-                    this_run.values(status=WorkflowStatus.CANCELLED, completed_at=iso(now),
-                                    wake_at=None, error="cancelled by request")
-                )  # fmt: skip
-                return "cancelled"
-            if row.status in executing:
-                conn.execute(this_run.values(cancel_requested=1))
-                return "requested"
-            return str(row.status)
+        status of a run that had already ended.
+
+        One conditional ``UPDATE`` decides, on the row as it is when the statement
+        takes it: a worker claiming the run at the same moment either finds it
+        ``CANCELLED`` or has made it executing, so the request is left for it (a
+        read first, then a write, could cancel a run a worker had just claimed).
+        """
+        status, owner = runs.c.status, runs.c.owner_id
+        waiting = status == WorkflowStatus.WAITING
+        idle = or_(status == WorkflowStatus.PENDING, and_(waiting, owner.is_(None)))
+        executing = or_(status == WorkflowStatus.RUNNING, and_(waiting, owner.is_not(None)))
+
+        if_idle = {
+            name: case((idle, value), else_=runs.c[name])
+            for name, value in _cancelled_at(now).items()
+        }
+        with self.database.statement(f"cancel run {run_id}") as conn:
+            changed = conn.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == run_id, or_(idle, executing)))
+                .values(**if_idle, cancel_requested=case((idle, runs.c.cancel_requested), else_=1))
+                .returning(runs.c.status)
+            ).scalar()
+        if changed is not None:
+            return "cancelled" if changed == WorkflowStatus.CANCELLED else "requested"
+        # Nothing to change: the run had ended (or does not exist). Only read now.
+        with self.database.statement(f"read run {run_id}") as conn:
+            ended = conn.execute(select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+        if ended is None:
+            raise RunNotFoundError(run_id, self.where)
+        return str(ended)
 
     def cancel_requested(self, run_id: str) -> bool:
         return self._dialect.cancel_requested(run_id)

@@ -287,9 +287,10 @@ class WorkflowRunner:
         return self._runs.resume(run_id, workflow, force=force)
 
     def cancel(self, run_id: str) -> str:
-        """Cancel a stored run: at once when nothing executes it (``PENDING``, or
-        ``WAITING`` without an owner), else its runner stops it at the next step
-        boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
+        """Cancel a stored run. Returns ``"cancelled"`` (nothing executed it: it was
+        ``PENDING``, or ``WAITING`` without an owner, and is ``CANCELLED`` now),
+        ``"requested"`` (a runner executes it: no further step or map item starts, and
+        it ends ``CANCELLED`` once the steps in flight finish), or the status of a run
         that had already ended."""
         return self.queue.cancel(run_id)
 

@@ -140,7 +140,8 @@ class Database(Closing):
         self, action: str, prepared: Prepared, values: dict[str, Any], *, fetch: bool = False
     ) -> Any:
         """Execute ``prepared`` with ``values`` as its own transaction, on this thread's
-        kept connection; with ``fetch`` return its rows (named tuples).
+        kept connection; with ``fetch`` return its rows (named tuples), else how many
+        rows it changed.
 
         This skips what SQLAlchemy adds per statement (building and caching the
         statement, checking a connection out of the pool, pinging it and resetting

@@ -11,7 +11,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, null, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from spine.core.errors import RunNotFoundError
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
@@ -60,6 +70,16 @@ class SqlStore(Closing):
         self.url = database_url
         self._dialect = self.database.dialect
         self._insert_step = self.database.prepare(steps.insert())
+        # A step's row goes in unless its run was asked to stop: how many rows went in
+        # tells the step loop whether it may start the next step, with no statement of
+        # its own (a RETURNING of the flag costs more on both backends).
+        asked = exists().where(
+            runs.c.run_id == bindparam("run_id"), runs.c.cancel_requested != literal_column("0")
+        )
+        row = select(*[bindparam(c.name, type_=c.type) for c in steps.c]).where(~asked)
+        self._insert_step_unless_asked = self.database.prepare(
+            steps.insert().from_select([c.name for c in steps.c], row)
+        )
 
     # -- writing ----------------------------------------------------------------
 
@@ -68,9 +88,15 @@ class SqlStore(Closing):
         with self.database.transaction(f"record run {run.run_id}") as conn:
             conn.execute(runs.insert().values(**values))
 
-    def record_step(self, step: StepRecord) -> None:
+    def record_step(self, step: StepRecord) -> bool:
+        """Store a step's row; returns whether its run was asked to stop."""
         action = f"record step {step.step_name!r} of run {step.run_id}"
-        self.database.execute(action, self._insert_step, step_values(step))
+        values = step_values(step)
+        if self.database.execute(action, self._insert_step_unless_asked, values):
+            return False
+        # Asked to stop: the step ran all the same, so its row is kept.
+        self.database.execute(action, self._insert_step, values)
+        return True
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
         with self.database.statement(f"update run {run_id}") as conn:
@@ -80,9 +106,11 @@ class SqlStore(Closing):
                 .values(status=status, wake_at=iso(wake_at))
             )
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
+        """Store how the run ended, with its last step's row; ``False`` (only the step's
+        row stored) when it was asked to stop and did not end ``CANCELLED``."""
         step = None if last_step is None else step_values(last_step)
-        self._dialect.finish_run(run.run_id, end_values(run), step)
+        return self._dialect.finish_run(run.run_id, end_values(run), step)
 
     def save_items(self, items: Sequence[ItemRecord]) -> None:
         if not items:
@@ -161,11 +189,23 @@ class SqlStore(Closing):
         if not workflow_names:
             return []
         rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
-        claimed = [run_record(row) for row in rows]
-        # A submitted run starts when it is claimed, and has no step rows yet: the
-        # records are all a runner needs.
-        for run in claimed:
+        claimed = []
+        for row in rows:
+            if row.cancel_requested:
+                # Asked to stop while a runner that gave it back held it: the request
+                # stands, so it ends here, and every run returned was not asked.
+                with self.database.statement(f"cancel run {row.run_id}") as conn:
+                    conn.execute(
+                        update(runs)
+                        .where(and_(runs.c.run_id == row.run_id, runs.c.owner_id == owner.owner_id))
+                        .values(**_cancelled_at(now), **owner_values(None, None))
+                    )
+                continue
+            # A submitted run starts when it is claimed, and has no step rows yet: the
+            # record is all a runner needs.
+            run = run_record(row)
             run.started_at = now
+            claimed.append(run)
         return claimed
 
     def cancel(self, run_id: str, now: float) -> str:

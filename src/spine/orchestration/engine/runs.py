@@ -115,7 +115,7 @@ class Runs:
     def _durable(self, journal: Journal, state: RunState) -> Services:
         base = self.services()
         block = self.settings.block_on_waits if state.block is None else state.block
-        sleeper = DurableSleeper(journal.store, journal.run_id, base.clock, block, state.wait_until)
+        sleeper = DurableSleeper(journal, base.clock, block, state.wait_until)
         return Services(
             base.clock, base.dispatcher, base.runnable, base.executor, self, sleeper, journal,
             base.dry_run, base.max_steps, base.on_step,
@@ -157,7 +157,7 @@ class Runs:
             owner=self.owner,
             heartbeat_at=self.settings.clock.time(),
         )
-        return self.held(workflow, state, store, lambda: store.create_run(record))
+        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
 
     def resume(
         self,
@@ -216,8 +216,9 @@ class Runs:
         result.note = f"run {run.run_id} had already {ended}; nothing was executed"
         return result
 
-    def run_claimed(self, run: RunRecord) -> WorkflowResult | None:
-        """Execute a submitted run this process just claimed (``None``: given back)."""
+    def run_claimed(self, run: RunRecord, *, at_once: bool = False) -> WorkflowResult | None:
+        """Execute a submitted run this process claimed (``None``: given back);
+        ``at_once``: right after the claim, which saw it not asked to stop."""
         store = self.require_store("run_pending")
         try:
             workflow = self.workflow_of(run, None)
@@ -228,7 +229,7 @@ class Runs:
             store.release(run.run_id, self.owner)
             return None
         state = replay(StoredRun(run=run, steps=[]), plan_for(workflow))
-        return self.held(workflow, state, store, lambda: True)
+        return self.held(workflow, state, store, lambda: True, clear=at_once)
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
         if workflow is not None:
@@ -254,11 +255,15 @@ class Runs:
         state: RunState,
         store: HistoryStore,
         take: Callable[[], object],
+        *,
+        clear: bool = False,
     ) -> WorkflowResult:
         """Hold the run's lease in this process, take the row with ``take``, then run.
 
         The run counts as held here before its row names this process as owner, so
         another thread's recover() never sees a row of ours that nobody here holds.
+        ``clear``: the row was just stored or claimed unasked to stop, so the first
+        step need not read the flag (any other run's is read before its first step).
         """
         if self.closed.is_set():
             raise WorkflowError("this WorkflowRunner is closed; create a new one")
@@ -269,7 +274,8 @@ class Runs:
         try:
             if take() is False:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-            return self.run(workflow, state, Journal(store, run_id, workflow.name, state.plan))
+            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear)
+            return self.run(workflow, state, journal)
         finally:
             if leases is not None:
                 leases.drop(run_id)
@@ -279,7 +285,13 @@ class Runs:
         services = self.services() if journal is None else self._durable(journal, state)
         result = run_steps(services, workflow, state)
         if journal is not None and result.status == WorkflowStatus.WAITING:
-            journal.store.release(journal.run_id, self.owner)
+            run_id = journal.run_id
+            journal.store.release(run_id, self.owner)
+            if self.store is not None and journal.cancelled_now():
+                # Asked to stop as it began to wait: idle now, so the cancel ends it
+                # at once rather than when the wait is due.
+                self.store.cancel(run_id, self.settings.clock.time())
+                return stored_result(self.store.load_run(run_id).run, state.ctx, state.executions)
             return result
         # Map items (which always block) report through their map.
         if not state.block and (workflow.alert_on or self.settings.alert_on):
@@ -321,7 +333,7 @@ class Runs:
             return self.run(workflow, state, None)
         record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        return self.held(workflow, state, store, lambda: store.create_run(record))
+        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
 
     def item_record(
         self,

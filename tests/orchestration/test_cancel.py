@@ -152,6 +152,50 @@ def test_a_cancel_during_a_failed_attempt_skips_its_retries(
     assert clock.sleeps == []  # not even the delay before the retry
 
 
+def test_a_cancelled_map_starts_no_item_after_the_cancel_returned(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    starts: list[tuple[int, float]] = []
+    two_started = threading.Event()
+    lock = threading.Lock()
+
+    def slow_item(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        with lock:
+            starts.append((ctx.params["item_index"], time.monotonic()))
+            if len(starts) == 2:
+                two_started.set()
+        time.sleep(0.1)
+        return {"n": ctx.params["item"]}
+
+    item = Workflow("cancel.item", [Step.lambda_("work", slow_item)])
+    workflow = Workflow(
+        "cancel.map",
+        [Step.map("each", "items", item, max_concurrency=2), Step.lambda_("after", noop)],
+    )
+    runner = make_runner(database_url=database_url)
+    results: list[WorkflowResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(runner.execute(workflow, params={"items": list(range(20))}))
+    )
+    thread.start()
+    assert two_started.wait(10)
+    [run] = runner.store.list_runs(workflow="cancel.map")  # type: ignore[union-attr]
+
+    assert runner.cancel(run.run_id) == "requested"
+    returned = time.monotonic()
+    thread.join(10)
+
+    [result] = results
+    assert result.status == WorkflowStatus.CANCELLED
+    assert all(started < returned for _, started in starts), (starts, returned)
+    assert len(starts) == 2  # the two in flight finished; no third started
+    each = result.step_executions[-1]
+    assert (each.step_name, each.status) == ("each", "FAILED")
+    assert each.result is not None
+    assert each.result.error_category == "CANCELLED"
+    assert "18 of 20 items did not start" in (each.error or "")
+
+
 def test_a_run_sleeping_through_a_long_wait_ends_cancelled_within_a_second(
     database_url: str, make_runner: MakeRunner
 ) -> None:

@@ -42,7 +42,8 @@ class ErrorCategory(StrEnum):
     PIPELINE = "PIPELINE"
     VALIDATION = "VALIDATION"
     CANCELLED = "CANCELLED"
-    """The run was cancelled by request before this step."""
+    """The run was cancelled by request before this step (or, for a map step, before
+    all of its items started)."""
 
 
 LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.WAITING})

@@ -7,12 +7,13 @@ import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from spine.core.status import ErrorCategory
 from spine.execution.executors import Executor, InlineExecutor
 from spine.orchestration.engine.kinds.items import (
     ItemsPathError,
+    cancelled_map,
     outcome,
     resolve_items,
 )
@@ -33,19 +34,25 @@ def _run_all(
     workers: int,
     step_name: str,
     executor: Executor,
-) -> list[WorkflowResult]:
-    """Run every item, ``workers`` at a time, keeping input order.
+    stopped: Callable[[], bool] | None,
+) -> list[WorkflowResult | None]:
+    """Run every item, ``workers`` at a time, keeping input order; once ``stopped()``
+    says so, start no more (those items stay ``None``).
 
     Each worker thread pulls the next item from a shared iterator, rather than
     one future per item: the per-item cost of a future and its queue would be
     about a third of the engine's own per-item cost. The threads are the map's
     own, or with a :class:`ThreadExecutor` its shared pool's.
     """
+    runs: list[WorkflowResult | None] = [None] * len(items)
     if workers <= 1:
-        return [run_item(i, item) for i, item in enumerate(items)]
+        for index, item in enumerate(items):
+            if stopped is not None and stopped():
+                break
+            runs[index] = run_item(index, item)
+        return runs
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    runs: list[WorkflowResult | None] = [None] * len(items)
     pending = enumerate(items)
     lock = threading.Lock()
 
@@ -53,7 +60,7 @@ def _run_all(
         while True:
             with lock:
                 nxt = next(pending, None)
-            if nxt is None:
+            if nxt is None or (stopped is not None and stopped()):
                 return
             runs[nxt[0]] = run_item(*nxt)
 
@@ -63,14 +70,14 @@ def _run_all(
         wait(lanes)
         for lane in lanes:
             lane.result()
-        return cast("list[WorkflowResult]", runs)
+        return runs
     # Each worker runs in a copy of the caller's context, so context variables set
     # around execute() are seen by every item, as they are when items run inline.
     with ThreadPoolExecutor(workers, thread_name_prefix=f"spine-map-{step_name}") as pool:
         futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(workers)]
         for future in futures:
             future.result()
-    return cast("list[WorkflowResult]", runs)
+    return runs
 
 
 def run(
@@ -130,7 +137,13 @@ def run(
         return children.run_item(item_workflow, child, parent, key, index, own)
 
     workers = min(concurrency, len(items))
-    return outcome(where, _run_all(run_item, items, workers, step.name, services.executor))
+    # With history, the map's run is asked before each item whether it must stop.
+    stopped = None if services.journal is None else services.journal.cancelled_now
+    runs = _run_all(run_item, items, workers, step.name, services.executor, stopped)
+    started = [run for run in runs if run is not None]
+    if len(started) < len(items):
+        return cancelled_map(where, runs), started
+    return outcome(where, started)
 
 
 def _checked(

@@ -275,9 +275,12 @@ def test_a_cancelled_remote_map_sends_no_more_items(sqlite_url: str, tmp_path: P
         thread.join(30)
         [result] = results
         started = {name: (marks / name).stat().st_mtime for name in os.listdir(marks)}
+        resumed = runner.resume(run.run_id, fan)
 
     assert result.status == "CANCELLED"
     assert len(started) == 2, started  # the two in flight came back; no third was sent
     assert all(mtime < returned for mtime in started.values())
     assert "6 of 8 items did not start" in (result.step_executions[-1].error or "")
-    assert [r[1] for r in _item_runs(sqlite_url)] == ["COMPLETED", "COMPLETED"]
+    assert [r[1] for r in _item_runs(sqlite_url)] == ["COMPLETED"] * 8
+    assert resumed.status == "COMPLETED", resumed.error
+    assert all(len((marks / f"square-{i}").read_text().split()) == 1 for i in range(8))

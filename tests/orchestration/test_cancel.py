@@ -108,7 +108,7 @@ def test_an_executing_run_stops_at_its_next_step_boundary(
     assert runner.store.load_run(run_id).run.status == "CANCELLED"  # type: ignore[union-attr]
 
 
-def test_a_run_cancelled_during_its_last_step_ends_cancelled(
+def test_a_run_cancelled_during_its_last_step_ends_cancelled_and_resumes_to_completed(
     database_url: str, make_runner: MakeRunner
 ) -> None:
     blocked = Blocked()
@@ -132,6 +132,10 @@ def test_a_run_cancelled_during_its_last_step_ends_cancelled(
         ("first", "COMPLETED"),
         ("last", "COMPLETED"),
     ]
+    # Nothing was left to do: resuming ends it without running a step again.
+    resumed = runner.resume(run_id, workflow)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert len(store.load_run(run_id).steps) == 2
 
 
 def test_a_cancel_during_a_failed_attempt_skips_its_retries(
@@ -156,7 +160,7 @@ def test_a_cancelled_map_starts_no_item_after_the_cancel_returned(
     database_url: str, make_runner: MakeRunner
 ) -> None:
     starts: list[tuple[int, float]] = []
-    two_started = threading.Event()
+    two_started, resuming = threading.Event(), threading.Event()
     lock = threading.Lock()
 
     def slow_item(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +168,8 @@ def test_a_cancelled_map_starts_no_item_after_the_cancel_returned(
             starts.append((ctx.params["item_index"], time.monotonic()))
             if len(starts) == 2:
                 two_started.set()
-        time.sleep(0.1)
+        if not resuming.is_set():
+            time.sleep(0.1)
         return {"n": ctx.params["item"]}
 
     item = Workflow("cancel.item", [Step.lambda_("work", slow_item)])
@@ -194,6 +199,15 @@ def test_a_cancelled_map_starts_no_item_after_the_cancel_returned(
     assert each.result is not None
     assert each.result.error_category == "CANCELLED"
     assert "18 of 20 items did not start" in (each.error or "")
+
+    # Resumed, the map keeps the two items that ran and starts the other eighteen.
+    resuming.set()
+    resumed = runner.resume(run.run_id, workflow)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert sorted(index for index, _ in starts) == list(range(20))
+    assert [r["work"]["n"] for r in resumed.context.get_output("each")["results"]] == list(
+        range(20)
+    )
 
 
 def test_a_run_sleeping_through_a_long_wait_ends_cancelled_within_a_second(
@@ -244,6 +258,38 @@ def test_a_run_asked_to_stop_as_it_suspends_in_a_wait_is_cancelled(
     assert answers == ["requested"]
     assert result.status == WorkflowStatus.CANCELLED
     assert store.load_run(result.run_id).run.status == "CANCELLED"
+
+
+def test_resuming_a_cancelled_run_continues_where_it_stopped(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    runner = make_runner(database_url=database_url)
+    ran: list[str] = []
+
+    def step(name: str) -> Callable[[WorkflowContext, dict[str, Any]], None]:
+        def run(ctx: WorkflowContext, config: dict[str, Any]) -> None:
+            ran.append(name)
+            if name == "one" and ran.count("one") == 1:
+                assert runner.cancel(ctx.run_id) == "requested"
+
+        return run
+
+    workflow = Workflow(
+        "cancel.resume", [Step.lambda_(n, step(n)) for n in ("one", "two", "three")]
+    )
+    cancelled = runner.execute(workflow)
+    assert (cancelled.status, ran) == (WorkflowStatus.CANCELLED, ["one"])
+
+    resumed = runner.resume(cancelled.run_id, workflow)
+
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.note is None
+    assert ran == ["one", "two", "three"]
+    assert resumed.completed_steps == ["one", "two", "three"]
+    store = runner.store
+    assert store is not None
+    assert not store.cancel_requested(cancelled.run_id)  # the claim cleared the request
+    assert store.load_run(cancelled.run_id).run.status == "COMPLETED"
 
 
 def test_spine_cancel(sqlite_url: str, make_runner: MakeRunner) -> None:

@@ -291,7 +291,7 @@ class WorkflowRunner:
         ``PENDING``, or ``WAITING`` without an owner, and is ``CANCELLED`` now),
         ``"requested"`` (a runner executes it: no further step or map item starts, and
         it ends ``CANCELLED`` once the steps in flight finish), or the status of a run
-        that had already ended."""
+        that had already ended. ``resume`` continues a cancelled run."""
         return self.queue.cancel(run_id)
 
 

@@ -136,6 +136,9 @@ class SqlStore(Closing):
     def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
         """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
         old = expected.owner
+        # A request to stop a run that has since ended is spent: resuming it (a cancelled
+        # run too) starts over without one. A live run's request still stands.
+        cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0}
         with self.database.statement(f"claim run {expected.run_id}") as conn:
             result = conn.execute(
                 update(runs)
@@ -148,7 +151,7 @@ class SqlStore(Closing):
                     )
                 )
                 # Claimed is executing: a second resume must find it RUNNING and owned.
-                .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now))
+                .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now), **cleared)
             )
             return result.rowcount == 1
 

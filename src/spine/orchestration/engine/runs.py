@@ -182,8 +182,8 @@ class Runs:
             )
         workflow = self.workflow_of(run, workflow)
         plan = plan_for(workflow)
-        if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
-            return self._ended(stored, plan, item_of)
+        if run.status == WorkflowStatus.COMPLETED:
+            return self._completed(stored, plan, item_of)
         if run.dry_run != self.settings.dry_run:
             kind = "a dry run" if run.dry_run else "a real run"
             raise WorkflowError(
@@ -203,17 +203,16 @@ class Runs:
             state.block = True  # an item's map step waits for it
         return self.held(workflow, state, store, lambda: store.claim(run, self.owner, now))
 
-    def _ended(
+    def _completed(
         self, stored: StoredRun, plan: Plan, item_of: Mapping[str, Any] | None
     ) -> WorkflowResult:
-        """A completed or cancelled run, left as it is: its result says so."""
+        """A completed run, left as it is: its result says so."""
         run = stored.run
-        ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
-        logger.info("run %s of %r has already %s; nothing to resume", run.run_id,
-                    run.workflow_name, ended)  # fmt: skip
+        logger.info("run %s of %r has already completed; nothing to resume", run.run_id,
+                    run.workflow_name)  # fmt: skip
         state = replay(stored, plan, item_of)
         result = stored_result(run, state.ctx, state.executions)
-        result.note = f"run {run.run_id} had already {ended}; nothing was executed"
+        result.note = f"run {run.run_id} had already completed; nothing was executed"
         return result
 
     def run_claimed(self, run: RunRecord, *, at_once: bool = False) -> WorkflowResult | None:

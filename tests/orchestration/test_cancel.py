@@ -292,14 +292,33 @@ def test_resuming_a_cancelled_run_continues_where_it_stopped(
     assert store.load_run(cancelled.run_id).run.status == "COMPLETED"
 
 
-def test_spine_cancel(sqlite_url: str, make_runner: MakeRunner) -> None:
+def test_spine_cancel_reports_what_it_did_and_exits_1_for_an_ended_run(
+    sqlite_url: str, make_runner: MakeRunner
+) -> None:
     workflow = register_workflow(Workflow("cancel.cli", [Step.lambda_("s", noop)]))
-    run_id = make_runner(database_url=sqlite_url).submit(workflow)
-    result = CliRunner().invoke(cli, ["--db", sqlite_url, "cancel", run_id])
-    assert result.exit_code == 0
-    assert "CANCELLED" in result.stdout
-    again = CliRunner().invoke(cli, ["--db", sqlite_url, "cancel", run_id])
-    assert "already ended" in again.stdout
+    runner = make_runner(database_url=sqlite_url)
+
+    def spine_cancel(run_id: str) -> tuple[int, str]:
+        done = CliRunner().invoke(cli, ["--db", sqlite_url, "cancel", run_id])
+        return done.exit_code, done.stdout
+
+    code, out = spine_cancel(runner.submit(workflow))
+    assert (code, out.split(":", 1)[1].strip()) == (0, "CANCELLED now (nothing was executing it)")
+
+    blocked = Blocked()
+    code, out = spine_cancel(
+        blocked.start(runner, Workflow("cancel.cli2", [Step.lambda_("b", blocked.step)]))
+    )
+    assert code == 0
+    assert "it is executing; it stops as CANCELLED at its next step boundary" in out
+    assert blocked.result().status == WorkflowStatus.CANCELLED
+
+    completed = runner.execute(workflow).run_id
+    code, out = spine_cancel(completed)
+    assert (code, out.strip()) == (
+        1,
+        f"run {completed} had already ended (COMPLETED); nothing to cancel",
+    )
 
 
 def test_a_cancel_racing_a_workers_claim_never_lets_a_cancelled_run_complete(

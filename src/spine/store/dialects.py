@@ -239,8 +239,9 @@ def _named_rows(cursor: Any) -> list[Any]:
 
 @lru_cache(maxsize=64)
 def _row_type(names: tuple[str, ...]) -> Any:
-    # Made once per shape: a step row returns a row each time, and making a named
-    # tuple type costs more than the INSERT.
+    # Made once per shape: a run's cancel flag is read often (before each map item,
+    # between the slices of a wait), and making a named tuple type costs more than
+    # the read.
     return namedtuple("row", names, rename=True)
 
 
@@ -311,7 +312,7 @@ class PostgresDialect(Dialect):
         if step is not None:
             values.update({f"step_{name}": value for name, value in step.items()})
             statement = self._statements.finish_with_step[unless_asked]
-        return bool(self.database.execute(f"finish run {run_id}", statement, values, fetch=True))
+        return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
     def cancel_requested(self, run_id: str) -> bool:
         rows = self.database.execute(
@@ -363,7 +364,6 @@ class _PostgresStatements:
                 update(runs)
                 .where(_ending(bindparam("key"), unless_asked))
                 .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
-                .returning(runs.c.run_id)
             )
             self.finish[unless_asked] = database.prepare(finish)
             self.finish_with_step[unless_asked] = database.prepare(finish.add_cte(last_step))

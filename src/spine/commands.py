@@ -114,7 +114,8 @@ class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"
     """Nothing was executing the run: it is ``CANCELLED`` now."""
     REQUESTED = "requested"
-    """A runner executes it: that runner stops it as ``CANCELLED`` at its next step."""
+    """A runner executes it: no further step or map item of it starts, and that runner
+    ends it ``CANCELLED`` once the steps in flight finish."""
     ALREADY_ENDED = "already_ended"
     """It had ended before; nothing changed."""
 

@@ -250,3 +250,37 @@ def test_a_thread_executor_runs_pipelines_through_the_runners_dispatcher() -> No
 
     assert result.status == "COMPLETED", result.error
     assert calls == ["double_pid"]
+
+
+def test_a_cancelled_remote_map_sends_no_more_items(sqlite_url: str, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    item = Workflow("item", [Step.lambda_("square", square)])
+    params = {"items": list(range(8)), "tag": "t", "marks": str(marks), "delay": 0.3}
+    fan = _map_workflow(item, concurrency=2)
+    results = []
+    with (
+        ProcessExecutor(2, chunk_size=1) as executor,
+        WorkflowRunner(database_url=sqlite_url, executor=executor) as runner,
+    ):
+        thread = threading.Thread(target=lambda: results.append(runner.execute(fan, params=params)))
+        thread.start()
+        deadline = time.time() + 30
+        while len(os.listdir(marks)) < 2:  # both lanes busy
+            assert time.time() < deadline
+            time.sleep(0.01)
+        [run] = runner.store.list_runs(workflow="fan")  # type: ignore[union-attr]
+        assert runner.cancel(run.run_id) == "requested"
+        returned = time.time()
+        thread.join(30)
+        [result] = results
+        started = {name: (marks / name).stat().st_mtime for name in os.listdir(marks)}
+        resumed = runner.resume(run.run_id, fan)
+
+    assert result.status == "CANCELLED"
+    assert len(started) == 2, started  # the two in flight came back; no third was sent
+    assert all(mtime < returned for mtime in started.values())
+    assert "6 of 8 items did not start" in (result.step_executions[-1].error or "")
+    assert [r[1] for r in _item_runs(sqlite_url)] == ["COMPLETED"] * 8
+    assert resumed.status == "COMPLETED", resumed.error
+    assert all(len((marks / f"square-{i}").read_text().split()) == 1 for i in range(8))

@@ -94,7 +94,7 @@ def test_a_prepared_statement_runs_on_the_fast_path(database: Database) -> None:
     )
     database.execute("record a due time", record, _fire_row("a"))
     assert database.execute("count due times", count, {"name": "daily"}, fetch=True)[0].n == 1
-    assert database.execute("record a due time", record, _fire_row("b"), fetch=False) is None
+    assert database.execute("record a due time", record, _fire_row("b"), fetch=False) == 1
 
     with pytest.raises(StoreError, match=r"^cannot record a due time again in ") as raised:
         database.execute("record a due time again", record, _fire_row("a"))

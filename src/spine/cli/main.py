@@ -244,19 +244,22 @@ def resume(
 @click.argument("run_id")
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str) -> None:
-    """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary."""
+    """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary.
+    Exits 1 if the run had already ended."""
     from spine.commands import CancelOutcome, cancel_run
 
     with open_history(ctx) as store:
         done = cancel_run(store, run_id)
     if done.outcome is CancelOutcome.CANCELLED:
-        click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED}")
+        click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED} now (nothing was executing it)")
     elif done.outcome is CancelOutcome.REQUESTED:
         click.echo(
-            f"run {run_id}: it stops as {WorkflowStatus.CANCELLED} at its next step boundary"
+            f"run {run_id}: it is executing; it stops as {WorkflowStatus.CANCELLED} at its "
+            "next step boundary (no further step starts)"
         )
     else:
-        click.echo(f"run {run_id} has already ended ({done.ended_as}); nothing to cancel")
+        click.echo(f"run {run_id} had already ended ({done.ended_as}); nothing to cancel")
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()

@@ -42,7 +42,8 @@ class ErrorCategory(StrEnum):
     PIPELINE = "PIPELINE"
     VALIDATION = "VALIDATION"
     CANCELLED = "CANCELLED"
-    """The run was cancelled by request before this step."""
+    """The run was cancelled by request before this step (or, for a map step, before
+    all of its items started)."""
     WORKER_LOST = "WORKER_LOST"
     """The process executing the step died, again and again: the run's recovery limit."""
 

@@ -19,16 +19,23 @@ class JournalSink(Protocol):
     """Where one executing run's steps and end are written: the store itself, or (for
     map items run in another process) a capture the runner's process stores later."""
 
-    def record_step(self, step: StepRecord) -> None: ...
+    def record_step(self, step: StepRecord) -> bool:
+        """Record a step's row; returns whether the run was asked to stop (read in
+        the same statement: the step loop's check at the next boundary)."""
+        ...
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None: ...
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
         """Record how the run ended, with its last step's row when given (committed
-        together: one round trip where the database allows)."""
+        together: one round trip where the database allows). A run asked to stop ends
+        ``CANCELLED`` only: another end is not recorded (the step's row is) and the
+        answer is ``False``."""
         ...
 
-    def cancel_requested(self, run_id: str) -> bool: ...
+    def cancel_requested(self, run_id: str) -> bool:
+        """Whether the run was asked to stop (read now)."""
+        ...
 
     def release(self, run_id: str, owner: Owner) -> None: ...
 
@@ -63,7 +70,9 @@ class HistoryStore(JournalSink, Protocol):
         workflow_names: Sequence[str],
         limit: int = 1,
         caps: Mapping[str, int] | None = None,
-    ) -> list[RunRecord]: ...
+    ) -> list[RunRecord]:
+        """Take submitted runs, oldest first; none returned had been asked to stop."""
+        ...
 
     def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
         """Count a takeover from a dead owner at step execution ``step_order`` (reset

@@ -88,7 +88,13 @@ class RunQueue:
             for run in claimed:
                 leases.hold(run.run_id)
         try:
-            return [result for run in claimed if (result := runs.run_claimed(run))]
+            # The first starts as the claim left it; the others have waited their turn,
+            # so each reads its cancel flag before its first step.
+            return [
+                result
+                for index, run in enumerate(claimed)
+                if (result := runs.run_claimed(run, at_once=index == 0))
+            ]
         finally:
             if leases is not None:
                 for run in claimed:
@@ -125,8 +131,6 @@ class RunQueue:
         return results
 
     def cancel(self, run_id: str) -> str:
-        """Cancel a run: at once when nothing executes it, else at its next step
-        boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
-        that had already ended."""
+        """Cancel a run (see ``WorkflowRunner.cancel``)."""
         store = self.runs.require_store("cancel")
         return store.cancel(run_id, self.settings.clock.time())

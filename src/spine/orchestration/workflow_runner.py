@@ -137,7 +137,7 @@ class WorkflowRunner:
             dispatcher, runnable = runnable, None
         if database_url is not None and not history:
             raise ValueError("history=False keeps no history: leave database_url out")
-        chosen_alerts = alert_statuses(alert_on)
+        chosen_alerts, limit = alert_statuses(alert_on), _checked_recovery_limit(recovery_limit)
         executor_, own_executor = _executor(executor, runnable)
         clock_ = clock or SYSTEM_CLOCK
         self._settings = RunSettings(
@@ -148,13 +148,13 @@ class WorkflowRunner:
             foreign_runnable=runnable,
             dry_run=dry_run,
             max_steps=max_steps,
-            lease_seconds=float(lease_seconds),
+            lease_seconds=lease_seconds,
             block_on_waits=block_on_waits,
             on_step=on_step,
             alert_on=chosen_alerts,
             ui_url=ui_url,
             alerts=alerts,
-            recovery_limit=_checked_recovery_limit(recovery_limit),
+            recovery_limit=limit,
         )
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
@@ -293,10 +293,11 @@ class WorkflowRunner:
         return self._runs.resume(run_id, workflow, force=force)
 
     def cancel(self, run_id: str) -> str:
-        """Cancel a stored run: at once when nothing executes it (``PENDING``, or
-        ``WAITING`` without an owner), else its runner stops it at the next step
-        boundary. Returns ``"cancelled"``, ``"requested"``, or the status of a run
-        that had already ended."""
+        """Cancel a stored run. Returns ``"cancelled"`` (nothing executed it: it was
+        ``PENDING``, or ``WAITING`` without an owner, and is ``CANCELLED`` now),
+        ``"requested"`` (a runner executes it: no further step or map item starts, and
+        it ends ``CANCELLED`` once the steps in flight finish), or the status of a run
+        that had already ended. ``resume`` continues a cancelled run."""
         return self.queue.cancel(run_id)
 
 

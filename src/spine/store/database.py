@@ -195,8 +195,9 @@ class Database(Closing):
         again: Prepared | None = None,
     ) -> Any:
         """Execute ``prepared`` with ``values`` as its own transaction, on this thread's
-        kept connection; with ``fetch`` return its rows (named tuples). Tried again
-        as :meth:`transaction` is (``again``: the statement for the later tries).
+        kept connection; with ``fetch`` return its rows (named tuples), else how many
+        rows it changed. Tried again as :meth:`transaction` is (``again``: the
+        statement for the later tries).
 
         This skips what SQLAlchemy adds per statement (building and caching the
         statement, checking a connection out of the pool, pinging it and resetting

@@ -30,11 +30,12 @@ from abc import ABC, abstractmethod
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Connection,
     Engine,
     Insert,
@@ -70,6 +71,13 @@ _POSTGRES_SHUTDOWN = frozenset({"57P01", "57P02", "57P03", "57P05"})
 server starts or stops, or closed for idling: a new connection will do."""
 
 
+def _ending(run_id: Any, unless_asked: bool) -> ColumnElement[bool]:
+    """The ``WHERE`` of writing run ``run_id``'s end; ``unless_asked``: not if the run
+    was asked to stop (a run asked to stop ends ``CANCELLED`` and no other way)."""
+    this_run = runs.c.run_id == run_id
+    return and_(this_run, runs.c.cancel_requested == 0) if unless_asked else this_run
+
+
 class Dialect(ABC):
     """A backend's ways, for one open :class:`~spine.store.database.Database`."""
 
@@ -91,9 +99,9 @@ class Dialect(ABC):
         """Ready a pooled DBAPI connection to be kept by one thread for the fast path."""
 
     @abstractmethod
-    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         """Execute ``sql`` as its own transaction on a kept connection; with ``fetch``
-        its rows (named tuples)."""
+        its rows (named tuples), else how many rows it changed."""
 
     @abstractmethod
     def lock_schema(self, conn: Connection) -> None:
@@ -196,16 +204,22 @@ class Dialect(ABC):
             allowance[name] = caps[name] - int(running or 0)
         return allowance
 
-    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> None:
+    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> bool:
         """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
-        row of its last step, together. Portably: both in one transaction."""
+        row of its last step, together. Portably: both in one transaction.
 
-        def finish(conn: Connection) -> None:
+        A run asked to stop ends ``CANCELLED`` and no other way: any other end is not
+        written then (the step's row is) and ``False`` says so.
+        """
+        unless_asked = end["status"] != WorkflowStatus.CANCELLED
+
+        def finish(conn: Connection) -> bool:
             if step is not None:
                 conn.execute(self.insert_new(steps).values(**step))
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**end))
+            ended = update(runs).where(_ending(run_id, unless_asked)).values(**end)
+            return bool(conn.execute(ended).rowcount == 1)
 
-        self.database.transaction(f"finish run {run_id}", finish)
+        return self.database.transaction(f"finish run {run_id}", finish)
 
     def cancel_requested(self, run_id: str) -> bool:
         """Whether someone asked run ``run_id`` to stop (read at every step boundary)."""
@@ -227,12 +241,12 @@ class SqliteDialect(Dialect):
     def hold(self, raw: Any) -> None:
         pass  # the engine's connections already leave transactions to spine
 
-    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         driver = raw.driver_connection
         driver.execute("BEGIN IMMEDIATE")
         try:
             cursor = driver.execute(sql, params)
-            rows = _named_rows(cursor) if fetch else None
+            rows = _named_rows(cursor) if fetch else cursor.rowcount
         except BaseException:
             driver.execute("ROLLBACK")
             raise
@@ -258,8 +272,16 @@ class SqliteDialect(Dialect):
 
 def _named_rows(cursor: Any) -> list[Any]:
     """The rows of an sqlite3 cursor as named tuples, as psycopg returns them."""
-    row = namedtuple("row", [column[0] for column in cursor.description], rename=True)  # type: ignore[misc]
+    row = _row_type(tuple(column[0] for column in cursor.description))
     return [row(*values) for values in cursor.fetchall()]
+
+
+@lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    # Made once per shape: a run's cancel flag is read often (before each map item,
+    # between the slices of a wait), and making a named tuple type costs more than
+    # the read.
+    return namedtuple("row", names, rename=True)
 
 
 class PostgresDialect(Dialect):
@@ -279,12 +301,13 @@ class PostgresDialect(Dialect):
     def hold(self, raw: Any) -> None:
         raw.driver_connection.autocommit = True  # each step row is then one INSERT
 
-    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | None:
+    def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         from psycopg.rows import namedtuple_row
 
         with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall() if fetch else None
+            done: list[Any] | int = cursor.fetchall() if fetch else cursor.rowcount
+            return done
 
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
@@ -336,14 +359,15 @@ class PostgresDialect(Dialect):
         )  # fmt: skip
         return sorted(rows, key=lambda row: row.submitted)
 
-    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> None:
+    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> bool:
         values = {f"end_{name}": value for name, value in end.items()}
         values["key"] = run_id
-        statement = self._statements.finish
+        unless_asked = end["status"] != WorkflowStatus.CANCELLED
+        statement = self._statements.finish[unless_asked]
         if step is not None:
             values.update({f"step_{name}": value for name, value in step.items()})
-            statement = self._statements.finish_with_step
-        self.database.execute(f"finish run {run_id}", statement, values)
+            statement = self._statements.finish_with_step[unless_asked]
+        return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
     def cancel_requested(self, run_id: str) -> bool:
         rows = self.database.execute(
@@ -383,20 +407,25 @@ class _PostgresStatements:
         self.claimed_before: Prepared = database.prepare(
             mine.add_columns(runs.c.started_at.label("submitted"))
         )
-        finish = (
-            update(runs)
-            .where(runs.c.run_id == bindparam("key"))
-            .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
-        )
-        self.finish: Prepared = database.prepare(finish)
         # The last step's row and the run's end in one statement (a data-modifying
-        # WITH): one round trip and one commit where there would be two of each.
+        # WITH): one round trip and one commit where there would be two of each. The
+        # step's row goes in even when the end does not (see Dialect.finish_run).
         last_step = (
             database.dialect.insert_new(steps)
             .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
             .cte("last_step")
         )
-        self.finish_with_step: Prepared = database.prepare(finish.add_cte(last_step))
+        self.finish: dict[bool, Prepared] = {}
+        """The statement ending a run, by whether it yields to a request to stop."""
+        self.finish_with_step: dict[bool, Prepared] = {}
+        for unless_asked in (False, True):
+            finish = (
+                update(runs)
+                .where(_ending(bindparam("key"), unless_asked))
+                .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
+            )
+            self.finish[unless_asked] = database.prepare(finish)
+            self.finish_with_step[unless_asked] = database.prepare(finish.add_cte(last_step))
         self.cancel_requested: Prepared = database.prepare(
             select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
         )

@@ -14,12 +14,24 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from spine.core.errors import RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
 from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
-from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, ErrorCategory, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.codec import (
@@ -36,6 +48,17 @@ from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
+
+
+def _cancelled_at(now: float) -> dict[str, Any]:
+    """The columns of a run that nothing executes, cancelled at ``now``."""
+    return {
+        "status": WorkflowStatus.CANCELLED.value,
+        "completed_at": iso(now),
+        "wake_at": null(),
+        "error": "cancelled by request",
+        "error_category": ErrorCategory.CANCELLED.value,
+    }
 
 
 class SqlStore(Closing):
@@ -55,6 +78,16 @@ class SqlStore(Closing):
         self._insert_step = self.database.prepare(self._dialect.insert_new(steps))
         self._claim_lock = threading.Lock()
         self._last_claim = 0
+        # A step's row goes in unless its run was asked to stop: how many rows went in
+        # tells the step loop whether it may start the next step, with no statement of
+        # its own (a RETURNING of the flag costs more on both backends).
+        asked = exists().where(
+            runs.c.run_id == bindparam("run_id"), runs.c.cancel_requested != literal_column("0")
+        )
+        row = select(*[bindparam(c.name, type_=c.type) for c in steps.c]).where(~asked)
+        self._insert_step_unless_asked = self.database.prepare(
+            self._dialect.insert_new(steps).from_select([c.name for c in steps.c], row)
+        )
 
     # -- writing ----------------------------------------------------------------
 
@@ -80,9 +113,17 @@ class SqlStore(Closing):
 
         self.database.transaction(f"record run {run.run_id}", record)
 
-    def record_step(self, step: StepRecord) -> None:
+    def record_step(self, step: StepRecord) -> bool:
+        """Store a step's row; returns whether its run was asked to stop."""
         action = f"record step {step.step_name!r} of run {step.run_id}"
-        self.database.execute(action, self._insert_step, step_values(step))
+        values = step_values(step)
+        if self.database.execute(action, self._insert_step_unless_asked, values):
+            return False
+        # Asked to stop: the step ran all the same, so its row is kept. (No row at all
+        # went in when a try whose answer was lost had written it: then ask the flag.)
+        if self.database.execute(action, self._insert_step, values):
+            return True
+        return self.cancel_requested(step.run_id)
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
         change = (
@@ -90,9 +131,11 @@ class SqlStore(Closing):
         )
         self.database.statement(f"update run {run_id}", lambda conn: conn.execute(change))
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
+        """Store how the run ended, with its last step's row; ``False`` (only the step's
+        row stored) when it was asked to stop and did not end ``CANCELLED``."""
         step = None if last_step is None else step_values(last_step)
-        self._dialect.finish_run(run.run_id, end_values(run), step)
+        return self._dialect.finish_run(run.run_id, end_values(run), step)
 
     def save_items(self, items: Sequence[ItemRecord]) -> None:
         if not items:
@@ -123,6 +166,9 @@ class SqlStore(Closing):
         """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
         old = expected.owner
         now = self._claim_time(now)
+        # A request to stop a run that has since ended is spent: resuming it (a cancelled
+        # run too) starts over without one. A live run's request still stands.
+        cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0}
         run_id = expected.run_id
         swap = (
             update(runs)
@@ -135,7 +181,7 @@ class SqlStore(Closing):
                 )
             )
             # Claimed is executing: a second resume must find it RUNNING and owned.
-            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now))
+            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now), **cleared)
         )
         taken = select(runs.c.run_id).where(
             and_(
@@ -218,12 +264,27 @@ class SqlStore(Closing):
             return []
         now = self._claim_time(now)
         rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
-        claimed = [run_record(row) for row in rows]
-        # A submitted run starts when it is claimed, and has no step rows yet: the
-        # records are all a runner needs.
-        for run in claimed:
+        claimed = []
+        for row in rows:
+            if row.cancel_requested:
+                # Asked to stop while a runner that gave it back held it: the request
+                # stands, so it ends here, and every run returned was not asked.
+                self._end_cancelled(row.run_id, owner, now)
+                continue
+            # A submitted run starts when it is claimed, and has no step rows yet: the
+            # record is all a runner needs.
+            run = run_record(row)
             run.started_at = now
+            claimed.append(run)
         return claimed
+
+    def _end_cancelled(self, run_id: str, owner: Owner, now: float) -> None:
+        end = (
+            update(runs)
+            .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+            .values(**_cancelled_at(now), **owner_values(None, None))
+        )
+        self.database.statement(f"cancel run {run_id}", lambda conn: conn.execute(end))
 
     def _claim_time(self, now: float) -> float:
         """``now``, or a microsecond after this store's previous claim: a claim tried
@@ -237,29 +298,41 @@ class SqlStore(Closing):
         """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
         without an owner), else by asking its runner to stop at the next step boundary.
         Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
-        status of a run that had already ended."""
-        idle = (WorkflowStatus.PENDING, WorkflowStatus.WAITING)
-        executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        status of a run that had already ended.
 
-        def cancel(conn: Connection) -> str:
-            row = conn.execute(
-                select(runs.c.status, runs.c.owner_id).where(runs.c.run_id == run_id)
-            ).first()
-            if row is None:
-                raise RunNotFoundError(run_id, self.where)
-            this_run = update(runs).where(runs.c.run_id == run_id)
-            if row.status in idle and row.owner_id is None:
-                conn.execute(
-                    this_run.values(status=WorkflowStatus.CANCELLED, completed_at=iso(now),
-                                    wake_at=None, error="cancelled by request")
-                )  # fmt: skip
-                return "cancelled"
-            if row.status in executing:
-                conn.execute(this_run.values(cancel_requested=1))
-                return "requested"
-            return str(row.status)
+        One conditional ``UPDATE`` decides, on the row as it is when the statement
+        takes it: a worker claiming the run at the same moment either finds it
+        ``CANCELLED`` or has made it executing, so the request is left for it (a
+        read first, then a write, could cancel a run a worker had just claimed).
+        """
+        status, owner = runs.c.status, runs.c.owner_id
+        waiting = status == WorkflowStatus.WAITING
+        idle = or_(status == WorkflowStatus.PENDING, and_(waiting, owner.is_(None)))
+        executing = or_(status == WorkflowStatus.RUNNING, and_(waiting, owner.is_not(None)))
 
-        return self.database.transaction(f"cancel run {run_id}", cancel)
+        if_idle = {
+            name: case((idle, value), else_=runs.c[name])
+            for name, value in _cancelled_at(now).items()
+        }
+        decide = (
+            update(runs)
+            .where(and_(runs.c.run_id == run_id, or_(idle, executing)))
+            .values(**if_idle, cancel_requested=case((idle, runs.c.cancel_requested), else_=1))
+            .returning(runs.c.status)
+        )
+        changed = self.database.statement(
+            f"cancel run {run_id}", lambda conn: conn.execute(decide).scalar()
+        )
+        if changed is not None:
+            return "cancelled" if changed == WorkflowStatus.CANCELLED else "requested"
+        # Nothing to change: the run had ended (or does not exist). Only read now.
+        read = select(runs.c.status).where(runs.c.run_id == run_id)
+        ended = self.database.statement(
+            f"read run {run_id}", lambda conn: conn.execute(read).scalar()
+        )
+        if ended is None:
+            raise RunNotFoundError(run_id, self.where)
+        return str(ended)
 
     def cancel_requested(self, run_id: str) -> bool:
         return self._dialect.cancel_requested(run_id)

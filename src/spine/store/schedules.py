@@ -190,26 +190,7 @@ class SqlScheduleStore(StoreView):
             )
             if claimed.rowcount != 1:
                 return None
-            fire = planned
-            if run is not None:
-                # Counted while holding the schedule's row: every earlier firing of it
-                # has committed its run.
-                live = _live_runs(conn, name)
-                if live >= schedule.max_instances:
-                    fire = replace(
-                        planned,
-                        outcome=FireOutcome.SKIPPED,
-                        run_id=None,
-                        detail=f"{live} runs of the schedule were pending, running or waiting "
-                        f"(max_instances={schedule.max_instances})",
-                    )
-                else:
-                    conn.execute(runs.insert().values(**new_run_values(run)))
-                    conn.execute(
-                        update(schedules)
-                        .where(schedules.c.name == name)
-                        .values(last_fired_at=iso(planned.due_at))
-                    )
+            fire = planned if run is None else _start(conn, schedule, planned, run)
             conn.execute(
                 schedule_fires.insert().values(
                     schedule_name=name,
@@ -298,3 +279,27 @@ def _fire(row: Row[Any]) -> ScheduleFire:
         recorded_at=from_iso(row.recorded_at) or 0.0,
         detail=row.detail,
     )
+
+
+def _start(
+    conn: Connection, schedule: Schedule, planned: ScheduleFire, run: RunRecord
+) -> ScheduleFire:
+    """Store the due time's run, unless ``max_instances`` runs of the schedule are live
+    (counted while holding the schedule's row: every earlier firing of it has committed
+    its run); what became of the due time."""
+    live = _live_runs(conn, schedule.name)
+    if live >= schedule.max_instances:
+        return replace(
+            planned,
+            outcome=FireOutcome.SKIPPED,
+            run_id=None,
+            detail=f"{live} runs of the schedule were pending, running or waiting "
+            f"(max_instances={schedule.max_instances})",
+        )
+    conn.execute(runs.insert().values(**new_run_values(run)))
+    conn.execute(
+        update(schedules)
+        .where(schedules.c.name == schedule.name)
+        .values(last_fired_at=iso(planned.due_at))
+    )
+    return planned

@@ -3,7 +3,7 @@
 Nothing a step does escapes as an exception: a raised exception, a malformed return
 value or a missing pipeline becomes a failed ``StepResult`` whose error names the
 workflow and the step. Only ``KeyboardInterrupt``, ``SystemExit`` and a run's
-suspension pass through (see ``spine.core.errors.FATAL_EXCEPTIONS``).
+suspension or cancellation pass through (see ``spine.core.errors.FATAL_EXCEPTIONS``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from spine.orchestration.engine.kinds import (
     wait_step,
 )
 from spine.orchestration.engine.kinds.base import category_of, config_error, where
-from spine.orchestration.engine.services import Suspended
+from spine.orchestration.engine.services import Cancelled, Suspended
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.step_types import StepType
 
@@ -47,7 +47,7 @@ KINDS: dict[str, Kind] = {
     StepType.MAP: map_step.run,
 }
 
-_PASS_THROUGH: tuple[type[BaseException], ...] = (*FATAL_EXCEPTIONS, Suspended)
+_PASS_THROUGH: tuple[type[BaseException], ...] = (*FATAL_EXCEPTIONS, Suspended, Cancelled)
 
 
 def perform(

@@ -8,7 +8,6 @@ resume, :func:`spine.orchestration.engine.state.replay` rebuilds the run from th
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
@@ -45,29 +44,43 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_last", "_next_look", "plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_asked", "_last", "plan", "run_id", "store", "workflow_name")
 
-    CANCEL_LOOK_SECONDS = 0.2
-    """How often, at most, a step boundary asks the store whether to stop."""
-
-    def __init__(self, store: JournalSink, run_id: str, workflow_name: str, plan: Plan) -> None:
+    def __init__(
+        self,
+        store: JournalSink,
+        run_id: str,
+        workflow_name: str,
+        plan: Plan,
+        *,
+        clear: bool = False,
+    ) -> None:
+        """``clear``: the run's row was stored, or claimed, just now and nobody had asked
+        it to stop: its first step may start without reading the flag."""
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
         self.plan = plan
-        # A run that was asked to stop before it started never starts (cancel() ends
-        # pending and waiting runs itself), so the first look can wait too.
-        self._next_look = time.monotonic() + self.CANCEL_LOOK_SECONDS
+        self._asked: bool | None = False if clear else None
+        """Whether the run was asked to stop, as the last statement that read its flag
+        saw it; ``None`` when that is not known now (time passed since)."""
         self._last: StepRecord | None = None
 
     def cancelled(self) -> bool:
-        """Whether cancellation was requested (read from the store at most every 0.2 s,
-        so a run of many short steps does not pay a query per step)."""
-        now = time.monotonic()
-        if now < self._next_look:
-            return False
-        self._next_look = now + self.CANCEL_LOOK_SECONDS
+        """Whether the run was asked to stop, at a step boundary: as the row written
+        just before saw it (the same statement reads the flag), else read now."""
+        asked = self._asked
+        if asked is None:
+            asked = self._asked = self.store.cancel_requested(self.run_id)
+        return asked
+
+    def cancelled_now(self) -> bool:
+        """Whether the run was asked to stop, read from the store now."""
         return self.store.cancel_requested(self.run_id)
+
+    def time_passed(self) -> None:
+        """The run slept: what the last statement saw of its flag may be stale."""
+        self._asked = None
 
     def encode(self, step: Step, result: StepResult) -> tuple[StepResult, str, str]:
         """The result (a failure if its data cannot be stored) and its data as JSON."""
@@ -103,10 +116,11 @@ class Journal:
             cache[position] = cached
         return cached
 
-    def finish(self, result: WorkflowResult, completed: float) -> None:
-        """Record how the run ended, with its last step's row."""
+    def finish(self, result: WorkflowResult, completed: float) -> bool:
+        """Record how the run ended, with its last step's row; ``False``: it was asked
+        to stop, and only ``CANCELLED`` may end it (the row is recorded)."""
         last, self._last = self._last, None
-        self.store.finish_run(
+        return self.store.finish_run(
             RunRecord(
                 run_id=result.run_id,
                 workflow_name=result.workflow_name,
@@ -163,7 +177,7 @@ class Journal:
             # The run ends here: this row is committed with the run's end, in finish().
             self._last = record
             return
-        self.store.record_step(record)
+        self._asked = self.store.record_step(record)
 
 
 def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:

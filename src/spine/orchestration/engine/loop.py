@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from spine.core.frozen import freeze_dict
 from spine.core.status import ErrorCategory, StepStatus, WorkflowStatus
 from spine.orchestration.engine.attempt import perform
-from spine.orchestration.engine.services import Suspended
+from spine.orchestration.engine.services import Cancelled, Suspended
 from spine.orchestration.engine.state import IN_ORDER, InOrder, utc
 from spine.orchestration.results import StepExecution, WorkflowResult
 from spine.orchestration.retry import RetryPolicy
@@ -60,11 +60,6 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
     try:
         while (position := state.position) < total:
             step = steps[position]
-            if journal is not None and journal.cancelled():
-                text = f"cancelled by request before step {step.name!r}"
-                state.stop(step.name, text, ErrorCategory.CANCELLED.value,
-                           WorkflowStatus.CANCELLED)  # fmt: skip
-                break
             if budget == 0:
                 text = _out_of_steps(workflow, step, services.max_steps)
                 state.stop(step.name, text, ErrorCategory.CONFIGURATION.value,
@@ -73,9 +68,14 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
             budget -= 1
             order = state.step_order
             while True:
+                # Before every attempt, and again after a retry's delay: no step starts
+                # once a cancel was accepted.
+                if journal is not None and journal.cancelled():
+                    raise Cancelled("before")
                 if state.retry_at is not None:
                     services.sleeper.delay(state.retry_at)
                     state.retry_at = None
+                    continue
                 attempt = state.attempt
                 t0 = now()
                 result, children = perform(name, step, state.ctx, attempt, order, services)
@@ -129,11 +129,23 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                     services.sleeper.settle()
     except Suspended:
         return _suspended(workflow, state)
+    except Cancelled as where:
+        _cancelled(state, step.name, str(where))
     completed = now()
     result_ = state.result(name, state.ctx.started_at if journal else utc(started), completed)
-    if journal is not None:
+    if journal is not None and not journal.finish(result_, completed):
+        # Asked to stop while its last step ran: that step is recorded, and the run
+        # ends CANCELLED rather than as the step left it.
+        last = state.executions[-1].step_name if state.executions else steps[-1].name
+        _cancelled(state, last, "during")
+        result_ = state.result(name, state.ctx.started_at, completed)
         journal.finish(result_, completed)
     return result_
+
+
+def _cancelled(state: RunState, step_name: str, where: str) -> None:
+    text = f"cancelled by request {where} step {step_name!r}"
+    state.stop(step_name, text, ErrorCategory.CANCELLED.value, WorkflowStatus.CANCELLED)
 
 
 def _bad_jump(name: str, step: Step, jump: str) -> StepResult:

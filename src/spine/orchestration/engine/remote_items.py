@@ -36,13 +36,15 @@ class _Capture:
         self.steps: list[StepRecord] = []
         self.end: RunRecord | None = None
 
-    def record_step(self, step: StepRecord) -> None:
+    def record_step(self, step: StepRecord) -> bool:
         self.steps.append(step)
+        return False  # a remote item is not told of a cancel; its map stops sending
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> None:
+    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
         if last_step is not None:
             self.steps.append(last_step)
         self.end = run
+        return True
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
         """Waiting is the runner's process's to record; an item sleeps through it."""

@@ -115,7 +115,7 @@ class Runs:
     def _durable(self, journal: Journal, state: RunState) -> Services:
         base = self.services()
         block = self.settings.block_on_waits if state.block is None else state.block
-        sleeper = DurableSleeper(journal.store, journal.run_id, base.clock, block, state.wait_until)
+        sleeper = DurableSleeper(journal, base.clock, block, state.wait_until)
         return Services(
             base.clock, base.dispatcher, base.runnable, base.executor, self, sleeper, journal,
             base.dry_run, base.max_steps, base.on_step,
@@ -157,7 +157,7 @@ class Runs:
             owner=self.owner,
             heartbeat_at=self.settings.clock.time(),
         )
-        return self.held(workflow, state, store, lambda: store.create_run(record))
+        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
 
     def resume(
         self,
@@ -182,8 +182,8 @@ class Runs:
             )
         workflow = self.workflow_of(run, workflow)
         plan = plan_for(workflow)
-        if run.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELLED):
-            return self._ended(stored, plan, item_of)
+        if run.status == WorkflowStatus.COMPLETED:
+            return self._completed(stored, plan, item_of)
         if run.dry_run != self.settings.dry_run:
             kind = "a dry run" if run.dry_run else "a real run"
             raise WorkflowError(
@@ -233,21 +233,21 @@ class Runs:
             WorkflowStatus.FAILED,
         )
 
-    def _ended(
+    def _completed(
         self, stored: StoredRun, plan: Plan, item_of: Mapping[str, Any] | None
     ) -> WorkflowResult:
-        """A completed or cancelled run, left as it is: its result says so."""
+        """A completed run, left as it is: its result says so."""
         run = stored.run
-        ended = "completed" if run.status == WorkflowStatus.COMPLETED else "been cancelled"
-        logger.info("run %s of %r has already %s; nothing to resume", run.run_id,
-                    run.workflow_name, ended)  # fmt: skip
+        logger.info("run %s of %r has already completed; nothing to resume", run.run_id,
+                    run.workflow_name)  # fmt: skip
         state = replay(stored, plan, item_of)
         result = stored_result(run, state.ctx, state.executions)
-        result.note = f"run {run.run_id} had already {ended}; nothing was executed"
+        result.note = f"run {run.run_id} had already completed; nothing was executed"
         return result
 
-    def run_claimed(self, run: RunRecord) -> WorkflowResult | None:
-        """Execute a submitted run this process just claimed (``None``: given back)."""
+    def run_claimed(self, run: RunRecord, *, at_once: bool = False) -> WorkflowResult | None:
+        """Execute a submitted run this process claimed (``None``: given back);
+        ``at_once``: right after the claim, which saw it not asked to stop."""
         store = self.require_store("run_pending")
         try:
             workflow = self.workflow_of(run, None)
@@ -258,7 +258,7 @@ class Runs:
             store.release(run.run_id, self.owner)
             return None
         state = replay(StoredRun(run=run, steps=[]), plan_for(workflow))
-        return self.held(workflow, state, store, lambda: True)
+        return self.held(workflow, state, store, lambda: True, clear=at_once)
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
         if workflow is not None:
@@ -284,11 +284,15 @@ class Runs:
         state: RunState,
         store: HistoryStore,
         take: Callable[[], object],
+        *,
+        clear: bool = False,
     ) -> WorkflowResult:
         """Hold the run's lease in this process, take the row with ``take``, then run.
 
         The run counts as held here before its row names this process as owner, so
         another thread's recover() never sees a row of ours that nobody here holds.
+        ``clear``: the row was just stored or claimed unasked to stop, so the first
+        step need not read the flag (any other run's is read before its first step).
         """
         if self.closed.is_set():
             raise WorkflowError("this WorkflowRunner is closed; create a new one")
@@ -299,7 +303,8 @@ class Runs:
         try:
             if take() is False:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-            return self.run(workflow, state, Journal(store, run_id, workflow.name, state.plan))
+            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear)
+            return self.run(workflow, state, journal)
         finally:
             if leases is not None:
                 leases.drop(run_id)
@@ -309,7 +314,13 @@ class Runs:
         services = self.services() if journal is None else self._durable(journal, state)
         result = run_steps(services, workflow, state)
         if journal is not None and result.status == WorkflowStatus.WAITING:
-            journal.store.release(journal.run_id, self.owner)
+            run_id = journal.run_id
+            journal.store.release(run_id, self.owner)
+            if self.store is not None and journal.cancelled_now():
+                # Asked to stop as it began to wait: idle now, so the cancel ends it
+                # at once rather than when the wait is due.
+                self.store.cancel(run_id, self.settings.clock.time())
+                return stored_result(self.store.load_run(run_id).run, state.ctx, state.executions)
             return result
         # Map items (which always block) report through their map.
         if not state.block and (workflow.alert_on or self.settings.alert_on):
@@ -351,7 +362,7 @@ class Runs:
             return self.run(workflow, state, None)
         record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        return self.held(workflow, state, store, lambda: store.create_run(record))
+        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
 
     def item_record(
         self,

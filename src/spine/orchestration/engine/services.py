@@ -8,6 +8,7 @@ runner's services; a run with history gets its own journal and sleeper.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from spine.framework.dispatcher import Dispatcher
     from spine.orchestration.engine.journal import Journal
     from spine.orchestration.flow import Plan
-    from spine.orchestration.history import JournalSink
     from spine.orchestration.results import StepExecution, WorkflowResult
     from spine.orchestration.workflow import Workflow
     from spine.orchestration.workflow_context import WorkflowContext
@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 class Suspended(Exception):
     """Raised by a sleeper when the run must wait without this process: the step loop
     leaves the run ``WAITING`` and returns."""
+
+
+class Cancelled(Exception):
+    """The run was asked to stop; the step loop ends it ``CANCELLED``. The argument
+    says where it stood: ``"before"`` the step (a boundary) or ``"during"`` it (a
+    wait cut short)."""
 
 
 class Sleeper(Protocol):
@@ -68,20 +74,22 @@ class ClockSleeper:
 class DurableSleeper:
     """Waits of a run with history: the deadline is stored first, so a run whose
     process dies resumes at it; a run that does not ``block`` is suspended instead
-    (left ``WAITING`` for a worker to resume when it is due)."""
+    (left ``WAITING`` for a worker to resume when it is due). A wait slept through
+    asks the store whether the run was asked to stop, between slices of it."""
 
-    __slots__ = ("_block", "_clock", "_resume_at", "_run_id", "_sink", "_waiting")
+    POLL_SECONDS = 0.25
+    """The slices a wait is slept in: how long, at most, a cancel goes unnoticed."""
+
+    __slots__ = ("_block", "_clock", "_journal", "_resume_at", "_waiting")
 
     def __init__(
         self,
-        sink: JournalSink,
-        run_id: str,
+        journal: Journal,
         clock: Clock,
         block: bool,
         resume_at: float | None = None,
     ) -> None:
-        self._sink = sink
-        self._run_id = run_id
+        self._journal = journal
         self._clock = clock
         self._block = block
         self._resume_at = resume_at
@@ -105,16 +113,39 @@ class DurableSleeper:
         self._resume_at = None
         if self._waiting:
             self._waiting = False
-            self._sink.set_status(self._run_id, WorkflowStatus.RUNNING)
+            self._journal.store.set_status(self._journal.run_id, WorkflowStatus.RUNNING)
 
     def _pause(self, deadline: float, waiting: bool) -> None:
+        journal = self._journal
         now = self._clock.time()
         suspend = not self._block and deadline > now
         status = WorkflowStatus.WAITING if waiting or suspend else WorkflowStatus.RUNNING
-        self._sink.set_status(self._run_id, status, wake_at=deadline)
+        journal.store.set_status(journal.run_id, status, wake_at=deadline)
         if suspend:
             raise Suspended
-        self._clock.sleep(deadline - now)
+        if waiting:
+            self._sleep_until(deadline)
+        else:
+            # A retry delay is slept in one piece (the attempt after it checks the
+            # flag first), so a fake clock records it as one sleep.
+            self._clock.sleep(deadline - now)
+        journal.time_passed()
+
+    def _sleep_until(self, deadline: float) -> None:
+        """Sleep on the clock in slices, asking between them (at most every
+        ``POLL_SECONDS`` of real time, so a fake clock's instant sleeps ask nothing)
+        whether the run was asked to stop."""
+        clock, poll = self._clock, self.POLL_SECONDS
+        next_look = time.monotonic() + poll
+        while True:
+            left = deadline - clock.time()
+            clock.sleep(min(left, poll))
+            if left <= poll:
+                return
+            if time.monotonic() >= next_look:
+                if self._journal.cancelled_now():
+                    raise Cancelled("during")
+                next_look = time.monotonic() + poll
 
 
 class ChildRuns(Protocol):

@@ -71,3 +71,14 @@ def outcome(where: str, runs: list[WorkflowResult]) -> tuple[StepResult, list[Wo
         first.error_category or ErrorCategory.INTERNAL,
         output=output,
     ), runs
+
+
+def cancelled_map(where: str, runs: Sequence[WorkflowResult | None]) -> StepResult:
+    """The result of a map whose run was asked to stop before every item started:
+    the items that ran are kept, the rest start when the run is resumed."""
+    left = sum(1 for run in runs if run is None)
+    return StepResult.fail(
+        f"{where}: cancelled by request; {left} of {len(runs)} items did not start",
+        ErrorCategory.CANCELLED,
+        output=summary(runs, len(runs)),
+    )

@@ -7,12 +7,13 @@ import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from spine.core.status import ErrorCategory
 from spine.execution.executors import Executor, InlineExecutor
 from spine.orchestration.engine.kinds.items import (
     ItemsPathError,
+    cancelled_map,
     outcome,
     resolve_items,
 )
@@ -33,19 +34,25 @@ def _run_all(
     workers: int,
     step_name: str,
     executor: Executor,
-) -> list[WorkflowResult]:
-    """Run every item, ``workers`` at a time, keeping input order.
+    stopped: Callable[[], bool] | None,
+) -> list[WorkflowResult | None]:
+    """Run every item, ``workers`` at a time, keeping input order; once ``stopped()``
+    says so, start no more (those items stay ``None``).
 
     Each worker thread pulls the next item from a shared iterator, rather than
     one future per item: the per-item cost of a future and its queue would be
     about a third of the engine's own per-item cost. The threads are the map's
     own, or with a :class:`ThreadExecutor` its shared pool's.
     """
+    runs: list[WorkflowResult | None] = [None] * len(items)
     if workers <= 1:
-        return [run_item(i, item) for i, item in enumerate(items)]
+        for index, item in enumerate(items):
+            if stopped is not None and stopped():
+                break
+            runs[index] = run_item(index, item)
+        return runs
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    runs: list[WorkflowResult | None] = [None] * len(items)
     pending = enumerate(items)
     lock = threading.Lock()
 
@@ -53,7 +60,7 @@ def _run_all(
         while True:
             with lock:
                 nxt = next(pending, None)
-            if nxt is None:
+            if nxt is None or (stopped is not None and stopped()):
                 return
             runs[nxt[0]] = run_item(*nxt)
 
@@ -63,14 +70,14 @@ def _run_all(
         wait(lanes)
         for lane in lanes:
             lane.result()
-        return cast("list[WorkflowResult]", runs)
+        return runs
     # Each worker runs in a copy of the caller's context, so context variables set
     # around execute() are seen by every item, as they are when items run inline.
     with ThreadPoolExecutor(workers, thread_name_prefix=f"spine-map-{step_name}") as pool:
         futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(workers)]
         for future in futures:
             future.result()
-    return cast("list[WorkflowResult]", runs)
+    return runs
 
 
 def run(
@@ -90,8 +97,6 @@ def run(
     base_params = ctx.params
     item_param = step.item_param
     children = services.children
-    dry_run = services.dry_run
-    clock = services.clock
     # With history, items of an earlier attempt or an interrupted run are found by
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
     # Keyed by the map step's execution, so a map run again in a loop starts afresh.
@@ -107,9 +112,9 @@ def run(
             item_workflow.name,
             params=own if base is None else base_params.merged(own),
             partition=ctx.partition,
-            dry_run=dry_run,
+            dry_run=services.dry_run,
             parent=parent,
-            started_at=datetime.fromtimestamp(clock.time(), UTC),
+            started_at=datetime.fromtimestamp(services.clock.time(), UTC),
         )
 
     if services.executor.remote:
@@ -130,7 +135,19 @@ def run(
         return children.run_item(item_workflow, child, parent, key, index, own)
 
     workers = min(concurrency, len(items))
-    return outcome(where, _run_all(run_item, items, workers, step.name, services.executor))
+    # With history, the map's run is asked before each item whether it must stop.
+    stopped = None if services.journal is None else services.journal.cancelled_now
+    return _result(where, _run_all(run_item, items, workers, step.name, services.executor, stopped))
+
+
+def _result(
+    where: str, runs: list[WorkflowResult | None]
+) -> tuple[StepResult, list[WorkflowResult]]:
+    """The map step's result: ``None`` marks an item that never started (cancelled)."""
+    started = [run for run in runs if run is not None]
+    if len(started) < len(runs):
+        return cancelled_map(where, runs), started
+    return outcome(where, started)
 
 
 def _checked(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
-from spine.orchestration.engine.kinds.items import outcome, summary
+from spine.orchestration.engine.kinds.items import cancelled_map, outcome, summary
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
 from spine.orchestration.step_result import StepResult
@@ -140,6 +140,8 @@ class RemoteMap:
         self.base_params: Mapping[str, Any] = {}
         self.permanent = False
         """The items lost could not be unpickled where they were sent (retrying won't help)."""
+        self.stopped = False
+        """The map's run was asked to stop: chunks not sent by then never were."""
 
     def outcome(
         self,
@@ -176,6 +178,8 @@ class RemoteMap:
             tasks.append((index, self._start(index, item, record, child_context, parent)))
         lost, problem = self._send(executor, executor.share(blob), tasks, results)
         runs = [r for r in results if r is not None]
+        if problem is None and self.stopped:
+            return cancelled_map(self.where, results), runs
         if problem is None:
             return outcome(self.where, runs)
         text = (
@@ -202,11 +206,16 @@ class RemoteMap:
         dry_run, max_steps = self.services.dry_run, self.services.max_steps
         in_flight: dict[Future[list[Outcome]], int] = {}
         lost, problem = 0, None
+        journal = self.services.journal
 
         def launch() -> None:
             nonlocal lost, problem
             chunk = next(chunks, None)
             if chunk is None:
+                return
+            # Items already sent finish and are recorded; no more start.
+            if self.stopped or (journal is not None and journal.cancelled_now()):
+                self.stopped = True
                 return
             try:
                 in_flight[submit(run_elsewhere, shared, dry_run, max_steps, chunk)] = len(chunk)

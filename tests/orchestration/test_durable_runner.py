@@ -496,3 +496,56 @@ def test_settings_changed_after_construction_are_checked_as_at_construction(
         runner.lease_seconds = -1
     with pytest.raises(AttributeError):
         runner.store = None  # type: ignore[misc]
+
+
+def test_a_process_that_lost_its_run_stops_at_its_first_write(sqlite_url: str) -> None:
+    """A frozen past its lease (it cannot renew), B takes the run over and completes it:
+    when A wakes, its step's row is refused and it executes no further step."""
+    import threading
+
+    calls: list[tuple[str, str]] = []
+    frozen = threading.Event()
+
+    def step(name: str) -> Callable[[WorkflowContext, dict[str, Any]], dict[str, Any]]:
+        def run(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+            calls.append((name, threading.current_thread().name))
+            if name == "s1" and threading.current_thread().name == "A":
+                frozen.wait(10)
+            return {"by": threading.current_thread().name}
+
+        return run
+
+    workflow = Workflow("durable.stale", [Step.lambda_(n, step(n)) for n in ("s1", "s2", "s3")])
+    a = WorkflowRunner(database_url=sqlite_url, lease_seconds=0.5)
+    a._runs.owner = Owner("owner-a", "another-host", 1)  # so B sees no live local process
+    a.store.heartbeat = lambda *args, **kwargs: None  # type: ignore[method-assign,union-attr]
+    b = WorkflowRunner(database_url=sqlite_url, lease_seconds=0.5)
+    outcome: dict[str, object] = {}
+
+    def run_a() -> None:
+        try:
+            outcome["a"] = a.execute(workflow).status
+        except Exception as exc:
+            outcome["a"] = exc
+
+    thread = threading.Thread(target=run_a, name="A")
+    thread.start()
+    try:
+        time.sleep(1.0)
+        run_id = b.store.list_runs()[0].run_id  # type: ignore[union-attr]
+        resumed = threading.Thread(
+            target=lambda: outcome.setdefault("b", b.resume(run_id, workflow).status), name="B"
+        )
+        resumed.start()
+        resumed.join(10)
+    finally:
+        frozen.set()
+        thread.join(10)
+        a.close()
+        b.close()
+
+    assert outcome["b"] == WorkflowStatus.COMPLETED
+    assert isinstance(outcome["a"], Exception)
+    assert "already recorded by another process" in str(outcome["a"])
+    assert ("s2", "A") not in calls
+    assert ("s3", "A") not in calls

@@ -177,3 +177,28 @@ def test_the_codec_round_trips_and_refuses_clearly() -> None:
         encode({"x": {"__spine_float__": "NaN"}})
     with pytest.raises(JsonValueError, match=r"value\['s'\] cannot be stored as JSON: it is a set"):
         encode({"s": {1}})
+
+
+def test_quality_metrics_that_cannot_be_stored_fail_the_step_not_the_run_record(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    from spine.orchestration import QualityMetrics
+
+    def measured(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        quality = QualityMetrics(record_count=3, valid_count=3,
+                                 custom_metrics={"by_year": {2024: 3}})  # fmt: skip
+        return StepResult.ok(output={"n": 3}, quality=quality)
+
+    runner = make_runner(database_url=database_url)
+    result = runner.execute(Workflow("values.quality", [Step.lambda_("measured", measured)]))
+
+    assert result.status == WorkflowStatus.FAILED
+    assert "quality" in (result.error or "")
+    assert runner.store.load_run(result.run_id).run.status == WorkflowStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_an_integer_too_long_for_text_is_refused_with_its_field() -> None:
+    with pytest.raises(JsonValueError, match="output cannot be stored"):
+        encode({"big": 10**5000}, "output")
+    with pytest.raises(JsonValueError, match=r"turns True into \"true\""):
+        encode({True: 1})

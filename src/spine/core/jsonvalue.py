@@ -39,10 +39,11 @@ class JsonValueError(ValueError):
 def encode(value: Any, root: str = "value") -> str:
     """``value`` as strict JSON text; raises :class:`JsonValueError` naming the path
     (from ``root``) of the first part that cannot be stored."""
-    if _plain_mapping(value):  # the common case: one level of plain values
-        return json.dumps(value, allow_nan=False)
-    tagged = _checked(value, root, 0, set())
-    return json.dumps(tagged, allow_nan=False)
+    tagged = value if _plain_mapping(value) else _checked(value, root, 0, set())
+    try:
+        return json.dumps(tagged, allow_nan=False)
+    except ValueError as exc:  # an int of more digits than Python converts to text
+        raise JsonValueError(root, f"it holds a value JSON text cannot take ({exc})") from None
 
 
 def decode(text: str) -> Any:
@@ -95,8 +96,8 @@ def _checked(value: Any, path: str, depth: int, open_: set[int]) -> Any:
                     raise JsonValueError(
                         f"{path} key {key!r}",
                         f"it is {_a(type(key).__name__)}; keys must be strings (JSON turns "
-                        f"{key!r} into {json.dumps(str(key))}, so a resumed run would "
-                        "read another key)",
+                        f"{key!r} into {_as_key(key)}, so a resumed run would read "
+                        "another key)",
                     )
                 out[key] = _checked(item, f"{path}[{key!r}]", depth + 1, open_)
             if len(out) == 1 and TAG in out:
@@ -105,6 +106,14 @@ def _checked(value: Any, path: str, depth: int, open_: set[int]) -> Any:
         return [_checked(item, f"{path}[{i}]", depth + 1, open_) for i, item in enumerate(value)]
     finally:
         open_.discard(marker)
+
+
+def _as_key(key: Any) -> str:
+    """The string JSON makes of ``key`` (``True`` -> ``"true"``)."""
+    try:
+        return json.dumps({key: 0})[1:-4]
+    except (TypeError, ValueError):
+        return "an error"
 
 
 def _a(noun: str) -> str:

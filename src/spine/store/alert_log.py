@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from spine.framework.alerts import AlertSeverity, DeliveryRecord
-from spine.store.codec import iso
+from spine.store.codec import iso, storable_text
 from spine.store.database import Database
 from spine.store.schema import alert_deliveries
 from spine.store.view import HasDatabase, StoreView
@@ -45,8 +45,8 @@ class SqlDeliveryLog(StoreView):
                     id=record.id,
                     fingerprint=record.fingerprint,
                     severity=record.severity.value,
-                    title=record.title,
-                    message=record.message,
+                    title=storable_text(record.title),
+                    message=storable_text(record.message),
                     source=record.source,
                     domain=record.domain,
                     run_id=record.run_id,
@@ -56,7 +56,7 @@ class SqlDeliveryLog(StoreView):
                     throttled=int(record.throttled),
                     attempts=record.attempts,
                     suppressed=record.suppressed,
-                    error=record.error,
+                    error=storable_text(record.error),
                     created_at=_iso(record.created_at),
                     delivered_at=_iso(record.delivered_at),
                 )

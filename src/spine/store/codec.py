@@ -78,7 +78,7 @@ def end_values(run: RunRecord) -> dict[str, Any]:
         "status": run.status,
         "completed_at": iso(completed),
         "duration_ms": None if completed is None else round((completed - started) * 1000),
-        "outputs": None if run.outputs is None else encode(run.outputs, "outputs"),
+        "outputs": None if run.outputs is None else _outputs_json(run.outputs),
         "error": storable_text(run.error),
         "error_category": run.error_category,
         "error_step": run.error_step,
@@ -120,6 +120,17 @@ def step_values(step: StepRecord) -> dict[str, Any]:
         "will_retry": int(step.will_retry),
         "quality": step.quality_json,
     }
+
+
+def _outputs_json(outputs: Mapping[str, Any]) -> str:
+    """A run's outputs at its end. Each step's output was checked as it was recorded
+    (a run's context is rebuilt from those rows), so only a context handed in by the
+    caller (``execute(context=...)``) can hold what JSON cannot: its end is still
+    written, with a note instead of those outputs."""
+    try:
+        return encode(outputs, "outputs")
+    except JsonValueError as exc:
+        return encode({"unstorable_outputs": str(exc)})
 
 
 def storable_text(text: str | None) -> str | None:

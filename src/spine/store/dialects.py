@@ -45,6 +45,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    insert,
     select,
     text,
     update,
@@ -215,7 +216,7 @@ class Dialect(ABC):
 
         def finish(conn: Connection) -> bool:
             if step is not None:
-                conn.execute(self.insert_new(steps).values(**step))
+                conn.execute(insert(steps).values(**step))
             ended = update(runs).where(_ending(run_id, unless_asked)).values(**end)
             return bool(conn.execute(ended).rowcount == 1)
 
@@ -411,7 +412,7 @@ class _PostgresStatements:
         # WITH): one round trip and one commit where there would be two of each. The
         # step's row goes in even when the end does not (see Dialect.finish_run).
         last_step = (
-            database.dialect.insert_new(steps)
+            insert(steps)
             .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
             .cte("last_step")
         )

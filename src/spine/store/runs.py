@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
@@ -123,7 +124,25 @@ class SqlStore(Closing):
         # went in when a try whose answer was lost had written it: then ask the flag.)
         if self.database.execute(action, self._insert_step, values):
             return True
+        self._check_own_row(step, values)
         return self.cancel_requested(step.run_id)
+
+    def _check_own_row(self, step: StepRecord, values: dict[str, Any]) -> None:
+        """A step row that was there already: this writer's own (a try whose answer was
+        lost had committed it), or another process's, which took this run over while
+        this one was cut off or frozen: then this process must not go on with it."""
+        key = values["step_id"]
+        read = select(steps.c.started_at, steps.c.completed_at).where(steps.c.step_id == key)
+        found = self.database.statement(
+            f"read step {step.step_name!r} of run {step.run_id}",
+            lambda conn: conn.execute(read).first(),
+        )
+        if found is None or tuple(found) != (values["started_at"], values["completed_at"]):
+            raise StoreError(
+                f"run {step.run_id}: step {step.step_name!r} (execution {step.step_order}, "
+                f"attempt {step.attempt}) was already recorded by another process, which "
+                "took the run over; this process stops it here"
+            )
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
         change = (
@@ -135,7 +154,23 @@ class SqlStore(Closing):
         """Store how the run ended, with its last step's row; ``False`` (only the step's
         row stored) when it was asked to stop and did not end ``CANCELLED``."""
         step = None if last_step is None else step_values(last_step)
-        return self._dialect.finish_run(run.run_id, end_values(run), step)
+        end = end_values(run)
+        try:
+            return self._dialect.finish_run(run.run_id, end, step)
+        except StoreError as exc:
+            if last_step is None or step is None or not self._conflict(exc):
+                raise
+            # The last step's row was there already: this writer's own (a try whose
+            # answer was lost committed it with the run's end) or another process's
+            # (which took the run over: then this one stops).
+            self._check_own_row(last_step, step)
+        return self._dialect.finish_run(run.run_id, end, None)
+
+    def _conflict(self, exc: StoreError) -> bool:
+        """Whether ``exc`` was a key already taken (raised by SQLAlchemy or, on the fast
+        path, by the driver itself)."""
+        driver = self.engine.dialect.loaded_dbapi.IntegrityError
+        return isinstance(exc.__cause__, IntegrityError | driver)
 
     def save_items(self, items: Sequence[ItemRecord]) -> None:
         if not items:

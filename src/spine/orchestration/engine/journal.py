@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
-from spine.core.jsonvalue import encode
+from spine.core.jsonvalue import JsonValueError, encode
 from spine.core.records import (
     RunRecord,
     StepRecord,
@@ -98,6 +98,11 @@ class Journal:
                 if result.context_updates
                 else "{}"
             )
+            if result.quality is not None:
+                # Checked here, where a failure can still fail the step: its row is
+                # written later, when the run must not stop half-recorded.
+                to_json(result.quality.to_dict(), workflow=self.workflow_name,
+                        step=step.name, field_name="quality")  # fmt: skip
         except UnserializableOutputError as exc:
             return StepResult.fail(str(exc), ErrorCategory.INTERNAL), "{}", "{}"
         return result, output, updates
@@ -110,9 +115,9 @@ class Journal:
         if cached is None:
             own = step.params if step.params else step.config
             try:
-                cached = json.dumps(own)
-            except (TypeError, ValueError):
-                cached = json.dumps({k: repr(v) for k, v in own.items()})
+                cached = encode(own, "params")
+            except JsonValueError:  # definition config (a client object, say): as text
+                cached = encode({str(k): repr(v) for k, v in own.items()})
             cache[position] = cached
         return cached
 

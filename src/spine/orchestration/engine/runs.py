@@ -203,7 +203,10 @@ class Runs:
             state.block = True  # an item's map step waits for it
         # An owner that died while executing: count the takeover (once claimed, so two
         # recoverers never both count it) and stop a run that keeps killing its workers.
-        crashed = executing and run.owner is not None
+        # (Not a run sleeping through a wait or a retry delay: its owner died between
+        # steps, not of one.)
+        crashed = run.status == WorkflowStatus.RUNNING and run.owner is not None
+        crashed = crashed and run.wake_at is None
 
         def take() -> bool:
             if not store.claim(run, self.owner, now):

@@ -111,6 +111,10 @@ def attempt(url: str, action: str, run_id: str, log: str, delay: float | None) -
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 if proc.returncode == -signal.SIGKILL:
+                    if url.startswith("postgresql"):
+                        # A statement the killed process had sent still commits on the
+                        # server (autocommit): let it land before the snapshot reads.
+                        time.sleep(0.3)
                     return True
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, f"worker {action} exited {proc.returncode}: {err}"

@@ -545,7 +545,6 @@ def test_a_process_that_lost_its_run_stops_at_its_first_write(sqlite_url: str) -
         b.close()
 
     assert outcome["b"] == WorkflowStatus.COMPLETED
-    assert isinstance(outcome["a"], Exception)
-    assert "already recorded by another process" in str(outcome["a"])
+    assert outcome["a"] == WorkflowStatus.RUNNING  # it let the run go, to B
     assert ("s2", "A") not in calls
     assert ("s3", "A") not in calls

@@ -244,6 +244,12 @@ class StoreError(SpineError):
     """The history database cannot be opened, read or written."""
 
 
+class LeaseLostError(StoreError):
+    """This process no longer holds the run it was executing: its lease lapsed (it was
+    frozen or cut off) and another process took the run over. It writes nothing more
+    for that run and starts no further step of it."""
+
+
 class AlertConfigError(SpineError, ValueError):
     """Alert channels are configured wrongly (a config file, a mapping or the environment).
 
@@ -331,6 +337,7 @@ __all__ = [
     "GroupError",
     "GroupNotFoundError",
     "GroupValidationError",
+    "LeaseLostError",
     "NotShippableError",
     "PipelineError",
     "PipelineNotFoundError",

@@ -19,18 +19,22 @@ class JournalSink(Protocol):
     """Where one executing run's steps and end are written: the store itself, or (for
     map items run in another process) a capture the runner's process stores later."""
 
-    def record_step(self, step: StepRecord) -> bool:
+    def record_step(self, step: StepRecord, owner: str | None = None) -> bool:
         """Record a step's row; returns whether the run was asked to stop (read in
-        the same statement: the step loop's check at the next boundary)."""
+        the same statement: the step loop's check at the next boundary). With
+        ``owner`` (an owner id) the row is written only while that owner holds the
+        run; else :class:`~spine.core.errors.LeaseLostError`."""
         ...
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None: ...
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
+    def finish_run(
+        self, run: RunRecord, last_step: StepRecord | None = None, owner: str | None = None
+    ) -> bool:
         """Record how the run ended, with its last step's row when given (committed
         together: one round trip where the database allows). A run asked to stop ends
         ``CANCELLED`` only: another end is not recorded (the step's row is) and the
-        answer is ``False``."""
+        answer is ``False``. ``owner``: as for :meth:`record_step`."""
         ...
 
     def cancel_requested(self, run_id: str) -> bool:

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -72,10 +73,13 @@ _POSTGRES_SHUTDOWN = frozenset({"57P01", "57P02", "57P03", "57P05"})
 server starts or stops, or closed for idling: a new connection will do."""
 
 
-def _ending(run_id: Any, unless_asked: bool) -> ColumnElement[bool]:
+def _ending(run_id: Any, unless_asked: bool, owner: Any = None) -> ColumnElement[bool]:
     """The ``WHERE`` of writing run ``run_id``'s end; ``unless_asked``: not if the run
-    was asked to stop (a run asked to stop ends ``CANCELLED`` and no other way)."""
+    was asked to stop (a run asked to stop ends ``CANCELLED`` and no other way);
+    ``owner``: only while that owner holds the run."""
     this_run = runs.c.run_id == run_id
+    if owner is not None:
+        this_run = and_(this_run, runs.c.owner_id == owner)
     return and_(this_run, runs.c.cancel_requested == 0) if unless_asked else this_run
 
 
@@ -205,19 +209,29 @@ class Dialect(ABC):
             allowance[name] = caps[name] - int(running or 0)
         return allowance
 
-    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> bool:
+    def finish_run(
+        self,
+        run_id: str,
+        end: dict[str, Any],
+        step: dict[str, Any] | None,
+        owner: str | None = None,
+    ) -> bool:
         """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
         row of its last step, together. Portably: both in one transaction.
 
         A run asked to stop ends ``CANCELLED`` and no other way: any other end is not
-        written then (the step's row is) and ``False`` says so.
+        written then (the step's row is) and ``False`` says so. With ``owner``, nothing
+        is written unless that owner holds the run (``False`` too).
         """
         unless_asked = end["status"] != WorkflowStatus.CANCELLED
+        holder = select(runs.c.owner_id).where(runs.c.run_id == run_id)
 
         def finish(conn: Connection) -> bool:
+            if owner is not None and conn.execute(holder).scalar() != owner:
+                return False  # (the transaction holds the write lock: no one moves it)
             if step is not None:
                 conn.execute(insert(steps).values(**step))
-            ended = update(runs).where(_ending(run_id, unless_asked)).values(**end)
+            ended = update(runs).where(_ending(run_id, unless_asked, owner)).values(**end)
             return bool(conn.execute(ended).rowcount == 1)
 
         return self.database.transaction(f"finish run {run_id}", finish)
@@ -360,14 +374,22 @@ class PostgresDialect(Dialect):
         )  # fmt: skip
         return sorted(rows, key=lambda row: row.submitted)
 
-    def finish_run(self, run_id: str, end: dict[str, Any], step: dict[str, Any] | None) -> bool:
+    def finish_run(
+        self,
+        run_id: str,
+        end: dict[str, Any],
+        step: dict[str, Any] | None,
+        owner: str | None = None,
+    ) -> bool:
         values = {f"end_{name}": value for name, value in end.items()}
         values["key"] = run_id
-        unless_asked = end["status"] != WorkflowStatus.CANCELLED
-        statement = self._statements.finish[unless_asked]
+        key = (end["status"] != WorkflowStatus.CANCELLED, owner is not None)
+        if owner is not None:
+            values["fence_owner"] = owner
+        statement = self._statements.finish[key]
         if step is not None:
             values.update({f"step_{name}": value for name, value in step.items()})
-            statement = self._statements.finish_with_step[unless_asked]
+            statement = self._statements.finish_with_step[key]
         return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
     def cancel_requested(self, run_id: str) -> bool:
@@ -411,22 +433,31 @@ class _PostgresStatements:
         # The last step's row and the run's end in one statement (a data-modifying
         # WITH): one round trip and one commit where there would be two of each. The
         # step's row goes in even when the end does not (see Dialect.finish_run).
-        last_step = (
-            insert(steps)
-            .values({c.name: bindparam(f"step_{c.name}") for c in steps.c})
-            .cte("last_step")
+        row = select(*[bindparam(f"step_{c.name}", type_=c.type) for c in steps.c])
+        held = exists().where(
+            runs.c.run_id == bindparam("key"), runs.c.owner_id == bindparam("fence_owner")
         )
-        self.finish: dict[bool, Prepared] = {}
-        """The statement ending a run, by whether it yields to a request to stop."""
-        self.finish_with_step: dict[bool, Prepared] = {}
+        columns = [c.name for c in steps.c]
+        last_steps = {
+            False: insert(steps).from_select(columns, row).cte("last_step"),
+            # Fenced: the row goes in only while the owner holds the run, as the end.
+            True: insert(steps).from_select(columns, row.where(held)).cte("last_step"),
+        }
+        self.finish: dict[tuple[bool, bool], Prepared] = {}
+        """The statement ending a run, by whether it yields to a request to stop and
+        whether it is fenced by its owner."""
+        self.finish_with_step: dict[tuple[bool, bool], Prepared] = {}
         for unless_asked in (False, True):
-            finish = (
-                update(runs)
-                .where(_ending(bindparam("key"), unless_asked))
-                .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
-            )
-            self.finish[unless_asked] = database.prepare(finish)
-            self.finish_with_step[unless_asked] = database.prepare(finish.add_cte(last_step))
+            for fenced in (False, True):
+                owner: BindParameter[str] | None = bindparam("fence_owner") if fenced else None
+                finish = (
+                    update(runs)
+                    .where(_ending(bindparam("key"), unless_asked, owner))
+                    .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
+                )
+                key = (unless_asked, fenced)
+                self.finish[key] = database.prepare(finish)
+                self.finish_with_step[key] = database.prepare(finish.add_cte(last_steps[fenced]))
         self.cancel_requested: Prepared = database.prepare(
             select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
         )

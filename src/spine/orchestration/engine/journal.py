@@ -44,7 +44,7 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_asked", "_last", "plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_asked", "_last", "owner", "plan", "run_id", "store", "workflow_name")
 
     def __init__(
         self,
@@ -54,9 +54,13 @@ class Journal:
         plan: Plan,
         *,
         clear: bool = False,
+        owner: str | None = None,
     ) -> None:
         """``clear``: the run's row was stored, or claimed, just now and nobody had asked
-        it to stop: its first step may start without reading the flag."""
+        it to stop: its first step may start without reading the flag. ``owner``: the
+        owner id whose hold on the run every write needs (a process whose run was
+        taken over writes nothing more)."""
+        self.owner = owner
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
@@ -142,6 +146,7 @@ class Journal:
                 failed_steps=len(result.failed_steps),
             ),
             last,
+            self.owner,
         )
 
     def write(
@@ -182,7 +187,7 @@ class Journal:
             # The run ends here: this row is committed with the run's end, in finish().
             self._last = record
             return
-        self._asked = self.store.record_step(record)
+        self._asked = self.store.record_step(record, self.owner)
 
 
 def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:

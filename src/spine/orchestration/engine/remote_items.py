@@ -36,11 +36,13 @@ class _Capture:
         self.steps: list[StepRecord] = []
         self.end: RunRecord | None = None
 
-    def record_step(self, step: StepRecord) -> bool:
+    def record_step(self, step: StepRecord, owner: str | None = None) -> bool:
         self.steps.append(step)
         return False  # a remote item is not told of a cancel; its map stops sending
 
-    def finish_run(self, run: RunRecord, last_step: StepRecord | None = None) -> bool:
+    def finish_run(
+        self, run: RunRecord, last_step: StepRecord | None = None, owner: str | None = None
+    ) -> bool:
         if last_step is not None:
             self.steps.append(last_step)
         self.end = run

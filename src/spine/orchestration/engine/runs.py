@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from spine.core.errors import RunOwnedError, WorkflowError
+from spine.core.errors import LeaseLostError, RunOwnedError, WorkflowError
 from spine.core.records import ItemRecord, Owner, RunRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.orchestration.engine.alerting import alert_run
@@ -28,13 +28,13 @@ from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Se
 from spine.orchestration.engine.state import RunState, replay, stored_result, utc
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.leases import LeaseKeeper, owner_gone
+from spine.orchestration.results import WorkflowResult
 from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
     from spine.execution.context import ExecutionContext
     from spine.orchestration.engine.settings import RunSettings
     from spine.orchestration.history import HistoryStore
-    from spine.orchestration.results import WorkflowResult
     from spine.orchestration.workflow import Workflow
 
 logger = logging.getLogger("spine.orchestration")
@@ -306,8 +306,14 @@ class Runs:
         try:
             if take() is False:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear)
-            return self.run(workflow, state, journal)
+            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear,
+                              owner=self.owner.owner_id)  # fmt: skip
+            try:
+                return self.run(workflow, state, journal)
+            except LeaseLostError as exc:
+                # Frozen or cut off past its lease: another process continues the run.
+                logger.warning("run %s of %r: %s", run_id, workflow.name, exc)
+                return _let_go(workflow, state, str(exc))
         finally:
             if leases is not None:
                 leases.drop(run_id)
@@ -407,3 +413,18 @@ class Runs:
     def save(self, items: Sequence[ItemRecord]) -> None:
         if self.store is not None:
             self.store.save_items(items)
+
+
+def _let_go(workflow: Workflow, state: RunState, why: str) -> WorkflowResult:
+    """What a process that lost its run reports: the run goes on elsewhere."""
+    ctx = state.ctx
+    result = WorkflowResult(
+        workflow_name=workflow.name,
+        run_id=ctx.run_id,
+        status=WorkflowStatus.RUNNING,
+        context=ctx,
+        started_at=ctx.started_at,
+        step_executions=state.executions,
+    )
+    result.note = why
+    return result

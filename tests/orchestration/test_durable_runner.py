@@ -548,3 +548,34 @@ def test_a_process_that_lost_its_run_stops_at_its_first_write(sqlite_url: str) -
     assert outcome["a"] == WorkflowStatus.RUNNING  # it let the run go, to B
     assert ("s2", "A") not in calls
     assert ("s3", "A") not in calls
+
+
+def test_a_map_whose_run_was_taken_over_starts_no_further_item(sqlite_url: str) -> None:
+    """While item 2 runs, another process takes the map's run over: this process
+    starts no item after it and lets the run go."""
+    from sqlalchemy import create_engine, update
+
+    from spine.store.schema import runs
+
+    started: list[int] = []
+    engine = create_engine(sqlite_url)
+
+    def item(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        index = ctx.get_param("item")
+        started.append(index)
+        if index == 2:  # another owner claims the map's run (as a recoverer would)
+            with engine.begin() as conn:
+                conn.execute(
+                    update(runs).where(runs.c.parent_run_id.is_(None)).values(owner_id="other")
+                )
+        return {"i": index}
+
+    each = Workflow("durable.takeover.item", [Step.lambda_("i", item)])
+    fan = Workflow("durable.takeover", [Step.map("m", "items", each, max_concurrency=1)])
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        result = runner.execute(fan, params={"items": list(range(6))})
+    engine.dispose()
+
+    assert started == [0, 1, 2]
+    assert result.status == WorkflowStatus.RUNNING
+    assert "another process took the run over" in (result.note or "")

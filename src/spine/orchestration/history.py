@@ -37,8 +37,9 @@ class JournalSink(Protocol):
         answer is ``False``. ``owner``: as for :meth:`record_step`."""
         ...
 
-    def cancel_requested(self, run_id: str) -> bool:
-        """Whether the run was asked to stop (read now)."""
+    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
+        """Whether the run was asked to stop (read now). With ``owner``:
+        :class:`~spine.core.errors.LeaseLostError` when that owner no longer holds it."""
         ...
 
     def release(self, run_id: str, owner: Owner) -> None: ...

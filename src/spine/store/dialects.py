@@ -236,11 +236,12 @@ class Dialect(ABC):
 
         return self.database.transaction(f"finish run {run_id}", finish)
 
-    def cancel_requested(self, run_id: str) -> bool:
-        """Whether someone asked run ``run_id`` to stop (read at every step boundary)."""
-        query = select(runs.c.cancel_requested).where(runs.c.run_id == run_id)
-        flag = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).scalar())
-        return bool(flag)
+    def run_flags(self, run_id: str) -> tuple[bool, str | None]:
+        """Whether someone asked run ``run_id`` to stop, and who holds it (read at step
+        boundaries and before map items)."""
+        query = select(runs.c.cancel_requested, runs.c.owner_id).where(runs.c.run_id == run_id)
+        row = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).first())
+        return (False, None) if row is None else (bool(row[0]), row[1])
 
 
 class SqliteDialect(Dialect):
@@ -392,11 +393,11 @@ class PostgresDialect(Dialect):
             statement = self._statements.finish_with_step[key]
         return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
-    def cancel_requested(self, run_id: str) -> bool:
+    def run_flags(self, run_id: str) -> tuple[bool, str | None]:
         rows = self.database.execute(
-            f"read run {run_id}", self._statements.cancel_requested, {"key": run_id}, fetch=True
+            f"read run {run_id}", self._statements.run_flags, {"key": run_id}, fetch=True
         )
-        return bool(rows and rows[0].cancel_requested)
+        return (bool(rows[0].cancel_requested), rows[0].owner_id) if rows else (False, None)
 
 
 class _PostgresStatements:
@@ -458,8 +459,10 @@ class _PostgresStatements:
                 key = (unless_asked, fenced)
                 self.finish[key] = database.prepare(finish)
                 self.finish_with_step[key] = database.prepare(finish.add_cte(last_steps[fenced]))
-        self.cancel_requested: Prepared = database.prepare(
-            select(runs.c.cancel_requested).where(runs.c.run_id == bindparam("key"))
+        self.run_flags: Prepared = database.prepare(
+            select(runs.c.cancel_requested, runs.c.owner_id).where(
+                runs.c.run_id == bindparam("key")
+            )
         )
 
 

@@ -407,8 +407,16 @@ class SqlStore(Closing):
             raise RunNotFoundError(run_id, self.where)
         return str(ended)
 
-    def cancel_requested(self, run_id: str) -> bool:
-        return self._dialect.cancel_requested(run_id)
+    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
+        """Whether run ``run_id`` was asked to stop; with ``owner``, ``LeaseLostError``
+        once that owner no longer holds it (another process took it over)."""
+        asked, holder = self._dialect.run_flags(run_id)
+        if owner is not None and holder != owner:
+            raise LeaseLostError(
+                f"run {run_id}: another process took the run over (this one's lease had "
+                "lapsed); this process starts nothing more of it"
+            )
+        return asked
 
     # -- reading ----------------------------------------------------------------
 

@@ -75,12 +75,13 @@ class Journal:
         just before saw it (the same statement reads the flag), else read now."""
         asked = self._asked
         if asked is None:
-            asked = self._asked = self.store.cancel_requested(self.run_id)
+            asked = self._asked = self.store.cancel_requested(self.run_id, self.owner)
         return asked
 
     def cancelled_now(self) -> bool:
-        """Whether the run was asked to stop, read from the store now."""
-        return self.store.cancel_requested(self.run_id)
+        """Whether the run was asked to stop, read from the store now (before each map
+        item: ``LeaseLostError`` once another process took the run over)."""
+        return self.store.cancel_requested(self.run_id, self.owner)
 
     def time_passed(self) -> None:
         """The run slept: what the last statement saw of its flag may be stale."""

@@ -51,7 +51,7 @@ class _Capture:
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
         """Waiting is the runner's process's to record; an item sleeps through it."""
 
-    def cancel_requested(self, run_id: str) -> bool:
+    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
         return False
 
     def release(self, run_id: str, owner: Owner) -> None:

@@ -325,7 +325,8 @@ class Runs:
         if journal is not None and result.status == WorkflowStatus.WAITING:
             run_id = journal.run_id
             journal.store.release(run_id, self.owner)
-            if self.store is not None and journal.cancelled_now():
+            # (Released: no owner to check the flag against any more.)
+            if self.store is not None and self.store.cancel_requested(run_id):
                 # Asked to stop as it began to wait: idle now, so the cancel ends it
                 # at once rather than when the wait is due.
                 self.store.cancel(run_id, self.settings.clock.time())

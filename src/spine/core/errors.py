@@ -249,6 +249,13 @@ class LeaseLostError(StoreError):
     frozen or cut off) and another process took the run over. It writes nothing more
     for that run and starts no further step of it."""
 
+    def __init__(self, run_id: str, what: str) -> None:
+        super().__init__(
+            f"run {run_id}: {what}: another process took the run over (this one's lease "
+            "had lapsed); this process stops it here"
+        )
+        self.run_id = run_id
+
 
 class AlertConfigError(SpineError, ValueError):
     """Alert channels are configured wrongly (a config file, a mapping or the environment).

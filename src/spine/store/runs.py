@@ -159,9 +159,9 @@ class SqlStore(Closing):
         )
         if found is None or tuple(found) != (values["started_at"], values["completed_at"]):
             raise LeaseLostError(
-                f"run {step.run_id}: step {step.step_name!r} (execution {step.step_order}, "
-                f"attempt {step.attempt}) was not recorded: another process took the run "
-                "over (this one's lease had lapsed); this process stops it here"
+                step.run_id,
+                f"step {step.step_name!r} (execution {step.step_order}, attempt "
+                f"{step.attempt}) was not recorded",
             )
 
     def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
@@ -199,10 +199,7 @@ class SqlStore(Closing):
             f"read run {run_id}", lambda conn: conn.execute(read).scalar()
         )
         if holder != owner:
-            raise LeaseLostError(
-                f"run {run_id}: its end was not recorded: another process took the run "
-                "over (this one's lease had lapsed); this process stops it here"
-            )
+            raise LeaseLostError(run_id, "its end was not recorded")
 
     def _conflict(self, exc: StoreError) -> bool:
         """Whether ``exc`` was a key already taken (raised by SQLAlchemy or, on the fast
@@ -412,10 +409,7 @@ class SqlStore(Closing):
         once that owner no longer holds it (another process took it over)."""
         asked, holder = self._dialect.run_flags(run_id)
         if owner is not None and holder != owner:
-            raise LeaseLostError(
-                f"run {run_id}: another process took the run over (this one's lease had "
-                "lapsed); this process starts nothing more of it"
-            )
+            raise LeaseLostError(run_id, "nothing more of it starts here")
         return asked
 
     # -- reading ----------------------------------------------------------------

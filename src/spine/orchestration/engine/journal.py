@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from spine.orchestration.workflow import Workflow
 
 
+Encoded = tuple[str, str, "str | None"]
+"""A step attempt's output, context updates and quality metrics as JSON."""
+
+NO_DATA: Encoded = ("{}", "{}", None)
+
+
 def definition_hash(plan: Plan) -> str:
     """A fingerprint of what resuming depends on: step names, types and routing."""
     import hashlib  # only durable runs need it; kept off the import of spine.orchestration
@@ -87,8 +93,9 @@ class Journal:
         """The run slept: what the last statement saw of its flag may be stale."""
         self._asked = None
 
-    def encode(self, step: Step, result: StepResult) -> tuple[StepResult, str, str]:
-        """The result (a failure if its data cannot be stored) and its data as JSON."""
+    def encode(self, step: Step, result: StepResult) -> tuple[StepResult, Encoded]:
+        """The result (a failure if its data cannot be stored) and its data as JSON:
+        output, context updates, quality metrics (``None``: none reported)."""
         try:
             output = to_json(
                 result.output, workflow=self.workflow_name, step=step.name, field_name="output"
@@ -103,14 +110,17 @@ class Journal:
                 if result.context_updates
                 else "{}"
             )
-            if result.quality is not None:
-                # Checked here, where a failure can still fail the step: its row is
-                # written later, when the run must not stop half-recorded.
-                to_json(result.quality.to_dict(), workflow=self.workflow_name,
-                        step=step.name, field_name="quality")  # fmt: skip
+            # Encoded here, where a failure can still fail the step: its row is written
+            # later, when the run must not stop half-recorded.
+            quality = (
+                None
+                if result.quality is None
+                else to_json(result.quality.to_dict(), workflow=self.workflow_name,
+                             step=step.name, field_name="quality")
+            )  # fmt: skip
         except UnserializableOutputError as exc:
-            return StepResult.fail(str(exc), ErrorCategory.INTERNAL), "{}", "{}"
-        return result, output, updates
+            return StepResult.fail(str(exc), ErrorCategory.INTERNAL), NO_DATA
+        return result, (output, updates, quality)
 
     def _step_params(self, position: int, step: Step) -> str:
         # A step's own params belong to the definition: encode them once per plan,
@@ -156,7 +166,7 @@ class Journal:
         step: Step,
         order: int,
         execution: StepExecution,
-        encoded: tuple[str, str],
+        encoded: Encoded,
         next_name: str | None,
     ) -> None:
         result = execution.result
@@ -180,7 +190,7 @@ class Journal:
             error=execution.error,
             error_category=result.error_category if result is not None else None,
             will_retry=execution.will_retry,
-            quality_json=None if quality is None else encode(quality.to_dict(), "quality"),
+            quality_json=encoded[2],
             row_count=row_count,
             params_json=self._step_params(position, step),
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from spine.core.frozen import freeze_dict
 from spine.core.status import ErrorCategory, StepStatus, WorkflowStatus
 from spine.orchestration.engine.attempt import perform
+from spine.orchestration.engine.journal import NO_DATA
 from spine.orchestration.engine.services import Cancelled, Suspended
 from spine.orchestration.engine.state import IN_ORDER, InOrder, utc
 from spine.orchestration.results import StepExecution, WorkflowResult
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 _DEFAULT_RETRY = RetryPolicy()
 _FAILED = StepStatus.FAILED
-_NO_DATA = ("{}", "{}")
 _CONTINUE = ErrorPolicy.CONTINUE
 
 
@@ -56,7 +56,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
     name = workflow.name
     observe = services.on_step
     budget = services.max_steps - state.steps_run
-    encoded = _NO_DATA
+    encoded = NO_DATA
     try:
         while (position := state.position) < total:
             step = steps[position]
@@ -84,8 +84,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                 if jump is not None and jump not in index:
                     result = _bad_jump(name, step, jump)
                 if journal is not None:
-                    result, *data = journal.encode(step, result)
-                    encoded = (data[0], data[1])
+                    result, encoded = journal.encode(step, result)
                 if result.success:
                     result.output = freeze_dict(result.output)
                     status = StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED
@@ -128,7 +127,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                     # until then the run stays as it was (WAITING for a wait).
                     services.sleeper.settle()
     except Suspended:
-        return _suspended(workflow, state)
+        return state.unfinished(workflow.name, WorkflowStatus.WAITING)
     except Cancelled as where:
         _cancelled(state, step.name, str(where))
     completed = now()
@@ -160,18 +159,4 @@ def _out_of_steps(workflow: Workflow, step: Step, max_steps: int) -> str:
         f"workflow {workflow.name!r} reached max_steps={max_steps} before step "
         f"{step.name!r}; a choice loop that never exits? Raise "
         "WorkflowRunner(max_steps=...) if the run really needs more steps"
-    )
-
-
-def _suspended(workflow: Workflow, state: RunState) -> WorkflowResult:
-    """The result of an execution that ended because the run must wait."""
-    ctx = state.ctx
-    return WorkflowResult(
-        workflow_name=workflow.name,
-        run_id=ctx.run_id,
-        status=WorkflowStatus.WAITING,
-        context=ctx,
-        started_at=ctx.started_at,
-        completed_at=None,
-        step_executions=state.executions,
     )

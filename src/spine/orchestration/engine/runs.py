@@ -313,7 +313,9 @@ class Runs:
             except LeaseLostError as exc:
                 # Frozen or cut off past its lease: another process continues the run.
                 logger.warning("run %s of %r: %s", run_id, workflow.name, exc)
-                return _let_go(workflow, state, str(exc))
+                result = state.unfinished(workflow.name, WorkflowStatus.RUNNING)
+                result.note = str(exc)
+                return result
         finally:
             if leases is not None:
                 leases.drop(run_id)
@@ -414,18 +416,3 @@ class Runs:
     def save(self, items: Sequence[ItemRecord]) -> None:
         if self.store is not None:
             self.store.save_items(items)
-
-
-def _let_go(workflow: Workflow, state: RunState, why: str) -> WorkflowResult:
-    """What a process that lost its run reports: the run goes on elsewhere."""
-    ctx = state.ctx
-    result = WorkflowResult(
-        workflow_name=workflow.name,
-        run_id=ctx.run_id,
-        status=WorkflowStatus.RUNNING,
-        context=ctx,
-        started_at=ctx.started_at,
-        step_executions=state.executions,
-    )
-    result.note = why
-    return result

@@ -134,6 +134,20 @@ class RunState:
         self.error_step, self.error, self.error_category = step_name, error, category
         self.position = len(self.plan.steps)
 
+    def unfinished(self, workflow_name: str, status: WorkflowStatus) -> WorkflowResult:
+        """The result of an execution that ends before its run does: the run waits
+        (``WAITING``) or goes on in another process (``RUNNING``)."""
+        ctx = self.ctx
+        return WorkflowResult(
+            workflow_name=workflow_name,
+            run_id=ctx.run_id,
+            status=status,
+            context=ctx,
+            started_at=ctx.started_at,
+            completed_at=None,
+            step_executions=self.executions,
+        )
+
     def result(self, workflow_name: str, started_at: datetime, completed: float) -> WorkflowResult:
         return WorkflowResult(
             workflow_name=workflow_name,

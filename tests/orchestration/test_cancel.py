@@ -12,7 +12,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from spine.cli.main import cli
-from spine.core.records import Owner
+from spine.core.records import Lease, Owner
 from spine.orchestration import (
     RetryPolicy,
     Step,
@@ -247,10 +247,12 @@ def test_a_run_asked_to_stop_as_it_suspends_in_a_wait_is_cancelled(
     answers: list[str] = []
     set_status = store.set_status
 
-    def asked_first(run_id: str, status: str, *, wake_at: float | None = None) -> None:
+    def asked_first(
+        run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+    ) -> None:
         if status == WorkflowStatus.WAITING:
             answers.append(store.cancel(run_id, time.time()))  # still ours: "requested"
-        set_status(run_id, status, wake_at=wake_at)
+        set_status(run_id, status, wake_at=wake_at, lease=lease)
 
     store.set_status = asked_first  # type: ignore[method-assign]
     result = runner.execute(Workflow("cancel.suspend", [Step.wait("pause", 3600)]))
@@ -372,7 +374,7 @@ def test_a_run_given_back_after_it_was_asked_to_stop_ends_cancelled_at_its_next_
     assert runner.cancel(run_id) == "requested"
     # What a runner that cannot run the workflow does with a run it claimed.
     store.set_status(run_id, WorkflowStatus.PENDING)
-    store.release(run_id, other)
+    store.release(run_id, Lease(other.owner_id, 0))
 
     assert runner.run_pending() == []
     assert ran == []

@@ -199,10 +199,16 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
     assert _versions(database_url) == [SCHEMA_VERSION]
 
 
-def test_a_version_5_database_with_runs_is_migrated_and_a_failed_run_resumed(
-    database_url: str, make_runner: MakeRunner
+ADDED_SINCE = {5: ["takeovers", "takeover_order", "lease_epoch"], 6: ["lease_epoch"]}
+"""The columns of the runs table each older version lacks."""
+
+
+@pytest.mark.parametrize("version", sorted(ADDED_SINCE))
+def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
+    database_url: str, make_runner: MakeRunner, version: int
 ) -> None:
-    """Version 5 had no takeover columns: its runs load, and one of them is resumed."""
+    """Version 5 had no takeover columns, version 6 no lease epoch: their runs load,
+    and one of them is resumed (its claim raises the epoch the migration added)."""
     attempts = {"n": 0}
 
     def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
@@ -221,9 +227,9 @@ def test_a_version_5_database_with_runs_is_migrated_and_a_failed_run_resumed(
     assert failed.status == WorkflowStatus.FAILED
     runner.close()
     with raw_engine(database_url) as engine, engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN takeovers")
-        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN takeover_order")
-        conn.execute(schema_version.update().values(version=5))
+        for column in ADDED_SINCE[version]:
+            conn.exec_driver_sql(f"ALTER TABLE core_workflow_runs DROP COLUMN {column}")
+        conn.execute(schema_version.update().values(version=version))
 
     again = make_runner(database_url=database_url)
     resumed = again.resume(failed.run_id, flaky_flow)
@@ -234,3 +240,4 @@ def test_a_version_5_database_with_runs_is_migrated_and_a_failed_run_resumed(
     store = store_of(again)
     assert store.load_run(done.run_id).run.status == "COMPLETED"
     assert store.load_run(failed.run_id).run.takeovers == 0
+    assert store.load_run(failed.run_id).run.lease_epoch == 1  # taken once, by the resume

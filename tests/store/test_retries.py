@@ -19,7 +19,7 @@ from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from spine.core.errors import StoreError
-from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord
+from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord
 from spine.core.status import StepStatus, WorkflowStatus
 from spine.store import Database, SqlStore
 from spine.store.dialects import PostgresDialect, SqliteDialect
@@ -460,12 +460,14 @@ LOST_ANSWERS: dict[str, tuple[Callable[[SqlStore], Any], str, Callable[[SqlStore
         lambda s: run_row(s.engine, "r2")["owner_id"] == OWNER.owner_id,
     ),
     "save_items": (
-        lambda s: s.save_items(_items()),
+        lambda s: s.save_items(_items(), Lease(OWNER.owner_id, 0)),
         "INSERT INTO core_workflow_steps",
         lambda s: (_count(s, runs), len(step_rows(s.engine, "r1:item:0"))) == (2, 1),
     ),
     "set_status": (
-        lambda s: s.set_status("r1", WorkflowStatus.WAITING, wake_at=T0 + 60),
+        lambda s: s.set_status(
+            "r1", WorkflowStatus.WAITING, wake_at=T0 + 60, lease=Lease(OWNER.owner_id, 0)
+        ),
         "UPDATE core_workflow_runs",
         lambda s: run_row(s.engine, "r1")["status"] == WorkflowStatus.WAITING,
     ),
@@ -483,7 +485,7 @@ LOST_ANSWERS: dict[str, tuple[Callable[[SqlStore], Any], str, Callable[[SqlStore
         ),
     ),
     "release": (
-        lambda s: s.release("r1", OWNER),
+        lambda s: s.release("r1", Lease(OWNER.owner_id, 0)),
         "UPDATE core_workflow_runs",
         lambda s: run_row(s.engine, "r1")["owner_id"] is None,
     ),
@@ -510,10 +512,11 @@ def test_a_claim_tried_again_after_its_answer_was_lost_knows_it_holds_the_run(
     with connection_lost(store.database, "UPDATE core_workflow_runs") as hit:
         claimed = store.claim(stale, OWNER, T0 + 100)
     assert hit
-    assert claimed is True
+    assert claimed == Lease(OWNER.owner_id, 1)
     assert run_row(store.engine, "r1")["owner_id"] == OWNER.owner_id
+    assert run_row(store.engine, "r1")["lease_epoch"] == 1  # raised once, not twice
     # Another claim of the same stale row, by another owner, still loses.
-    assert store.claim(stale, Owner("owner-b", "host-b", 3), T0 + 101) is False
+    assert store.claim(stale, Owner("owner-b", "host-b", 3), T0 + 101) is None
 
 
 def test_a_claim_tried_again_does_not_take_a_run_another_claim_of_its_owner_took(
@@ -523,11 +526,11 @@ def test_a_claim_tried_again_does_not_take_a_run_another_claim_of_its_owner_took
     failed before committing must not count the other's claim as its own."""
     store.create_run(_run(owner=Owner("dead", "host-b", 2), heartbeat_at=T0))
     [stale] = store.recoverable(T0 + 100, 30)
-    assert store.claim(stale, OWNER, T0 + 100) is True  # the other thread's
+    assert store.claim(stale, OWNER, T0 + 100) == Lease(OWNER.owner_id, 1)  # the other's
     with connection_lost(store.database, "UPDATE core_workflow_runs", after_commit=False) as hit:
         claimed = store.claim(stale, OWNER, T0 + 100)
     assert hit
-    assert claimed is False
+    assert claimed is None
 
 
 def _submit(store: SqlStore, count: int) -> list[str]:

@@ -40,6 +40,20 @@ class Owner:
         return f"process {self.pid} on host {self.host!r} (owner {self.owner_id})"
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One hold of a run: the owner that holds it and the run's epoch when it took it.
+
+    Every takeover of an executing run raises the epoch, so every write a holder
+    makes is conditional on both: a holder frozen or cut off past its lease writes
+    nothing once another process (or another runner with this very owner id) took
+    the run over.
+    """
+
+    owner_id: str
+    epoch: int
+
+
 @dataclass(slots=True)
 class RunRecord:
     """A run as stored when it starts (and as loaded, with its end and lease)."""
@@ -74,6 +88,8 @@ class RunRecord:
     takeovers: int = 0
     """Takeovers from a dead owner in a row at step execution ``takeover_order``."""
     takeover_order: int | None = None
+    lease_epoch: int = 0
+    """Raised by each takeover of the run (see :class:`Lease`)."""
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
 
 if TYPE_CHECKING:
     from spine.framework.alerts import DeliveryLog
@@ -19,30 +19,36 @@ class JournalSink(Protocol):
     """Where one executing run's steps and end are written: the store itself, or (for
     map items run in another process) a capture the runner's process stores later."""
 
-    def record_step(self, step: StepRecord, owner: str | None = None) -> bool:
+    def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
         """Record a step's row; returns whether the run was asked to stop (read in
         the same statement: the step loop's check at the next boundary). With
-        ``owner`` (an owner id) the row is written only while that owner holds the
-        run; else :class:`~spine.core.errors.LeaseLostError`."""
+        ``lease`` the row is written only while that lease holds the run; else
+        :class:`~spine.core.errors.LeaseLostError`."""
         ...
 
-    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None: ...
+    def set_status(
+        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+    ) -> None:
+        """Set an executing run's status; ``lease``: as for :meth:`record_step`."""
+        ...
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, owner: str | None = None
+        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
     ) -> bool:
         """Record how the run ended, with its last step's row when given (committed
         together: one round trip where the database allows). A run asked to stop ends
         ``CANCELLED`` only: another end is not recorded (the step's row is) and the
-        answer is ``False``. ``owner``: as for :meth:`record_step`."""
+        answer is ``False``. ``lease``: as for :meth:`record_step`."""
         ...
 
-    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
-        """Whether the run was asked to stop (read now). With ``owner``:
-        :class:`~spine.core.errors.LeaseLostError` when that owner no longer holds it."""
+    def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
+        """Whether the run was asked to stop (read now). With ``lease``:
+        :class:`~spine.core.errors.LeaseLostError` when it no longer holds the run."""
         ...
 
-    def release(self, run_id: str, owner: Owner) -> None: ...
+    def release(self, run_id: str, lease: Lease) -> None:
+        """Give up ``lease`` (nothing, if it no longer holds the run)."""
+        ...
 
 
 class HistoryStore(JournalSink, Protocol):
@@ -50,14 +56,16 @@ class HistoryStore(JournalSink, Protocol):
 
     def create_run(self, run: RunRecord) -> None: ...
 
-    def save_items(self, items: Sequence[ItemRecord]) -> None:
-        """Store map items that ran elsewhere, each run with its steps, in one transaction."""
+    def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
+        """Store map items that ran elsewhere, each run with its steps, in one
+        transaction; ``lease`` (the map's run's): as for :meth:`record_step`."""
         ...
 
     def load_run(self, run_id: str) -> StoredRun: ...
 
-    def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
-        """Take the run's lease if it still is as ``expected`` (compare-and-swap)."""
+    def claim(self, expected: RunRecord, owner: Owner, now: float) -> Lease | None:
+        """Take the run's lease if it still is as ``expected`` (compare-and-swap, the
+        epoch raised); the lease, or ``None`` when the row had changed."""
         ...
 
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None: ...

@@ -53,6 +53,7 @@ def new_run_values(run: RunRecord) -> dict[str, Any]:
         "wake_at": iso(run.wake_at),
         "data_format": DATA_FORMAT,
         "source": run.source,
+        "lease_epoch": run.lease_epoch,
     }
 
 
@@ -196,6 +197,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         source=row.source,
         takeovers=row.takeovers or 0,
         takeover_order=row.takeover_order,
+        lease_epoch=row.lease_epoch or 0,
     )
 
 

@@ -53,7 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from spine.core.records import Owner
+from spine.core.records import Lease, Owner
 from spine.core.status import WorkflowStatus
 from spine.store.codec import END_COLUMNS, iso, owner_values
 from spine.store.schema import runs, steps
@@ -73,13 +73,18 @@ _POSTGRES_SHUTDOWN = frozenset({"57P01", "57P02", "57P03", "57P05"})
 server starts or stops, or closed for idling: a new connection will do."""
 
 
-def _ending(run_id: Any, unless_asked: bool, owner: Any = None) -> ColumnElement[bool]:
+def held_by(owner_id: Any, epoch: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The ``WHERE`` terms true of a run while the lease ``(owner_id, epoch)`` holds it."""
+    return (runs.c.owner_id == owner_id, runs.c.lease_epoch == epoch)
+
+
+def _ending(run_id: Any, unless_asked: bool, lease: Any = None) -> ColumnElement[bool]:
     """The ``WHERE`` of writing run ``run_id``'s end; ``unless_asked``: not if the run
     was asked to stop (a run asked to stop ends ``CANCELLED`` and no other way);
-    ``owner``: only while that owner holds the run."""
+    ``lease``: only while that ``(owner_id, epoch)`` holds the run."""
     this_run = runs.c.run_id == run_id
-    if owner is not None:
-        this_run = and_(this_run, runs.c.owner_id == owner)
+    if lease is not None:
+        this_run = and_(this_run, *held_by(*lease))
     return and_(this_run, runs.c.cancel_requested == 0) if unless_asked else this_run
 
 
@@ -214,34 +219,35 @@ class Dialect(ABC):
         run_id: str,
         end: dict[str, Any],
         step: dict[str, Any] | None,
-        owner: str | None = None,
+        lease: Lease | None = None,
     ) -> bool:
         """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
         row of its last step, together. Portably: both in one transaction.
 
         A run asked to stop ends ``CANCELLED`` and no other way: any other end is not
-        written then (the step's row is) and ``False`` says so. With ``owner``, nothing
-        is written unless that owner holds the run (``False`` too).
+        written then (the step's row is) and ``False`` says so. With ``lease``, nothing
+        is written unless it holds the run (``False`` too).
         """
         unless_asked = end["status"] != WorkflowStatus.CANCELLED
-        holder = select(runs.c.owner_id).where(runs.c.run_id == run_id)
+        fence = None if lease is None else (lease.owner_id, lease.epoch)
+        holder = select(*_FLAGS).where(runs.c.run_id == run_id)
 
         def finish(conn: Connection) -> bool:
-            if owner is not None and conn.execute(holder).scalar() != owner:
+            if lease is not None and _flags(conn.execute(holder).first())[1] != lease:
                 return False  # (the transaction holds the write lock: no one moves it)
             if step is not None:
                 conn.execute(insert(steps).values(**step))
-            ended = update(runs).where(_ending(run_id, unless_asked, owner)).values(**end)
+            ended = update(runs).where(_ending(run_id, unless_asked, fence)).values(**end)
             return bool(conn.execute(ended).rowcount == 1)
 
         return self.database.transaction(f"finish run {run_id}", finish)
 
-    def run_flags(self, run_id: str) -> tuple[bool, str | None]:
-        """Whether someone asked run ``run_id`` to stop, and who holds it (read at step
-        boundaries and before map items)."""
-        query = select(runs.c.cancel_requested, runs.c.owner_id).where(runs.c.run_id == run_id)
+    def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
+        """Whether someone asked run ``run_id`` to stop, and the lease holding it (read
+        at step boundaries and before map items)."""
+        query = select(*_FLAGS).where(runs.c.run_id == run_id)
         row = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).first())
-        return (False, None) if row is None else (bool(row[0]), row[1])
+        return _flags(row)
 
 
 class SqliteDialect(Dialect):
@@ -380,24 +386,24 @@ class PostgresDialect(Dialect):
         run_id: str,
         end: dict[str, Any],
         step: dict[str, Any] | None,
-        owner: str | None = None,
+        lease: Lease | None = None,
     ) -> bool:
         values = {f"end_{name}": value for name, value in end.items()}
         values["key"] = run_id
-        key = (end["status"] != WorkflowStatus.CANCELLED, owner is not None)
-        if owner is not None:
-            values["fence_owner"] = owner
+        key = (end["status"] != WorkflowStatus.CANCELLED, lease is not None)
+        if lease is not None:
+            values["fence_owner"], values["fence_epoch"] = lease.owner_id, lease.epoch
         statement = self._statements.finish[key]
         if step is not None:
             values.update({f"step_{name}": value for name, value in step.items()})
             statement = self._statements.finish_with_step[key]
         return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
-    def run_flags(self, run_id: str) -> tuple[bool, str | None]:
+    def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
         rows = self.database.execute(
             f"read run {run_id}", self._statements.run_flags, {"key": run_id}, fetch=True
         )
-        return (bool(rows[0].cancel_requested), rows[0].owner_id) if rows else (False, None)
+        return _flags(rows[0] if rows else None)
 
 
 class _PostgresStatements:
@@ -435,9 +441,11 @@ class _PostgresStatements:
         # WITH): one round trip and one commit where there would be two of each. The
         # step's row goes in even when the end does not (see Dialect.finish_run).
         row = select(*[bindparam(f"step_{c.name}", type_=c.type) for c in steps.c])
-        held = exists().where(
-            runs.c.run_id == bindparam("key"), runs.c.owner_id == bindparam("fence_owner")
+        fence: tuple[BindParameter[str], BindParameter[int]] = (
+            bindparam("fence_owner"),
+            bindparam("fence_epoch", type_=Integer),
         )
+        held = exists().where(runs.c.run_id == bindparam("key"), *held_by(*fence))
         columns = [c.name for c in steps.c]
         last_steps = {
             False: insert(steps).from_select(columns, row).cte("last_step"),
@@ -450,20 +458,29 @@ class _PostgresStatements:
         self.finish_with_step: dict[tuple[bool, bool], Prepared] = {}
         for unless_asked in (False, True):
             for fenced in (False, True):
-                owner: BindParameter[str] | None = bindparam("fence_owner") if fenced else None
                 finish = (
                     update(runs)
-                    .where(_ending(bindparam("key"), unless_asked, owner))
+                    .where(_ending(bindparam("key"), unless_asked, fence if fenced else None))
                     .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
                 )
                 key = (unless_asked, fenced)
                 self.finish[key] = database.prepare(finish)
                 self.finish_with_step[key] = database.prepare(finish.add_cte(last_steps[fenced]))
         self.run_flags: Prepared = database.prepare(
-            select(runs.c.cancel_requested, runs.c.owner_id).where(
-                runs.c.run_id == bindparam("key")
-            )
+            select(*_FLAGS).where(runs.c.run_id == bindparam("key"))
         )
+
+
+_FLAGS = (runs.c.cancel_requested, runs.c.owner_id, runs.c.lease_epoch)
+"""What a holder reads of its run at step boundaries: the cancel flag and the lease."""
+
+
+def _flags(row: Any) -> tuple[bool, Lease | None]:
+    """A row of ``_FLAGS`` as (asked to stop, the lease holding the run)."""
+    if row is None:
+        return False, None
+    asked, owner_id, epoch = row
+    return bool(asked), None if owner_id is None else Lease(owner_id, int(epoch or 0))
 
 
 def claimed_by(owner_id: str | BindParameter[str], at: str | BindParameter[str]) -> Select[Any]:

@@ -71,7 +71,18 @@ def _v6(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN takeover_order INTEGER"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
+def _v7(conn: Connection) -> None:
+    """Version 7: the lease epoch that fences a run's writes to its current holder."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "lease_epoch" not in columns:
+        conn.execute(
+            text(f"ALTER TABLE {runs.name} ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0")
+        )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
+}  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
-from spine.core.records import ItemRecord, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
 from spine.core.status import LIVE_STATUSES, ErrorCategory, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
@@ -45,6 +46,7 @@ from spine.store.codec import (
     step_values,
 )
 from spine.store.database import Closing, Database
+from spine.store.dialects import held_by
 from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
@@ -90,10 +92,10 @@ class SqlStore(Closing):
         self._insert_step_unless_asked = self.database.prepare(
             self._dialect.insert_new(steps).from_select(columns, row.where(~asked))
         )
-        # The same, fenced: only while the run's row still names this owner (one that
-        # lost the run to another process writes nothing more).
-        this_run = (runs.c.run_id == bindparam("run_id"),
-                    runs.c.owner_id == bindparam("fence_owner"))  # fmt: skip
+        # The same, fenced: only while the run's row still names this lease (a holder
+        # whose run was taken over writes nothing more).
+        this_run = (runs.c.run_id == bindparam("run_id"), *held_by(bindparam("fence_owner"),
+                    bindparam("fence_epoch", type_=Integer)))  # fmt: skip
         held = exists().where(*this_run)
         # (One look at the run's row for both: two subqueries cost a step 10% on W4.)
         held_unasked = exists().where(*this_run, runs.c.cancel_requested == literal_column("0"))
@@ -128,14 +130,14 @@ class SqlStore(Closing):
 
         self.database.transaction(f"record run {run.run_id}", record)
 
-    def record_step(self, step: StepRecord, owner: str | None = None) -> bool:
+    def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
         """Store a step's row; returns whether its run was asked to stop. With
-        ``owner``, only while that owner holds the run (else ``LeaseLostError``)."""
+        ``lease``, only while it holds the run (else ``LeaseLostError``)."""
         action = f"record step {step.step_name!r} of run {step.run_id}"
         values = step_values(step)
         first, then = self._insert_step_unless_asked, self._insert_step
-        if owner is not None:
-            values["fence_owner"] = owner
+        if lease is not None:
+            values["fence_owner"], values["fence_epoch"] = lease.owner_id, lease.epoch
             first, then = self._insert_held_unless_asked, self._insert_held
         if self.database.execute(action, first, values):
             return False
@@ -164,22 +166,32 @@ class SqlStore(Closing):
                 f"{step.attempt}) was not recorded",
             )
 
-    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
-        change = (
-            update(runs).where(runs.c.run_id == run_id).values(status=status, wake_at=iso(wake_at))
+    def set_status(
+        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+    ) -> None:
+        """Set an executing run's status (waiting, running again, given back); with
+        ``lease``, only while it holds the run (else ``LeaseLostError``)."""
+        this_run = runs.c.run_id == run_id
+        if lease is not None:
+            this_run = and_(this_run, *held_by(lease.owner_id, lease.epoch))
+        change = update(runs).where(this_run).values(status=status, wake_at=iso(wake_at))
+        # (A try whose answer was lost finds the row as it left it: still held, a match.)
+        changed = self.database.statement(
+            f"update run {run_id}", lambda conn: conn.execute(change).rowcount
         )
-        self.database.statement(f"update run {run_id}", lambda conn: conn.execute(change))
+        if lease is not None and changed != 1:
+            raise LeaseLostError(run_id, f"its status {status} was not recorded")
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, owner: str | None = None
+        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
     ) -> bool:
         """Store how the run ended, with its last step's row; ``False`` (only the step's
         row stored) when it was asked to stop and did not end ``CANCELLED``. With
-        ``owner``, only while that owner holds the run (else ``LeaseLostError``)."""
+        ``lease``, only while it holds the run (else ``LeaseLostError``)."""
         step = None if last_step is None else step_values(last_step)
         end = end_values(run)
         try:
-            ended = self._dialect.finish_run(run.run_id, end, step, owner)
+            ended = self._dialect.finish_run(run.run_id, end, step, lease)
         except StoreError as exc:
             if last_step is None or step is None or not self._conflict(exc):
                 raise
@@ -187,19 +199,10 @@ class SqlStore(Closing):
             # answer was lost committed it with the run's end) or another process's
             # (which took the run over: then this one stops).
             self._check_own_row(last_step, step)
-            ended = self._dialect.finish_run(run.run_id, end, None, owner)
-        if not ended and owner is not None:
-            self._check_holder(run.run_id, owner)
+            ended = self._dialect.finish_run(run.run_id, end, None, lease)
+        if not ended and lease is not None:
+            self.cancel_requested(run.run_id, lease, "its end was not recorded")
         return ended
-
-    def _check_holder(self, run_id: str, owner: str) -> None:
-        """Raise ``LeaseLostError`` unless ``owner`` still holds run ``run_id``."""
-        read = select(runs.c.owner_id).where(runs.c.run_id == run_id)
-        holder = self.database.statement(
-            f"read run {run_id}", lambda conn: conn.execute(read).scalar()
-        )
-        if holder != owner:
-            raise LeaseLostError(run_id, "its end was not recorded")
 
     def _conflict(self, exc: StoreError) -> bool:
         """Whether ``exc`` was a key already taken (raised by SQLAlchemy or, on the fast
@@ -207,7 +210,9 @@ class SqlStore(Closing):
         driver = self.engine.dialect.loaded_dbapi.IntegrityError
         return isinstance(exc.__cause__, IntegrityError | driver)
 
-    def save_items(self, items: Sequence[ItemRecord]) -> None:
+    def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
+        """Store map items that ran elsewhere; with ``lease`` (the map's run's), only
+        while it holds that run (else ``LeaseLostError``)."""
         if not items:
             return
         new = [{**new_run_values(i.run), **end_values(i.run)} for i in items if i.new]
@@ -215,7 +220,21 @@ class SqlStore(Closing):
         first = items[0].run
         insert_new = self._dialect.insert_new
 
+        parent = first.parent_run_id or ""
+        # A no-op write that matches only while the lease holds: on PostgreSQL it locks
+        # the map's run's row (a takeover waits for this commit), SQLite is locked whole.
+        hold = (
+            None
+            if lease is None
+            else update(runs)
+            .where(runs.c.run_id == parent, *held_by(lease.owner_id, lease.epoch))
+            .values(lease_epoch=runs.c.lease_epoch)
+        )
+
         def save(conn: Connection) -> None:
+            if hold is not None and conn.execute(hold).rowcount != 1:
+                raise LeaseLostError(parent, f"the items of map {first.parent_step!r} were "
+                                     "not recorded")  # fmt: skip
             if new:
                 conn.execute(insert_new(runs), new)
             for item in items:
@@ -232,14 +251,16 @@ class SqlStore(Closing):
 
     # -- leases -----------------------------------------------------------------
 
-    def claim(self, expected: RunRecord, owner: Owner, now: float) -> bool:
-        """Take the lease if the row still shows ``expected``'s status, owner and heartbeat."""
+    def claim(self, expected: RunRecord, owner: Owner, now: float) -> Lease | None:
+        """Take the lease if the row still shows ``expected``'s status, owner, heartbeat
+        and epoch; the lease taken (at the next epoch), or ``None``."""
         old = expected.owner
         now = self._claim_time(now)
         # A request to stop a run that has since ended is spent: resuming it (a cancelled
         # run too) starts over without one. A live run's request still stands.
         cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0}
         run_id = expected.run_id
+        epoch = expected.lease_epoch + 1
         swap = (
             update(runs)
             .where(
@@ -248,17 +269,21 @@ class SqlStore(Closing):
                     runs.c.status == expected.status,
                     runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
                     runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
+                    runs.c.lease_epoch == expected.lease_epoch,
                 )
             )
-            # Claimed is executing: a second resume must find it RUNNING and owned.
-            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now), **cleared)
-        )
+            # Claimed is executing: a second resume must find it RUNNING and owned. The
+            # epoch is set, not added to, so a try whose answer was lost changes nothing.
+            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now), **cleared,
+                    lease_epoch=epoch)
+        )  # fmt: skip
         taken = select(runs.c.run_id).where(
             and_(
                 runs.c.run_id == run_id,
                 runs.c.status == WorkflowStatus.RUNNING,
                 runs.c.owner_id == owner.owner_id,
                 runs.c.heartbeat_at == iso(now),
+                runs.c.lease_epoch == epoch,
             )
         )
 
@@ -269,7 +294,8 @@ class SqlStore(Closing):
             # The try that failed may have committed: then the row shows this very claim.
             return take(conn) or conn.execute(taken).first() is not None
 
-        return self.database.statement(f"claim run {run_id}", take, again=take_again)
+        taken_now = self.database.statement(f"claim run {run_id}", take, again=take_again)
+        return Lease(owner.owner_id, epoch) if taken_now else None
 
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
         if not run_ids:
@@ -306,10 +332,11 @@ class SqlStore(Closing):
         )
         return in_a_row
 
-    def release(self, run_id: str, owner: Owner) -> None:
+    def release(self, run_id: str, lease: Lease) -> None:
+        """Give the run's lease up (nothing, if ``lease`` no longer holds it)."""
         release = (
             update(runs)
-            .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
+            .where(runs.c.run_id == run_id, *held_by(lease.owner_id, lease.epoch))
             .values(**owner_values(None, None))
         )
         self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
@@ -404,12 +431,14 @@ class SqlStore(Closing):
             raise RunNotFoundError(run_id, self.where)
         return str(ended)
 
-    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
-        """Whether run ``run_id`` was asked to stop; with ``owner``, ``LeaseLostError``
-        once that owner no longer holds it (another process took it over)."""
+    def cancel_requested(
+        self, run_id: str, lease: Lease | None = None, lost: str = "nothing more of it starts here"
+    ) -> bool:
+        """Whether run ``run_id`` was asked to stop; with ``lease``, ``LeaseLostError``
+        (saying ``lost``) once it no longer holds the run (it was taken over)."""
         asked, holder = self._dialect.run_flags(run_id)
-        if owner is not None and holder != owner:
-            raise LeaseLostError(run_id, "nothing more of it starts here")
+        if lease is not None and holder != lease:
+            raise LeaseLostError(run_id, lost)
         return asked
 
     # -- reading ----------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -69,6 +69,9 @@ runs = Table(
     # step (takeover_order): a step that kills its worker every time ends the run.
     Column("takeovers", Integer, nullable=False, default=0, server_default=text("0")),
     Column("takeover_order", Integer),
+    # Raised by each takeover of an executing run: a holder's writes name the epoch it
+    # took the run at, so a stale holder (even with the same owner id) writes nothing.
+    Column("lease_epoch", Integer, nullable=False, default=0, server_default=text("0")),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

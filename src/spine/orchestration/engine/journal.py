@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.errors import DefinitionMismatchError
 from spine.core.jsonvalue import JsonValueError, encode
 from spine.core.records import (
+    Lease,
     RunRecord,
     StepRecord,
     StoredRun,
@@ -50,7 +51,7 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_asked", "_last", "owner", "plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_asked", "_last", "lease", "plan", "run_id", "store", "workflow_name")
 
     def __init__(
         self,
@@ -60,13 +61,13 @@ class Journal:
         plan: Plan,
         *,
         clear: bool = False,
-        owner: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """``clear``: the run's row was stored, or claimed, just now and nobody had asked
-        it to stop: its first step may start without reading the flag. ``owner``: the
-        owner id whose hold on the run every write needs (a process whose run was
-        taken over writes nothing more)."""
-        self.owner = owner
+        it to stop: its first step may start without reading the flag. ``lease``: the
+        hold on the run every write needs (a holder whose run was taken over writes
+        nothing more)."""
+        self.lease = lease
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
@@ -81,13 +82,13 @@ class Journal:
         just before saw it (the same statement reads the flag), else read now."""
         asked = self._asked
         if asked is None:
-            asked = self._asked = self.store.cancel_requested(self.run_id, self.owner)
+            asked = self._asked = self.store.cancel_requested(self.run_id, self.lease)
         return asked
 
     def cancelled_now(self) -> bool:
         """Whether the run was asked to stop, read from the store now (before each map
         item: ``LeaseLostError`` once another process took the run over)."""
-        return self.store.cancel_requested(self.run_id, self.owner)
+        return self.store.cancel_requested(self.run_id, self.lease)
 
     def time_passed(self) -> None:
         """The run slept: what the last statement saw of its flag may be stale."""
@@ -157,7 +158,7 @@ class Journal:
                 failed_steps=len(result.failed_steps),
             ),
             last,
-            self.owner,
+            self.lease,
         )
 
     def write(
@@ -198,7 +199,7 @@ class Journal:
             # The run ends here: this row is committed with the run's end, in finish().
             self._last = record
             return
-        self._asked = self.store.record_step(record, self.owner)
+        self._asked = self.store.record_step(record, self.lease)
 
 
 def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:

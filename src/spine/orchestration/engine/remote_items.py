@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from spine.core.clock import SYSTEM_CLOCK
-from spine.core.records import Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import Lease, Owner, RunRecord, StepRecord, StoredRun
 from spine.execution.executors import InlineExecutor
 from spine.framework.dispatcher import Dispatcher
 from spine.framework.registry import PipelineRegistry
@@ -36,25 +36,27 @@ class _Capture:
         self.steps: list[StepRecord] = []
         self.end: RunRecord | None = None
 
-    def record_step(self, step: StepRecord, owner: str | None = None) -> bool:
+    def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
         self.steps.append(step)
         return False  # a remote item is not told of a cancel; its map stops sending
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, owner: str | None = None
+        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
     ) -> bool:
         if last_step is not None:
             self.steps.append(last_step)
         self.end = run
         return True
 
-    def set_status(self, run_id: str, status: str, *, wake_at: float | None = None) -> None:
+    def set_status(
+        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+    ) -> None:
         """Waiting is the runner's process's to record; an item sleeps through it."""
 
-    def cancel_requested(self, run_id: str, owner: str | None = None) -> bool:
+    def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
         return False
 
-    def release(self, run_id: str, owner: Owner) -> None:
+    def release(self, run_id: str, lease: Lease) -> None:
         """Nothing holds a lease on a captured item."""
 
 

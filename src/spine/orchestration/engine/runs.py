@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import LeaseLostError, RunOwnedError, WorkflowError
-from spine.core.records import ItemRecord, Owner, RunRecord, StoredRun
+from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
@@ -157,7 +157,16 @@ class Runs:
             owner=self.owner,
             heartbeat_at=self.settings.clock.time(),
         )
-        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
+        return self.held(workflow, state, store, self._create(store, record), clear=True)
+
+    def _create(self, store: HistoryStore, record: RunRecord) -> Callable[[], Lease]:
+        """What takes a new run held by this runner: storing its row."""
+
+        def create() -> Lease:
+            store.create_run(record)
+            return Lease(self.owner.owner_id, record.lease_epoch)
+
+        return create
 
     def resume(
         self,
@@ -208,12 +217,11 @@ class Runs:
         crashed = run.status == WorkflowStatus.RUNNING and run.owner is not None
         crashed = crashed and run.wake_at is None
 
-        def take() -> bool:
-            if not store.claim(run, self.owner, now):
-                return False
-            if crashed:
+        def take() -> Lease | None:
+            lease = store.claim(run, self.owner, now)
+            if lease is not None and crashed:
                 self._count_takeover(workflow, state, store)
-            return True
+            return lease
 
         return self.held(workflow, state, store, take)
 
@@ -252,16 +260,17 @@ class Runs:
         """Execute a submitted run this process claimed (``None``: given back);
         ``at_once``: right after the claim, which saw it not asked to stop."""
         store = self.require_store("run_pending")
+        lease = Lease(self.owner.owner_id, run.lease_epoch)  # (a claim keeps the epoch)
         try:
             workflow = self.workflow_of(run, None)
         except WorkflowError as exc:
             # Its version is not registered here: give it back for a runner that has it.
             logger.error("run %s left pending: %s", run.run_id, exc)
-            store.set_status(run.run_id, WorkflowStatus.PENDING)
-            store.release(run.run_id, self.owner)
+            store.set_status(run.run_id, WorkflowStatus.PENDING, lease=lease)
+            store.release(run.run_id, lease)
             return None
         state = replay(StoredRun(run=run, steps=[]), plan_for(workflow))
-        return self.held(workflow, state, store, lambda: True, clear=at_once)
+        return self.held(workflow, state, store, lambda: lease, clear=at_once)
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
         if workflow is not None:
@@ -286,7 +295,7 @@ class Runs:
         workflow: Workflow,
         state: RunState,
         store: HistoryStore,
-        take: Callable[[], object],
+        take: Callable[[], Lease | None],
         *,
         clear: bool = False,
     ) -> WorkflowResult:
@@ -304,10 +313,10 @@ class Runs:
         if leases is not None:
             leases.hold(run_id)
         try:
-            if take() is False:
+            lease = take()
+            if lease is None:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear,
-                              owner=self.owner.owner_id)  # fmt: skip
+            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear, lease=lease)
             try:
                 return self.run(workflow, state, journal)
             except LeaseLostError as exc:
@@ -324,9 +333,9 @@ class Runs:
         """The step loop over ``state``; a run that must wait gives its lease back."""
         services = self.services() if journal is None else self._durable(journal, state)
         result = run_steps(services, workflow, state)
-        if journal is not None and result.status == WorkflowStatus.WAITING:
+        if journal is not None and journal.lease and result.status == WorkflowStatus.WAITING:
             run_id = journal.run_id
-            journal.store.release(run_id, self.owner)
+            journal.store.release(run_id, journal.lease)
             # (Released: no owner to check the flag against any more.)
             if self.store is not None and self.store.cancel_requested(run_id):
                 # Asked to stop as it began to wait: idle now, so the cancel ends it
@@ -374,7 +383,7 @@ class Runs:
             return self.run(workflow, state, None)
         record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        return self.held(workflow, state, store, lambda: store.create_run(record), clear=True)
+        return self.held(workflow, state, store, self._create(store, record), clear=True)
 
     def item_record(
         self,
@@ -413,6 +422,6 @@ class Runs:
     def load(self, run_id: str) -> StoredRun | None:
         return None if self.store is None else self.store.load_run(run_id)
 
-    def save(self, items: Sequence[ItemRecord]) -> None:
+    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
         if self.store is not None:
-            self.store.save_items(items)
+            self.store.save_items(items, lease)

@@ -17,7 +17,7 @@ from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.core.clock import Clock
-    from spine.core.records import ItemRecord, RunRecord, StoredRun
+    from spine.core.records import ItemRecord, Lease, RunRecord, StoredRun
     from spine.execution.context import ExecutionContext
     from spine.execution.executors import Executor
     from spine.execution.runnable import Runnable
@@ -113,14 +113,15 @@ class DurableSleeper:
         self._resume_at = None
         if self._waiting:
             self._waiting = False
-            self._journal.store.set_status(self._journal.run_id, WorkflowStatus.RUNNING)
+            journal = self._journal
+            journal.store.set_status(journal.run_id, WorkflowStatus.RUNNING, lease=journal.lease)
 
     def _pause(self, deadline: float, waiting: bool) -> None:
         journal = self._journal
         now = self._clock.time()
         suspend = not self._block and deadline > now
         status = WorkflowStatus.WAITING if waiting or suspend else WorkflowStatus.RUNNING
-        journal.store.set_status(journal.run_id, status, wake_at=deadline)
+        journal.store.set_status(journal.run_id, status, wake_at=deadline, lease=journal.lease)
         if suspend:
             raise Suspended
         if waiting:
@@ -191,8 +192,9 @@ class ChildRuns(Protocol):
     def load(self, run_id: str) -> StoredRun | None:
         """A stored item with its step rows (``None`` without history)."""
 
-    def save(self, items: Sequence[ItemRecord]) -> None:
-        """Store items that ran elsewhere, each with its step rows, in one transaction."""
+    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
+        """Store items that ran elsewhere, each with its step rows, in one transaction
+        (only while ``lease``, the map's run's, holds it)."""
 
 
 StepCallback = Callable[[str, "StepExecution"], object]

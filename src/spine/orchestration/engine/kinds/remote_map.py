@@ -293,7 +293,8 @@ class RemoteMap:
                 wake_at=None,
             )
             saved.append(ItemRecord(run, steps, item.new))
-        self.children.save(saved)
+        journal = self.services.journal
+        self.children.save(saved, None if journal is None else journal.lease)
         for (index, _, _), record in zip(outcomes, saved, strict=True):
             stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
             state = replay(stored, self.plan, self.base_params)

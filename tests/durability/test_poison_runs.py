@@ -94,3 +94,25 @@ def test_a_step_that_kills_its_worker_every_time_ends_the_run_at_the_limit(
         assert store.load_run(healthy_id).run.status == WorkflowStatus.COMPLETED
         assert worker.returncode == 0
         assert b"Traceback" not in errors
+
+
+def test_a_run_stopped_at_the_limit_gets_its_limit_again_when_resumed(database_url: str) -> None:
+    """The count of takeovers is the run's since it was last resumed by hand: a run the
+    limit stopped, fixed and resumed, may again lose that many workers."""
+    from spine.core.records import Owner, RunRecord
+    from spine.store import SqlStore
+
+    dead, fixer = Owner("dead", "elsewhere", 1), Owner("fixer", "here", 2)
+    with SqlStore(database_url) as store:
+        store.create_run(RunRecord(run_id="limit", workflow_name="w", status="RUNNING",
+                                   started_at=1.0, params={}, partition={}, owner=dead,
+                                   heartbeat_at=1.0))  # fmt: skip
+        for _ in range(3):
+            store.record_takeover("limit", dead, 1)
+        stopped = RunRecord(run_id="limit", workflow_name="w", status="FAILED", started_at=1.0,
+                            params={}, partition={}, completed_at=2.0)  # fmt: skip
+        store.finish_run(stopped)
+        assert store.load_run("limit").run.takeovers == 3
+        assert store.claim(store.load_run("limit").run, fixer, 3.0) is not None
+        assert store.load_run("limit").run.takeovers == 0
+        assert store.record_takeover("limit", fixer, 1) == 1

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -136,6 +137,8 @@ def _count(store: SqlStore, table: Any) -> int:
         (psycopg.OperationalError("connection failed: Connection refused"), True),
         (psycopg.OperationalError("consuming input failed: server closed the connection"), True),
         (psycopg.InterfaceError("the connection is closed"), True),
+        (psycopg.errors.SerializationFailure("could not serialize access"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
         (psycopg.errors.UniqueViolation("duplicate key value"), False),
         (psycopg.errors.SyntaxError("syntax error at or near"), False),
         (psycopg.errors.UndefinedTable("relation does not exist"), False),
@@ -490,6 +493,45 @@ LOST_ANSWERS: dict[str, tuple[Callable[[SqlStore], Any], str, Callable[[SqlStore
         lambda s: run_row(s.engine, "r1")["owner_id"] is None,
     ),
 }
+
+
+def test_a_submit_tried_again_after_a_worker_claimed_its_run_keeps_the_one_run(
+    store: SqlStore,
+) -> None:
+    """The submit's row committed unanswered and a worker claimed it before the retry:
+    the retry finds its own run (claimed, so with another owner and start), not a clash."""
+    submitted = replace(_run("p1", status=WorkflowStatus.PENDING), params={"day": "2026-01-01"})
+    claimed: list[RunRecord] = []
+
+    def claim_then_lose(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CORE_WORKFLOW_RUNS") and not claimed:
+            conn.commit()
+            claimed.extend(store.claim_pending(OWNER, T0 + 5, ["etl"]))
+            raise _lost_connection(store.database)
+
+    event.listen(store.engine, "after_cursor_execute", claim_then_lose)
+    try:
+        store.create_run(submitted)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", claim_then_lose)
+    assert [r.run_id for r in claimed] == ["p1"]
+    assert _count(store, runs) == 1
+    assert run_row(store.engine, "p1")["owner_id"] == OWNER.owner_id
+    # A submit of other params under the same id is another run's, and refused.
+    with pytest.raises(StoreError, match="another run has this id"):
+        store.create_run(replace(submitted, params={"day": "x"}))
+
+
+def test_a_cancel_tried_again_after_its_answer_was_lost_still_says_cancelled(
+    store: SqlStore,
+) -> None:
+    store.create_run(_run("p1", status=WorkflowStatus.PENDING))
+    with connection_lost(store.database, "UPDATE core_workflow_runs") as hit:
+        answer = store.cancel("p1", T0 + 5)
+    assert hit
+    assert answer == "cancelled"
+    assert run_row(store.engine, "p1")["status"] == WorkflowStatus.CANCELLED
+    assert store.cancel("p1", T0 + 6) == WorkflowStatus.CANCELLED  # later: already ended
 
 
 @pytest.mark.parametrize("write", LOST_ANSWERS)

@@ -72,6 +72,10 @@ _POSTGRES_SHUTDOWN = frozenset({"57P01", "57P02", "57P03", "57P05"})
 """Terminated by an administrator, by a crash of another backend, refused while the
 server starts or stops, or closed for idling: a new connection will do."""
 
+_POSTGRES_ROLLED_BACK = frozenset({"40001", "40P01"})
+"""A serialization failure or a deadlock: the server rolled the transaction back and
+says to try it again (every write of the store may be)."""
+
 
 def held_by(owner_id: Any, epoch: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """The ``WHERE`` terms true of a run while the lease ``(owner_id, epoch)`` holds it."""
@@ -350,7 +354,7 @@ class PostgresDialect(Dialect):
         if state is None:
             # No answer from the server at all: a connection refused, lost or closed.
             return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-        return state.startswith("08") or state in _POSTGRES_SHUTDOWN
+        return state.startswith("08") or state in _POSTGRES_SHUTDOWN | _POSTGRES_ROLLED_BACK
 
     def insert_new(self, table: Table) -> Insert:
         return postgresql.insert(table).on_conflict_do_nothing()

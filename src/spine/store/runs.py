@@ -15,16 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
     Integer,
     Select,
     and_,
     bindparam,
-    case,
     exists,
     literal_column,
-    null,
-    or_,
     select,
     update,
 )
@@ -33,9 +31,10 @@ from sqlalchemy.exc import IntegrityError
 from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
 from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
-from spine.core.status import LIVE_STATUSES, ErrorCategory, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
+from spine.store.cancel import cancel_run, cancelled_at
 from spine.store.codec import (
     end_values,
     iso,
@@ -51,17 +50,6 @@ from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
-
-
-def _cancelled_at(now: float) -> dict[str, Any]:
-    """The columns of a run that nothing executes, cancelled at ``now``."""
-    return {
-        "status": WorkflowStatus.CANCELLED.value,
-        "completed_at": iso(now),
-        "wake_at": null(),
-        "error": "cancelled by request",
-        "error_category": ErrorCategory.CANCELLED.value,
-    }
 
 
 class SqlStore(Closing):
@@ -113,16 +101,21 @@ class SqlStore(Closing):
         # (SQLAlchemy counts an INSERT's rows only when asked.)
         insert = self._dialect.insert_new(runs).values(**values)
         insert = insert.execution_options(preserve_rowcount=True)
-        ours = (values["owner_id"], values["started_at"])
+        # What tells this very row from another run's with the same id: the owner and
+        # start of a run its creator holds; of a submitted one, which a worker may have
+        # claimed since (setting both), what no later write changes.
+        fixed: tuple[Column[Any], ...] = (runs.c.owner_id, runs.c.started_at)
+        if run.owner is None:
+            fixed = (runs.c.workflow_name, runs.c.definition_hash, runs.c.params,
+                     runs.c.triggered_by, runs.c.schedule_id)  # fmt: skip
+        ours = tuple(values[column.name] for column in fixed)
 
         def record(conn: Connection) -> None:
             if conn.execute(insert).rowcount == 1:
                 return
-            # The id is taken: by this very row if an earlier try committed unanswered
-            # (same owner, same start), else by another run.
-            found = conn.execute(
-                select(runs.c.owner_id, runs.c.started_at).where(runs.c.run_id == run.run_id)
-            ).first()
+            # The id is taken: by this very row if an earlier try committed unanswered,
+            # else by another run.
+            found = conn.execute(select(*fixed).where(runs.c.run_id == run.run_id)).first()
             if found is None or tuple(found) != ours:
                 raise StoreError(
                     f"cannot record run {run.run_id} in {self.where}: another run has this id"
@@ -257,8 +250,11 @@ class SqlStore(Closing):
         old = expected.owner
         now = self._claim_time(now)
         # A request to stop a run that has since ended is spent: resuming it (a cancelled
-        # run too) starts over without one. A live run's request still stands.
-        cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0}
+        # run too) starts over without one, and with a clean count of takeovers (a run
+        # the recovery limit stopped gets its limit again once someone fixed and resumed
+        # it). A live run's request and count still stand.
+        cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0,
+                                                               "takeovers": 0}  # fmt: skip
         run_id = expected.run_id
         epoch = expected.lease_epoch + 1
         swap = (
@@ -379,7 +375,7 @@ class SqlStore(Closing):
         end = (
             update(runs)
             .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
-            .values(**_cancelled_at(now), **owner_values(None, None))
+            .values(**cancelled_at(now), **owner_values(None, None))
         )
         self.database.statement(f"cancel run {run_id}", lambda conn: conn.execute(end))
 
@@ -392,44 +388,8 @@ class SqlStore(Closing):
         return micros / 1e6
 
     def cancel(self, run_id: str, now: float) -> str:
-        """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
-        without an owner), else by asking its runner to stop at the next step boundary.
-        Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
-        status of a run that had already ended.
-
-        One conditional ``UPDATE`` decides, on the row as it is when the statement
-        takes it: a worker claiming the run at the same moment either finds it
-        ``CANCELLED`` or has made it executing, so the request is left for it (a
-        read first, then a write, could cancel a run a worker had just claimed).
-        """
-        status, owner = runs.c.status, runs.c.owner_id
-        waiting = status == WorkflowStatus.WAITING
-        idle = or_(status == WorkflowStatus.PENDING, and_(waiting, owner.is_(None)))
-        executing = or_(status == WorkflowStatus.RUNNING, and_(waiting, owner.is_not(None)))
-
-        if_idle = {
-            name: case((idle, value), else_=runs.c[name])
-            for name, value in _cancelled_at(now).items()
-        }
-        decide = (
-            update(runs)
-            .where(and_(runs.c.run_id == run_id, or_(idle, executing)))
-            .values(**if_idle, cancel_requested=case((idle, runs.c.cancel_requested), else_=1))
-            .returning(runs.c.status)
-        )
-        changed = self.database.statement(
-            f"cancel run {run_id}", lambda conn: conn.execute(decide).scalar()
-        )
-        if changed is not None:
-            return "cancelled" if changed == WorkflowStatus.CANCELLED else "requested"
-        # Nothing to change: the run had ended (or does not exist). Only read now.
-        read = select(runs.c.status).where(runs.c.run_id == run_id)
-        ended = self.database.statement(
-            f"read run {run_id}", lambda conn: conn.execute(read).scalar()
-        )
-        if ended is None:
-            raise RunNotFoundError(run_id, self.where)
-        return str(ended)
+        """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""
+        return cancel_run(self.database, run_id, now)
 
     def cancel_requested(
         self, run_id: str, lease: Lease | None = None, lost: str = "nothing more of it starts here"

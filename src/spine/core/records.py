@@ -18,8 +18,10 @@ from spine.core.errors import WorkflowError
 from spine.core.ids import new_id
 from spine.core.jsonvalue import JsonValueError, decode, encode
 
-DATA_FORMAT = 1
-"""Version of the JSON written into ``params``/``outputs``/``context_updates`` columns."""
+DATA_FORMAT = 2
+"""Version of the JSON written into ``params``/``outputs``/``context_updates`` columns:
+2 is strict JSON with non-finite floats tagged (see :mod:`spine.core.jsonvalue`); 1
+wrote them as bare ``NaN``/``Infinity``, which the reader still accepts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from spine.core.records import RunRecord, StepRecord, StoredRun, when
-from spine.core.status import WorkflowStatus
+from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.store import SqlDeliveryLog, SqlScheduleStore
 
 if TYPE_CHECKING:
@@ -59,10 +59,88 @@ def list_runs(
     offset: int = 0,
 ) -> list[RunRecord]:
     """Top-level runs (map items are shown with their parent), newest first, of
-    ``workflow``, in ``status``, started at or after the timestamp ``since``."""
-    return store.list_runs(
+    ``workflow``, in ``status``, started at or after the timestamp ``since``. A live
+    run's step counts are its rows' so far (its own are written when it ends)."""
+    found = store.list_runs(
         workflow=workflow, status=status, since=since, limit=limit, offset=offset
     )
+    counts = store.step_counts([r.run_id for r in found if r.status in LIVE_STATUSES])
+    for run in found:
+        if run.run_id in counts:
+            run.completed_steps, run.failed_steps = counts[run.run_id]
+    return found
+
+
+# -- what a live run is doing ----------------------------------------------------------
+
+OWNER_LEASE_SECONDS = 30.0
+"""How old a heartbeat may be before a reader calls its owner dead: the runners' default
+``lease_seconds`` (a reader cannot know the lease of the runner that holds a run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The step a live run is executing now, as its rows tell it (no write of its own:
+    a run's first step is stored with the run, each next one with the row before it)."""
+
+    step_name: str
+    step_order: int
+    attempt: int
+    started_at: float | None
+    """``None`` when the run was resumed by hand: it started when the resume took it."""
+    items: dict[str, int | None] | None = None
+    """A map step's progress: ``done``, ``failed``, ``in_flight`` of ``total`` items."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step_order": self.step_order,
+            "step_name": self.step_name,
+            "attempt": self.attempt,
+            "status": StepStatus.RUNNING.value,
+            "started_at": when(self.started_at),
+            "items": self.items,
+        }
+
+
+def in_flight(store: SqlStore, stored: StoredRun) -> InFlight | None:
+    """The step run ``stored`` is executing, if it is ``RUNNING``."""
+    run = stored.run
+    if run.status != WorkflowStatus.RUNNING:
+        return None
+    if not stored.steps:
+        if run.first_step is None:
+            return None
+        step = InFlight(run.first_step, 0, 1, run.started_at)
+    else:
+        last = stored.steps[-1]
+        if last.will_retry:
+            step = InFlight(last.step_name, last.step_order, last.attempt + 1, last.completed_at)
+        elif last.next_step is None:
+            # Its last row ended the run, which is running again: resumed by hand, at
+            # that step when it failed there (a cancelled run goes on after it).
+            if last.status != StepStatus.FAILED:
+                return None
+            step = InFlight(last.step_name, last.step_order, last.attempt + 1, None)
+        else:
+            step = InFlight(last.next_step, last.step_order + 1, 1, last.completed_at)
+    counts = store.item_counts(run.run_id, f"{step.step_name}#{step.step_order}")
+    if not counts:
+        return step
+    done = counts.get(WorkflowStatus.COMPLETED, 0)
+    failed = counts.get(WorkflowStatus.FAILED, 0) + counts.get(WorkflowStatus.PARTIAL, 0)
+    items = {"done": done, "failed": failed, "total": run.items_total,
+             "in_flight": sum(counts.values()) - done - failed}  # fmt: skip
+    return InFlight(step.step_name, step.step_order, step.attempt, step.started_at, items)
+
+
+def owner_alive(run: RunRecord, now: float) -> bool | None:
+    """Whether the process holding a live run is alive (by its process when it is on
+    this host, else by its heartbeat); ``None`` when nothing holds the run."""
+    from spine.orchestration.leases import owner_gone
+
+    if run.owner is None or run.status not in LIVE_STATUSES:
+        return None
+    return not owner_gone(run, now, OWNER_LEASE_SECONDS)
 
 
 # -- one run ---------------------------------------------------------------------------
@@ -77,6 +155,10 @@ class RunDetail:
     """Its map items (runs whose parent it is), newest first."""
     alerts: Sequence[DeliveryRecord] = field(default_factory=tuple)
     """Deliveries of alerts about it, newest first."""
+    live: InFlight | None = None
+    """The step it is executing now (``RUNNING`` runs)."""
+    owner_alive: bool | None = None
+    """Whether the process holding it is alive (``None``: nothing holds it)."""
 
     @property
     def run(self) -> RunRecord:
@@ -84,7 +166,7 @@ class RunDetail:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            **stored_run_to_dict(self.stored),
+            **stored_run_to_dict(self.stored, self.live, self.owner_alive),
             "children": [run_to_dict(c) for c in self.children],
             "alerts": [delivery_to_dict(d) for d in self.alerts],
         }
@@ -95,14 +177,17 @@ def load_run(store: SqlStore, run_id: str) -> StoredRun:
     return store.load_run(run_id)
 
 
-def show_run(store: SqlStore, run_id: str) -> RunDetail:
-    """Run ``run_id`` with its steps, map items and alert deliveries; raises
-    ``RunNotFoundError``."""
+def show_run(store: SqlStore, run_id: str, now: float | None = None) -> RunDetail:
+    """Run ``run_id`` with its steps, map items, alert deliveries and, while it is live,
+    what it is doing; raises ``RunNotFoundError``."""
+    import time
+
     stored = store.load_run(run_id)
     children = store.list_runs(parent=run_id, limit=MAX_CHILDREN, top_level=False)
     # On the store's own connections: nothing to close.
     alerts = SqlDeliveryLog.sharing(store).recent(limit=MAX_ALERTS, run_id=run_id)
-    return RunDetail(stored, children, alerts)
+    alive = owner_alive(stored.run, time.time() if now is None else now)
+    return RunDetail(stored, children, alerts, in_flight(store, stored), alive)
 
 
 # -- cancelling ------------------------------------------------------------------------
@@ -157,7 +242,7 @@ def workflow_summary(store: SqlStore, name: str, *, shown: int = 50) -> dict[str
             {
                 "run_id": r.run_id,
                 "started_at": when(r.started_at),
-                "seconds": _duration(r),
+                "seconds": run_duration(r),
                 "status": r.status,
             }
             for r in reversed(ended)
@@ -196,8 +281,11 @@ def show_schedule(store: SqlStore, name: str, limit: int = 50) -> ScheduleDetail
 # -- JSON forms ------------------------------------------------------------------------
 
 
-def _duration(run: RunRecord) -> float | None:
-    return None if run.completed_at is None else run.completed_at - run.started_at
+def run_duration(run: RunRecord) -> float | None:
+    """Seconds of execution of a run that ended (``None`` while it is live)."""
+    if run.completed_at is None or run.status in LIVE_STATUSES:
+        return None
+    return run.duration if run.duration is not None else run.completed_at - run.started_at
 
 
 def run_to_dict(run: RunRecord) -> dict[str, Any]:
@@ -209,7 +297,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "status": run.status,
         "started_at": when(run.started_at),
         "completed_at": when(run.completed_at),
-        "duration_seconds": _duration(run),
+        "duration_seconds": run_duration(run),
         "params": dict(run.params),
         "partition": dict(run.partition),
         "completed_steps": run.completed_steps,
@@ -222,6 +310,8 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "schedule_id": run.schedule_id,
         "wake_at": when(run.wake_at),
         "owner": run.owner.describe() if run.owner else None,
+        "owner_host": run.owner.host if run.owner else None,
+        "owner_pid": run.owner.pid if run.owner else None,
     }
 
 
@@ -247,9 +337,15 @@ def step_to_dict(step: StepRecord) -> dict[str, Any]:
     }
 
 
-def stored_run_to_dict(stored: StoredRun) -> dict[str, Any]:
-    """A run with every step attempt (key ``steps``), JSON-ready: ``spine show --json``."""
-    return {**run_to_dict(stored.run), "steps": [step_to_dict(s) for s in stored.steps]}
+def stored_run_to_dict(
+    stored: StoredRun, live: InFlight | None = None, alive: bool | None = None
+) -> dict[str, Any]:
+    """A run with every step attempt (key ``steps``; the step in flight last, as
+    ``RUNNING``) and whether its owner is alive, JSON-ready: ``spine show --json``."""
+    steps = [step_to_dict(s) for s in stored.steps]
+    if live is not None:
+        steps.append(live.to_dict())
+    return {**run_to_dict(stored.run), "owner_alive": alive, "steps": steps}
 
 
 def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
@@ -273,13 +369,17 @@ def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
 __all__ = [
     "CancelOutcome",
     "Cancellation",
+    "InFlight",
     "RunDetail",
     "ScheduleDetail",
     "cancel_run",
     "delivery_to_dict",
+    "in_flight",
     "list_runs",
     "list_schedules",
     "load_run",
+    "owner_alive",
+    "run_duration",
     "run_to_dict",
     "show_run",
     "show_schedule",

@@ -199,7 +199,12 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
     assert _versions(database_url) == [SCHEMA_VERSION]
 
 
-ADDED_SINCE = {5: ["takeovers", "takeover_order", "lease_epoch"], 6: ["lease_epoch"]}
+LATER = ["first_step", "items_total"]
+ADDED_SINCE = {
+    5: ["takeovers", "takeover_order", "lease_epoch", *LATER],
+    6: ["lease_epoch", *LATER],
+    7: LATER,
+}
 """The columns of the runs table each older version lacks."""
 
 
@@ -207,8 +212,9 @@ ADDED_SINCE = {5: ["takeovers", "takeover_order", "lease_epoch"], 6: ["lease_epo
 def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     database_url: str, make_runner: MakeRunner, version: int
 ) -> None:
-    """Version 5 had no takeover columns, version 6 no lease epoch: their runs load,
-    and one of them is resumed (its claim raises the epoch the migration added)."""
+    """Version 5 had no takeover columns, version 6 no lease epoch, version 7 no first
+    step or map size: their runs load, and one of them is resumed (its claim raises the
+    epoch the migration added)."""
     attempts = {"n": 0}
 
     def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:

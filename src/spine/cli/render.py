@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spine.core.records import RunRecord, StoredRun, when
+from spine.commands import run_duration
+from spine.core.records import RunRecord, when
 from spine.core.status import StepStatus, WorkflowStatus
 
 if TYPE_CHECKING:
+    from spine.commands import RunDetail
     from spine.core.schedules import Schedule, ScheduleFire
 
 
@@ -24,6 +26,7 @@ STATUS_STYLE: dict[str, str] = {
     WorkflowStatus.FAILED: "red",
     WorkflowStatus.PARTIAL: "yellow",
     WorkflowStatus.RUNNING: "cyan",
+    StepStatus.RUNNING: "cyan",
     WorkflowStatus.WAITING: "magenta",
     WorkflowStatus.PENDING: "blue",
     StepStatus.SKIPPED: "dim",
@@ -62,7 +65,7 @@ def runs_table(runs: Sequence[RunRecord]) -> Any:
     for column in ("workflow", "status", "started (UTC)", "duration", "steps", "trigger"):
         table.add_column(column)
     for run in runs:
-        duration = None if run.completed_at is None else run.completed_at - run.started_at
+        duration = run_duration(run)
         steps = f"{run.completed_steps} ok"
         if run.failed_steps:
             steps += f", {run.failed_steps} failed"
@@ -73,18 +76,30 @@ def runs_table(runs: Sequence[RunRecord]) -> Any:
     return table
 
 
-def run_detail(stored: StoredRun) -> list[Any]:
+def run_detail(detail: RunDetail) -> list[Any]:
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
+    stored, live = detail.stored, detail.live
     run = stored.run
-    duration = None if run.completed_at is None else run.completed_at - run.started_at
-    header = Text.from_markup(
-        f"[bold]{run.workflow_name}[/bold] v{run.workflow_version}  run {run.run_id}\n"
-        f"status {styled(run.status)}  started {when(run.started_at)}  {ms(duration)}\n"
-        f"params {short(dict(run.params), 100)}  triggered by {trigger(run)}"
-        + (f"\nstopped at [bold]{run.error_step}[/bold]: {run.error}" if run.error_step else "")
-    )
+    lines = [
+        f"[bold]{escape(run.workflow_name)}[/bold] v{run.workflow_version}  run {run.run_id}",
+        f"status {styled(run.status)}  started {when(run.started_at)}  {ms(run_duration(run))}",
+        f"params {escape(short(dict(run.params), 100))}  triggered by {escape(trigger(run))}",
+    ]
+    if run.owner is not None and detail.owner_alive is not None:
+        state = "alive" if detail.owner_alive else "[red]not answering[/red] (recoverable)"
+        lines.append(f"owner process {run.owner.pid} on {escape(run.owner.host)}: {state}")
+    if run.status == WorkflowStatus.WAITING and run.wake_at is not None:
+        lines.append(f"waiting until {when(run.wake_at)}")
+    if live is not None:
+        since = f" since {when(live.started_at)}" if live.started_at is not None else ""
+        lines.append(f"executing [bold]{escape(live.step_name)}[/bold] (attempt "
+                     f"{live.attempt}){since}{_items(live.items)}")  # fmt: skip
+    if run.error_step:
+        lines.append(f"stopped at [bold]{escape(run.error_step)}[/bold]: {escape(run.error or '')}")
+    header = Text.from_markup("\n".join(lines))
     table = Table()
     for column in ("#", "step", "type", "try", "status", "duration", "output / error", "quality"):
         table.add_column(column)
@@ -96,13 +111,26 @@ def run_detail(stored: StoredRun) -> list[Any]:
                 f"{'passed' if quality.get('passed') else 'FAILED'} "
                 f"{quality.get('valid_count')}/{quality.get('record_count')}"
             )
-        detail = step.error if step.error else short(step.output)
+        said = step.error if step.error else short(step.output)
         status = "RETRIED" if step.will_retry else step.status
         table.add_row(
             str(step.step_order), step.step_name, step.step_type, str(step.attempt),
-            styled(status), ms(step.completed_at - step.started_at), detail, verdict,
+            styled(status), ms(step.completed_at - step.started_at), said, verdict,
         )  # fmt: skip
+    if live is not None:
+        progress = _items(live.items).strip(" ,")
+        table.add_row(str(live.step_order), live.step_name, "", str(live.attempt),
+                      styled(StepStatus.RUNNING), "", progress, "")  # fmt: skip
     return [header, table]
+
+
+def _items(items: dict[str, int | None] | None) -> str:
+    """A map step's progress, as a clause (empty for other steps)."""
+    if items is None:
+        return ""
+    total = "?" if items["total"] is None else items["total"]
+    return (f", items: {items['done']} done, {items['failed']} failed, "
+            f"{items['in_flight']} in flight of {total}")  # fmt: skip
 
 
 def utc_text(timestamp: float | None) -> str:

@@ -92,6 +92,13 @@ class RunRecord:
     takeover_order: int | None = None
     lease_epoch: int = 0
     """Raised by each takeover of the run (see :class:`Lease`)."""
+    first_step: str | None = None
+    """The step the run starts at: the step in flight until its first row is written."""
+    items_total: int | None = None
+    """How many items the map step it executes (or last executed) has."""
+    duration: float | None = None
+    """Seconds of execution, as of its last end: a failed run resumed later does not
+    count the time it lay failed."""
 
 
 @dataclass(slots=True)

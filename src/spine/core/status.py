@@ -28,6 +28,8 @@ class StepStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
+    RUNNING = "RUNNING"
+    """The step a live run executes now, as ``spine show`` lists it (never stored)."""
 
 
 class ErrorCategory(StrEnum):

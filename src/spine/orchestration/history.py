@@ -32,6 +32,11 @@ class JournalSink(Protocol):
         """Set an executing run's status; ``lease``: as for :meth:`record_step`."""
         ...
 
+    def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
+        """Record how many items the run's map step in flight has (for its progress);
+        ``lease``: as for :meth:`record_step`."""
+        ...
+
     def finish_run(
         self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
     ) -> bool:

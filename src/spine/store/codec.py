@@ -54,6 +54,7 @@ def new_run_values(run: RunRecord) -> dict[str, Any]:
         "data_format": DATA_FORMAT,
         "source": run.source,
         "lease_epoch": run.lease_epoch,
+        "first_step": run.first_step,
     }
 
 
@@ -198,6 +199,9 @@ def run_record(row: Row[Any]) -> RunRecord:
         takeovers=row.takeovers or 0,
         takeover_order=row.takeover_order,
         lease_epoch=row.lease_epoch or 0,
+        first_step=row.first_step,
+        items_total=row.items_total,
+        duration=None if row.duration_ms is None else row.duration_ms / 1000,
     )
 
 

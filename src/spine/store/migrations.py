@@ -80,8 +80,16 @@ def _v7(conn: Connection) -> None:
         )
 
 
+def _v8(conn: Connection) -> None:
+    """Version 8: a live run's first step and its map's size, for what it is doing now."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    for name, kind in (("first_step", "TEXT"), ("items_total", "INTEGER")):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN {name} {kind}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     exists,
+    func,
     literal_column,
     select,
     update,
@@ -31,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
 from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
-from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.cancel import cancel_run, cancelled_at
@@ -164,16 +166,25 @@ class SqlStore(Closing):
     ) -> None:
         """Set an executing run's status (waiting, running again, given back); with
         ``lease``, only while it holds the run (else ``LeaseLostError``)."""
+        self._update_held(run_id, lease, f"its status {status}", status=status,
+                          wake_at=iso(wake_at))  # fmt: skip
+
+    def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
+        self._update_held(run_id, lease, "its map's size", items_total=total)
+
+    def _update_held(self, run_id: str, lease: Lease | None, what: str, **values: Any) -> None:
+        """Set columns of run ``run_id``; with ``lease``, only while it holds the run
+        (else ``LeaseLostError`` saying ``what`` was not recorded)."""
         this_run = runs.c.run_id == run_id
         if lease is not None:
             this_run = and_(this_run, *held_by(lease.owner_id, lease.epoch))
-        change = update(runs).where(this_run).values(status=status, wake_at=iso(wake_at))
+        change = update(runs).where(this_run).values(**values)
         # (A try whose answer was lost finds the row as it left it: still held, a match.)
         changed = self.database.statement(
             f"update run {run_id}", lambda conn: conn.execute(change).rowcount
         )
         if lease is not None and changed != 1:
-            raise LeaseLostError(run_id, f"its status {status} was not recorded")
+            raise LeaseLostError(run_id, f"{what} was not recorded")
 
     def finish_run(
         self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
@@ -253,8 +264,10 @@ class SqlStore(Closing):
         # run too) starts over without one, and with a clean count of takeovers (a run
         # the recovery limit stopped gets its limit again once someone fixed and resumed
         # it). A live run's request and count still stand.
-        cleared = {} if expected.status in LIVE_STATUSES else {"cancel_requested": 0,
-                                                               "takeovers": 0}  # fmt: skip
+        # Its old end is cleared too: a resumed run is live, with no end yet.
+        cleared = {} if expected.status in LIVE_STATUSES else {
+            "cancel_requested": 0, "takeovers": 0, "completed_at": None, "error": None,
+            "error_category": None, "error_step": None}  # fmt: skip
         run_id = expected.run_id
         epoch = expected.lease_epoch + 1
         swap = (
@@ -444,6 +457,36 @@ class SqlStore(Closing):
             and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
         )
         return self._records(f"read the map items of run {parent_run_id}", query)
+
+    def item_counts(self, parent_run_id: str, parent_step: str) -> dict[str, int]:
+        """How many items of one map step (``parent_step``: its key) are in each status."""
+        query = (
+            select(runs.c.status, func.count())
+            .where(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
+            .group_by(runs.c.status)
+        )
+        rows = self.database.statement(
+            f"count the map items of run {parent_run_id}", lambda conn: conn.execute(query).all()
+        )
+        return {str(status): int(count) for status, count in rows}
+
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Completed and failed steps of live runs, from their rows (a run's own counts
+        are written when it ends): run id -> (completed, failed). A failed attempt that
+        was retried is not a failed step."""
+        if not run_ids:
+            return {}
+        done = func.sum(case((steps.c.status == StepStatus.COMPLETED, 1), else_=0))
+        failed = and_(steps.c.status == StepStatus.FAILED, steps.c.will_retry == 0)
+        query = (
+            select(steps.c.run_id, done, func.sum(case((failed, 1), else_=0)))
+            .where(steps.c.run_id.in_(list(run_ids)))
+            .group_by(steps.c.run_id)
+        )
+        rows = self.database.statement(
+            "count the steps of live runs", lambda conn: conn.execute(query).all()
+        )
+        return {run_id: (int(ok or 0), int(bad or 0)) for run_id, ok, bad in rows}
 
     def _records(self, action: str, query: Select[Any]) -> list[RunRecord]:
         rows = self.database.statement(action, lambda conn: conn.execute(query).all())

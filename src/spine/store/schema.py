@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -72,6 +72,9 @@ runs = Table(
     # Raised by each takeover of an executing run: a holder's writes name the epoch it
     # took the run at, so a stale holder (even with the same owner id) writes nothing.
     Column("lease_epoch", Integer, nullable=False, default=0, server_default=text("0")),
+    # What `spine show` tells of a live run with no step row yet, and of its map step.
+    Column("first_step", Text),
+    Column("items_total", Integer),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

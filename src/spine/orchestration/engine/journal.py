@@ -51,7 +51,7 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_asked", "_last", "lease", "plan", "run_id", "store", "workflow_name")
+    __slots__ = ("_asked", "_last", "lease", "plan", "run_id", "since", "store", "workflow_name")
 
     def __init__(
         self,
@@ -62,12 +62,15 @@ class Journal:
         *,
         clear: bool = False,
         lease: Lease | None = None,
+        since: float | None = None,
     ) -> None:
         """``clear``: the run's row was stored, or claimed, just now and nobody had asked
         it to stop: its first step may start without reading the flag. ``lease``: the
         hold on the run every write needs (a holder whose run was taken over writes
-        nothing more)."""
+        nothing more). ``since``: what the run's duration counts from, when not its
+        start (a resumed run's execution before it ended counts, the gap does not)."""
         self.lease = lease
+        self.since = since
         self.store = store
         self.run_id = run_id
         self.workflow_name = workflow_name
@@ -89,6 +92,10 @@ class Journal:
         """Whether the run was asked to stop, read from the store now (before each map
         item: ``LeaseLostError`` once another process took the run over)."""
         return self.store.cancel_requested(self.run_id, self.lease)
+
+    def map_size(self, total: int) -> None:
+        """Record how many items the map step starting now has."""
+        self.store.record_map_size(self.run_id, total, self.lease)
 
     def time_passed(self) -> None:
         """The run slept: what the last statement saw of its flag may be stale."""
@@ -146,7 +153,7 @@ class Journal:
                 run_id=result.run_id,
                 workflow_name=result.workflow_name,
                 status=result.status,
-                started_at=result.started_at.timestamp(),
+                started_at=result.started_at.timestamp() if self.since is None else self.since,
                 params={},
                 partition={},
                 completed_at=completed,

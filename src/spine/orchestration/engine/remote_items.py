@@ -53,6 +53,9 @@ class _Capture:
     ) -> None:
         """Waiting is the runner's process's to record; an item sleeps through it."""
 
+    def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
+        """A nested map's size is shown only for runs of the runner's process."""
+
     def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
         return False
 

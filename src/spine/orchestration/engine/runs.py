@@ -141,6 +141,7 @@ class Runs:
             dry_run=self.settings.dry_run,
             total_steps=len(plan.steps),
             source=self.settings.source,
+            first_step=plan.steps[0].name if plan.steps else None,
             **fields,
         )
 
@@ -223,7 +224,10 @@ class Runs:
                 self._count_takeover(workflow, state, store)
             return lease
 
-        return self.held(workflow, state, store, take)
+        # A run that had ended counts the time it executed, not the time it lay ended:
+        # its duration goes on from what it was. (A crashed or waiting run's, from its start.)
+        since = run.started_at if executing else now - (run.duration or 0.0)
+        return self.held(workflow, state, store, take, since=since)
 
     def _count_takeover(self, workflow: Workflow, state: RunState, store: HistoryStore) -> None:
         run_id = state.ctx.run_id
@@ -298,6 +302,7 @@ class Runs:
         take: Callable[[], Lease | None],
         *,
         clear: bool = False,
+        since: float | None = None,
     ) -> WorkflowResult:
         """Hold the run's lease in this process, take the row with ``take``, then run.
 
@@ -305,6 +310,7 @@ class Runs:
         another thread's recover() never sees a row of ours that nobody here holds.
         ``clear``: the row was just stored or claimed unasked to stop, so the first
         step need not read the flag (any other run's is read before its first step).
+        ``since``: what the run's duration counts from (default: its start).
         """
         if self.closed.is_set():
             raise WorkflowError("this WorkflowRunner is closed; create a new one")
@@ -316,7 +322,8 @@ class Runs:
             lease = take()
             if lease is None:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
-            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear, lease=lease)
+            journal = Journal(store, run_id, workflow.name, state.plan, clear=clear, lease=lease,
+                              since=since)  # fmt: skip
             try:
                 return self.run(workflow, state, journal)
             except LeaseLostError as exc:

@@ -102,6 +102,8 @@ def run(
     # Keyed by the map step's execution, so a map run again in a loop starts afresh.
     key = f"{step.name}#{lineage.order}"
     earlier = children.earlier(ctx.run_id, key)
+    if services.journal is not None:
+        services.journal.map_size(len(items))  # what `spine show` counts progress against
 
     def child_context(
         index: int, item: Any, base: Mapping[str, Any] | None = None

@@ -217,3 +217,35 @@ def test_a_failed_run_resumed_later_counts_its_execution_not_the_gap(
     body = json.loads(CliRunner().invoke(cli, ["--db", sqlite_url, "runs", "--json"]).output)
     assert body[0]["duration_seconds"] == pytest.approx(4.0)
     assert listed.duration == pytest.approx(4.0)
+
+
+def test_spine_recover_loads_the_stored_source_and_tells_of_waiting_runs(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    flows = tmp_path / "recover_flows.py"
+    flows.write_text(
+        "from spine.orchestration import Step, Workflow\n"
+        "crashy = Workflow('live.recover', [Step.lambda_('a', lambda c, k: {'a': 1})])\n"
+    )
+    cli_runner = CliRunner()
+    ran = cli_runner.invoke(cli, ["--db", sqlite_url, "run", f"{flows}:crashy", "--json"])
+    assert ran.exit_code == 0, ran.output
+    with WorkflowRunner(database_url=sqlite_url, block_on_waits=False) as runner:
+        sleepy = runner.execute(Workflow("live.sleepy", [Step.wait("nap", 7200)]))
+        assert sleepy.status == WorkflowStatus.WAITING
+    with SqlStore(sqlite_url) as store:
+        [done] = store.list_runs(workflow="live.recover")
+        # As if its process had died in its first step: running, held by a gone owner.
+        store.create_run(RunRecord(run_id="crashed", workflow_name="live.recover",
+                                   status="RUNNING", started_at=time.time(), params={},
+                                   partition={}, source=done.source, first_step="a",
+                                   definition_hash=done.definition_hash))  # fmt: skip
+    from spine.orchestration.registry import default_workflow_registry
+
+    default_workflow_registry.clear()  # a new process: nothing registered
+
+    out = cli_runner.invoke(cli, ["--db", sqlite_url, "recover"])
+    assert out.exit_code == 0, out.output
+    assert "crashed live.recover: COMPLETED" in out.output
+    assert "recovered 1 runs" in out.output
+    assert "1 waiting runs are not due yet; the next wakes at" in out.output

@@ -224,6 +224,12 @@ def cancel_run(store: SqlStore, run_id: str, now: float | None = None) -> Cancel
     return Cancellation(run_id, CancelOutcome.ALREADY_ENDED, WorkflowStatus(answer))
 
 
+def withdraw_cancel(store: SqlStore, run_id: str) -> None:
+    """Take back a request to stop run ``run_id`` that its runner has not acted on (a
+    run that ended keeps its end)."""
+    store.withdraw_cancel(run_id)
+
+
 # -- a workflow's figures --------------------------------------------------------------
 
 
@@ -386,5 +392,6 @@ __all__ = [
     "status_named",
     "step_to_dict",
     "stored_run_to_dict",
+    "withdraw_cancel",
     "workflow_summary",
 ]

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,6 +26,7 @@ from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.core.outage import Outage
+    from spine.core.records import RunRecord
     from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
 
 EXIT_FAILED = 1
@@ -125,9 +126,14 @@ def run(
     executor: str,
     dask_scheduler: str | None,
 ) -> None:
-    """Run the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name)."""
+    """Run the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name).
+
+    Ctrl-C stops the run at the next step boundary (it ends CANCELLED, exit 130); a
+    second Ctrl-C exits at once and leaves it for `spine resume`."""
+    from spine.cli.foreground import EXIT_INTERRUPTED, run_in_foreground
     from spine.cli.loading import load_workflow
     from spine.cli.values import parse_pairs, read_params_file
+    from spine.orchestration import WorkflowContext
 
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     workflow, source = load_workflow(target)
@@ -143,13 +149,18 @@ def run(
         runner.source = source
         if not as_json:
             console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
-        result = runner.execute(
-            workflow,
-            params=values,
-            partition=parse_pairs(partition, "--partition"),
-            start_from=start_from,
+        # Its id is known before it starts, for Ctrl-C to name it.
+        context = WorkflowContext.create(
+            workflow.name, params=values, partition=parse_pairs(partition, "--partition")
+        )
+        result, interrupted = run_in_foreground(
+            runner,
+            context.run_id,
+            lambda: runner.execute(workflow, context=context, start_from=start_from),
         )
         _finish(result, as_json, console)
+        if interrupted and result.status == WorkflowStatus.CANCELLED:
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @cli.command()
@@ -267,19 +278,50 @@ def cancel(ctx: click.Context, run_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
-    """Resume, once, every run whose process died and every waiting run that is due."""
+    """Resume, once, every run whose process died and every waiting run that is due.
+
+    Workflows are found as `spine resume` finds them: registered by --app, else where
+    `spine run` loaded them (the source stored with each run)."""
     from spine.cli.loading import import_apps
-    from spine.cli.render import print_json
+    from spine.cli.render import print_json, utc_text
 
     import_apps(apps)
     with open_runner(ctx, block_on_waits=False) as runner:
+        assert runner.store is not None
+        _register_sources(runner.store.recoverable(time.time(), runner.lease_seconds))
         results = runner.recover()
+        now = time.time()
+        later = sorted(
+            r.wake_at
+            for r in runner.store.recoverable(now, runner.lease_seconds)
+            if r.status == WorkflowStatus.WAITING and r.wake_at is not None and r.wake_at > now
+        )
     if as_json:
         print_json([r.to_dict() for r in results])
-    else:
-        for result in results:
-            click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-        click.echo(f"recovered {len(results)} runs")
+        return
+    for result in results:
+        click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
+    click.echo(f"recovered {len(results)} runs")
+    if later:
+        click.echo(f"{len(later)} waiting runs are not due yet; the next wakes at "
+                   f"{utc_text(later[0])} UTC")  # fmt: skip
+
+
+def _register_sources(found: Sequence[RunRecord]) -> None:
+    """Register the workflows of ``found`` that no --app registered, from where `spine
+    run` loaded them; one that cannot be loaded is left to the runner's message."""
+    from spine.cli.loading import load_workflow
+    from spine.core.errors import SpineError
+    from spine.orchestration import register_workflow
+    from spine.orchestration.registry import default_workflow_registry
+
+    for source in {r.source for r in found if r.workflow_name not in default_workflow_registry}:
+        if source is None:
+            continue
+        try:
+            register_workflow(load_workflow(source)[0])
+        except (SpineError, OSError, ImportError) as exc:
+            click.echo(f"cannot load {source}: {exc}", err=True)
 
 
 @cli.command()

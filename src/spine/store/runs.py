@@ -404,6 +404,15 @@ class SqlStore(Closing):
         """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""
         return cancel_run(self.database, run_id, now)
 
+    def withdraw_cancel(self, run_id: str) -> None:
+        """Take back the request to stop a live run (see ``spine run``'s second Ctrl-C)."""
+        withdraw = (
+            update(runs)
+            .where(runs.c.run_id == run_id, runs.c.status.in_(sorted(LIVE_STATUSES)))
+            .values(cancel_requested=0)
+        )
+        self.database.statement(f"update run {run_id}", lambda conn: conn.execute(withdraw))
+
     def cancel_requested(
         self, run_id: str, lease: Lease | None = None, lost: str = "nothing more of it starts here"
     ) -> bool:

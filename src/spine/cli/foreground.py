@@ -1,0 +1,80 @@
+"""A run executed in the terminal's foreground (``spine run``), and what Ctrl-C does to it.
+
+The first Ctrl-C asks the run to stop, as ``spine cancel`` does: the step in flight
+finishes and is recorded, no further step starts, and the run ends ``CANCELLED`` (exit
+130). A second Ctrl-C exits at once, leaving the run as a crash would (``RUNNING``, its
+owner gone) and withdrawing the request, so that ``spine resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from spine.core.errors import RunNotFoundError
+
+if TYPE_CHECKING:
+    from spine.orchestration import WorkflowResult, WorkflowRunner
+
+EXIT_INTERRUPTED = 130
+"""The shell's code for a process ended by SIGINT."""
+
+
+def run_in_foreground(
+    runner: WorkflowRunner, run_id: str, execute: Callable[[], WorkflowResult]
+) -> tuple[WorkflowResult, bool]:
+    """``execute()`` (which runs run ``run_id``) on a thread of its own while this one
+    answers Ctrl-C; returns its result and whether Ctrl-C stopped it."""
+    outcome: list[WorkflowResult] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(execute())
+        except BaseException as exc:  # re-raised on the main thread, as if called there
+            failure.append(exc)
+
+    pressed = threading.Event()
+    asked = threading.Event()  # the run's row took the request
+
+    def interrupted(signum: int, frame: object) -> None:
+        if not pressed.is_set():
+            pressed.set()
+            print("\nstopping at the next step boundary; Ctrl-C again to exit at once "
+                  "(the run stays resumable)", file=sys.stderr, flush=True)  # fmt: skip
+            return
+        if asked.is_set():
+            _withdraw(runner, run_id)
+        print(f"exited; continue it with: spine resume {run_id}", file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    thread = threading.Thread(target=work, name=f"spine-run-{run_id}", daemon=True)
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.05)
+            if pressed.is_set() and not asked.is_set() and thread.is_alive():
+                try:
+                    runner.cancel(run_id)
+                except RunNotFoundError:
+                    continue  # its row is not stored yet: ask again in a moment
+                asked.set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if failure:
+        raise failure[0]
+    return outcome[0], pressed.is_set()
+
+
+def _withdraw(runner: WorkflowRunner, run_id: str) -> None:
+    """Take back this process's request to stop the run: it is left to resume."""
+    from spine.commands import withdraw_cancel
+    from spine.store import SqlStore
+
+    if isinstance(runner.store, SqlStore):  # (the spine command's runners always have one)
+        withdraw_cancel(runner.store, run_id)

@@ -249,3 +249,28 @@ def test_spine_recover_loads_the_stored_source_and_tells_of_waiting_runs(
     assert "crashed live.recover: COMPLETED" in out.output
     assert "recovered 1 runs" in out.output
     assert "1 waiting runs are not due yet; the next wakes at" in out.output
+
+
+def test_the_run_page_and_api_show_the_step_in_flight(
+    sqlite_url: str, make_runner: MakeRunner, gate: Gate
+) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from spine.web.app import build
+
+    runner = make_runner(database_url=sqlite_url)
+    thread = _in_background(runner, Workflow("live.page", [Step.lambda_("slow", gate.step)]))
+    gate.wait_for(1)
+    store = runner.store
+    assert store is not None
+    run = _only_run(store, "live.page")
+    with TestClient(build(sqlite_url)) as client:
+        body = client.get(f"/api/runs/{run.run_id}").json()
+        page = client.get(f"/runs/{run.run_id}").text
+    assert [(s["step_name"], s["status"]) for s in body["steps"]] == [("slow", "RUNNING")]
+    assert body["owner_alive"] is True
+    assert f"process {os.getpid()}" in page
+    assert "alive" in page
+    gate.open.set()
+    thread.join(20)

@@ -11,13 +11,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.context import database_url, make_console, open_history, open_runner
+from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.schedules import firing_schedules, schedule
@@ -27,7 +28,7 @@ from spine.core.status import WorkflowStatus
 if TYPE_CHECKING:
     from spine.core.outage import Outage
     from spine.core.records import RunRecord
-    from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
+    from spine.orchestration import StepExecution, WorkflowResult, WorkflowRunner
 
 EXIT_FAILED = 1
 CLAIM_BATCH = 8
@@ -107,6 +108,8 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
 @params_options
 @click.option("--dry-run", is_flag=True, help="Call no pipeline and sleep in no wait.")
 @click.option("--start-from", metavar="STEP", help="The first step to execute.")
+@click.option("--idempotency-key", metavar="KEY", help="One run per KEY: if a run of the "
+              "workflow holds it, print that run and execute nothing.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @alert_options
 @executor_options
@@ -119,6 +122,7 @@ def run(
     partition: tuple[str, ...],
     dry_run: bool,
     start_from: str | None,
+    idempotency_key: str | None,
     as_json: bool,
     alert_on: tuple[str, ...] | None,
     alerts_file: str | None,
@@ -156,60 +160,13 @@ def run(
         result, interrupted = run_in_foreground(
             runner,
             context.run_id,
-            lambda: runner.execute(workflow, context=context, start_from=start_from),
+            lambda: runner.execute(
+                workflow, context=context, start_from=start_from, idempotency_key=idempotency_key
+            ),
         )
         _finish(result, as_json, console)
         if interrupted and result.status == WorkflowStatus.CANCELLED:
             sys.exit(EXIT_INTERRUPTED)
-
-
-@cli.command()
-@click.argument("target")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def validate(target: str, as_json: bool) -> None:
-    """Check the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name)
-    without running it: exit 0 if it is valid, else 2 with every problem, one per line."""
-    from spine.cli.loading import load_workflow
-    from spine.cli.render import print_json
-    from spine.core.errors import WorkflowDefinitionError
-
-    try:
-        workflow, _ = load_workflow(target)
-    except WorkflowDefinitionError as exc:
-        if as_json:
-            print_json({"valid": False, "problems": exc.problems})
-        else:
-            for problem in exc.problems:
-                click.echo(problem, err=True)
-        sys.exit(UsageProblem.exit_code)
-    unregistered = [
-        {"step": step, "pipeline": name} for step, name in _unregistered_pipelines(workflow)
-    ]
-    if as_json:
-        print_json({"valid": True, "workflow": workflow.name, "version": workflow.version,
-                    "steps": [s.to_dict() for s in workflow.steps],
-                    "unregistered_pipelines": unregistered})  # fmt: skip
-        return
-    for entry in unregistered:
-        click.echo(
-            f"note: step {entry['step']!r}: pipeline {entry['pipeline']!r} is not registered "
-            "here; it is looked up when the step runs",
-            err=True,
-        )
-    steps = ", ".join(f"{s.name} ({s.step_type})" for s in workflow.steps)
-    click.echo(f"{target}: OK: workflow {workflow.name!r} version {workflow.version}: {steps}")
-
-
-def _unregistered_pipelines(workflow: Workflow, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(step, pipeline name) of each pipeline step, map items' included, whose pipeline is
-    not registered in this process."""
-    from spine.framework.registry import default_registry
-
-    for step in workflow.steps:
-        if step.pipeline_name is not None and step.pipeline_name not in default_registry:
-            yield prefix + step.name, step.pipeline_name
-        if step.iterator_workflow is not None:
-            yield from _unregistered_pipelines(step.iterator_workflow, f"{prefix}{step.name} > ")
 
 
 @cli.command()
@@ -482,41 +439,6 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
             console.print(part)
 
 
-@cli.command()
-@click.argument("target")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["both", "mermaid", "ascii"]),
-    default="both",
-    show_default=True,
-)
-@click.option("--json", "as_json", is_flag=True, help="Steps and edges as JSON.")
-def graph(target: str, fmt: str, as_json: bool) -> None:
-    """Draw the workflow TARGET: Mermaid flowchart text and a terminal view."""
-    from spine.cli.loading import load_workflow
-    from spine.cli.render import print_json
-    from spine.orchestration.graph import ascii_view, mermaid, successors
-
-    workflow, _ = load_workflow(target)
-    if as_json:
-        edges = [
-            {"from": name, "to": to, "label": label}
-            for name, out in successors(workflow).items()
-            for label, to in out
-        ]
-        steps = [s.to_dict() for s in workflow.steps]
-        print_json({"workflow": workflow.name, "steps": steps, "edges": edges,
-                    "mermaid": mermaid(workflow)})  # fmt: skip
-        return
-    if fmt in ("both", "mermaid"):
-        click.echo(mermaid(workflow))
-    if fmt == "both":
-        click.echo()
-    if fmt in ("both", "ascii"):
-        click.echo(ascii_view(workflow))
-
-
 # -- maintenance ----------------------------------------------------------------------
 
 
@@ -552,6 +474,8 @@ def prune(ctx: click.Context, older_than: str) -> None:
 
 
 cli.add_command(schedule)
+cli.add_command(validate)
+cli.add_command(graph)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

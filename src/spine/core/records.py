@@ -99,6 +99,10 @@ class RunRecord:
     duration: float | None = None
     """Seconds of execution, as of its last end: a failed run resumed later does not
     count the time it lay failed."""
+    idempotency_key: str | None = None
+    """At most one run of a workflow holds a key (a unique constraint in the store)."""
+    priority: int = 0
+    """Workers claim submitted runs of higher priority first, oldest first within one."""
 
 
 @dataclass(slots=True)

@@ -59,7 +59,10 @@ class JournalSink(Protocol):
 class HistoryStore(JournalSink, Protocol):
     """The durable history the runner writes through. All methods commit."""
 
-    def create_run(self, run: RunRecord) -> None: ...
+    def create_run(self, run: RunRecord) -> str:
+        """Store a new run's row; returns its id, or the id of the run of the same
+        workflow that already holds ``run.idempotency_key`` (then nothing is stored)."""
+        ...
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
         """Store map items that ran elsewhere, each run with its steps, in one

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from spine.core.errors import RunOwnedError, StoreError, WorkflowError
+from spine.core.errors import RunOwnedError, StoreError, WorkflowError, WorkflowValidationError
+from spine.core.fields import unstorable
 from spine.core.status import WorkflowStatus
 from spine.orchestration.engine.runs import initial_context
 from spine.orchestration.flow import plan_for
@@ -24,6 +25,25 @@ if TYPE_CHECKING:
     from spine.orchestration.workflow import Workflow
 
 logger = logging.getLogger("spine.orchestration")
+
+
+def check_request(workflow: Workflow, idempotency_key: object, priority: object = 0) -> None:
+    """Refuse a key or priority the store could not keep as asked, naming the field."""
+    problem = None
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not idempotency_key:
+            problem = "idempotency_key", f"must be a non-empty string, got {idempotency_key!r}"
+        elif (why := unstorable(idempotency_key)) is not None:
+            problem = "idempotency_key", why
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        problem = "priority", f"must be an integer, got {priority!r}"
+    elif not -(2**31) <= priority < 2**31:
+        problem = "priority", f"must fit in 32 bits, got {priority}"
+    if problem is not None:
+        field, why = problem
+        raise WorkflowValidationError(
+            f"workflow {workflow.name!r}: {field} {why}", workflow=workflow.name, field=field
+        )
 
 
 class RunQueue:
@@ -40,18 +60,25 @@ class RunQueue:
         partition: Mapping[str, Any] | None = None,
         *,
         triggered_by: str = "manual",
+        idempotency_key: str | None = None,
+        priority: int = 0,
     ) -> str:
-        """Store a ``PENDING`` run of a registered workflow; return its id."""
+        """Store a ``PENDING`` run of a registered workflow; return its id (with an
+        ``idempotency_key`` another run of the workflow holds: that run's, and nothing is
+        stored)."""
         store = self.runs.require_store("submit")
+        check_request(workflow, idempotency_key, priority)
         if workflow.name not in self.settings.workflows:
             raise WorkflowError(
                 f"workflow {workflow.name!r} is not registered; register_workflow() it in "
                 "a module the workers import (--app) so they can run what is submitted",
                 workflow=workflow.name,
             )
-        record = self.pending_record(workflow, params, partition, triggered_by=triggered_by)
-        store.create_run(record)
-        return record.run_id
+        record = self.pending_record(
+            workflow, params, partition, triggered_by=triggered_by,
+            idempotency_key=idempotency_key, priority=priority,
+        )  # fmt: skip
+        return store.create_run(record)
 
     def pending_record(
         self,

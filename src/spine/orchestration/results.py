@@ -191,6 +191,7 @@ class WorkflowResult:
             "error_step": self.error_step,
             "error": self.error,
             "error_category": self.error_category,
+            "note": self.note,
             "step_executions": [e.to_dict() for e in self.step_executions],
         }
 

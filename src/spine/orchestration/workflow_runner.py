@@ -25,7 +25,7 @@ from spine.orchestration.engine.settings import RunSettings, Setting
 from spine.orchestration.engine.state import RunState
 from spine.orchestration.flow import plan_for
 from spine.orchestration.leases import LeaseKeeper
-from spine.orchestration.queue import RunQueue
+from spine.orchestration.queue import RunQueue, check_request
 from spine.orchestration.registry import WorkflowRegistry, default_workflow_registry
 from spine.orchestration.results import StepExecution, WorkflowResult, WorkflowStatus
 from spine.orchestration.step_result import StepResult
@@ -210,14 +210,20 @@ class WorkflowRunner:
         partition: Mapping[str, Any] | None = None,
         context: WorkflowContext | None = None,
         start_from: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` and return its result.
 
         With ``context`` (a saved ``WorkflowContext``) the run keeps that context's
         run id, params and outputs; ``start_from`` names the first step to execute,
-        so steps before it are not run again.
+        so steps before it are not run again. With ``idempotency_key`` (needs history)
+        there is one run per key and workflow: when another run holds the key, its
+        result is returned as stored, whatever its status, and nothing is executed
+        (resume it to run a failed one again).
         """
         plan = plan_for(workflow)
+        check_request(workflow, idempotency_key)
         start = 0
         if start_from is not None:
             found = plan.index.get(start_from)
@@ -233,7 +239,7 @@ class WorkflowRunner:
         ctx = initial_context(self._settings, workflow, params, partition, context)
         if context is not None and self.store is not None:
             self._refuse_stored(ctx.run_id, workflow)
-        return self._runs.start(workflow, RunState.start(plan, ctx, start))
+        return self._runs.start(workflow, RunState.start(plan, ctx, start), idempotency_key)
 
     def _refuse_stored(self, run_id: str, workflow: Workflow) -> None:
         """A saved context whose run already has history is continued by resume()."""
@@ -256,13 +262,20 @@ class WorkflowRunner:
         partition: Mapping[str, Any] | None = None,
         *,
         triggered_by: str = "manual",
+        idempotency_key: str | None = None,
+        priority: int = 0,
     ) -> str:
         """Store a ``PENDING`` run of a registered workflow and return its id at once.
 
         A runner's :meth:`recover` (and ``spine worker``) executes it; the workflow
         must be registered (``register_workflow``) so that they can find it by name.
+        With ``idempotency_key``, one run per key and workflow, whatever the number of
+        callers: when another run holds the key, its id is returned and nothing is
+        stored. Workers claim runs of a higher ``priority`` first, oldest first within
+        one.
         """
-        return self.queue.submit(workflow, params, partition, triggered_by=triggered_by)
+        return self.queue.submit(workflow, params, partition, triggered_by=triggered_by,
+                                 idempotency_key=idempotency_key, priority=priority)  # fmt: skip
 
     def run_pending(self, limit: int = 1) -> list[WorkflowResult]:
         """Claim up to ``limit`` submitted runs of workflows this runner knows, oldest

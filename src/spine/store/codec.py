@@ -55,6 +55,8 @@ def new_run_values(run: RunRecord) -> dict[str, Any]:
         "source": run.source,
         "lease_epoch": run.lease_epoch,
         "first_step": run.first_step,
+        "idempotency_key": run.idempotency_key,
+        "priority": run.priority,
     }
 
 
@@ -202,6 +204,8 @@ def run_record(row: Row[Any]) -> RunRecord:
         first_step=row.first_step,
         items_total=row.items_total,
         duration=None if row.duration_ms is None else row.duration_ms / 1000,
+        idempotency_key=row.idempotency_key,
+        priority=row.priority or 0,
     )
 
 

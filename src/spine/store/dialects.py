@@ -152,8 +152,9 @@ class Dialect(ABC):
         limit: int,
         caps: Mapping[str, int],
     ) -> list[Any]:
-        """Take up to ``limit`` of the oldest submitted runs of ``workflow_names``,
-        and return their rows as they were, oldest first.
+        """Take up to ``limit`` of the submitted runs of ``workflow_names``, highest
+        priority first and oldest first within one, and return their rows as they were,
+        in that order.
 
         Portably: read them, then update them, in one transaction. ``caps`` bounds how
         many runs of a workflow may be ``RUNNING`` at once, across every worker.
@@ -173,7 +174,7 @@ class Dialect(ABC):
                         runs.c.workflow_name.in_(names),
                     )
                 )
-                .order_by(runs.c.started_at)
+                .order_by(runs.c.priority.desc(), runs.c.started_at)
                 .limit(limit)
             )
             claimed = []
@@ -383,7 +384,7 @@ class PostgresDialect(Dialect):
             fetch=True,
             again=statements.claimed_before,
         )  # fmt: skip
-        return sorted(rows, key=lambda row: row.submitted)
+        return sorted(rows, key=lambda row: (-row.priority, row.submitted))
 
     def finish_run(
         self,
@@ -423,7 +424,7 @@ class _PostgresStatements:
                     runs.c.workflow_name == func.any(bindparam("names")),
                 )
             )
-            .order_by(runs.c.started_at)
+            .order_by(runs.c.priority.desc(), runs.c.started_at)
             .limit(bindparam("limit", type_=Integer))
             .with_for_update(skip_locked=True)
             .subquery("picked")

@@ -88,8 +88,21 @@ def _v8(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN {name} {kind}"))
 
 
+def _v9(conn: Connection) -> None:
+    """Version 9: idempotency keys (unique per workflow) and priorities of submitted runs."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "idempotency_key" not in columns:
+        conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN idempotency_key TEXT"))
+    if "priority" not in columns:
+        conn.execute(
+            text(f"ALTER TABLE {runs.name} ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        )
+    for index in runs.indexes:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

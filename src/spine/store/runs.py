@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -32,11 +32,11 @@ from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
-from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import ItemRecord, Lease, RunRecord, StepRecord, StoredRun
 from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
-from spine.store.cancel import cancel_run, cancelled_at
+from spine.store.cancel import cancel_run
 from spine.store.codec import (
     end_values,
     iso,
@@ -48,13 +48,14 @@ from spine.store.codec import (
 )
 from spine.store.database import Closing, Database
 from spine.store.dialects import held_by
+from spine.store.leases import RunLeases
 from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
 
 
-class SqlStore(Closing):
+class SqlStore(RunLeases, Closing):
     """History in one SQL database; the schema is created or migrated on open.
 
     ``database`` is the open :class:`~spine.store.database.Database`; the schedule
@@ -98,7 +99,9 @@ class SqlStore(Closing):
 
     # -- writing ----------------------------------------------------------------
 
-    def create_run(self, run: RunRecord) -> None:
+    def create_run(self, run: RunRecord) -> str:
+        """Store a new run's row; returns its id, or, when another run of the workflow
+        holds ``run.idempotency_key``, that run's id (and stores nothing)."""
         values = new_run_values(run)
         # (SQLAlchemy counts an INSERT's rows only when asked.)
         insert = self._dialect.insert_new(runs).values(**values)
@@ -112,9 +115,18 @@ class SqlStore(Closing):
                      runs.c.triggered_by, runs.c.schedule_id)  # fmt: skip
         ours = tuple(values[column.name] for column in fixed)
 
-        def record(conn: Connection) -> None:
+        keyed = (runs.c.workflow_name == run.workflow_name,
+                 runs.c.idempotency_key == run.idempotency_key)  # fmt: skip
+
+        def record(conn: Connection) -> str:
             if conn.execute(insert).rowcount == 1:
-                return
+                return run.run_id
+            if run.idempotency_key is not None:
+                # The key is taken (the unique index let nothing in): by this very row
+                # if an earlier try committed unanswered, else by the run to answer with.
+                holder = conn.execute(select(runs.c.run_id).where(*keyed)).scalar()
+                if holder is not None:
+                    return str(holder)
             # The id is taken: by this very row if an earlier try committed unanswered,
             # else by another run.
             found = conn.execute(select(*fixed).where(runs.c.run_id == run.run_id)).first()
@@ -122,8 +134,9 @@ class SqlStore(Closing):
                 raise StoreError(
                     f"cannot record run {run.run_id} in {self.where}: another run has this id"
                 )
+            return run.run_id
 
-        self.database.transaction(f"record run {run.run_id}", record)
+        return self.database.transaction(f"record run {run.run_id}", record)
 
     def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
         """Store a step's row; returns whether its run was asked to stop. With
@@ -252,153 +265,6 @@ class SqlStore(Closing):
                 conn.execute(insert_new(steps), rows)
 
         self.database.transaction(f"record the items of map {first.parent_step!r}", save)
-
-    # -- leases -----------------------------------------------------------------
-
-    def claim(self, expected: RunRecord, owner: Owner, now: float) -> Lease | None:
-        """Take the lease if the row still shows ``expected``'s status, owner, heartbeat
-        and epoch; the lease taken (at the next epoch), or ``None``."""
-        old = expected.owner
-        now = self._claim_time(now)
-        # A request to stop a run that has since ended is spent: resuming it (a cancelled
-        # run too) starts over without one, and with a clean count of takeovers (a run
-        # the recovery limit stopped gets its limit again once someone fixed and resumed
-        # it). A live run's request and count still stand.
-        # Its old end is cleared too: a resumed run is live, with no end yet.
-        cleared = {} if expected.status in LIVE_STATUSES else {
-            "cancel_requested": 0, "takeovers": 0, "completed_at": None, "error": None,
-            "error_category": None, "error_step": None}  # fmt: skip
-        run_id = expected.run_id
-        epoch = expected.lease_epoch + 1
-        swap = (
-            update(runs)
-            .where(
-                and_(
-                    runs.c.run_id == run_id,
-                    runs.c.status == expected.status,
-                    runs.c.owner_id.is_not_distinct_from(old.owner_id if old else None),
-                    runs.c.heartbeat_at.is_not_distinct_from(iso(expected.heartbeat_at)),
-                    runs.c.lease_epoch == expected.lease_epoch,
-                )
-            )
-            # Claimed is executing: a second resume must find it RUNNING and owned. The
-            # epoch is set, not added to, so a try whose answer was lost changes nothing.
-            .values(status=WorkflowStatus.RUNNING, **owner_values(owner, now), **cleared,
-                    lease_epoch=epoch)
-        )  # fmt: skip
-        taken = select(runs.c.run_id).where(
-            and_(
-                runs.c.run_id == run_id,
-                runs.c.status == WorkflowStatus.RUNNING,
-                runs.c.owner_id == owner.owner_id,
-                runs.c.heartbeat_at == iso(now),
-                runs.c.lease_epoch == epoch,
-            )
-        )
-
-        def take(conn: Connection) -> bool:
-            return bool(conn.execute(swap).rowcount == 1)
-
-        def take_again(conn: Connection) -> bool:
-            # The try that failed may have committed: then the row shows this very claim.
-            return take(conn) or conn.execute(taken).first() is not None
-
-        taken_now = self.database.statement(f"claim run {run_id}", take, again=take_again)
-        return Lease(owner.owner_id, epoch) if taken_now else None
-
-    def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
-        if not run_ids:
-            return
-        renew = (
-            update(runs)
-            .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
-            .values(heartbeat_at=iso(now))
-        )
-        self.database.statement("renew leases", lambda conn: conn.execute(renew))
-
-    def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
-        """Count a takeover of run ``run_id`` (now owned by ``owner``) from a dead owner,
-        at step execution ``step_order``; returns how many in a row happened there."""
-        this_run = runs.c.run_id == run_id
-        before = self.database.statement(
-            f"read run {run_id}",
-            lambda conn: conn.execute(
-                select(runs.c.takeovers, runs.c.takeover_order).where(this_run)
-            ).first(),
-        )
-        in_a_row = 1
-        if before is not None and before.takeover_order == step_order:
-            in_a_row = int(before.takeovers or 0) + 1
-        # The count is set, not added to: written again after a commit whose answer was
-        # lost, it stays the same. Only the run's owner writes it, and that is ``owner``.
-        count = (
-            update(runs)
-            .where(and_(this_run, runs.c.owner_id == owner.owner_id))
-            .values(takeovers=in_a_row, takeover_order=step_order)
-        )
-        self.database.statement(
-            f"record a takeover of run {run_id}", lambda conn: conn.execute(count)
-        )
-        return in_a_row
-
-    def release(self, run_id: str, lease: Lease) -> None:
-        """Give the run's lease up (nothing, if ``lease`` no longer holds it)."""
-        release = (
-            update(runs)
-            .where(runs.c.run_id == run_id, *held_by(lease.owner_id, lease.epoch))
-            .values(**owner_values(None, None))
-        )
-        self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
-
-    def claim_pending(
-        self,
-        owner: Owner,
-        now: float,
-        workflow_names: Sequence[str],
-        limit: int = 1,
-        caps: Mapping[str, int] | None = None,
-    ) -> list[RunRecord]:
-        """Take up to ``limit`` of the oldest submitted runs of these workflows.
-
-        Workers claiming at once each get different runs (on PostgreSQL the rows are
-        locked with ``FOR UPDATE SKIP LOCKED``, so none queues behind another; SQLite's
-        write lock taken up front serialises them). ``caps`` bounds how many runs of a
-        workflow may be ``RUNNING`` at once, across every worker: claims of a capped
-        workflow take turns.
-        """
-        if not workflow_names:
-            return []
-        now = self._claim_time(now)
-        rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
-        claimed = []
-        for row in rows:
-            if row.cancel_requested:
-                # Asked to stop while a runner that gave it back held it: the request
-                # stands, so it ends here, and every run returned was not asked.
-                self._end_cancelled(row.run_id, owner, now)
-                continue
-            # A submitted run starts when it is claimed, and has no step rows yet: the
-            # record is all a runner needs.
-            run = run_record(row)
-            run.started_at = now
-            claimed.append(run)
-        return claimed
-
-    def _end_cancelled(self, run_id: str, owner: Owner, now: float) -> None:
-        end = (
-            update(runs)
-            .where(and_(runs.c.run_id == run_id, runs.c.owner_id == owner.owner_id))
-            .values(**cancelled_at(now), **owner_values(None, None))
-        )
-        self.database.statement(f"cancel run {run_id}", lambda conn: conn.execute(end))
-
-    def _claim_time(self, now: float) -> float:
-        """``now``, or a microsecond after this store's previous claim: a claim tried
-        again finds the rows it took by owner and time, so no two claims of one owner
-        (threads of one runner) may share a time."""
-        with self._claim_lock:
-            micros = self._last_claim = max(round(now * 1e6), self._last_claim + 1)
-        return micros / 1e6
 
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""

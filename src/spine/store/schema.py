@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -75,6 +75,10 @@ runs = Table(
     # What `spine show` tells of a live run with no step row yet, and of its map step.
     Column("first_step", Text),
     Column("items_total", Integer),
+    # One run per workflow and key, whatever the number of callers: a unique index, so
+    # a second submit of a key finds the first run instead of making another.
+    Column("idempotency_key", Text),
+    Column("priority", Integer, nullable=False, default=0, server_default=text("0")),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
@@ -84,6 +88,10 @@ Index("ix_core_workflow_runs_status_started", runs.c.status, runs.c.started_at)
 Index("ix_core_workflow_runs_parent", runs.c.parent_run_id, runs.c.parent_step)
 # A schedule counts its live runs (max_instances) each time it fires.
 Index("ix_core_workflow_runs_schedule", runs.c.schedule_id, runs.c.status)
+Index("ux_core_workflow_runs_idempotency", runs.c.workflow_name, runs.c.idempotency_key,
+      unique=True)  # fmt: skip
+# Workers claim submitted runs by priority, then age.
+Index("ix_core_workflow_runs_claim", runs.c.status, runs.c.priority, runs.c.started_at)
 
 steps = Table(
     "core_workflow_steps",

@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("spine.orchestration")
 
+
+class _KeyTaken(Exception):
+    """A new run's idempotency key is held by run ``run_id``: nothing is executed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
 RemoteItems = Callable[..., Any]
 """The function a remote map sends to other processes to run its items."""
 
@@ -145,10 +154,16 @@ class Runs:
             **fields,
         )
 
-    def start(self, workflow: Workflow, state: RunState) -> WorkflowResult:
-        """Run a new run from ``state``, its row stored first when there is history."""
+    def start(
+        self, workflow: Workflow, state: RunState, idempotency_key: str | None = None
+    ) -> WorkflowResult:
+        """Run a new run from ``state``, its row stored first when there is history;
+        with ``idempotency_key`` held by another run of the workflow, that run's result
+        (nothing is executed)."""
         store = self.store
         if store is None:
+            if idempotency_key is not None:
+                self.require_store("an idempotency_key")
             return self.run(workflow, state, None)
         record = self.new_record(
             workflow,
@@ -157,14 +172,24 @@ class Runs:
             WorkflowStatus.RUNNING,
             owner=self.owner,
             heartbeat_at=self.settings.clock.time(),
+            idempotency_key=idempotency_key,
         )
-        return self.held(workflow, state, store, self._create(store, record), clear=True)
+        try:
+            return self.held(workflow, state, store, self._create(store, record), clear=True)
+        except _KeyTaken as taken:
+            stored = store.load_run(taken.run_id)
+            result = self._as_stored(stored, state.plan, None)
+            result.note = (f"run {taken.run_id} already holds idempotency key "
+                           f"{idempotency_key!r}; nothing was executed")  # fmt: skip
+            return result
 
     def _create(self, store: HistoryStore, record: RunRecord) -> Callable[[], Lease]:
         """What takes a new run held by this runner: storing its row."""
 
         def create() -> Lease:
-            store.create_run(record)
+            stored_as = store.create_run(record)
+            if stored_as != record.run_id:
+                raise _KeyTaken(stored_as)
             return Lease(self.owner.owner_id, record.lease_epoch)
 
         return create
@@ -255,10 +280,16 @@ class Runs:
         run = stored.run
         logger.info("run %s of %r has already completed; nothing to resume", run.run_id,
                     run.workflow_name)  # fmt: skip
-        state = replay(stored, plan, item_of)
-        result = stored_result(run, state.ctx, state.executions)
+        result = self._as_stored(stored, plan, item_of)
         result.note = f"run {run.run_id} had already completed; nothing was executed"
         return result
+
+    def _as_stored(
+        self, stored: StoredRun, plan: Plan, item_of: Mapping[str, Any] | None
+    ) -> WorkflowResult:
+        """A stored run's result as its rows tell it (nothing executed)."""
+        state = replay(stored, plan, item_of)
+        return stored_result(stored.run, state.ctx, state.executions)
 
     def run_claimed(self, run: RunRecord, *, at_once: bool = False) -> WorkflowResult | None:
         """Execute a submitted run this process claimed (``None``: given back);

@@ -199,22 +199,29 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
     assert _versions(database_url) == [SCHEMA_VERSION]
 
 
-ADDED_SINCE = {5: ["takeovers", "takeover_order", "lease_epoch"], 6: ["lease_epoch"]}
-"""The columns of the runs table each older version lacks."""
+_RUNS, _STEPS = "core_workflow_runs", "core_workflow_steps"
+ADDED_SINCE = {
+    5: [(_RUNS, "takeovers"), (_RUNS, "takeover_order"), (_RUNS, "lease_epoch"), (_STEPS, "log")],
+    6: [(_RUNS, "lease_epoch"), (_STEPS, "log")],
+    7: [(_STEPS, "log")],
+}
+"""The (table, column)s each older version lacks."""
 
 
 @pytest.mark.parametrize("version", sorted(ADDED_SINCE))
 def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     database_url: str, make_runner: MakeRunner, version: int
 ) -> None:
-    """Version 5 had no takeover columns, version 6 no lease epoch: their runs load,
-    and one of them is resumed (its claim raises the epoch the migration added)."""
+    """Version 5 had no takeover columns, version 6 no lease epoch, version 7 no step
+    logs: their runs load, and one of them is resumed (its claim raises the epoch the
+    migration added, and its new attempt's log is stored)."""
     attempts = {"n": 0}
 
     def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
         attempts["n"] += 1
         if attempts["n"] == 1:
             raise RuntimeError("warehouse offline")
+        print("loaded on attempt", attempts["n"])
         return {"value": ctx.get_output("start", "value") + 1}
 
     flaky_flow = Workflow(
@@ -227,8 +234,8 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     assert failed.status == WorkflowStatus.FAILED
     runner.close()
     with raw_engine(database_url) as engine, engine.begin() as conn:
-        for column in ADDED_SINCE[version]:
-            conn.exec_driver_sql(f"ALTER TABLE core_workflow_runs DROP COLUMN {column}")
+        for table, column in ADDED_SINCE[version]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute(schema_version.update().values(version=version))
 
     again = make_runner(database_url=database_url)
@@ -241,3 +248,5 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     assert store.load_run(done.run_id).run.status == "COMPLETED"
     assert store.load_run(failed.run_id).run.takeovers == 0
     assert store.load_run(failed.run_id).run.lease_epoch == 1  # taken once, by the resume
+    last = store.load_run(failed.run_id).steps[-1]
+    assert [text for _, _, text in last.log] == ["loaded on attempt 2"]

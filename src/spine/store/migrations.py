@@ -80,8 +80,15 @@ def _v7(conn: Connection) -> None:
         )
 
 
+def _v8(conn: Connection) -> None:
+    """Version 8: step logs (what each attempt wrote), on the step's row."""
+    columns = {c["name"] for c in inspect(conn).get_columns(steps.name)}
+    if "log" not in columns:
+        conn.execute(text(f"ALTER TABLE {steps.name} ADD COLUMN log TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

@@ -120,7 +120,7 @@ def step_logs(
     return StepLogs.sharing(store).read(run_id, step=step, seen=seen)
 
 
-def log_line_dicts(run_id: str, log: AttemptLog) -> Iterator[dict[str, Any]]:
+def log_line_dicts(log: AttemptLog) -> Iterator[dict[str, Any]]:
     """One attempt's log, a JSON-ready dict per line: ``GET /api/runs/{id}/logs``."""
     for at, level, text in log.lines:
         yield {

@@ -94,7 +94,8 @@ def test_a_log_is_cut_at_its_limit_and_the_cut_marked_but_its_traceback_kept() -
     log = result.step_executions[0].log
     assert log is not None
     assert [text for _, _, text in log[:10]] == [f"line {n:04d}" for n in range(10)]
-    assert log[10][1] == "traceback" and log[10][2].endswith("RuntimeError: after the noise")
+    assert log[10][1] == "traceback"
+    assert log[10][2].endswith("RuntimeError: after the noise")
     assert log[11][1:] == (
         "spine",
         "[90 lines (810 bytes) cut: a step attempt's log keeps 90 bytes "
@@ -122,4 +123,5 @@ def test_output_outside_steps_passes_through_and_a_silent_step_has_no_log(
     assert capsys.readouterr().out == "outside\n"
     quiet_run, talking = result.step_executions
     assert quiet_run.log is None
-    assert talking.log is not None and [t for _, _, t in talking.log] == ["inside"]
+    assert talking.log is not None
+    assert [t for _, _, t in talking.log] == ["inside"]

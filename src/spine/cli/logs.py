@@ -96,4 +96,7 @@ def logs(ctx: click.Context, run_id: str, step: str | None, follow: bool) -> Non
 def _print(log: AttemptLog) -> None:
     label = log.label
     for at, level, text in log.lines:
+        # A traceback's further lines indented: every line that starts unindented is one
+        # line of the log.
+        text = text.replace("\n", "\n    ")
         click.echo(f"{_stamp(at)} {level:<9} {label} {text}")

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from spine.core.records import RunRecord, StepRecord, StoredRun, when
 from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
-from spine.store import SqlDeliveryLog, SqlScheduleStore
+from spine.store import SqlDeliveryLog, SqlScheduleStore, StepLogs
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
+
     from spine.core.schedules import Schedule, ScheduleFire
     from spine.framework.alerts import DeliveryRecord
-    from spine.store import SqlStore
+    from spine.store import AttemptLog, SqlStore
 
 MAX_CHILDREN = 1000
 """Most map items a run's detail lists (a run with more shows its latest ones)."""
@@ -188,6 +190,29 @@ def show_run(store: SqlStore, run_id: str, now: float | None = None) -> RunDetai
     alerts = SqlDeliveryLog.sharing(store).recent(limit=MAX_ALERTS, run_id=run_id)
     alive = owner_alive(stored.run, time.time() if now is None else now)
     return RunDetail(stored, children, alerts, in_flight(store, stored), alive)
+
+
+# -- step logs -------------------------------------------------------------------------
+
+
+def step_logs(
+    store: SqlStore, run_id: str, *, step: str | None = None, seen: Collection[str] = ()
+) -> tuple[WorkflowStatus, list[AttemptLog]]:
+    """Run ``run_id``'s status and the logs of its step attempts and its map items' (only
+    step ``step``'s when given), leaving out attempts whose ``step_id`` is in ``seen``;
+    raises ``RunNotFoundError``. (One read: a follower that sees the run ended has
+    every log.)"""
+    return StepLogs.sharing(store).read(run_id, step=step, seen=seen)
+
+
+def log_line_dicts(log: AttemptLog) -> Iterator[dict[str, Any]]:
+    """One attempt's log, a JSON-ready dict per line: ``GET /api/runs/{id}/logs``."""
+    for at, level, text in log.lines:
+        yield {
+            "run_id": log.run_id, "step": log.step_name, "step_order": log.step_order,
+            "attempt": log.attempt, "map_step": log.map_step, "item": log.item,
+            "time": when(at), "level": level, "text": text,
+        }  # fmt: skip
 
 
 # -- cancelling ------------------------------------------------------------------------

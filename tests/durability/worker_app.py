@@ -179,7 +179,8 @@ def expected_batch_value(item: int) -> int:
 def wait_workflow(seconds: float = WAIT_SECONDS) -> Workflow:
     def before(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
         _log(ctx, "before")
-        print("started", flush=True)
+        # The harness reads it: past the step log, to the real stdout.
+        print("started", file=sys.__stdout__, flush=True)
         return {"n": 1}
 
     def after(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:

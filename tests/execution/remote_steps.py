@@ -6,7 +6,9 @@ side effects across processes.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,3 +59,23 @@ def linger(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
     mark(ctx, "linger")
     time.sleep(30)
     return StepResult.ok()
+
+
+def chatty(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    """Writes to stdout (in two parts, a pause between: items on threads interleave),
+    stderr and a logger, naming its item and process; item 1 raises."""
+    item = ctx.params["item"]
+    print(f"item {item} from", end="")
+    time.sleep(0.01)
+    print(f" {os.getpid()}")
+    print(f"item {item} on stderr", file=sys.stderr)
+    logging.getLogger("chatty").warning("item %s warned", item)
+    if item == 1:
+        raise ValueError("item 1 fails")
+    return StepResult.ok(output={"item": item})
+
+
+def chatty_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    print(f"pipeline got {params['x']} in {os.getpid()}")
+    logging.getLogger("chatty").error("pipeline error line")
+    return {"x": params["x"]}

@@ -169,3 +169,9 @@ def test_spine_run_sends_items_to_a_dask_scheduler(
     squares = [r["square"] for r in each["output"]["results"]]
     assert [s["y"] for s in squares] == [4, 9]
     assert {s["pid"] for s in squares} <= set(client.run(os.getpid).values())
+
+
+def test_dask_workers_ship_step_logs_back_with_the_items(client: Any, sqlite_url: str) -> None:
+    from test_capture import check_chatty_logs
+
+    check_chatty_logs(sqlite_url, DaskExecutor(client), elsewhere=True)

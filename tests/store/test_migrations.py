@@ -199,14 +199,19 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
     assert _versions(database_url) == [SCHEMA_VERSION]
 
 
-LATER = ["first_step", "items_total", "idempotency_key", "priority"]
+_RUNS, _STEPS = "core_workflow_runs", "core_workflow_steps"
+_SINCE_7 = [(_RUNS, "first_step"), (_RUNS, "items_total")]
+_SINCE_8 = [(_RUNS, "idempotency_key"), (_RUNS, "priority")]
+_SINCE_9 = [(_STEPS, "log")]
 ADDED_SINCE = {
-    5: ["takeovers", "takeover_order", "lease_epoch", *LATER],
-    6: ["lease_epoch", *LATER],
-    7: LATER,
-    8: ["idempotency_key", "priority"],
-}
-"""The columns of the runs table each older version lacks."""
+    5: [(_RUNS, "takeovers"), (_RUNS, "takeover_order"), (_RUNS, "lease_epoch"),
+        *_SINCE_7, *_SINCE_8, *_SINCE_9],
+    6: [(_RUNS, "lease_epoch"), *_SINCE_7, *_SINCE_8, *_SINCE_9],
+    7: [*_SINCE_7, *_SINCE_8, *_SINCE_9],
+    8: [*_SINCE_8, *_SINCE_9],
+    9: _SINCE_9,
+}  # fmt: skip
+"""The (table, column)s each older version lacks."""
 
 
 @pytest.mark.parametrize("version", sorted(ADDED_SINCE))
@@ -214,14 +219,16 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     database_url: str, make_runner: MakeRunner, version: int
 ) -> None:
     """Version 5 had no takeover columns, version 6 no lease epoch, version 7 no first
-    step or map size, version 8 no idempotency key or priority: their runs load, and one
-    of them is resumed (its claim raises the epoch the migration added)."""
+    step or map size, version 8 no idempotency key or priority, version 9 no step logs:
+    their runs load, and one of them is resumed (its claim raises the epoch the migration
+    added, and its new attempt's log is stored)."""
     attempts = {"n": 0}
 
     def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
         attempts["n"] += 1
         if attempts["n"] == 1:
             raise RuntimeError("warehouse offline")
+        print("loaded on attempt", attempts["n"])
         return {"value": ctx.get_output("start", "value") + 1}
 
     flaky_flow = Workflow(
@@ -237,8 +244,8 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
         if version < 9:  # (the indexes on the columns go with them)
             for index in ("ux_core_workflow_runs_idempotency", "ix_core_workflow_runs_claim"):
                 conn.exec_driver_sql(f"DROP INDEX {index}")
-        for column in ADDED_SINCE[version]:
-            conn.exec_driver_sql(f"ALTER TABLE core_workflow_runs DROP COLUMN {column}")
+        for table, column in ADDED_SINCE[version]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute(schema_version.update().values(version=version))
 
     again = make_runner(database_url=database_url)
@@ -251,3 +258,5 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     assert store.load_run(done.run_id).run.status == "COMPLETED"
     assert store.load_run(failed.run_id).run.takeovers == 0
     assert store.load_run(failed.run_id).run.lease_epoch == 1  # taken once, by the resume
+    last = store.load_run(failed.run_id).steps[-1]
+    assert [text for _, _, text in last.log] == ["loaded on attempt 2"]

@@ -21,6 +21,7 @@ from spine.cli.context import database_url, make_console, open_history, open_run
 from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
+from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
 from spine.cli.schedules import firing_schedules, schedule
 from spine.cli.values import params_options
 from spine.core.status import WorkflowStatus
@@ -71,7 +72,9 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 # -- running ----------------------------------------------------------------------
 
 
-def _progress(console: Any) -> Callable[[str, StepExecution], None]:
+def _progress(console: Any, verbose: bool = False) -> Callable[[str, StepExecution], None]:
+    """One line per step attempt (a failed one's is its one line; ``verbose`` adds its
+    traceback)."""
     from spine.cli.render import ms, short, styled
 
     def show(run_id: str, execution: StepExecution) -> None:
@@ -81,6 +84,8 @@ def _progress(console: Any) -> Callable[[str, StepExecution], None]:
             f"  {execution.step_name:<16} {execution.step_type!s:<9} {styled(status):<22} "
             f"{ms(execution.duration_seconds):>10}  {note}"
         )
+        for text in tracebacks(execution) if verbose else ():
+            console.print(text, markup=False)
 
     return show
 
@@ -113,6 +118,7 @@ def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @alert_options
 @executor_options
+@verbose_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -129,6 +135,7 @@ def run(
     ui_url: str | None,
     executor: str,
     dask_scheduler: str | None,
+    verbose: bool,
 ) -> None:
     """Run the workflow TARGET (flow.yaml, path/to/file.py:name or package.module:name).
 
@@ -145,12 +152,15 @@ def run(
     values = read_params_file(params_file) if params_file else {}
     values.update(parse_pairs(params, "-p"))
     console = make_console()
-    progress = None if as_json else _progress(console)
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
-        open_runner(ctx, dry_run=dry_run, on_step=progress, executor=chosen, **alerting) as runner,
+        open_runner(ctx, dry_run=dry_run, executor=chosen, **alerting) as runner,
     ):
         runner.source = source
+        # With --json, stdout is the result's: failed attempts are reported on stderr.
+        runner.on_step = (
+            failure_reporter(verbose, runner) if as_json else _progress(console, verbose)
+        )
         if not as_json:
             console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
         # Its id is known before it starts, for Ctrl-C to name it.
@@ -293,6 +303,7 @@ def _register_sources(found: Sequence[RunRecord]) -> None:
 )
 @alert_options
 @executor_options
+@verbose_option
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -304,6 +315,7 @@ def worker(
     ui_url: str | None,
     executor: str,
     dask_scheduler: str | None,
+    verbose: bool,
 ) -> None:
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
@@ -325,6 +337,7 @@ def worker(
         open_runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
         firing_schedules(runner, stop),
     ):
+        runner.on_step = failure_reporter(verbose, runner)
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {database_url(ctx)}")
 
         # One report for all threads: an outage is one line, not one per thread.
@@ -458,24 +471,34 @@ def upgrade(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--older-than", required=True, metavar="AGE", help="e.g. 90d, 12h.")
+@click.option("--older-than", metavar="AGE", help="e.g. 90d, 12h.")
+@click.option("--logs-older-than", metavar="AGE", help="Drop step logs sooner (runs stay).")
 @click.pass_context
-def prune(ctx: click.Context, older_than: str) -> None:
-    """Delete runs that ended more than AGE ago (never a pending, running or waiting one)."""
+def prune(ctx: click.Context, older_than: str | None, logs_older_than: str | None) -> None:
+    """Delete runs that ended more than AGE ago (never a pending, running or waiting one),
+    with their step logs; --logs-older-than drops only the logs of step attempts that
+    ended before its AGE."""
     from spine.cli.values import parse_duration
-    from spine.store import SqlDeliveryLog, SqlScheduleStore
+    from spine.store import SqlDeliveryLog, SqlScheduleStore, StepLogs
 
-    cutoff = time.time() - parse_duration(older_than, "--older-than")
+    if older_than is None and logs_older_than is None:
+        raise UsageProblem("give --older-than, --logs-older-than or both")
     with open_history(ctx) as store:
-        removed = store.prune(cutoff)
-        SqlDeliveryLog.sharing(store).prune(cutoff)
-        SqlScheduleStore(store).prune(cutoff)
-    click.echo(f"pruned {removed} runs")
+        if logs_older_than is not None:
+            cut = time.time() - parse_duration(logs_older_than, "--logs-older-than")
+            click.echo(f"dropped the logs of {StepLogs.sharing(store).drop(cut)} step attempts")
+        if older_than is not None:
+            cutoff = time.time() - parse_duration(older_than, "--older-than")
+            removed = store.prune(cutoff)
+            SqlDeliveryLog.sharing(store).prune(cutoff)
+            SqlScheduleStore(store).prune(cutoff)
+            click.echo(f"pruned {removed} runs")
 
 
 cli.add_command(schedule)
 cli.add_command(validate)
 cli.add_command(graph)
+cli.add_command(logs)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

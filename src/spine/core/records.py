@@ -131,6 +131,12 @@ class StepRecord:
     quality_json: str | None = None
     row_count: int | None = None
     params_json: str = "{}"
+    log_json: str | None = None
+    """What the attempt wrote (:func:`log_to_json`); ``None``: nothing, or dropped."""
+
+    @property
+    def log(self) -> list[LogLine]:
+        return log_from_json(self.log_json)
 
     @property
     def output(self) -> dict[str, Any]:
@@ -187,6 +193,29 @@ def to_json(value: Mapping[str, Any], *, workflow: str, step: str, field_name: s
             workflow=workflow,
             step=step,
         ) from None
+
+
+LogLine = tuple[float, str, str]
+"""One line of a step attempt's log: its time (epoch seconds), level and text."""
+
+
+def log_to_json(lines: list[LogLine] | None) -> str | None:
+    """A step attempt's log lines as stored: a JSON array of ``[time, level, text]``
+    (``None`` for none: most steps write nothing, and their rows carry no log)."""
+    if not lines:
+        return None
+    import json
+
+    # ensure_ascii: a lone surrogate a step printed becomes an escape PostgreSQL takes.
+    return json.dumps(lines, separators=(",", ":"))
+
+
+def log_from_json(text: str | None) -> list[LogLine]:
+    if not text:
+        return []
+    import json
+
+    return [(float(t), str(level), str(line)) for t, level, line in json.loads(text)]
 
 
 def when(timestamp: float | None) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from spine.core.aio import is_awaitable, run_sync
 from spine.core.errors import FATAL_EXCEPTIONS, BadParamsError, describe_exception
+from spine.execution.capture import record_exception
 from spine.execution.context import ExecutionContext, executing
 from spine.execution.runnable import PipelineRunResult
 from spine.framework.pipelines import Pipeline, PipelineResult, PipelineStatus
@@ -87,6 +88,7 @@ def run_target(
         except FATAL_EXCEPTIONS:
             raise
         except BaseException as exc:
+            record_exception(exc)  # into the log of the step that called the pipeline
             return _failed(started, describe_exception(exc))
     return _as_result(pipeline_name, value, started)
 

@@ -36,6 +36,7 @@ class StepExecution:
         "attempt",
         "child_runs",
         "error",
+        "log",
         "result",
         "status",
         "step_name",
@@ -55,6 +56,7 @@ class StepExecution:
         attempt: int = 1,
         will_retry: bool = False,
         child_runs: Sequence[WorkflowResult] | None = None,
+        log: list[tuple[float, str, str]] | None = None,
     ) -> None:
         self.step_name = step_name
         self.step_type = step_type
@@ -67,6 +69,9 @@ class StepExecution:
         self.attempt = attempt
         self.will_retry = will_retry
         self.child_runs = list(child_runs) if child_runs is not None else None
+        self.log = log
+        """What the attempt wrote with ``print()`` or ``logging`` (and its traceback, if
+        it raised): ``(time, level, text)`` lines; ``None`` when it wrote nothing."""
 
     @property
     def started_at(self) -> datetime | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.clock import SYSTEM_CLOCK, Clock
 from spine.core.errors import RunNotFoundError, WorkflowError, WorkflowValidationError
 from spine.core.records import Owner
+from spine.execution.capture import DEFAULT_LIMIT
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
@@ -88,6 +89,9 @@ class WorkflowRunner:
         recovery_limit: a run whose process died this many times in a row while
             executing the same step ends ``FAILED`` (category ``WORKER_LOST``) instead
             of being recovered again; a workflow's own ``recovery_limit`` wins.
+        log_limit_bytes: how much text each step attempt's log keeps (what it writes
+            with ``print()`` or ``logging``, default 1 MiB); lines past it are
+            dropped, and a last line says how many.
     """
 
     dry_run: Setting[bool] = Setting()
@@ -110,6 +114,7 @@ class WorkflowRunner:
     alerts: Setting[AlertRegistry | None] = Setting()
     """Where run alerts go; ``None``: the default ``alert_registry``."""
     recovery_limit: Setting[int] = Setting(lambda value: _checked_recovery_limit(value))
+    log_limit_bytes: Setting[int] = Setting(lambda value: _checked_log_limit(value))
 
     def __init__(
         self,
@@ -131,6 +136,7 @@ class WorkflowRunner:
         ui_url: str | None = None,
         alerts: AlertRegistry | None = None,
         recovery_limit: int = 5,
+        log_limit_bytes: int = DEFAULT_LIMIT,
     ) -> None:
         max_steps, lease_seconds = _checked_max_steps(max_steps), _checked_lease(lease_seconds)
         if isinstance(runnable, Dispatcher):
@@ -155,6 +161,7 @@ class WorkflowRunner:
             ui_url=ui_url,
             alerts=alerts,
             recovery_limit=limit,
+            log_limit_bytes=_checked_log_limit(log_limit_bytes),
         )
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None
@@ -318,6 +325,12 @@ def _remote_items() -> RemoteItems:
     from spine.orchestration.engine.remote_items import run_items  # remote maps only
 
     return run_items
+
+
+def _checked_log_limit(limit: object) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"log_limit_bytes must be an integer >= 0, got {limit!r}")
+    return limit
 
 
 def _checked_max_steps(max_steps: object) -> int:

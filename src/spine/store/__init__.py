@@ -13,6 +13,7 @@ prunes its own tables. All SQL of spine lives in this package::
     codec.py      records <-> rows
     runs.py       SqlStore            schedules.py  SqlScheduleStore
     alert_log.py  SqlDeliveryLog      view.py       what the last two share
+    logs.py       StepLogs: step logs read, and dropped before their runs
     schema.py     the tables          migrations.py schema versions
     engine.py     a URL -> a configured SQLAlchemy engine
 """
@@ -20,6 +21,7 @@ prunes its own tables. All SQL of spine lives in this package::
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.database import Database
 from spine.store.engine import default_url
+from spine.store.logs import AttemptLog, StepLogs
 from spine.store.runs import SqlStore
 from spine.store.schedules import SqlScheduleStore
 
@@ -36,10 +38,12 @@ def open_schedules(database_url: str) -> SqlScheduleStore:
 
 
 __all__ = [
+    "AttemptLog",
     "Database",
     "SqlDeliveryLog",
     "SqlScheduleStore",
     "SqlStore",
+    "StepLogs",
     "default_url",
     "open_schedules",
     "open_store",

@@ -123,6 +123,7 @@ def step_values(step: StepRecord) -> dict[str, Any]:
         "next_step": step.next_step,
         "will_retry": int(step.will_retry),
         "quality": step.quality_json,
+        "log": step.log_json,
     }
 
 
@@ -228,4 +229,5 @@ def step_record(row: Row[Any]) -> StepRecord:
         quality_json=row.quality,
         row_count=row.row_count,
         params_json=row.params or "{}",
+        log_json=row.log,
     )

@@ -101,8 +101,15 @@ def _v9(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v10(conn: Connection) -> None:
+    """Version 10: step logs (what each attempt wrote), on the step's row."""
+    columns = {c["name"] for c in inspect(conn).get_columns(steps.name)}
+    if "log" not in columns:
+        conn.execute(text(f"ALTER TABLE {steps.name} ADD COLUMN log TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9,
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

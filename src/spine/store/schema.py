@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -116,6 +116,11 @@ steps = Table(
     Column("next_step", Text),  # where the flow went next; NULL ends the run
     Column("will_retry", Integer, nullable=False, default=0, server_default=text("0")),
     Column("quality", Text),  # JSON QualityMetrics
+    # JSON [[time, level, text], ...]: what the attempt wrote (print, logging, its
+    # traceback); NULL when nothing, or once `spine prune --logs-older-than` dropped it.
+    # A column of the step's row, not a table: it goes in with the row, in the same
+    # statement, so a step that writes nothing costs nothing more.
+    Column("log", Text),
     UniqueConstraint("run_id", "step_order", "attempt", name="uq_core_workflow_steps_attempt"),
 )
 # The unique constraint above also serves reading a run's steps in order.

@@ -2,17 +2,20 @@
 
 Nothing a step does escapes as an exception: a raised exception, a malformed return
 value or a missing pipeline becomes a failed ``StepResult`` whose error names the
-workflow and the step. Only ``KeyboardInterrupt``, ``SystemExit`` and a run's
-suspension or cancellation pass through (see ``spine.core.errors.FATAL_EXCEPTIONS``).
+workflow and the step (the traceback goes into the attempt's log). Only
+``KeyboardInterrupt``, ``SystemExit`` and a run's suspension or cancellation pass
+through (see ``spine.core.errors.FATAL_EXCEPTIONS``). What the attempt writes with
+``print()`` or ``logging`` is captured into its log (:mod:`spine.execution.capture`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from spine.core.errors import FATAL_EXCEPTIONS, describe_exception
+from spine.core.records import LogLine
+from spine.execution.capture import Attempt, begin, end, record_exception
 from spine.execution.context import StepLineage, enter_step, leave_step
 from spine.orchestration.engine.kinds import (
     choice_step,
@@ -21,7 +24,7 @@ from spine.orchestration.engine.kinds import (
     pipeline_step,
     wait_step,
 )
-from spine.orchestration.engine.kinds.base import category_of, config_error, where
+from spine.orchestration.engine.kinds.base import category_of, config_error
 from spine.orchestration.engine.services import Cancelled, Suspended
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.step_types import StepType
@@ -32,10 +35,11 @@ if TYPE_CHECKING:
     from spine.orchestration.step_types import Step
     from spine.orchestration.workflow_context import WorkflowContext
 
-logger = logging.getLogger("spine.orchestration")
-
 Outcome = tuple[StepResult, "list[WorkflowResult] | None"]
 """A step attempt's result, and the item runs when the step is a map."""
+
+Performed = tuple[StepResult, "list[WorkflowResult] | None", "list[LogLine] | None"]
+"""An :data:`Outcome` and what the attempt wrote (``None``: nothing)."""
 
 Kind = Callable[[str, "Step", "WorkflowContext", "Services", StepLineage], Outcome]
 
@@ -57,22 +61,27 @@ def perform(
     attempt: int,
     order: int,
     services: Services,
-) -> Outcome:
+) -> Performed:
     """Run ``step`` once against ``ctx``; never raises for the step's own failure.
 
     ``order`` is the step execution's position in its run (map items are keyed by it).
     """
     lineage = StepLineage(ctx.execution, step.name, attempt, order)
     token = enter_step(lineage)
+    log = Attempt(services.log_limit)
+    log_token = begin(log)
     try:
         kind = KINDS.get(step.step_type)
         if kind is None:
-            return config_error(workflow_name, step, f"unknown step type {step.step_type!r}"), None
-        return kind(workflow_name, step, ctx, services, lineage)
+            result = config_error(workflow_name, step, f"unknown step type {step.step_type!r}")
+            return result, None, log.lines()
+        result, children = kind(workflow_name, step, ctx, services, lineage)
+        return result, children, log.lines()
     except _PASS_THROUGH:
         raise
     except BaseException as exc:
-        logger.warning("%s raised", where(workflow_name, step), exc_info=True)
-        return StepResult.fail(describe_exception(exc), category_of(exc)), None
+        record_exception(exc)
+        return StepResult.fail(describe_exception(exc), category_of(exc)), None, log.lines()
     finally:
+        end(log_token)
         leave_step(token)

@@ -18,6 +18,7 @@ from spine.core.records import (
     StepRecord,
     StoredRun,
     UnserializableOutputError,
+    log_to_json,
     to_json,
 )
 from spine.core.status import ErrorCategory
@@ -201,6 +202,7 @@ class Journal:
             quality_json=encoded[2],
             row_count=row_count,
             params_json=self._step_params(position, step),
+            log_json=log_to_json(execution.log),
         )
         if next_name is None:
             # The run ends here: this row is committed with the run's end, in finish().

@@ -78,7 +78,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                     continue
                 attempt = state.attempt
                 t0 = now()
-                result, children = perform(name, step, state.ctx, attempt, order, services)
+                result, children, log = perform(name, step, state.ctx, attempt, order, services)
                 t1 = now()
                 jump = result.next_step or step.next
                 if jump is not None and jump not in index:
@@ -95,7 +95,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                     break
                 retried = StepExecution(
                     step.name, step.step_type, _FAILED, t0, t1, result, result.error, attempt,
-                    True, children,
+                    True, children, log,
                 )  # fmt: skip
                 state.apply(retried, step.name)
                 if observe is not None:
@@ -105,7 +105,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                 state.retry_at = now() + policy.delay_seconds(attempt)
             execution = StepExecution(
                 step.name, step.step_type, status, t0, t1, result, result.error, attempt, False,
-                children,
+                children, log,
             )  # fmt: skip
             # Where the flow goes: a failure that stops the run ends it; an explicit
             # jump (next=, a choice, a result's next_step) is taken; otherwise the next

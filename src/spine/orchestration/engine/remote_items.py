@@ -64,13 +64,13 @@ class _Capture:
 
 
 _Loaded = tuple[Shipment, Plan, Runs]
-_LOADED: OrderedDict[tuple[bytes, bool, int], _Loaded] = OrderedDict()
+_LOADED: OrderedDict[tuple[bytes, bool, int, int], _Loaded] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
 
 
-def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
+def _loaded(blob: bytes, dry_run: bool, max_steps: int, log_limit: int) -> _Loaded:
     """The shipment in ``blob`` unpickled once per worker process, with what runs it."""
-    key = (hashlib.blake2b(blob, digest_size=16).digest(), dry_run, max_steps)
+    key = (hashlib.blake2b(blob, digest_size=16).digest(), dry_run, max_steps, log_limit)
     with _LOADED_LOCK:
         hit = _LOADED.get(key)
         if hit is not None:
@@ -87,6 +87,7 @@ def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
         workflows=WorkflowRegistry(),
         dry_run=dry_run,
         max_steps=max_steps,
+        log_limit_bytes=log_limit,
     )
     runs = Runs(settings, None, Owner.for_this_process(), None, lambda: run_items)
     loaded = (shipment, plan_for(shipment.workflow), runs)
@@ -98,10 +99,11 @@ def _loaded(blob: bytes, dry_run: bool, max_steps: int) -> _Loaded:
 
 
 def run_items(
-    blob: bytes, dry_run: bool, max_steps: int, tasks: Sequence[ItemTask]
+    blob: bytes, dry_run: bool, max_steps: int, log_limit: int, tasks: Sequence[ItemTask]
 ) -> list[Outcome]:
-    """Run items one after another (in a worker process); what each wrote comes back."""
-    shipment, plan, runs = _loaded(blob, dry_run, max_steps)
+    """Run items one after another (in a worker process); what each wrote comes back
+    (its step rows carry their attempts' logs, captured here)."""
+    shipment, plan, runs = _loaded(blob, dry_run, max_steps, log_limit)
     workflow, base = shipment.workflow, shipment.base_params
     outcomes = []
     for index, start in tasks:

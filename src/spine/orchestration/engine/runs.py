@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from spine.core.errors import LeaseLostError, RunOwnedError, WorkflowError
 from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.execution.capture import begin as begin_attempt
+from spine.execution.capture import end as end_attempt
+from spine.execution.capture import install as install_capture
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
     Journal,
@@ -117,6 +120,7 @@ class Runs:
         services = Services(
             clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
             ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
+            settings.log_limit_bytes,
         )  # fmt: skip
         self._services = (version, services)
         return services
@@ -127,7 +131,7 @@ class Runs:
         sleeper = DurableSleeper(journal, base.clock, block, state.wait_until)
         return Services(
             base.clock, base.dispatcher, base.runnable, base.executor, self, sleeper, journal,
-            base.dry_run, base.max_steps, base.on_step,
+            base.dry_run, base.max_steps, base.on_step, base.log_limit,
         )  # fmt: skip
 
     # -- runs -----------------------------------------------------------------------
@@ -370,7 +374,14 @@ class Runs:
     def run(self, workflow: Workflow, state: RunState, journal: Journal | None) -> WorkflowResult:
         """The step loop over ``state``; a run that must wait gives its lease back."""
         services = self.services() if journal is None else self._durable(journal, state)
-        result = run_steps(services, workflow, state)
+        install_capture()  # again per run: a test harness may have swapped sys.stdout since
+        # A map item's loop is not its map step's attempt: only its own steps' output is
+        # theirs (progress printed between them goes to the terminal).
+        outside = begin_attempt(None)
+        try:
+            result = run_steps(services, workflow, state)
+        finally:
+            end_attempt(outside)
         if journal is not None and journal.lease and result.status == WorkflowStatus.WAITING:
             run_id = journal.run_id
             journal.store.release(run_id, journal.lease)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spine.core.status import WorkflowStatus
+from spine.execution.capture import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from spine.core.clock import Clock
@@ -217,3 +218,5 @@ class Services:
     dry_run: bool = False
     max_steps: int = 10_000
     on_step: StepCallback | None = None
+    log_limit: int = DEFAULT_LIMIT
+    """Bytes of text each step attempt's log keeps (:mod:`spine.execution.capture`)."""

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from spine.execution.capture import DEFAULT_LIMIT
+
 if TYPE_CHECKING:
     from spine.core.clock import Clock
     from spine.execution.executors import Executor
@@ -40,6 +42,8 @@ class RunSettings:
     ui_url: str | None = None
     alerts: AlertRegistry | None = None
     recovery_limit: int = 5
+    log_limit_bytes: int = DEFAULT_LIMIT
+    """Bytes of text each step attempt's log keeps; lines past it are cut (and marked)."""
     """A run whose owner died this many times in a row at the same step ends FAILED."""
     version: int = field(default=0)
     """Bumped by every change made through a runner's attributes."""

@@ -15,6 +15,7 @@ from spine.core.errors import RunNotFoundError
 from spine.core.records import StepRecord
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
 from spine.web.dependencies import PAGE_SIZE, Store, render
+from spine.web.routes.logs import page_logs
 
 router = APIRouter()
 
@@ -94,6 +95,7 @@ def run_page(request: Request, store: Store, run_id: str) -> HTMLResponse:
         "run": shown,
         "steps": shown["steps"],
         "timeline": timeline(detail.stored.steps),
+        "logs": page_logs(detail.stored.steps),
         # While the run has not ended, the page follows it through the API.
         "live_statuses": sorted(LIVE_STATUSES),
     })  # fmt: skip

@@ -15,7 +15,9 @@ from spine.core.errors import (
     PipelineNotFoundError,
     describe_exception,
 )
+from spine.core.records import LogLine
 from spine.core.status import ErrorCategory
+from spine.execution.capture import add_lines, captured
 from spine.execution.executors import InlineExecutor
 from spine.orchestration.engine.kinds.base import config_error, where
 from spine.orchestration.step_result import StepResult
@@ -93,7 +95,11 @@ def _dispatch(
         blob = executor.ship(target, f"{where(workflow_name, step)}: pipeline {name!r}")
     except NotShippableError as exc:
         return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION)
-    return executor.submit(run_shipped, name, blob, params, execution).result()
+    result, lines = executor.submit(
+        run_shipped, name, blob, params, execution, services.log_limit
+    ).result()
+    add_lines(lines)  # what the pipeline wrote there, into this attempt's log
+    return result
 
 
 def run_shipped(
@@ -101,13 +107,15 @@ def run_shipped(
     blob: bytes,
     params: Mapping[str, Any],
     execution: ExecutionContext | None,
-) -> PipelineResult:
-    """Run a shipped pipeline target (in a worker process)."""
+    log_limit: int,
+) -> tuple[PipelineResult, list[LogLine] | None]:
+    """Run a shipped pipeline target (in a worker process), and what it wrote there."""
     import pickle
 
     from spine.framework.dispatcher import run_target
 
-    return run_target(pipeline_name, pickle.loads(blob), params, execution)
+    target = pickle.loads(blob)
+    return captured(log_limit, run_target, pipeline_name, target, params, execution)
 
 
 def _failed_to_start(workflow_name: str, step: Step, exc: BaseException) -> StepResult:

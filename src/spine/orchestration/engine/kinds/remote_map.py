@@ -203,7 +203,8 @@ class RemoteMap:
         )
         chunks = iter([tasks[i : i + size] for i in range(0, len(tasks), size)])
         submit, run_elsewhere = executor.submit, self.children.run_elsewhere
-        dry_run, max_steps = self.services.dry_run, self.services.max_steps
+        services = self.services
+        dry_run, max_steps, log_limit = services.dry_run, services.max_steps, services.log_limit
         in_flight: dict[Future[list[Outcome]], int] = {}
         lost, problem = 0, None
         journal = self.services.journal
@@ -218,7 +219,8 @@ class RemoteMap:
                 self.stopped = True
                 return
             try:
-                in_flight[submit(run_elsewhere, shared, dry_run, max_steps, chunk)] = len(chunk)
+                sent = submit(run_elsewhere, shared, dry_run, max_steps, log_limit, chunk)
+                in_flight[sent] = len(chunk)
             except Exception as exc:  # the executor refused it: a pool gone, a cluster down
                 lost += len(chunk)
                 problem = problem or describe_exception(exc)

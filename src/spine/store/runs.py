@@ -46,6 +46,7 @@ from spine.store.codec import (
 )
 from spine.store.database import Closing, Database
 from spine.store.dialects import held_by
+from spine.store.requeue import requeue_run
 from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
@@ -390,6 +391,10 @@ class SqlStore(Closing):
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""
         return cancel_run(self.database, run_id, now)
+
+    def requeue(self, expected: RunRecord) -> bool:
+        """Resume an ended run through the queue (see :func:`spine.store.requeue.requeue_run`)."""
+        return requeue_run(self.database, expected)
 
     def cancel_requested(
         self, run_id: str, lease: Lease | None = None, lost: str = "nothing more of it starts here"

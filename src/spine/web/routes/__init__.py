@@ -1,8 +1,8 @@
 """The routes of the UI (HTML pages) and of the JSON API under ``/api``, by resource."""
 
-from spine.web.routes import runs, schedules, workflows
+from spine.web.routes import actions, login, runs, schedules, workflows
 
-ROUTERS = (runs.router, schedules.router, workflows.router)
+ROUTERS = (runs.router, actions.router, schedules.router, workflows.router, login.router)
 """In the order the API's paths are listed in its OpenAPI document."""
 
 __all__ = ["ROUTERS"]

@@ -64,11 +64,15 @@ def host_name(header: str) -> str | None:
     """The name in a ``Host`` header (``[::1]:8265`` → ``::1``); ``None`` if malformed."""
     header = header.strip().lower()
     if header.startswith("["):
-        name, _, port = header[1:].partition("]")
-        port = port.removeprefix(":") if port.startswith(":") else port
+        name, bracket, port = header[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return None
+        port = port[1:]
     else:
-        name, _, port = header.partition(":")
-    if not name or (port and not port.isdigit()) or ":" in port:
+        name, colon, port = header.partition(":")
+        if colon and not port:
+            return None
+    if not name or (port and not port.isdigit()):
         return None
     return name
 
@@ -175,7 +179,9 @@ def _counted(receive: Receive, limit: int) -> Receive:
             if received > limit:
                 # FastAPI and Starlette pass an HTTPException raised while the body
                 # is read on to their handler, which answers with it.
-                raise HTTPException(413, f"request body over {limit} bytes")
+                # (Closing the connection: the rest of the body is not read either.)
+                raise HTTPException(413, f"request body over {limit} bytes",
+                                    headers={"Connection": "close"})  # fmt: skip
         return message
 
     return counted

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from spine.orchestration import Step, Workflow, register_workflow
@@ -17,23 +18,36 @@ TOKEN = "guard-token-0123456789"
 START = "/api/workflows/guard.flow/runs"
 
 
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, FastAPI]]:
+    """One app with the token and one without, on one history, for the whole module
+    (each test gets clients of its own: cookies are not shared between tests)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('guard') / 'h.db'}"
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("SPINE_API_TOKEN", raising=False)
+        made = {"guarded": create_app(url, token=TOKEN), "open": create_app(url)}
+    with TestClient(made["guarded"]), TestClient(made["open"]):  # their lifespans
+        yield made
+
+
 @pytest.fixture(autouse=True)
-def _no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SPINE_API_TOKEN", raising=False)
+def _registered() -> None:
+    # (The shared conftest empties the registries around every test.)
     register_workflow(Workflow("guard.flow", [Step.lambda_("one", lambda c, k: {})]))
 
 
 @pytest.fixture
-def guarded(sqlite_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_url, token=TOKEN), base_url=LOCAL,
-                    follow_redirects=False) as client:  # fmt: skip
-        yield client
+def guarded(apps: dict[str, FastAPI]) -> TestClient:
+    return TestClient(apps["guarded"], base_url=LOCAL, follow_redirects=False)
 
 
 @pytest.fixture
-def open_app(sqlite_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_url), base_url=LOCAL) as client:
-        yield client
+def open_app(apps: dict[str, FastAPI]) -> TestClient:
+    return TestClient(apps["open"], base_url=LOCAL)
+
+
+def run_count(client: TestClient) -> int:
+    return len(client.get("/api/runs", params={"limit": 1000}, headers=bearer()).json())
 
 
 def bearer(token: str = TOKEN, scheme: str = "Bearer") -> dict[str, str]:
@@ -74,10 +88,11 @@ def test_without_the_token_pages_send_to_the_login_page(guarded: TestClient, pat
 def test_api_routes_refuse_a_missing_or_wrong_token(
     guarded: TestClient, method: str, path: str, headers: dict[str, str]
 ) -> None:
+    before = run_count(guarded)
     answer = guarded.request(method, path, headers=headers, json={})
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == "Bearer"
-    assert guarded.get("/api/runs", headers=bearer()).json() == []  # nothing was started
+    assert run_count(guarded) == before  # nothing was started
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
@@ -95,7 +110,9 @@ def test_a_wrong_bearer_token_is_refused_even_beside_a_good_session(guarded: Tes
 def test_the_login_page_opens_a_session_whose_actions_need_its_csrf_token(
     guarded: TestClient,
 ) -> None:
-    assert guarded.get("/login").status_code == 200
+    login_page = guarded.get("/login")
+    assert login_page.status_code == 200
+    assert "<script" not in login_page.text  # its script would be behind the login
     wrong = guarded.post("/login", data={"token": "nope"})
     assert wrong.status_code == 401
     assert "spine_session" not in wrong.headers.get("set-cookie", "")
@@ -119,7 +136,9 @@ def test_the_login_page_opens_a_session_whose_actions_need_its_csrf_token(
     assert guarded.get("/api/runs").status_code == 401
 
 
-@pytest.mark.parametrize("wanted", ["//evil.example/x", "https://evil.example", "/\\evil", ""])
+@pytest.mark.parametrize(
+    "wanted", ["//evil.example/x", "https://evil.example", "/\\evil", "/\t/evil.example", ""]
+)
 def test_the_login_page_sends_no_one_to_another_site(guarded: TestClient, wanted: str) -> None:
     answer = guarded.post("/login", data={"token": TOKEN, "next": wanted})
     assert answer.headers["location"] == "/"
@@ -185,10 +204,11 @@ def test_the_bound_address_and_allowed_names_are_served(sqlite_url: str) -> None
 def test_cross_site_browser_requests_cannot_act(
     guarded: TestClient, open_app: TestClient, headers: dict[str, str]
 ) -> None:
+    before = run_count(guarded)
     assert guarded.post(START, json={}, headers={**bearer(), **headers}).status_code == 403
     assert open_app.post(START, json={}, headers=headers).status_code == 403
     assert open_app.post("/api/runs/x/cancel", headers=headers).status_code == 403
-    assert open_app.get("/api/runs").json() == []
+    assert run_count(guarded) == before
     # Reading is not acting: a cross-site GET is answered (no CORS: its page cannot read it).
     assert open_app.get("/api/runs", headers=headers).status_code == 200
 

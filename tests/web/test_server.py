@@ -134,7 +134,7 @@ def test_with_no_worker_started_runs_wait_for_a_worker(tmp_path: Path) -> None:
     for server in serve(tmp_path, "--no-worker"):
         code, answer = server.call("POST", "/api/workflows/ui/flow/runs", {})
         assert code == 202
-        time.sleep(1.0)  # an embedded worker would have run it in a few milliseconds
+        time.sleep(0.5)  # an embedded worker would have run it in a few milliseconds
         assert server.wait_for(answer["run_id"], "PENDING", 0)["status"] == "PENDING"
 
 

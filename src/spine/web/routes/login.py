@@ -18,8 +18,11 @@ router = APIRouter(include_in_schema=False)
 
 def local_path(wanted: str | None) -> str:
     """``wanted`` if it is a path on this site, else ``/``: the login page sends no one
-    to another site (``//host`` and ``/\\host`` are other sites to a browser)."""
+    to another site (``//host`` and ``/\\host`` are other sites to a browser, which also
+    drops tabs and line breaks from a URL: ``/<tab>/host`` is ``//host``)."""
     if not wanted or not wanted.startswith("/") or wanted[1:2] in ("/", "\\"):
+        return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in wanted):
         return "/"
     return wanted
 

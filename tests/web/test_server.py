@@ -102,7 +102,9 @@ def serve(directory: Path, *args: str) -> Iterator[Server]:
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
+    # SIGTERM stops the server, then its worker: a clean exit.
+    assert process.returncode == 0, err
 
 
 @pytest.fixture(scope="module")

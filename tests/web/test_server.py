@@ -4,6 +4,7 @@ costs it no memory."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -77,7 +78,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(directory: Path, *args: str) -> Iterator[Server]:
+def serve(directory: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     flows = directory / "ui_flows.py"
     flows.write_text(textwrap.dedent(FLOWS))
     port = free_port()
@@ -85,7 +86,7 @@ def serve(directory: Path, *args: str) -> Iterator[Server]:
         [sys.executable, "-m", "spine.cli.main", "--db", f"sqlite:///{directory / 'h.db'}",
          "ui", "--port", str(port), "--app", str(flows), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SPINE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "SPINE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", process)
     deadline = time.monotonic() + 30
@@ -109,7 +110,9 @@ def serve(directory: Path, *args: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serve(tmp_path_factory.mktemp("ui"))
+    # (--allowed-host given on the command line would replace the variable.)
+    env = {"SPINE_ALLOWED_HOSTS": "spine.test,a.test b.test"}
+    yield from serve(tmp_path_factory.mktemp("ui"), env=env)
 
 
 def test_the_embedded_worker_executes_started_and_resumed_runs(
@@ -130,6 +133,23 @@ def test_the_embedded_worker_executes_started_and_resumed_runs(
     assert done["steps"][-1]["output"] == {"double": 42}
     assert server.call("POST", f"/api/runs/{run_id}/cancel")[0] == 409
     assert server.call("GET", "/api/runs", token="wrong")[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("spine.test", 200), ("a.test:80", 200), ("b.test", 200), ("localhost", 200),
+     ("evil.test", 400), ("127.0.0.1.evil.test", 400)],
+)  # fmt: skip
+def test_the_host_header_is_checked(server: Server, host: str, status: int) -> None:
+    port = int(server.base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            "GET", "/api/runs", headers={"Host": host, "Authorization": f"Bearer {TOKEN}"}
+        )
+        assert connection.getresponse().status == status
+    finally:
+        connection.close()
 
 
 def test_with_no_worker_started_runs_wait_for_a_worker(tmp_path: Path) -> None:

@@ -265,7 +265,7 @@ def test_the_run_page_and_api_show_the_step_in_flight(
     store = runner.store
     assert store is not None
     run = _only_run(store, "live.page")
-    with TestClient(build(sqlite_url)) as client:
+    with TestClient(build(sqlite_url), base_url="http://127.0.0.1") as client:
         body = client.get(f"/api/runs/{run.run_id}").json()
         page = client.get(f"/runs/{run.run_id}").text
     assert [(s["step_name"], s["status"]) for s in body["steps"]] == [("slow", "RUNNING")]

@@ -1,10 +1,11 @@
 """What the ``spine`` command and the web app read and do with the history, written once.
 
-``spine runs``, ``spine show`` and ``spine cancel`` and the UI's pages and JSON API all
-go through these functions over an open :class:`spine.store.SqlStore` (from
-``spine.store.open_store``), so a filter, a run's detail or a cancellation means the
-same in a terminal as over HTTP. The JSON forms of runs, steps, alert deliveries and
-schedules are defined here too: ``--json`` output and the API's bodies are one format.
+``spine runs``, ``spine show``, ``spine cancel``, ``spine resume --queue`` and the UI's
+pages and JSON API all go through these functions over an open
+:class:`spine.store.SqlStore` (from ``spine.store.open_store``), so a filter, a run's
+detail, a cancellation or a resumption means the same in a terminal as over HTTP. The
+JSON forms of runs, steps, alert deliveries and schedules are defined here too:
+``--json`` output and the API's bodies are one format.
 """
 
 from __future__ import annotations
@@ -255,6 +256,50 @@ def withdraw_cancel(store: SqlStore, run_id: str) -> None:
     store.withdraw_cancel(run_id)
 
 
+# -- resuming through the queue -------------------------------------------------------
+
+RESUMABLE = frozenset({WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+"""The statuses of runs that can be handed back to the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    run_id: str
+    queued: bool
+    """It is ``PENDING`` now: a worker claims it and continues it where it stopped."""
+    status: str
+    """Its status now."""
+    reason: str | None = None
+    """Why it was not queued."""
+
+
+def resume_run(store: SqlStore, run_id: str) -> Resumption:
+    """Hand run ``run_id``, failed or cancelled, back to the queue: a worker that knows
+    its workflow claims it and continues it from where it stopped (its completed steps
+    do not run again). Raises ``RunNotFoundError``."""
+    run = store.load_run(run_id).run
+    reason = _not_resumable(run)
+    if reason is None:
+        if store.requeue(run):
+            return Resumption(run_id, True, WorkflowStatus.PENDING)
+        run = store.load_run(run_id).run
+        reason = f"run {run_id} changed while it was being resumed: it is {run.status} now"
+    return Resumption(run_id, False, run.status, reason)
+
+
+def _not_resumable(run: RunRecord) -> str | None:
+    if run.parent_run_id is not None:
+        return (
+            f"run {run.run_id} is an item of a map step of run {run.parent_run_id}: "
+            "resume that run, and its map continues the items that did not complete"
+        )
+    if run.status not in RESUMABLE:
+        return f"run {run.run_id} is {run.status}; only a FAILED or CANCELLED run is resumed"
+    if run.dry_run:
+        return f"run {run.run_id} is a dry run; workers execute real runs only"
+    return None
+
+
 # -- a workflow's figures --------------------------------------------------------------
 
 
@@ -398,9 +443,11 @@ def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
 
 
 __all__ = [
+    "RESUMABLE",
     "CancelOutcome",
     "Cancellation",
     "InFlight",
+    "Resumption",
     "RunDetail",
     "ScheduleDetail",
     "cancel_run",
@@ -410,6 +457,7 @@ __all__ = [
     "list_schedules",
     "load_run",
     "owner_alive",
+    "resume_run",
     "run_duration",
     "run_to_dict",
     "show_run",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from spine.cli import main
+from spine.cli import working
 from spine.core.clock import SystemClock
 from spine.core.errors import StoreError
 from spine.core.outage import Outage
@@ -46,13 +46,13 @@ class Unreachable:
 def test_a_worker_thread_reports_an_outage_once_and_carries_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(main, "FAILED_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(working, "FAILED_POLL_SECONDS", 0.01)
     stop = threading.Event()
     runner = Unreachable(failures=20, stop=stop, calls=30)
     lines: list[str] = []
     began = time.monotonic()
 
-    main._work(runner, stop, 0.001, Outage(lines.append))  # type: ignore[arg-type]
+    working._work(runner, stop, 0.001, Outage(lines.append))  # type: ignore[arg-type]
 
     assert runner.calls >= 30  # it kept looking
     assert time.monotonic() - began >= 20 * 0.01  # waiting between failed looks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,10 +45,15 @@ def history(sqlite_url: str) -> tuple[str, list[str]]:
     return sqlite_url, ids
 
 
+LOCAL = "http://127.0.0.1"
+"""The test client's address: a name the app answers to (its Host check)."""
+
+
 @pytest.fixture
 def client(history: tuple[str, list[str]]) -> Iterator[TestClient]:
-    with TestClient(create_app(history[0], token="s3cret")) as test_client:
-        yield test_client
+    app = create_app(history[0], token="s3cret")
+    with TestClient(app, base_url=LOCAL, headers={"Authorization": "Bearer s3cret"}) as test:
+        yield test
 
 
 def test_runs_page_lists_runs_and_filters(
@@ -96,45 +100,7 @@ def test_api_lists_and_details(client: TestClient, history: tuple[str, list[str]
     assert client.get("/api/runs/nope").status_code == 404
     schema = client.get("/openapi.json").json()
     assert "/api/workflows/{name}/runs" in schema["paths"]
-
-
-@pytest.mark.parametrize(("header", "expected"), [(None, 401), ("Bearer wrong", 401)])
-def test_starting_a_run_needs_the_token(
-    client: TestClient, header: str | None, expected: int
-) -> None:
-    headers = {"Authorization": header} if header else {}
-    response = client.post("/api/workflows/web.flow/runs", json={"params": {}}, headers=headers)
-    assert response.status_code == expected
-
-
-def test_starting_a_run_with_the_token(client: TestClient) -> None:
-    response = client.post(
-        "/api/workflows/web.flow/runs",
-        json={"params": {"rows": 30}},
-        headers={"Authorization": "Bearer s3cret"},
-    )
-    assert response.status_code == 202
-    run_id = response.json()["run_id"]
-    deadline = time.time() + 10
-    status = None
-    while time.time() < deadline:
-        found = client.get(f"/api/runs/{run_id}")
-        if found.status_code == 200 and found.json()["status"] == "COMPLETED":
-            status = "COMPLETED"
-            break
-        time.sleep(0.05)
-    assert status == "COMPLETED"
-
-
-def test_without_a_configured_token_starting_runs_is_refused(
-    history: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SPINE_API_TOKEN", raising=False)
-    with TestClient(create_app(history[0])) as anonymous:
-        response = anonymous.post(
-            "/api/workflows/web.flow/runs", json={}, headers={"Authorization": "Bearer x"}
-        )
-    assert response.status_code == 403
+    assert client.get("/docs").status_code == 404  # Swagger UI would load a CDN's scripts
 
 
 def test_empty_filter_fields_mean_any(client: TestClient, history: tuple[str, list[str]]) -> None:
@@ -150,7 +116,7 @@ def test_run_page_says_which_schedule_started_the_run(sqlite_url: str) -> None:
         record = runner.queue.pending_record(FLOW, triggered_by="schedule", schedule_id="nightly")
         assert runner.store is not None
         runner.store.create_run(record)
-    with TestClient(create_app(sqlite_url)) as test_client:
+    with TestClient(create_app(sqlite_url), base_url=LOCAL) as test_client:
         page = test_client.get(f"/runs/{record.run_id}")
         detail = test_client.get(f"/api/runs/{record.run_id}").json()
     assert "triggered by <span" in page.text

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, WorkflowRunner
+from spine.orchestration import (
+    Step,
+    StepResult,
+    Workflow,
+    WorkflowContext,
+    WorkflowRunner,
+    register_workflow,
+)
 from spine.web import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,7 +45,8 @@ def hostile(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
 @pytest.fixture
 def server(sqlite_url: str) -> Iterator[tuple[str, list[str]]]:
     with WorkflowRunner(database_url=sqlite_url) as runner:
-        ok = runner.execute(Workflow("browser.flow", [Step.lambda_("inject", hostile)])).run_id
+        flow = register_workflow(Workflow("browser.flow", [Step.lambda_("inject", hostile)]))
+        ok = runner.execute(flow).run_id
         failing = Workflow(
             "browser.bad", [Step.lambda_("boom", lambda c, k: StepResult.fail("no"))]
         )
@@ -63,10 +71,17 @@ def server(sqlite_url: str) -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture
 def page(server: tuple[str, list[str]]) -> Iterator[Any]:
+    """A browser tab signed in to ``server`` through its login page."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            yield browser.new_page()
+            tab = browser.new_page()
+            tab.goto(server[0] + "/")
+            assert "/login" in tab.url  # a guarded page sends a stranger to sign in
+            tab.fill("input[name=token]", "tok")
+            tab.click("#login button")
+            tab.wait_for_url(server[0] + "/")
+            yield tab
         finally:
             browser.close()
 
@@ -107,14 +122,54 @@ def test_an_injected_script_in_an_output_does_not_run(
     assert page.locator("#steps b").count() == 0
 
 
-def test_the_trigger_endpoint_refuses_a_missing_or_wrong_token(
+def test_the_start_endpoint_refuses_a_wrong_token_and_a_session_without_csrf(
     page: Any, server: tuple[str, list[str]]
 ) -> None:
     base, _ = server
-    api = page.request
+    api = page.request  # sends the signed-in tab's cookie
     url = f"{base}/api/workflows/browser.flow/runs"
-    assert api.post(url, data={"params": {}}).status == 401
+    assert api.post(url, data={"params": {}}).status == 403  # the cookie, no CSRF token
     assert api.post(url, data={"params": {}}, headers={"Authorization": "Bearer no"}).status == 401
+    assert api.get(f"{base}/api/runs").status == 200  # reading needs the cookie only
+
+
+def test_the_run_page_buttons_resume_and_cancel(page: Any, server: tuple[str, list[str]]) -> None:
+    base, (_, failed) = server
+    page.goto(f"{base}/runs/{failed}")
+    assert page.locator("button[data-action=cancel]").count() == 0
+    page.click("button[data-action=resume]")
+    # (Selectors, not wait_for_function: its string predicate is an eval, which the
+    # pages' Content-Security-Policy forbids.)
+    page.wait_for_selector("#status.PENDING")
+    page.click("button[data-action=cancel]")  # nothing executes it: cancelled at once
+    page.wait_for_selector("#status.CANCELLED")
+    assert page.locator("button[data-action=resume]").count() == 1
+
+
+def test_the_start_form_checks_its_json_and_queues_a_run(
+    page: Any, server: tuple[str, list[str]]
+) -> None:
+    base, _ = server
+    page.goto(f"{base}/workflows/browser.flow")
+    page.fill("textarea[name=params]", "{not json")
+    assert "params: not JSON" in page.inner_text("#start-message")
+    assert page.is_disabled("#start-run button")
+    page.fill("textarea[name=params]", "[1, 2]")
+    assert "must be a JSON object" in page.inner_text("#start-message")
+    page.fill("textarea[name=params]", '{"rows": 3}')
+    assert page.inner_text("#start-message") == ""
+    page.click("#start-run button")
+    page.wait_for_url("**/runs/**")
+    assert page.inner_text("#status") == "PENDING"  # queued: no worker serves this test
+    assert page.inner_text("#trigger") == "ui"
+
+
+def test_signing_out_ends_the_session(page: Any, server: tuple[str, list[str]]) -> None:
+    base, _ = server
+    page.click("#logout")
+    page.wait_for_url("**/login**")
+    page.goto(base + "/")
+    assert "/login" in page.url
 
 
 def test_a_running_runs_page_updates_in_place(page: Any, sqlite_url: str) -> None:
@@ -155,8 +210,7 @@ def test_a_running_runs_page_updates_in_place(page: Any, sqlite_url: str) -> Non
         assert page.inner_text("#status") == "RUNNING"
         page.evaluate("window.__same_page = true")
         release.set()
-        page.wait_for_function("document.getElementById('status').textContent === 'COMPLETED'",
-                               timeout=15000)  # fmt: skip
+        page.wait_for_selector("#status.COMPLETED", timeout=15000)
         assert page.evaluate("window.__same_page === true")  # updated without a reload
         assert "after" in page.inner_text("#steps")
         server.should_exit = True

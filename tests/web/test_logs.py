@@ -27,7 +27,7 @@ def run(sqlite_url: str) -> Iterator[tuple[TestClient, str]]:
     )  # fmt: skip
     with WorkflowRunner(database_url=sqlite_url) as runner:
         run_id = runner.execute(flow).run_id
-    with TestClient(create_app(sqlite_url)) as client:
+    with TestClient(create_app(sqlite_url), base_url="http://127.0.0.1") as client:
         yield client, run_id
 
 

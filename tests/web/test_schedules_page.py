@@ -45,7 +45,7 @@ def scheduled(sqlite_url: str) -> tuple[str, str]:
 
 @pytest.fixture
 def client(scheduled: tuple[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(scheduled[0])) as test_client:
+    with TestClient(create_app(scheduled[0]), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
@@ -116,7 +116,7 @@ def test_run_page_shows_its_alert_deliveries(sqlite_url: str) -> None:
     with WorkflowRunner(database_url=sqlite_url, alert_on=["FAILED"], alerts=alerts) as runner:
         failed = runner.execute(failing).run_id
         quiet = runner.execute(FLOW).run_id
-    with TestClient(create_app(sqlite_url)) as test_client:
+    with TestClient(create_app(sqlite_url), base_url="http://127.0.0.1") as test_client:
         page = test_client.get(f"/runs/{failed}")
         detail = test_client.get(f"/api/runs/{failed}").json()
         other = test_client.get(f"/runs/{quiet}")

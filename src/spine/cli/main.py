@@ -22,23 +22,17 @@ from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
-from spine.cli.schedules import firing_schedules, schedule
+from spine.cli.schedules import schedule
+from spine.cli.serving import ui
 from spine.cli.values import params_options
+from spine.cli.working import working
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
-    from spine.core.outage import Outage
     from spine.core.records import RunRecord
-    from spine.orchestration import StepExecution, WorkflowResult, WorkflowRunner
+    from spine.orchestration import StepExecution, WorkflowResult
 
 EXIT_FAILED = 1
-CLAIM_BATCH = 8
-"""Most submitted runs one worker thread claims at once, with a backlog."""
-RECOVERY_SECONDS = 1.0
-"""How often a worker looks for runs whose process died and waits that are due."""
-FAILED_POLL_SECONDS = 1.0
-"""How long a worker thread waits after a look for work failed (the database retries
-a lost connection itself; what reaches the worker outlasted that)."""
 
 
 class SpineGroup(click.Group):
@@ -190,6 +184,12 @@ def run(
 )
 @click.option("--workflow", "target", metavar="TARGET", help="Where to load the workflow from.")
 @click.option("--force", is_flag=True, help="Resume even if the workflow's steps changed.")
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Hand the failed or cancelled run to the workers (spine worker, spine ui) instead.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def resume(
@@ -198,12 +198,16 @@ def resume(
     apps: tuple[str, ...],
     target: str | None,
     force: bool,
+    queued: bool,
     as_json: bool,
 ) -> None:
     """Continue the stored run RUN_ID from where it stopped."""
     from spine.cli.loading import import_apps, load_workflow
     from spine.orchestration.registry import default_workflow_registry
 
+    if queued:
+        _requeue(ctx, run_id)
+        return
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else _progress(console)) as runner:
@@ -216,6 +220,17 @@ def resume(
             workflow = load_workflow(run_record.source)[0]
         result = runner.resume(run_id, workflow, force=force)
         _finish(result, as_json, console)
+
+
+def _requeue(ctx: click.Context, run_id: str) -> None:
+    from spine.commands import resume_run
+
+    with open_history(ctx) as store:
+        done = resume_run(store, run_id)
+    if not done.queued:
+        click.echo(f"not resumed: {done.reason}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"run {run_id}: {done.status}; a worker continues it from where it stopped")
 
 
 @cli.command()
@@ -320,7 +335,6 @@ def worker(
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
     from spine.cli.loading import import_apps
-    from spine.core.outage import Outage
 
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     import_apps(apps)
@@ -335,54 +349,14 @@ def worker(
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
         open_runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
-        firing_schedules(runner, stop),
+        working(runner, stop, concurrency, poll),
     ):
         runner.on_step = failure_reporter(verbose, runner)
         click.echo(f"worker {os.getpid()}: {concurrency} threads on {database_url(ctx)}")
-
-        # One report for all threads: an outage is one line, not one per thread.
-        outage = Outage(lambda line: click.echo(f"worker: {line}", err=True))
-        threads = [
-            threading.Thread(
-                target=_work, args=(runner, stop, poll, outage), name=f"spine-worker-{i}"
-            )
-            for i in range(concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        while any(t.is_alive() for t in threads):
-            # Steps in flight finish: each thread stops at its next look for work.
-            for thread in threads:
-                thread.join(timeout=0.2)
+        # (A wait with a timeout: the signal handlers run between its rounds.)
+        while not stop.wait(0.2):
+            pass
     click.echo("worker stopped")
-
-
-def _work(runner: WorkflowRunner, stop: threading.Event, poll: float, outage: Outage) -> None:
-    """One worker thread: execute runs until ``stop`` is set; what fails is reported
-    through ``outage`` and tried again, however long the database is away."""
-    next_recovery = 0.0
-    batch = 1
-    while not stop.is_set():
-        # Submitted runs back to back while there are any, looking for new ones
-        # every --poll seconds (one cheap claim query); runs whose process died
-        # and waits that are due once a second. While claims come back full (a
-        # backlog) they take more runs at once, up to CLAIM_BATCH: fewer claim
-        # round trips, while a short queue still spreads one run per worker.
-        try:
-            done = runner.run_pending(limit=batch)
-            batch = min(batch * 2, CLAIM_BATCH) if len(done) == batch else 1
-            if not done and time.monotonic() >= next_recovery:
-                next_recovery = time.monotonic() + RECOVERY_SECONDS
-                done = runner.recover()
-        except Exception as exc:  # a database outage must not end the worker
-            outage.failed(exc)
-            stop.wait(FAILED_POLL_SECONDS)
-            continue
-        outage.worked()
-        for result in done:
-            click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-        if not done:
-            stop.wait(poll)
 
 
 # -- reading -------------------------------------------------------------------------
@@ -499,41 +473,7 @@ cli.add_command(schedule)
 cli.add_command(validate)
 cli.add_command(graph)
 cli.add_command(logs)
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8265, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--app",
-    "apps",
-    multiple=True,
-    metavar="MODULE",
-    help="Import MODULE first, so its workflows can be started from the API.",
-)
-@click.pass_context
-def ui(ctx: click.Context, host: str, port: int, apps: tuple[str, ...]) -> None:
-    """Serve the web UI and the JSON API (needs the [web] extra)."""
-    from spine.cli.loading import import_apps
-
-    if host not in LOOPBACK and not os.environ.get("SPINE_API_TOKEN"):
-        raise UsageProblem(
-            f"refusing to serve on {host}, reachable from other machines, without "
-            "SPINE_API_TOKEN; set it, or bind 127.0.0.1"
-        )
-    import_apps(apps)
-    try:
-        import uvicorn
-
-        from spine.web import create_app
-    except ImportError as exc:
-        raise UsageProblem(
-            "the web UI needs the [web] extra: pip install 'spine-orchestration[web]'"
-        ) from exc
-    click.echo(f"spine UI on http://{host}:{port} (history: {database_url(ctx)})")
-    uvicorn.run(create_app(database_url(ctx)), host=host, port=port, log_level="warning")
+cli.add_command(ui)
 
 
 def main() -> None:

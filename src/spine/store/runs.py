@@ -49,6 +49,7 @@ from spine.store.codec import (
 from spine.store.database import Closing, Database
 from spine.store.dialects import held_by
 from spine.store.leases import RunLeases
+from spine.store.requeue import requeue_run
 from spine.store.schema import runs, steps
 
 _PRUNE_CHUNK = 500
@@ -278,6 +279,10 @@ class SqlStore(RunLeases, Closing):
             .values(cancel_requested=0)
         )
         self.database.statement(f"update run {run_id}", lambda conn: conn.execute(withdraw))
+
+    def requeue(self, expected: RunRecord) -> bool:
+        """Resume an ended run through the queue (see :func:`spine.store.requeue.requeue_run`)."""
+        return requeue_run(self.database, expected)
 
     def cancel_requested(
         self, run_id: str, lease: Lease | None = None, lost: str = "nothing more of it starts here"

@@ -1,47 +1,39 @@
-"""What every route gets from the app it serves: the open history, the page templates,
-and the guard on starting runs. ``app.build`` puts one :class:`Site` on ``app.state``;
-routes take it through FastAPI dependencies, so no route module holds global state."""
+"""What every route gets from the app it serves: the open history, the runner that
+queues runs, the sessions and the page templates. ``app.build`` puts one :class:`Site`
+on ``app.state``; routes take it through FastAPI dependencies, so no route module
+holds global state. Who may call a route is decided before it runs, in
+:mod:`spine.web.guard`."""
 
 from __future__ import annotations
 
-import hmac
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from spine.orchestration import WorkflowRunner
 from spine.store import SqlStore
+from spine.web.guard import AUTH_SCOPE_KEY, session_cookie
+from spine.web.sessions import Sessions
+from spine.web.settings import WebSettings
 
 PAGE_SIZE = 50
 """Runs on one page of the UI, and the API's default page."""
 
 
 @dataclass(frozen=True, slots=True)
-class WebSettings:
-    database_url: str
-    """The history the app reads, and that runs started through the API write."""
-    token: str | None
-    """The bearer token that starting runs requires; ``None``: starting runs is refused."""
-
-    @classmethod
-    def of(cls, database_url: str, token: str | None) -> WebSettings:
-        """``token`` if given, else ``SPINE_API_TOKEN`` (an empty one counts as none)."""
-        return cls(
-            database_url, token if token is not None else os.environ.get("SPINE_API_TOKEN") or None
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Site:
-    """One app's settings, its open history and its templates."""
+    """One app's settings, its open history, its runner, sessions and templates."""
 
     settings: WebSettings
     store: SqlStore
+    runner: WorkflowRunner
+    """Queues the runs the app starts (on ``store``; workers execute them)."""
+    sessions: Sessions
     templates: Jinja2Templates
 
 
@@ -65,16 +57,17 @@ Store = Annotated[SqlStore, Depends(store_of)]
 
 
 def render(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
-    return site_of(request).templates.TemplateResponse(request, template, context)
+    """The page ``template``; every page knows whether a token guards the app and, in a
+    signed-in browser, its session's CSRF token (for the actions it posts)."""
+    site = site_of(request)
+    session = site.sessions.get(session_cookie(dict(request.headers)))
+    shared = {"signed_in": site.settings.token is not None,
+              "csrf_token": session.csrf if session else ""}  # fmt: skip
+    return site.templates.TemplateResponse(request, template, {**shared, **context})
 
 
-def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Refuse a request without ``Authorization: Bearer <token>`` (403 when the app has
-    no token at all: starting runs is then off)."""
-    token = site_of(request).settings.token
-    if token is None:
-        raise HTTPException(403, "starting runs is disabled: set SPINE_API_TOKEN")
-    sent = (authorization or "").removeprefix("Bearer ").strip()
-    # Constant time: how long a refusal takes says nothing about the token.
-    if not hmac.compare_digest(sent.encode(), token.encode()):
-        raise HTTPException(401, "a valid bearer token is required")
+def triggered_by(request: Request) -> str:
+    """``"ui"`` for a request of the UI's own pages (signed in, or a same-origin fetch
+    a browser marks so), else ``"api"``."""
+    from_page = request.headers.get("sec-fetch-site", "").lower() == "same-origin"
+    return "ui" if request.scope.get(AUTH_SCOPE_KEY) == "session" or from_page else "api"

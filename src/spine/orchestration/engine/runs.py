@@ -13,7 +13,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from spine.core.errors import LeaseLostError, RunOwnedError, WorkflowError
+from spine.core.errors import (
+    DefinitionMismatchError,
+    LeaseLostError,
+    RunOwnedError,
+    WorkflowError,
+)
 from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.capture import begin as begin_attempt
@@ -262,8 +267,7 @@ class Runs:
         run_id = state.ctx.run_id
         count = store.record_takeover(run_id, self.owner, state.step_order)
         limit = workflow.recovery_limit or self.settings.recovery_limit
-        steps = state.plan.steps
-        name = steps[state.position].name if state.position < len(steps) else "(none)"
+        name = state.step_name()
         if count < limit:
             logger.warning("run %s of %r: its owner died at step %r (%d of %d times in a row)",
                            run_id, workflow.name, name, count, limit)  # fmt: skip
@@ -308,8 +312,27 @@ class Runs:
             store.set_status(run.run_id, WorkflowStatus.PENDING, lease=lease)
             store.release(run.run_id, lease)
             return None
-        state = replay(StoredRun(run=run, steps=[]), plan_for(workflow))
-        return self.held(workflow, state, store, lambda: lease, clear=at_once)
+        plan = plan_for(workflow)
+        fresh = StoredRun(run=run, steps=[])
+        since = None
+        if not run.lease_epoch:
+            state = replay(fresh, plan)
+        else:
+            # Its duration goes on from what it was when it ended, as a resume's does.
+            since = run.started_at - (run.duration or 0.0)
+            # Resumed through the queue (``requeue`` raised its epoch; a submitted run's
+            # is 0): it continues from its stored steps, as ``resume`` continues it.
+            stored = StoredRun(run=run, steps=store.load_run(run.run_id).steps)
+            try:
+                check_definition(stored, workflow, plan)
+                state = replay(stored, plan)
+            except DefinitionMismatchError as exc:
+                # The workflow changed since: the run ends saying so rather than
+                # continue with steps that are not the ones it ran.
+                state = replay(fresh, plan)
+                state.stop(state.step_name(), str(exc), ErrorCategory.CONFIGURATION.value,
+                           WorkflowStatus.FAILED)  # fmt: skip
+        return self.held(workflow, state, store, lambda: lease, clear=at_once, since=since)
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
         if workflow is not None:

@@ -128,6 +128,11 @@ class RunState:
         self.attempt = 1
         return next_step
 
+    def step_name(self) -> str:
+        """The name of the step the run is at (``"(none)"`` past its last)."""
+        steps = self.plan.steps
+        return steps[self.position].name if self.position < len(steps) else "(none)"
+
     def stop(self, step_name: str, error: str, category: str, status: WorkflowStatus) -> None:
         """End the run before ``step_name`` (cancelled, or out of step budget)."""
         self.status = status

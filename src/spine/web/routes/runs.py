@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from spine.commands import RunDetail, list_runs, run_to_dict, show_run, status_named
+from spine.commands import RESUMABLE, RunDetail, list_runs, run_to_dict, show_run, status_named
 from spine.core.errors import RunNotFoundError
 from spine.core.records import StepRecord
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
@@ -98,6 +98,7 @@ def run_page(request: Request, store: Store, run_id: str) -> HTMLResponse:
         "logs": page_logs(detail.stored.steps),
         # While the run has not ended, the page follows it through the API.
         "live_statuses": sorted(LIVE_STATUSES),
+        "resumable": sorted(RESUMABLE),
     })  # fmt: skip
 
 

@@ -1,0 +1,72 @@
+"""Acting on runs: cancel one (``POST /api/runs/{id}/cancel``), resume a failed or
+cancelled one (``POST /api/runs/{id}/resume``) and start one of a workflow
+(``POST /api/workflows/{name}/runs``). Started and resumed runs are queued: a worker
+(``spine ui``'s own, or ``spine worker``) executes them, never the request's thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from spine.commands import CancelOutcome, cancel_run, resume_run
+from spine.core.errors import RunNotFoundError, WorkflowError
+from spine.orchestration import get_workflow
+from spine.web.dependencies import Store, site_of, triggered_by
+
+router = APIRouter(tags=["actions"])
+
+
+class StartRun(BaseModel):
+    """Body of ``POST /api/workflows/{name}/runs``."""
+
+    params: dict[str, Any] = {}
+    partition: dict[str, Any] = {}
+
+
+@router.post("/api/runs/{run_id}/cancel", responses={404: {}, 409: {}})
+def api_cancel(store: Store, run_id: str) -> JSONResponse:
+    """Cancel a run: ``outcome`` ``cancelled`` (nothing executed it: it is ``CANCELLED``
+    now) or ``requested`` (its runner stops it at the next step boundary); 409 if it had
+    already ended."""
+    try:
+        done = cancel_run(store, run_id)
+    except RunNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if done.outcome is CancelOutcome.ALREADY_ENDED:
+        return JSONResponse(
+            {"run_id": run_id, "outcome": done.outcome, "status": done.ended_as,
+             "detail": f"run {run_id} had already ended ({done.ended_as}); nothing to cancel"},
+            status_code=409,
+        )  # fmt: skip
+    return JSONResponse({"run_id": run_id, "outcome": done.outcome})
+
+
+@router.post("/api/runs/{run_id}/resume", status_code=202, responses={404: {}, 409: {}})
+def api_resume(store: Store, run_id: str) -> dict[str, str]:
+    """Queue a ``FAILED`` or ``CANCELLED`` run again: a worker continues it from where
+    it stopped (its completed steps do not run again). 409 for any other run."""
+    try:
+        done = resume_run(store, run_id)
+    except RunNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not done.queued:
+        raise HTTPException(409, done.reason)
+    return {"run_id": run_id, "status": done.status}
+
+
+@router.post("/api/workflows/{name:path}/runs", status_code=202, responses={404: {}})
+def api_start(request: Request, name: str, body: StartRun) -> dict[str, str]:
+    """Queue a run of a workflow registered in this process (``spine ui --app``) with
+    ``params`` and ``partition``; answers its id at once."""
+    try:
+        workflow = get_workflow(name)
+    except WorkflowError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    runner = site_of(request).runner
+    run_id = runner.submit(workflow, body.params, body.partition,
+                           triggered_by=triggered_by(request))  # fmt: skip
+    return {"run_id": run_id, "status": "PENDING"}

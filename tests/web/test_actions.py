@@ -85,6 +85,20 @@ def test_starting_queues_a_run_that_the_worker_executes(api: Api) -> None:
     assert done["steps"][1]["output"] == {"double": 42}
 
 
+def test_a_start_with_a_held_idempotency_key_answers_with_that_run(api: Api) -> None:
+    body = {"params": {"n": 1}, "idempotency_key": "day-1", "priority": 3}
+    first = api.client.post("/api/workflows/act.flow/runs", json=body)
+    assert first.status_code == 202
+    [result] = api.worker.run_pending()
+    again = api.client.post("/api/workflows/act.flow/runs", json=body)
+    assert again.status_code == 202
+    assert again.json() == {"run_id": first.json()["run_id"], "status": "COMPLETED"}
+    assert [r["run_id"] for r in api.client.get("/api/runs").json()] == [result.run_id]
+    refused = api.client.post("/api/workflows/act.flow/runs", json={"idempotency_key": ""})
+    assert refused.status_code == 422
+    assert "idempotency_key" in refused.json()["detail"]
+
+
 def test_a_start_from_the_ui_page_is_triggered_by_ui(api: Api) -> None:
     answer = api.client.post(
         "/api/workflows/act.flow/runs", json={}, headers={"Sec-Fetch-Site": "same-origin"}

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from spine.commands import CancelOutcome, cancel_run, resume_run
-from spine.core.errors import RunNotFoundError, WorkflowError
+from spine.core.errors import RunNotFoundError, WorkflowError, WorkflowValidationError
+from spine.core.status import WorkflowStatus
 from spine.orchestration import get_workflow
 from spine.web.dependencies import Store, site_of, triggered_by
 
@@ -25,6 +26,10 @@ class StartRun(BaseModel):
 
     params: dict[str, Any] = {}
     partition: dict[str, Any] = {}
+    idempotency_key: str | None = None
+    """One run per key and workflow: a repeated start answers with the run that holds it."""
+    priority: int = 0
+    """Workers claim runs of a higher priority first."""
 
 
 @router.post("/api/runs/{run_id}/cancel", responses={404: {}, 409: {}})
@@ -58,15 +63,24 @@ def api_resume(store: Store, run_id: str) -> dict[str, str]:
     return {"run_id": run_id, "status": done.status}
 
 
-@router.post("/api/workflows/{name:path}/runs", status_code=202, responses={404: {}})
-def api_start(request: Request, name: str, body: StartRun) -> dict[str, str]:
+@router.post("/api/workflows/{name:path}/runs", status_code=202, responses={404: {}, 422: {}})
+def api_start(request: Request, store: Store, name: str, body: StartRun) -> dict[str, str]:
     """Queue a run of a workflow registered in this process (``spine ui --app``) with
-    ``params`` and ``partition``; answers its id at once."""
+    ``params`` and ``partition``; answers its id at once. With an ``idempotency_key``
+    another run of the workflow holds, that run's id and status, and nothing is queued."""
     try:
         workflow = get_workflow(name)
     except WorkflowError as exc:
         raise HTTPException(404, str(exc)) from exc
     runner = site_of(request).runner
-    run_id = runner.submit(workflow, body.params, body.partition,
-                           triggered_by=triggered_by(request))  # fmt: skip
-    return {"run_id": run_id, "status": "PENDING"}
+    try:
+        run_id = runner.submit(
+            workflow, body.params, body.partition, triggered_by=triggered_by(request),
+            idempotency_key=body.idempotency_key, priority=body.priority,
+        )  # fmt: skip
+    except WorkflowValidationError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    status = WorkflowStatus.PENDING
+    if body.idempotency_key is not None:
+        status = WorkflowStatus(store.load_run(run_id).run.status)
+    return {"run_id": run_id, "status": status}

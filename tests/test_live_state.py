@@ -274,3 +274,42 @@ def test_the_run_page_and_api_show_the_step_in_flight(
     assert "alive" in page
     gate.open.set()
     thread.join(20)
+
+
+def test_a_run_started_from_a_later_step_shows_it_and_resumes_there_after_a_crash(
+    sqlite_url: str, make_runner: MakeRunner, gate: Gate
+) -> None:
+    calls: list[str] = []
+
+    def record(name: str) -> Callable[[WorkflowContext, dict[str, Any]], dict[str, Any]]:
+        def step(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+            calls.append(name)
+            return {}
+
+        return step
+
+    steps = [Step.lambda_("a", record("a")), Step.lambda_("b", gate.step),
+             Step.lambda_("c", record("c"))]  # fmt: skip
+    flow = Workflow("live.start_from", steps)
+    runner = make_runner(database_url=sqlite_url)
+    thread = _in_background(runner, flow, start_from="b")
+    gate.wait_for(1)
+    store = runner.store
+    assert store is not None
+    run = _only_run(store, "live.start_from")
+    detail = show_run(store, run.run_id)
+    assert detail.live is not None
+    assert detail.live.step_name == "b"
+    gate.open.set()
+    thread.join(20)
+
+    # As if its process had died in its first step: held by a gone owner, no row yet.
+    dead = Owner("gone", "elsewhere", 1)
+    store.create_run(RunRecord(run_id="crashed", workflow_name="live.start_from",
+                               status="RUNNING", started_at=time.time() - 60, params={},
+                               partition={}, owner=dead, heartbeat_at=time.time() - 60,
+                               first_step="c", definition_hash=run.definition_hash))  # fmt: skip
+    calls.clear()
+    resumed = runner.resume("crashed", flow)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert calls == ["c"]  # not the steps before where it started

@@ -237,6 +237,10 @@ class Cancellation:
     outcome: CancelOutcome
     ended_as: WorkflowStatus | None = None
     """With ``ALREADY_ENDED``: the status it had ended with."""
+    in_flight: str | None = None
+    """With ``REQUESTED``: the step in flight as the run's rows showed it once the
+    request was in. It may still be starting (its runner decided to run it when it
+    recorded the step before, just ahead of the request); no step after it starts."""
 
 
 def cancel_run(store: SqlStore, run_id: str, now: float | None = None) -> Cancellation:
@@ -245,8 +249,14 @@ def cancel_run(store: SqlStore, run_id: str, now: float | None = None) -> Cancel
     import time
 
     answer = store.cancel(run_id, time.time() if now is None else now)
-    if answer in (CancelOutcome.CANCELLED, CancelOutcome.REQUESTED):
-        return Cancellation(run_id, CancelOutcome(answer))
+    if answer == CancelOutcome.REQUESTED:
+        # Read after the request is in: a row recorded after it stops the run, so the
+        # step its last row names is the last that may start.
+        step = in_flight(store, store.load_run(run_id))
+        name = None if step is None else step.step_name
+        return Cancellation(run_id, CancelOutcome.REQUESTED, in_flight=name)
+    if answer == CancelOutcome.CANCELLED:
+        return Cancellation(run_id, CancelOutcome.CANCELLED)
     return Cancellation(run_id, CancelOutcome.ALREADY_ENDED, WorkflowStatus(answer))
 
 

@@ -98,3 +98,51 @@ def test_a_second_ctrl_c_exits_at_once_and_leaves_the_run_resumable(
     assert resumed.returncode == 0, resumed.stderr
     assert _only_run(sqlite_url)[1] == "COMPLETED"
     assert log.read_text().split() == ["s0", "s0", "s1", "s2", "s3"]  # s0 was in flight
+
+
+MAP_FLOW = """
+import os, time
+from spine.orchestration import Step, Workflow
+
+def work(ctx, config):
+    with open(os.environ["SPINE_TEST_STEPS"], "a") as log:
+        log.write(f"item{ctx.params['item']}\\n")
+    time.sleep(1.0)
+    return {"n": ctx.params["item"]}
+
+item = Workflow("ctrl_c.item", [Step.lambda_("work", work)])
+flow = Workflow("ctrl_c.map", [Step.map("each", "items", item, max_concurrency=2),
+                              Step.lambda_("after", lambda ctx, config: {})])
+"""
+
+
+def test_ctrl_c_in_the_terminal_reaches_worker_processes_too_and_stops_the_run(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A terminal sends Ctrl-C to the whole process group: the map's worker processes
+    finish their items, and the run still stops at the boundary."""
+    flows = tmp_path / "ctrl_c_map.py"
+    flows.write_text(textwrap.dedent(MAP_FLOW))
+    log = tmp_path / "steps.log"
+    log.touch()
+    env = {**os.environ, "SPINE_TEST_STEPS": str(log), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spine.cli.main", "--db", sqlite_url, "run", f"{flows}:flow",
+         "-p", "items=[1,2,3,4,5,6]", "--executor", "processes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 30
+    while time.time() < deadline and len(log.read_text().split()) < 2:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    with SqlStore(sqlite_url) as store:
+        [run] = store.list_runs(workflow="ctrl_c.map")
+        assert run.status == "CANCELLED"
+        done = store.list_runs(parent=run.run_id, top_level=False)
+        assert sorted(r.status for r in done) == ["COMPLETED", "COMPLETED"]  # both in flight
+    assert sorted(log.read_text().split()) == ["item1", "item2"]

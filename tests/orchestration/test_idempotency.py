@@ -169,3 +169,18 @@ def test_a_key_or_priority_the_store_cannot_keep_is_refused_naming_it(
     assert refused.value.field == field
     assert runner.store is not None
     assert runner.store.list_runs(workflow="idem.bad") == []
+
+
+def test_a_dry_run_neither_takes_a_key_nor_answers_with_its_holder(
+    sqlite_url: str, make_runner: MakeRunner
+) -> None:
+    ran: list[Any] = []
+    flow = _flow("idem.dry", ran)
+    dry = make_runner(database_url=sqlite_url, dry_run=True)
+    real = make_runner(database_url=sqlite_url)
+    rehearsal = dry.execute(flow, idempotency_key="k")
+    first = real.execute(flow, idempotency_key="k")
+    again = dry.execute(flow, idempotency_key="k")
+    assert len({rehearsal.run_id, first.run_id, again.run_id}) == 3
+    assert first.note is None
+    assert real.execute(flow, idempotency_key="k").run_id == first.run_id

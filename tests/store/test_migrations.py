@@ -11,7 +11,14 @@ from sqlalchemy import Connection, inspect, select, update
 from spine.core.errors import StoreError
 from spine.orchestration import Step, Workflow, WorkflowContext, WorkflowRunner, WorkflowStatus
 from spine.store import migrations, open_store
-from spine.store.schema import SCHEMA_VERSION, metadata, schema_version
+from spine.store.schema import (
+    SCHEMA_VERSION,
+    alert_deliveries,
+    metadata,
+    schedule_fires,
+    schedules,
+    schema_version,
+)
 
 from .helpers import all_rows, raw_engine, step_rows, store_of
 
@@ -178,13 +185,23 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
 
 
 def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
-    """Version 1 had no ``source`` column and no listing indexes."""
+    """Version 1 had no ``source`` column and no listing indexes, nor anything later
+    versions added (so no migration may create an index on a column not there yet)."""
     store = open_store(database_url)
     store.close()
+    later_indexes = ("ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started",
+                     "ix_core_workflow_runs_schedule", "ux_core_workflow_runs_idempotency",
+                     "ix_core_workflow_runs_claim")  # fmt: skip
+    later_columns = ("source", "cancel_requested", "takeovers", "takeover_order", "lease_epoch",
+                     "first_step", "items_total", "idempotency_key", "priority")  # fmt: skip
     with raw_engine(database_url) as engine, engine.begin() as conn:
-        for name in ("ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started"):
+        for name in later_indexes:
             conn.exec_driver_sql(f"DROP INDEX {name}")
-        conn.exec_driver_sql("ALTER TABLE core_workflow_runs DROP COLUMN source")
+        for column in later_columns:
+            conn.exec_driver_sql(f"ALTER TABLE core_workflow_runs DROP COLUMN {column}")
+        conn.exec_driver_sql("ALTER TABLE core_workflow_steps DROP COLUMN log")
+        for table in (schedule_fires, schedules, alert_deliveries):
+            table.drop(conn)
         conn.execute(schema_version.update().values(version=1))
 
     store = open_store(database_url)
@@ -194,8 +211,8 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
         indexes = {i["name"] for i in inspector.get_indexes("core_workflow_runs")}
     finally:
         store.close()
-    assert "source" in columns
-    assert {"ix_core_workflow_runs_started", "ix_core_workflow_runs_status_started"} <= indexes
+    assert columns == {c.name for c in metadata.tables["core_workflow_runs"].columns}
+    assert {i.name for i in metadata.tables["core_workflow_runs"].indexes} <= indexes
     assert _versions(database_url) == [SCHEMA_VERSION]
 
 

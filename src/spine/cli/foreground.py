@@ -8,6 +8,7 @@ owner gone) and withdrawing the request, so that ``spine resume`` continues it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from spine.core.errors import RunNotFoundError
+from spine.core.errors import RunNotFoundError, SpineError
 
 if TYPE_CHECKING:
     from spine.orchestration import WorkflowResult, WorkflowRunner
@@ -39,7 +40,7 @@ def run_in_foreground(
             failure.append(exc)
 
     pressed = threading.Event()
-    asked = threading.Event()  # the run's row took the request
+    asked = threading.Event()  # the run's row took the request (or it could not be asked)
 
     def interrupted(signum: int, frame: object) -> None:
         if not pressed.is_set():
@@ -47,8 +48,8 @@ def run_in_foreground(
             print("\nstopping at the next step boundary; Ctrl-C again to exit at once "
                   "(the run stays resumable)", file=sys.stderr, flush=True)  # fmt: skip
             return
-        if asked.is_set():
-            _withdraw(runner, run_id)
+        # (Also when the first press's request may be committing right now.)
+        _withdraw(runner, run_id)
         print(f"exited; continue it with: spine resume {run_id}", file=sys.stderr, flush=True)
         os._exit(EXIT_INTERRUPTED)
 
@@ -63,6 +64,9 @@ def run_in_foreground(
                     runner.cancel(run_id)
                 except RunNotFoundError:
                     continue  # its row is not stored yet: ask again in a moment
+                except SpineError as exc:
+                    print(f"could not ask the run to stop ({exc}); Ctrl-C again to exit",
+                          file=sys.stderr, flush=True)  # fmt: skip
                 asked.set()
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -72,9 +76,12 @@ def run_in_foreground(
 
 
 def _withdraw(runner: WorkflowRunner, run_id: str) -> None:
-    """Take back this process's request to stop the run: it is left to resume."""
+    """Take back a request to stop the run, so that it is left to resume (a `spine
+    cancel` from elsewhere at the same moment is taken back too: the run is left as a
+    crash leaves it either way)."""
     from spine.commands import withdraw_cancel
     from spine.store import SqlStore
 
     if isinstance(runner.store, SqlStore):  # (the spine command's runners always have one)
-        withdraw_cancel(runner.store, run_id)
+        with contextlib.suppress(SpineError):  # exiting at once matters more
+            withdraw_cancel(runner.store, run_id)

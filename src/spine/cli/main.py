@@ -248,7 +248,9 @@ def cancel(ctx: click.Context, run_id: str) -> None:
     elif done.outcome is CancelOutcome.REQUESTED:
         click.echo(
             f"run {run_id}: it is executing; it stops as {WorkflowStatus.CANCELLED} at its "
-            "next step boundary (no further step starts)"
+            "next step boundary ("
+            + (f"step {done.in_flight} in flight finishes, " if done.in_flight else "")
+            + "no further step starts)"
         )
     else:
         click.echo(f"run {run_id} had already ended ({done.ended_as}); nothing to cancel")

@@ -108,11 +108,17 @@ def _inside_main_script_of_a_worker() -> bool:
 
 
 def _watch_parent(parent_pid: int) -> None:
-    """Worker process start: end when the process that made the pool is gone.
+    """Worker process start: end when the process that made the pool is gone, and leave
+    Ctrl-C to it.
 
     A runner killed with SIGKILL cannot stop its pool; without this its worker
-    processes would live on, idle, for ever.
+    processes would live on, idle, for ever. A terminal's Ctrl-C reaches the whole
+    process group: the runner's process decides what it means (``spine run`` stops the
+    run at a step boundary), so a worker must not die of it mid-item.
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:

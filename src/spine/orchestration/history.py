@@ -59,9 +59,11 @@ class JournalSink(Protocol):
 class HistoryStore(JournalSink, Protocol):
     """The durable history the runner writes through. All methods commit."""
 
-    def create_run(self, run: RunRecord) -> str:
+    def create_run(self, run: RunRecord, parent: Lease | None = None) -> str:
         """Store a new run's row; returns its id, or the id of the run of the same
-        workflow that already holds ``run.idempotency_key`` (then nothing is stored)."""
+        workflow that already holds ``run.idempotency_key`` (then nothing is stored).
+        ``parent``: the lease on the run whose map item it is, which must still hold
+        (else :class:`~spine.core.errors.LeaseLostError`)."""
         ...
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:

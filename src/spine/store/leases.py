@@ -37,8 +37,8 @@ class RunLeases:
         # it). A live run's request and count still stand.
         # Its old end is cleared too: a resumed run is live, with no end yet.
         cleared = {} if expected.status in LIVE_STATUSES else {
-            "cancel_requested": 0, "takeovers": 0, "completed_at": None, "error": None,
-            "error_category": None, "error_step": None}  # fmt: skip
+            "cancel_requested": 0, "takeovers": 0, "completed_at": None, "outputs": None,
+            "error": None, "error_category": None, "error_step": None}  # fmt: skip
         run_id = expected.run_id
         epoch = expected.lease_epoch + 1
         swap = (
@@ -82,7 +82,12 @@ class RunLeases:
             return
         renew = (
             update(runs)
-            .where(and_(runs.c.run_id.in_(list(run_ids)), runs.c.owner_id == owner.owner_id))
+            # (Not a run that ended meanwhile: its row is left as its end left it.)
+            .where(
+                runs.c.run_id.in_(list(run_ids)),
+                runs.c.owner_id == owner.owner_id,
+                runs.c.status.in_(sorted(LIVE_STATUSES)),
+            )
             .values(heartbeat_at=iso(now))
         )
         self.database.statement("renew leases", lambda conn: conn.execute(renew))

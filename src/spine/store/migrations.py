@@ -29,13 +29,21 @@ if TYPE_CHECKING:
     from spine.store.dialects import Dialect
 
 
+def _create_indexes(conn: Connection) -> None:
+    """Create the runs table's indexes that are missing and whose columns it has now: a
+    migration adds those its columns allow, a later one those its own columns do."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    for index in runs.indexes:
+        if {column.name for column in index.columns} <= columns:
+            index.create(conn, checkfirst=True)
+
+
 def _v2(conn: Connection) -> None:
     """Version 2: where the spine command loaded a run's workflow, and listing indexes."""
     columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
     if "source" not in columns:
         conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN source TEXT"))
-    for index in runs.indexes:
-        index.create(conn, checkfirst=True)
+    _create_indexes(conn)
 
 
 def _v3(conn: Connection) -> None:
@@ -56,8 +64,7 @@ def _v5(conn: Connection) -> None:
     """Version 5: schedules, what became of their due times, and runs by schedule."""
     schedules.create(conn, checkfirst=True)
     schedule_fires.create(conn, checkfirst=True)
-    for index in runs.indexes:
-        index.create(conn, checkfirst=True)
+    _create_indexes(conn)
 
 
 def _v6(conn: Connection) -> None:
@@ -97,8 +104,7 @@ def _v9(conn: Connection) -> None:
         conn.execute(
             text(f"ALTER TABLE {runs.name} ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
         )
-    for index in runs.indexes:
-        index.create(conn, checkfirst=True)
+    _create_indexes(conn)
 
 
 def _v10(conn: Connection) -> None:

@@ -56,6 +56,22 @@ _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
 
 
+def _hold(conn: Connection, item: RunRecord, lease: Lease, what: str) -> None:
+    """Make sure ``lease`` still holds the run whose map item ``item`` is, until the
+    transaction of ``conn`` commits; else ``LeaseLostError`` saying ``what`` ("... was")
+    not recorded. A no-op write that matches only while the lease holds: on PostgreSQL it
+    locks the map's run's row (a takeover waits for this commit); SQLite is locked whole.
+    """
+    parent = item.parent_run_id or ""
+    hold = (
+        update(runs)
+        .where(runs.c.run_id == parent, *held_by(lease.owner_id, lease.epoch))
+        .values(lease_epoch=runs.c.lease_epoch)
+    )
+    if conn.execute(hold).rowcount != 1:
+        raise LeaseLostError(parent, f"{what} not recorded")
+
+
 class SqlStore(RunLeases, Closing):
     """History in one SQL database; the schema is created or migrated on open.
 
@@ -100,9 +116,11 @@ class SqlStore(RunLeases, Closing):
 
     # -- writing ----------------------------------------------------------------
 
-    def create_run(self, run: RunRecord) -> str:
+    def create_run(self, run: RunRecord, parent: Lease | None = None) -> str:
         """Store a new run's row; returns its id, or, when another run of the workflow
-        holds ``run.idempotency_key``, that run's id (and stores nothing)."""
+        holds ``run.idempotency_key``, that run's id (and stores nothing). ``parent``:
+        the lease on the run whose map item it is, which must still hold (else
+        ``LeaseLostError``: a map's holder that lost its run starts no item)."""
         values = new_run_values(run)
         # (SQLAlchemy counts an INSERT's rows only when asked.)
         insert = self._dialect.insert_new(runs).values(**values)
@@ -120,6 +138,8 @@ class SqlStore(RunLeases, Closing):
                  runs.c.idempotency_key == run.idempotency_key)  # fmt: skip
 
         def record(conn: Connection) -> str:
+            if parent is not None:
+                _hold(conn, run, parent, f"item {run.item_index} of map {run.parent_step!r} was")
             if conn.execute(insert).rowcount == 1:
                 return run.run_id
             if run.idempotency_key is not None:
@@ -238,21 +258,9 @@ class SqlStore(RunLeases, Closing):
         first = items[0].run
         insert_new = self._dialect.insert_new
 
-        parent = first.parent_run_id or ""
-        # A no-op write that matches only while the lease holds: on PostgreSQL it locks
-        # the map's run's row (a takeover waits for this commit), SQLite is locked whole.
-        hold = (
-            None
-            if lease is None
-            else update(runs)
-            .where(runs.c.run_id == parent, *held_by(lease.owner_id, lease.epoch))
-            .values(lease_epoch=runs.c.lease_epoch)
-        )
-
         def save(conn: Connection) -> None:
-            if hold is not None and conn.execute(hold).rowcount != 1:
-                raise LeaseLostError(parent, f"the items of map {first.parent_step!r} were "
-                                     "not recorded")  # fmt: skip
+            if lease is not None:
+                _hold(conn, first, lease, f"the items of map {first.parent_step!r} were")
             if new:
                 conn.execute(insert_new(runs), new)
             for item in items:

@@ -4,7 +4,8 @@ Nothing a step does escapes as an exception: a raised exception, a malformed ret
 value or a missing pipeline becomes a failed ``StepResult`` whose error names the
 workflow and the step (the traceback goes into the attempt's log). Only
 ``KeyboardInterrupt``, ``SystemExit`` and a run's suspension or cancellation pass
-through (see ``spine.core.errors.FATAL_EXCEPTIONS``). What the attempt writes with
+through (see ``spine.core.errors.FATAL_EXCEPTIONS``), and a lost lease (the run was
+taken over: it is let go, see ``engine/runs.py``). What the attempt writes with
 ``print()`` or ``logging`` is captured into its log (:mod:`spine.execution.capture`).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from spine.core.errors import FATAL_EXCEPTIONS, describe_exception
+from spine.core.errors import FATAL_EXCEPTIONS, LeaseLostError, describe_exception
 from spine.core.records import LogLine
 from spine.execution.capture import Attempt, begin, end, record_exception
 from spine.execution.context import StepLineage, enter_step, leave_step
@@ -51,7 +52,10 @@ KINDS: dict[str, Kind] = {
     StepType.MAP: map_step.run,
 }
 
-_PASS_THROUGH: tuple[type[BaseException], ...] = (*FATAL_EXCEPTIONS, Suspended, Cancelled)
+# (A lost lease is the run's, not the step's: the run lets go, the step did not fail.)
+_PASS_THROUGH: tuple[type[BaseException], ...] = (
+    *FATAL_EXCEPTIONS, Suspended, Cancelled, LeaseLostError,
+)  # fmt: skip
 
 
 def perform(

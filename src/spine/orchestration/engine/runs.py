@@ -148,6 +148,7 @@ class Runs:
         ``params`` field says which of its params the row keeps)."""
         if "params" not in fields:  # (not setdefault: an item's full params can be large)
             fields["params"] = json_ready(ctx.params)
+        fields.setdefault("first_step", plan.steps[0].name if plan.steps else None)
         return RunRecord(
             run_id=ctx.run_id,
             workflow_name=workflow.name,
@@ -159,7 +160,6 @@ class Runs:
             dry_run=self.settings.dry_run,
             total_steps=len(plan.steps),
             source=self.settings.source,
-            first_step=plan.steps[0].name if plan.steps else None,
             **fields,
         )
 
@@ -181,7 +181,9 @@ class Runs:
             WorkflowStatus.RUNNING,
             owner=self.owner,
             heartbeat_at=self.settings.clock.time(),
-            idempotency_key=idempotency_key,
+            first_step=state.step_name(),
+            # A dry run neither takes a key nor answers with the run holding it.
+            idempotency_key=None if self.settings.dry_run else idempotency_key,
         )
         try:
             return self.held(workflow, state, store, self._create(store, record), clear=True)
@@ -192,11 +194,14 @@ class Runs:
                            f"{idempotency_key!r}; nothing was executed")  # fmt: skip
             return result
 
-    def _create(self, store: HistoryStore, record: RunRecord) -> Callable[[], Lease]:
-        """What takes a new run held by this runner: storing its row."""
+    def _create(
+        self, store: HistoryStore, record: RunRecord, parent: Lease | None = None
+    ) -> Callable[[], Lease]:
+        """What takes a new run held by this runner: storing its row (a map item's only
+        while ``parent``, its map's run's lease, holds)."""
 
         def create() -> Lease:
-            stored_as = store.create_run(record)
+            stored_as = store.create_run(record, parent)
             if stored_as != record.run_id:
                 raise _KeyTaken(stored_as)
             return Lease(self.owner.owner_id, record.lease_epoch)
@@ -445,9 +450,10 @@ class Runs:
         key: str,
         index: int,
         own_params: Mapping[str, Any],
+        lease: Lease | None = None,
     ) -> WorkflowResult:
         """Run one new map item; items always sleep through their waits (their map
-        step waits for them)."""
+        step waits for them). ``lease``: its map's run's, which must still hold."""
         plan = plan_for(workflow)
         state = RunState(plan, ctx, block=True)
         store = self.store
@@ -455,7 +461,8 @@ class Runs:
             return self.run(workflow, state, None)
         record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        return self.held(workflow, state, store, self._create(store, record), clear=True)
+        take = self._create(store, record, lease)
+        return self.held(workflow, state, store, take, clear=True)
 
     def item_record(
         self,

@@ -169,9 +169,11 @@ class ChildRuns(Protocol):
         key: str,
         index: int,
         own_params: Mapping[str, Any],
+        lease: Lease | None = None,
     ) -> WorkflowResult:
         """Run a new item; its row keeps ``own_params`` (the params it adds to its map's,
-        which ``ctx`` holds beneath them)."""
+        which ``ctx`` holds beneath them), stored only while ``lease`` (its map's run's)
+        holds."""
 
     def continue_item(
         self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]

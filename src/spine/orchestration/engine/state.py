@@ -189,6 +189,8 @@ def replay(stored: StoredRun, plan: Plan, base_params: Mapping[str, Any] | None 
     state = RunState(plan, ctx)
     rows = stored.steps
     if not rows:
+        # Not a step yet recorded: it starts where it started (``start_from``).
+        state.position = plan.index.get(run.first_step or "", 0)
         return state
     last = rows[-1]
     stopped = _stopped_the_run(plan, last)

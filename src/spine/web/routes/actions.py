@@ -47,7 +47,10 @@ def api_cancel(store: Store, run_id: str) -> JSONResponse:
              "detail": f"run {run_id} had already ended ({done.ended_as}); nothing to cancel"},
             status_code=409,
         )  # fmt: skip
-    return JSONResponse({"run_id": run_id, "outcome": done.outcome})
+    answer: dict[str, Any] = {"run_id": run_id, "outcome": done.outcome}
+    if done.outcome is CancelOutcome.REQUESTED:
+        answer["in_flight"] = done.in_flight  # the last step that may still start
+    return JSONResponse(answer)
 
 
 @router.post("/api/runs/{run_id}/resume", status_code=202, responses={404: {}, 409: {}})

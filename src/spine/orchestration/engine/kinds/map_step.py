@@ -126,6 +126,9 @@ def run(
         remote = RemoteMap(services, where, item_workflow, key, concurrency)
         return remote.outcome(items, earlier, child_context, parent, base_params)
 
+    # Each new item's row goes in only while the map's run is still this holder's.
+    lease = None if services.journal is None else services.journal.lease
+
     def run_item(index: int, item: Any) -> WorkflowResult:
         record = earlier.get(index)
         if record is not None:
@@ -134,7 +137,7 @@ def run(
         # often hold the whole list of items) per item.
         child = child_context(index, item, base_params)
         own = {item_param: item, "item_index": index}
-        return children.run_item(item_workflow, child, parent, key, index, own)
+        return children.run_item(item_workflow, child, parent, key, index, own, lease)
 
     workers = min(concurrency, len(items))
     # With history, the map's run is asked before each item whether it must stop.

@@ -117,7 +117,9 @@ def in_flight(store: SqlStore, stored: StoredRun) -> InFlight | None:
     else:
         last = stored.steps[-1]
         if last.will_retry:
-            step = InFlight(last.step_name, last.step_order, last.attempt + 1, last.completed_at)
+            # Its next attempt starts when the retry delay (the run's wake-up) ends.
+            begins = run.wake_at if run.wake_at is not None else last.completed_at
+            step = InFlight(last.step_name, last.step_order, last.attempt + 1, begins)
         elif last.next_step is None:
             # Its last row ended the run, which is running again: resumed by hand, at
             # that step when it failed there (a cancelled run goes on after it).

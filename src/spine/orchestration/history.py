@@ -51,8 +51,9 @@ class JournalSink(Protocol):
         :class:`~spine.core.errors.LeaseLostError` when it no longer holds the run."""
         ...
 
-    def release(self, run_id: str, lease: Lease) -> None:
-        """Give up ``lease`` (nothing, if it no longer holds the run)."""
+    def release(self, run_id: str, lease: Lease, status: str | None = None) -> None:
+        """Give up ``lease`` (nothing, if it no longer holds the run), setting the run's
+        ``status`` in the same write when given."""
         ...
 
 

@@ -117,12 +117,15 @@ class RunLeases:
         )
         return in_a_row
 
-    def release(self, run_id: str, lease: Lease) -> None:
-        """Give the run's lease up (nothing, if ``lease`` no longer holds it)."""
+    def release(self, run_id: str, lease: Lease, status: str | None = None) -> None:
+        """Give the run's lease up (nothing, if ``lease`` no longer holds it); with
+        ``status``, set it in the same statement (a run given back to the queue is
+        ``PENDING`` and unowned at once: no other claim can slip in between)."""
+        status_value = {} if status is None else {"status": status}
         release = (
             update(runs)
             .where(runs.c.run_id == run_id, *held_by(lease.owner_id, lease.epoch))
-            .values(**owner_values(None, None))
+            .values(**owner_values(None, None), **status_value)
         )
         self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
 

@@ -59,7 +59,7 @@ class _Capture:
     def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
         return False
 
-    def release(self, run_id: str, lease: Lease) -> None:
+    def release(self, run_id: str, lease: Lease, status: str | None = None) -> None:
         """Nothing holds a lease on a captured item."""
 
 

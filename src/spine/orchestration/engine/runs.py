@@ -314,8 +314,7 @@ class Runs:
         except WorkflowError as exc:
             # Its version is not registered here: give it back for a runner that has it.
             logger.error("run %s left pending: %s", run.run_id, exc)
-            store.set_status(run.run_id, WorkflowStatus.PENDING, lease=lease)
-            store.release(run.run_id, lease)
+            store.release(run.run_id, lease, WorkflowStatus.PENDING)
             return None
         plan = plan_for(workflow)
         fresh = StoredRun(run=run, steps=[])

@@ -148,7 +148,9 @@ def _schedule(ids: list[str]) -> list[tuple[str, str, float]]:
     return [
         (run_id, "go", rng.uniform(0, SPREAD))
         if run_id in anytime
-        else (run_id, "s0", rng.uniform(0, RUN_SECONDS))
+        # (In the first half of its execution: the command takes a while to land, the
+        # more so on a loaded machine, and a cancel that lands late is only a refusal.)
+        else (run_id, "s0", rng.uniform(0, RUN_SECONDS / 2))
         for run_id in ids
     ]
 
@@ -273,7 +275,7 @@ def test_spine_cancel_stops_runs_that_workers_execute(postgres_url: str, tmp_pat
     # recorded the step before, a moment ahead of the request.
     assert not late, json.dumps(late, indent=1)
     # Not vacuous: many cancels reached runs that a worker was executing.
-    assert kinds["requested, executing"] >= 10, kinds
+    assert kinds["requested, executing"] >= 5, kinds
     assert kinds["cancelled now"] + kinds["refused"] > 0, kinds
     assert alive == [True, True], errors[-3000:]
     assert exits == [0, 0], errors[-3000:]

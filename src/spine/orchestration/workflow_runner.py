@@ -340,13 +340,14 @@ class WorkflowRunner:
         from_step: str,
         params: Mapping[str, Any] | None = None,
         *,
+        workflow: Workflow | None = None,
         force: bool = False,
         triggered_by: str = "manual",
     ) -> str:
         """:meth:`fork`, queued: store the fork ``PENDING`` (its copied rows with it) and
-        return its id at once; a worker claims it and executes it from ``from_step``.
-        The run's workflow must be registered, as for :meth:`submit`."""
-        return queue_fork(self._runs, run_id, from_step, params, force=force,
+        return its id at once; a worker that knows the workflow (registered by name, as
+        for :meth:`submit`) claims it and executes it from ``from_step``."""
+        return queue_fork(self._runs, run_id, from_step, params, workflow, force=force,
                           triggered_by=triggered_by)  # fmt: skip
 
     def cancel(self, run_id: str) -> str:

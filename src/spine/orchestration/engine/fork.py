@@ -67,13 +67,14 @@ def queue_fork(
     run_id: str,
     from_step: str,
     params: Mapping[str, Any] | None,
+    workflow: Workflow | None,
     *,
     force: bool = False,
     triggered_by: str = "manual",
 ) -> str:
     """Fork run ``run_id`` at ``from_step`` as a ``PENDING`` run a worker claims and
     continues from its copied rows; returns its id."""
-    fork = prepare_fork(runs, run_id, from_step, params, None, force=force,
+    fork = prepare_fork(runs, run_id, from_step, params, workflow, force=force,
                         status=WorkflowStatus.PENDING, triggered_by=triggered_by)  # fmt: skip
     return runs.require_store("fork").create_run(fork.new.run, rows=fork.new.steps)
 

@@ -1,6 +1,7 @@
 """Forking a run from a step (``runner.fork``, ``runner.submit_fork``): the steps before it
-reused as recorded, the rest executed with new params, the original untouched; on
-SQLite and PostgreSQL."""
+reused as recorded, the rest executed with new params, the original untouched. What the
+store does (the copied rows, the claim of a queued fork, pruning) on SQLite and
+PostgreSQL; the engine's rules on SQLite."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from spine.core.errors import DefinitionMismatchError, RunNotFoundError, WorkflowValidationError
+from spine.core.errors import (
+    DefinitionMismatchError,
+    RunNotFoundError,
+    WorkflowError,
+    WorkflowValidationError,
+)
 from spine.orchestration import (
     Step,
     StepResult,
@@ -94,11 +100,11 @@ def test_a_fork_reuses_the_steps_before_its_step_and_executes_the_rest_with_new_
 
 
 def test_a_failed_run_forked_from_its_failed_step_with_fixed_params_completes(
-    database_url: str, make_runner: MakeRunner
+    sqlite_url: str, make_runner: MakeRunner
 ) -> None:
     etl = Etl()
     register_workflow(etl.workflow())
-    runner = make_runner(database_url=database_url)
+    runner = make_runner(database_url=sqlite_url)
     failed = runner.execute(etl.workflow(), params={"factor": -1})
     assert failed.status == WorkflowStatus.FAILED
     store = store_of(runner)
@@ -188,7 +194,7 @@ def test_a_changed_workflow_is_refused_unless_forced(
 
 
 def test_a_fork_after_a_map_step_reuses_its_output_without_its_items(
-    database_url: str, make_runner: MakeRunner
+    sqlite_url: str, make_runner: MakeRunner
 ) -> None:
     items: list[int] = []
 
@@ -204,7 +210,7 @@ def test_a_fork_after_a_map_step_reuses_its_output_without_its_items(
         Step.map("fan", "numbers", Workflow("fork.square", [Step.lambda_("square", square)])),
         Step.lambda_("total", total),
     ])  # fmt: skip
-    runner = make_runner(database_url=database_url)
+    runner = make_runner(database_url=sqlite_url)
     original = runner.execute(workflow, params={"numbers": [1, 2, 3], "bonus": 0})
     assert original.context.get_output("total") == {"total": 14}
     store = store_of(runner)
@@ -215,7 +221,10 @@ def test_a_fork_after_a_map_step_reuses_its_output_without_its_items(
     assert sorted(items) == [1, 2, 3]  # no item ran again
     assert fork.context.get_output("fan") == original.context.get_output("fan")
     assert store.list_runs(parent=fork.run_id, top_level=False) == []
-    assert len(store.list_runs(parent=original.run_id, top_level=False)) == 3
+    item = store.list_runs(parent=original.run_id, top_level=False)
+    assert len(item) == 3
+    with pytest.raises(WorkflowError, match="fork that run"):  # an item's params are partial
+        runner.fork(item[0].run_id, "square", workflow=workflow.steps[0].iterator_workflow)
 
 
 def test_a_queued_fork_is_continued_by_a_worker_from_its_copied_rows(

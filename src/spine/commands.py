@@ -127,7 +127,9 @@ def in_flight(store: SqlStore, stored: StoredRun) -> InFlight | None:
                 return None
             step = InFlight(last.step_name, last.step_order, last.attempt + 1, None)
         else:
-            step = InFlight(last.next_step, last.step_order + 1, 1, last.completed_at)
+            # (A fork's last row may be one it copied, older than the fork itself.)
+            begins = max(last.completed_at, run.started_at)
+            step = InFlight(last.next_step, last.step_order + 1, 1, begins)
     counts = store.item_counts(run.run_id, f"{step.step_name}#{step.step_order}")
     if not counts:
         return step
@@ -394,6 +396,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "error_category": run.error_category,
         "parent_run_id": run.parent_run_id,
+        "forked_from": run.forked_from,
         "triggered_by": run.triggered_by,
         "schedule_id": run.schedule_id,
         "wake_at": when(run.wake_at),

@@ -193,7 +193,8 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
                      "ix_core_workflow_runs_schedule", "ux_core_workflow_runs_idempotency",
                      "ix_core_workflow_runs_claim")  # fmt: skip
     later_columns = ("source", "cancel_requested", "takeovers", "takeover_order", "lease_epoch",
-                     "first_step", "items_total", "idempotency_key", "priority")  # fmt: skip
+                     "first_step", "items_total", "idempotency_key", "priority",
+                     "forked_from")  # fmt: skip
     with raw_engine(database_url) as engine, engine.begin() as conn:
         for name in later_indexes:
             conn.exec_driver_sql(f"DROP INDEX {name}")
@@ -220,13 +221,15 @@ _RUNS, _STEPS = "core_workflow_runs", "core_workflow_steps"
 _SINCE_7 = [(_RUNS, "first_step"), (_RUNS, "items_total")]
 _SINCE_8 = [(_RUNS, "idempotency_key"), (_RUNS, "priority")]
 _SINCE_9 = [(_STEPS, "log")]
+_SINCE_10 = [(_RUNS, "forked_from")]
 ADDED_SINCE = {
     5: [(_RUNS, "takeovers"), (_RUNS, "takeover_order"), (_RUNS, "lease_epoch"),
-        *_SINCE_7, *_SINCE_8, *_SINCE_9],
-    6: [(_RUNS, "lease_epoch"), *_SINCE_7, *_SINCE_8, *_SINCE_9],
-    7: [*_SINCE_7, *_SINCE_8, *_SINCE_9],
-    8: [*_SINCE_8, *_SINCE_9],
-    9: _SINCE_9,
+        *_SINCE_7, *_SINCE_8, *_SINCE_9, *_SINCE_10],
+    6: [(_RUNS, "lease_epoch"), *_SINCE_7, *_SINCE_8, *_SINCE_9, *_SINCE_10],
+    7: [*_SINCE_7, *_SINCE_8, *_SINCE_9, *_SINCE_10],
+    8: [*_SINCE_8, *_SINCE_9, *_SINCE_10],
+    9: [*_SINCE_9, *_SINCE_10],
+    10: _SINCE_10,
 }  # fmt: skip
 """The (table, column)s each older version lacks."""
 
@@ -236,9 +239,9 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     database_url: str, make_runner: MakeRunner, version: int
 ) -> None:
     """Version 5 had no takeover columns, version 6 no lease epoch, version 7 no first
-    step or map size, version 8 no idempotency key or priority, version 9 no step logs:
-    their runs load, and one of them is resumed (its claim raises the epoch the migration
-    added, and its new attempt's log is stored)."""
+    step or map size, version 8 no idempotency key or priority, version 9 no step logs,
+    version 10 no forked_from: their runs load, one of them is resumed (its claim raises
+    the epoch the migration added, and its new attempt's log is stored) and one forked."""
     attempts = {"n": 0}
 
     def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
@@ -277,3 +280,8 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     assert store.load_run(failed.run_id).run.lease_epoch == 1  # taken once, by the resume
     last = store.load_run(failed.run_id).steps[-1]
     assert [text for _, _, text in last.log] == ["loaded on attempt 2"]
+    # A run stored before version 11 is forked like any (the column the migration added).
+    assert store.load_run(done.run_id).run.forked_from is None
+    fork = again.fork(done.run_id, "double", workflow=_workflow())
+    assert fork.context.get_output("double", "value") == 42
+    assert store.load_run(fork.run_id).run.forked_from == done.run_id

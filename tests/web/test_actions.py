@@ -1,5 +1,6 @@
-"""Acting through the API: start, cancel and resume runs, with the token on and off.
-Started and resumed runs are queued; a runner standing in for the worker executes them."""
+"""Acting through the API: start, cancel, resume and fork runs, with the token on and off.
+Started, resumed and forked runs are queued; a runner standing in for the worker executes
+them."""
 
 from __future__ import annotations
 
@@ -193,6 +194,44 @@ def test_a_cancelled_run_resumes_through_the_queue(api: Api) -> None:
     assert api.client.post(f"/api/runs/{run_id}/resume").status_code == 202
     [result] = api.worker.run_pending()
     assert (result.run_id, result.status) == (run_id, WorkflowStatus.COMPLETED)
+
+
+def test_a_fork_is_queued_and_continued_from_the_copied_steps(api: Api) -> None:
+    CALLS["broken"] = 1
+    run_id = api.client.post("/api/workflows/act.flow/runs", json={"params": {"n": 5}})
+    run_id = run_id.json()["run_id"]
+    api.worker.run_pending()
+    CALLS["broken"] = 0
+
+    forked = api.client.post(f"/api/runs/{run_id}/fork",
+                             json={"from_step": "check", "params": {"m": 1}})  # fmt: skip
+
+    assert forked.status_code == 202
+    fork_id = forked.json()["run_id"]
+    assert forked.json() == {"run_id": fork_id, "status": "PENDING"}
+    queued = api.run(fork_id)
+    assert (queued["forked_from"], queued["triggered_by"]) == (run_id, "api")
+    assert queued["params"] == {"n": 5, "m": 1}
+    [result] = api.worker.run_pending()
+    assert (result.run_id, result.status) == (fork_id, WorkflowStatus.COMPLETED)
+    assert CALLS["count"] == 1  # the copied step did not run again
+    assert api.run(run_id)["status"] == "FAILED"  # the original is untouched
+    page = api.client.get(f"/runs/{fork_id}")
+    assert f'id="forked-from" href="/runs/{run_id}"' in page.text
+    assert 'id="fork-run"' in api.client.get(f"/runs/{run_id}").text
+
+
+def test_a_fork_refuses_unknown_runs_and_steps_off_its_path(api: Api) -> None:
+    run_id = api.client.post("/api/workflows/act.flow/runs", json={}).json()["run_id"]
+    api.worker.run_pending()
+    fork = f"/api/runs/{run_id}/fork"
+    assert api.client.post("/api/runs/nope/fork", json={"from_step": "check"}).status_code == 404
+    off_path = api.client.post(fork, json={"from_step": "nowhere"})
+    assert off_path.status_code == 422
+    assert "count, check" in off_path.json()["detail"]
+    assert api.client.post(fork, json={"from_step": "check", "params": [1]}).status_code == 422
+    assert api.client.post(fork, json={}).status_code == 422
+    assert [r["run_id"] for r in api.client.get("/api/runs").json()] == [run_id]
 
 
 def test_workflow_names_with_a_slash_open_their_page_and_routes(api: Api) -> None:

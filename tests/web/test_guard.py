@@ -81,7 +81,8 @@ def test_without_the_token_pages_send_to_the_login_page(guarded: TestClient, pat
     ("method", "path"),
     [("GET", "/api/runs"), ("GET", "/api/runs/x"), ("GET", "/openapi.json"),
      ("GET", "/api/schedules"), ("POST", START), ("POST", "/api/runs/x/cancel"),
-     ("POST", "/api/runs/x/resume"), ("POST", "/logout"), ("POST", "/")],
+     ("POST", "/api/runs/x/resume"), ("POST", "/api/runs/x/fork"), ("POST", "/logout"),
+     ("POST", "/")],
 )  # fmt: skip
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), bearer(TOKEN, "Basic"),
                                      {"Authorization": TOKEN}, bearer("")])  # fmt: skip

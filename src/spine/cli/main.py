@@ -24,13 +24,13 @@ from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
-from spine.cli.values import params_options
+from spine.cli.values import param_options, params_options
 from spine.cli.working import working
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.core.records import RunRecord
-    from spine.orchestration import StepExecution, WorkflowResult
+    from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
 
 EXIT_FAILED = 1
 
@@ -137,14 +137,13 @@ def run(
     second Ctrl-C exits at once and leaves it for `spine resume`."""
     from spine.cli.foreground import EXIT_INTERRUPTED, run_in_foreground
     from spine.cli.loading import load_workflow
-    from spine.cli.values import parse_pairs, read_params_file
+    from spine.cli.values import given_params, parse_pairs
     from spine.orchestration import WorkflowContext
 
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     workflow, source = load_workflow(target)
     warn_if_no_channel(alert_on)
-    values = read_params_file(params_file) if params_file else {}
-    values.update(parse_pairs(params, "-p"))
+    values = given_params(params, params_file)
     console = make_console()
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
@@ -173,17 +172,35 @@ def run(
             sys.exit(EXIT_INTERRUPTED)
 
 
+def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--app``, ``--workflow`` and ``--force``: where the workflow of a stored run is
+    found (``spine resume``, ``spine fork``)."""
+    command = click.option("--force", is_flag=True,
+                           help="Go on even if the workflow's steps changed.")(command)  # fmt: skip
+    command = click.option("--workflow", "target", metavar="TARGET",
+                           help="Where to load the workflow from.")(command)  # fmt: skip
+    return click.option("--app", "apps", multiple=True, metavar="MODULE",
+                        help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
+
+
+def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
+    """The workflow of stored run ``run_id`` from ``target``, else where `spine run`
+    loaded it when it is not registered (``None``: the registered one)."""
+    from spine.cli.loading import load_workflow
+    from spine.orchestration.registry import default_workflow_registry
+
+    assert runner.store is not None  # (the spine command's runners always have one)
+    run_record = runner.store.load_run(run_id).run
+    if target:
+        return load_workflow(target)[0]
+    if run_record.workflow_name not in default_workflow_registry and run_record.source:
+        return load_workflow(run_record.source)[0]
+    return None
+
+
 @cli.command()
 @click.argument("run_id")
-@click.option(
-    "--app",
-    "apps",
-    multiple=True,
-    metavar="MODULE",
-    help="Import MODULE first (it registers workflows).",
-)
-@click.option("--workflow", "target", metavar="TARGET", help="Where to load the workflow from.")
-@click.option("--force", is_flag=True, help="Resume even if the workflow's steps changed.")
+@_stored_run_options
 @click.option(
     "--queue",
     "queued",
@@ -202,8 +219,7 @@ def resume(
     as_json: bool,
 ) -> None:
     """Continue the stored run RUN_ID from where it stopped."""
-    from spine.cli.loading import import_apps, load_workflow
-    from spine.orchestration.registry import default_workflow_registry
+    from spine.cli.loading import import_apps
 
     if queued:
         _requeue(ctx, run_id)
@@ -211,15 +227,65 @@ def resume(
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else _progress(console)) as runner:
-        assert runner.store is not None
-        run_record = runner.store.load_run(run_id).run
-        workflow = None
-        if target:
-            workflow = load_workflow(target)[0]
-        elif run_record.workflow_name not in default_workflow_registry and run_record.source:
-            workflow = load_workflow(run_record.source)[0]
+        workflow = _stored_workflow(runner, run_id, target)
         result = runner.resume(run_id, workflow, force=force)
         _finish(result, as_json, console)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--from",
+    "from_step",
+    required=True,
+    metavar="STEP",
+    help="The first step to execute; the run's recorded steps before it are reused.",
+)
+@param_options
+@_stored_run_options
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Store the new run PENDING for the workers (spine worker, spine ui) instead.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def fork(
+    ctx: click.Context,
+    run_id: str,
+    from_step: str,
+    params: tuple[str, ...],
+    params_file: str | None,
+    apps: tuple[str, ...],
+    target: str | None,
+    force: bool,
+    queued: bool,
+    as_json: bool,
+) -> None:
+    """Start a new run from the stored run RUN_ID's step STEP: the steps before it are
+    not run again (their recorded outputs are reused), the rest run with the params
+    given over RUN_ID's. RUN_ID is left as it is."""
+    from spine.cli.loading import import_apps
+    from spine.cli.render import print_json
+    from spine.cli.values import given_params
+
+    values = given_params(params, params_file)
+    import_apps(apps)
+    console = make_console()
+    on_step = None if as_json or queued else _progress(console)
+    with open_runner(ctx, on_step=on_step) as runner:
+        workflow = _stored_workflow(runner, run_id, target)
+        if not queued:
+            result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)
+            _finish(result, as_json, console)
+            return
+        fork_id = runner.submit_fork(run_id, from_step, values, workflow=workflow, force=force)
+    if as_json:
+        print_json({"run_id": fork_id, "status": WorkflowStatus.PENDING})
+    else:
+        click.echo(f"run {fork_id}: {WorkflowStatus.PENDING}; a worker executes it from step "
+                   f"{from_step}")  # fmt: skip
 
 
 def _requeue(ctx: click.Context, run_id: str) -> None:

@@ -88,6 +88,8 @@ def run_detail(detail: RunDetail) -> list[Any]:
         f"status {styled(run.status)}  started {when(run.started_at)}  {ms(run_duration(run))}",
         f"params {escape(short(dict(run.params), 100))}  triggered by {escape(trigger(run))}",
     ]
+    if run.forked_from is not None:
+        lines.append(f"forked from run {run.forked_from}")
     if run.owner is not None and detail.owner_alive is not None:
         state = "alive" if detail.owner_alive else "[red]not answering[/red] (recoverable)"
         lines.append(f"owner process {run.owner.pid} on {escape(run.owner.host)}: {state}")

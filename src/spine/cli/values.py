@@ -50,9 +50,21 @@ def parse_duration(text: str, option: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def given_params(pairs: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
+    """The params of ``--params-file`` with those of ``-p`` over them."""
+    values = read_params_file(params_file) if params_file else {}
+    values.update(parse_pairs(pairs, "-p"))
+    return values
+
+
 def params_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``-p KEY=VALUE``, ``--params-file`` and ``--partition``: what a run is given."""
     command = click.option("--partition", "partition", multiple=True, metavar="KEY=VALUE")(command)
+    return param_options(command)
+
+
+def param_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-p KEY=VALUE`` and ``--params-file`` (read with :func:`given_params`)."""
     command = click.option(
         "--params-file", type=click.Path(dir_okay=False), help="A JSON object of params."
     )(command)

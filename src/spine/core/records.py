@@ -103,6 +103,8 @@ class RunRecord:
     """At most one run of a workflow holds a key (a unique constraint in the store)."""
     priority: int = 0
     """Workers claim submitted runs of higher priority first, oldest first within one."""
+    forked_from: str | None = None
+    """The run whose first steps this one copied (``runner.fork``); not a map's item."""
 
 
 @dataclass(slots=True)

@@ -60,11 +60,14 @@ class JournalSink(Protocol):
 class HistoryStore(JournalSink, Protocol):
     """The durable history the runner writes through. All methods commit."""
 
-    def create_run(self, run: RunRecord, parent: Lease | None = None) -> str:
+    def create_run(
+        self, run: RunRecord, parent: Lease | None = None, rows: Sequence[StepRecord] = ()
+    ) -> str:
         """Store a new run's row; returns its id, or the id of the run of the same
         workflow that already holds ``run.idempotency_key`` (then nothing is stored).
         ``parent``: the lease on the run whose map item it is, which must still hold
-        (else :class:`~spine.core.errors.LeaseLostError`)."""
+        (else :class:`~spine.core.errors.LeaseLostError`). ``rows``: the step rows it
+        starts with (a fork's), stored in the same transaction as its row."""
         ...
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:

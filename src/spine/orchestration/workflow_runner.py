@@ -21,6 +21,7 @@ from spine.execution.capture import DEFAULT_LIMIT
 from spine.execution.executors import Executor, executor_for
 from spine.execution.runnable import Runnable
 from spine.framework.dispatcher import Dispatcher
+from spine.orchestration.engine.fork import execute_fork, queue_fork
 from spine.orchestration.engine.runs import RemoteItems, Runs, initial_context
 from spine.orchestration.engine.settings import RunSettings, Setting
 from spine.orchestration.engine.state import RunState
@@ -311,6 +312,43 @@ class WorkflowRunner:
         completed run is left as it is: the result says so and nothing runs.
         """
         return self._runs.resume(run_id, workflow, force=force)
+
+    def fork(
+        self,
+        run_id: str,
+        from_step: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        workflow: Workflow | None = None,
+        force: bool = False,
+    ) -> WorkflowResult:
+        """Execute a new run that reuses stored run ``run_id``'s recorded outputs of the
+        steps before ``from_step`` on the path it took, and executes from ``from_step``
+        on, with ``params`` merged over the original's (its partition kept).
+
+        The new run records ``forked_from=run_id`` and is resumed, listed and pruned as
+        any run; the original is only read. ``from_step`` must be a step the original
+        executed, or the workflow's first step
+        (:class:`~spine.core.errors.WorkflowValidationError` naming ``from_step``);
+        ``workflow`` and ``force`` are as for :meth:`resume`.
+        """
+        return execute_fork(self._runs, run_id, from_step, params, workflow, force=force)
+
+    def submit_fork(
+        self,
+        run_id: str,
+        from_step: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        workflow: Workflow | None = None,
+        force: bool = False,
+        triggered_by: str = "manual",
+    ) -> str:
+        """:meth:`fork`, queued: store the fork ``PENDING`` (its copied rows with it) and
+        return its id at once; a worker that knows the workflow (registered by name, as
+        for :meth:`submit`) claims it and executes it from ``from_step``."""
+        return queue_fork(self._runs, run_id, from_step, params, workflow, force=force,
+                          triggered_by=triggered_by)  # fmt: skip
 
     def cancel(self, run_id: str) -> str:
         """Cancel a stored run. Returns ``"cancelled"`` (nothing executed it: it was

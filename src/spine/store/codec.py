@@ -57,6 +57,7 @@ def new_run_values(run: RunRecord) -> dict[str, Any]:
         "first_step": run.first_step,
         "idempotency_key": run.idempotency_key,
         "priority": run.priority,
+        "forked_from": run.forked_from,
     }
 
 
@@ -207,6 +208,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         duration=None if row.duration_ms is None else row.duration_ms / 1000,
         idempotency_key=row.idempotency_key,
         priority=row.priority or 0,
+        forked_from=row.forked_from,
     )
 
 

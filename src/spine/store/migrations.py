@@ -114,8 +114,15 @@ def _v10(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {steps.name} ADD COLUMN log TEXT"))
 
 
+def _v11(conn: Connection) -> None:
+    """Version 11: the run a forked run was forked from."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "forked_from" not in columns:
+        conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN forked_from TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10,
+    2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

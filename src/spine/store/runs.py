@@ -116,12 +116,16 @@ class SqlStore(RunLeases, Closing):
 
     # -- writing ----------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, parent: Lease | None = None) -> str:
+    def create_run(
+        self, run: RunRecord, parent: Lease | None = None, rows: Sequence[StepRecord] = ()
+    ) -> str:
         """Store a new run's row; returns its id, or, when another run of the workflow
         holds ``run.idempotency_key``, that run's id (and stores nothing). ``parent``:
         the lease on the run whose map item it is, which must still hold (else
-        ``LeaseLostError``: a map's holder that lost its run starts no item)."""
+        ``LeaseLostError``: a map's holder that lost its run starts no item). ``rows``:
+        step rows it starts with (a fork's, copied), stored in the same transaction."""
         values = new_run_values(run)
+        copied = [step_values(row) for row in rows]
         # (SQLAlchemy counts an INSERT's rows only when asked.)
         insert = self._dialect.insert_new(runs).values(**values)
         insert = insert.execution_options(preserve_rowcount=True)
@@ -141,6 +145,8 @@ class SqlStore(RunLeases, Closing):
             if parent is not None:
                 _hold(conn, run, parent, f"item {run.item_index} of map {run.parent_step!r} was")
             if conn.execute(insert).rowcount == 1:
+                if copied:
+                    conn.execute(self._dialect.insert_new(steps), copied)
                 return run.run_id
             if run.idempotency_key is not None:
                 # The key is taken (the unique index let nothing in): by this very row

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -79,6 +79,8 @@ runs = Table(
     # a second submit of a key finds the first run instead of making another.
     Column("idempotency_key", Text),
     Column("priority", Integer, nullable=False, default=0, server_default=text("0")),
+    # The run a fork copied its first steps from (`parent_run_id` is a map's, not this).
+    Column("forked_from", Text),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)

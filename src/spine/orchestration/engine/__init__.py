@@ -9,6 +9,7 @@
 - :mod:`.services`: those services, and the sleepers (waits and retry delays).
 - :mod:`.journal`: a run's attempts written to the store as they finish.
 - :mod:`.runs`: runs started, resumed and held under a lease (and map items).
+- :mod:`.fork`: a new run from another's recorded steps before a step, then on as resumed.
 - :mod:`.remote_items`: map items run in worker processes with the same step loop.
 - :mod:`.settings`: a runner's settings, shared by these parts.
 - :mod:`.alerting`: the alert a run sends when it ends.

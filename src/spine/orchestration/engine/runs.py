@@ -319,13 +319,14 @@ class Runs:
         plan = plan_for(workflow)
         fresh = StoredRun(run=run, steps=[])
         since = None
-        if not run.lease_epoch:
+        if not run.lease_epoch and run.forked_from is None:
             state = replay(fresh, plan)
         else:
             # Its duration goes on from what it was when it ended, as a resume's does.
             since = run.started_at - (run.duration or 0.0)
             # Resumed through the queue (``requeue`` raised its epoch; a submitted run's
-            # is 0): it continues from its stored steps, as ``resume`` continues it.
+            # is 0) or a fork (its copied rows): it continues from its stored steps, as
+            # ``resume`` continues it.
             stored = StoredRun(run=run, steps=store.load_run(run.run_id).steps)
             try:
                 check_definition(stored, workflow, plan)

@@ -1,7 +1,9 @@
 """Acting on runs: cancel one (``POST /api/runs/{id}/cancel``), resume a failed or
-cancelled one (``POST /api/runs/{id}/resume``) and start one of a workflow
-(``POST /api/workflows/{name}/runs``). Started and resumed runs are queued: a worker
-(``spine ui``'s own, or ``spine worker``) executes them, never the request's thread.
+cancelled one (``POST /api/runs/{id}/resume``), fork one from a step
+(``POST /api/runs/{id}/fork``) and start one of a workflow
+(``POST /api/workflows/{name}/runs``). Started, resumed and forked runs are queued: a
+worker (``spine ui``'s own, or ``spine worker``) executes them, never the request's
+thread.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ class StartRun(BaseModel):
     """One run per key and workflow: a repeated start answers with the run that holds it."""
     priority: int = 0
     """Workers claim runs of a higher priority first."""
+
+
+class ForkRun(BaseModel):
+    """Body of ``POST /api/runs/{id}/fork``."""
+
+    from_step: str
+    """The first step the fork executes; the run's recorded steps before it are reused."""
+    params: dict[str, Any] = {}
+    """Params over the run's."""
 
 
 @router.post("/api/runs/{run_id}/cancel", responses={404: {}, 409: {}})
@@ -64,6 +75,25 @@ def api_resume(store: Store, run_id: str) -> dict[str, str]:
     if not done.queued:
         raise HTTPException(409, done.reason)
     return {"run_id": run_id, "status": done.status}
+
+
+@router.post("/api/runs/{run_id}/fork", status_code=202, responses={404: {}, 409: {}, 422: {}})
+def api_fork(request: Request, run_id: str, body: ForkRun) -> dict[str, str]:
+    """Queue a new run that reuses the run's recorded steps before ``from_step`` and
+    executes from it on with ``params`` over the run's; answers its id at once. 422 for
+    a step the run did not execute or params that cannot be stored; 409 for a map item
+    or a run whose workflow is not registered here, or changed since it started."""
+    runner = site_of(request).runner
+    try:
+        fork_id = runner.submit_fork(run_id, body.from_step, body.params,
+                                     triggered_by=triggered_by(request))  # fmt: skip
+    except RunNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except WorkflowValidationError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except WorkflowError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {"run_id": fork_id, "status": WorkflowStatus.PENDING}
 
 
 @router.post("/api/workflows/{name:path}/runs", status_code=202, responses={404: {}, 422: {}})

@@ -76,6 +76,22 @@ if (startForm) {
   });
 }
 
+// The fork form on a run's page: a new run from the chosen step, with params over the run's.
+const forkForm = document.getElementById("fork-run");
+if (forkForm) {
+  forkForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const message = document.getElementById("action-message");
+    const params = spineObject(forkForm.elements.params.value, "params");
+    message.className = "error";
+    if (params.error) { message.textContent = params.error; return; }
+    const body = { from_step: forkForm.elements.from_step.value, params: params.value };
+    const result = await spinePost(`/api/runs/${encodeURIComponent(forkForm.dataset.run)}/fork`, body);
+    if (result.ok) { window.location.href = `/runs/${encodeURIComponent(result.answer.run_id)}`; return; }
+    message.textContent = spineDetail(result.answer, result.status);
+  });
+}
+
 const logout = document.getElementById("logout");
 if (logout) {
   logout.addEventListener("click", async () => {

@@ -327,7 +327,7 @@ def workflow_summary(store: SqlStore, name: str, *, shown: int = 50) -> dict[str
     return {
         "workflow_name": name,
         "runs": [run_to_dict(r) for r in recent[:shown]],
-        "success_rate": success_rate(recent),
+        "success_rate": _success_rate(recent),
         "durations": [
             {
                 "run_id": r.run_id,
@@ -361,13 +361,13 @@ def workflows_overview(
             "registered": name in registered,
             "runs": [run_to_dict(r) for r in recent[:last]],
             "run_count": len(recent),
-            "success_rate": success_rate(recent),
+            "success_rate": _success_rate(recent),
             "next_fire_at": when(next_fire.get(name)),
         })  # fmt: skip
     return overview
 
 
-def success_rate(recent: Sequence[RunRecord]) -> float | None:
+def _success_rate(recent: Sequence[RunRecord]) -> float | None:
     """The share of ``recent`` runs that completed, of those that ended."""
     ended = [r for r in recent if r.completed_at is not None]
     succeeded = [r for r in ended if r.status == WorkflowStatus.COMPLETED]
@@ -512,7 +512,6 @@ __all__ = [
     "status_named",
     "step_to_dict",
     "stored_run_to_dict",
-    "success_rate",
     "withdraw_cancel",
     "workflow_summary",
     "workflows_overview",

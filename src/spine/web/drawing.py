@@ -67,7 +67,7 @@ def run_graph(
         for node in drawn["nodes"]
     ]  # fmt: skip
     edges = [{**e, "taken": (e["source"], e["target"]) in taken} for e in drawn["edges"]]
-    return {"nodes": nodes, "edges": edges, "from_rows": workflow is None}
+    return {"nodes": nodes, "edges": edges, "from_rows": workflow is None, "coloured": True}
 
 
 def workflow_graph(workflow: Workflow) -> dict[str, Any] | None:
@@ -75,7 +75,7 @@ def workflow_graph(workflow: Workflow) -> dict[str, Any] | None:
     drawn = boxes_and_arrows(workflow)
     if len(drawn["nodes"]) > GRAPH_LIMIT:
         return None
-    return {**drawn, "from_rows": False}
+    return {**drawn, "from_rows": False, "coloured": False}
 
 
 def timeline(

@@ -36,11 +36,13 @@ PREVIEW_CHARS = 2000
 """Most characters of an output (or params) a page shows; the rest is downloaded."""
 
 
-def preview(stored_json: str) -> dict[str, Any]:
-    """A bounded view of a JSON value as stored: pretty when it is short, else its
-    first :data:`PREVIEW_CHARS` characters as stored (nothing large is decoded)."""
+def preview(stored_json: str, *, pretty: bool = True) -> dict[str, Any]:
+    """A bounded view of a JSON value as stored: when it is short, itself (``pretty``:
+    indented), else its first :data:`PREVIEW_CHARS` characters as stored (nothing large
+    is decoded)."""
     if len(stored_json) <= PREVIEW_CHARS:
-        return {"text": json.dumps(decode(stored_json), indent=1, default=str), "cut": False}
+        indent = 1 if pretty else None
+        return {"text": json.dumps(decode(stored_json), indent=indent, default=str), "cut": False}
     return {"text": stored_json[:PREVIEW_CHARS] + " …", "cut": True, "size": len(stored_json)}
 
 
@@ -95,8 +97,8 @@ def run_page(
              for c in detail.children]  # fmt: skip
     return render(request, "run.html", {
         "run": run,
-        "params": preview(json.dumps(run["params"], default=str)),
-        "partition": preview(json.dumps(run["partition"], default=str)),
+        "params": preview(json.dumps(run["params"], default=str), pretty=False),
+        "partition": preview(json.dumps(run["partition"], default=str), pretty=False),
         "graph": run_graph(stored.steps, live, workflow),
         "timeline": timeline(shown, stored.run.started_at, live if last_page else None,
                              time.time()),

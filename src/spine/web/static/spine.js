@@ -111,20 +111,21 @@ function drawGraph(box) {
   const graph = spineData(box.dataset.graph);
   const nodes = graph.nodes.map((n) => {
     const lines = n.label.split("\n");
-    return { data: { ...n, w: Math.max(...lines.map((l) => l.length)) * 6.6 + 26, h: lines.length * 15 + 18 } };
+    return { data: { ...n, w: Math.max(...lines.map((l) => l.length)) * 7.4 + 26, h: lines.length * 16 + 16 } };
   });
   const edges = graph.edges.map((e, i) => ({ data: { ...e, id: `edge${i}` } }));
   if (box.spineGraph) box.spineGraph.destroy();
   box.spineGraph = cytoscape({
     container: box,
     elements: [...nodes, ...edges],
-    layout: { name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 45 },
+    layout: { name: "dagre", rankDir: "TB", nodeSep: 25, rankSep: 30, padding: 12 },
+    maxZoom: 1.6,
     wheelSensitivity: 0.3,
     style: [
       { selector: "node", style: {
         shape: (n) => (n.data("kind") === "choice" ? "diamond" : "round-rectangle"),
         width: "data(w)", height: "data(h)", label: "data(label)", "text-wrap": "wrap",
-        "text-valign": "center", "font-size": 11, "font-family": "system-ui, sans-serif",
+        "text-valign": "center", "font-size": 12, "font-family": "system-ui, sans-serif",
         "background-color": (n) => COLOURS[n.data("status")] || "#eef4fb",
         "border-width": (n) => (n.data("kind") === "map" ? 4 : 1),
         "border-style": (n) => (n.data("kind") === "map" ? "double" : "solid"),

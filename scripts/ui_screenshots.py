@@ -130,7 +130,7 @@ def main() -> None:
                 for drawn in ("[data-graph]", "canvas[data-chart]"):
                     if page.locator(drawn).count():
                         page.wait_for_selector(f"{drawn}[data-drawn]")
-                page.screenshot(path=str(IMG / name), full_page=name != "run-map.png")
+                page.screenshot(path=str(IMG / name), full_page=True)
                 print(f"docs/img/{name}: {base}{path}")
             browser.close()
         server.should_exit = True

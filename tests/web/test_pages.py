@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from spine.commands import InFlight
 from spine.core.records import StepRecord
 from spine.orchestration import Step, StepResult, Workflow, WorkflowRunner, register_workflow
 from spine.orchestration.schedules import Schedule
@@ -22,6 +23,8 @@ from spine.web.drawing import run_graph
 from spine.web.routes.run_page import ITEM_PAGE, PREVIEW_CHARS
 
 LOCAL = "http://127.0.0.1"
+# One worker runs the module, so its history (a 200,000-row output) is built once.
+pytestmark = pytest.mark.xdist_group("pages")
 
 ITEM = Workflow("pages.item", [Step.lambda_("twice", lambda c, k: {"v": 2 * c.get_param("n")})])
 FLOW = Workflow("pages.flow", [
@@ -119,6 +122,15 @@ def test_the_run_graph_colours_steps_and_marks_the_path_taken(
     taken = sorted((e["source"], e["target"]) for e in graph["edges"] if e["taken"])
     assert taken == [("load", "many"), ("many", "few")]
     assert ("many", "each") in {(e["source"], e["target"]) for e in graph["edges"]}
+    mapped = graph_of(client.get(f"/runs/{runs['mapped']}").text)
+    [each] = [n for n in mapped["nodes"] if n["id"] == "each"]
+    assert each["label"].endswith("\n150 items: 150 COMPLETED")
+
+
+def test_the_step_in_flight_is_running_in_the_graph() -> None:
+    graph = run_graph([step(0, "a", "c")], InFlight("c", 1, 1, 0.0), None)
+    assert graph is not None
+    assert {n["id"]: n["status"] for n in graph["nodes"]} == {"a": "COMPLETED", "c": "RUNNING"}
 
 
 def step(order: int, name: str, next_step: str | None, *, retry: bool = False) -> StepRecord:

@@ -11,7 +11,7 @@ flow went to next: the path taken, and nothing of the branches not taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spine.commands import InFlight
@@ -31,11 +31,15 @@ def attempt_status(step: StepRecord) -> str:
 
 
 def run_graph(
-    steps: Sequence[StepRecord], live: InFlight | None, workflow: Workflow | None
+    steps: Sequence[StepRecord],
+    live: InFlight | None,
+    workflow: Workflow | None,
+    items: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Any] | None:
-    """The run's graph: each box with its latest status (``PENDING``: not reached) and
-    how often the run executed it, each arrow with whether the run went along it.
-    ``None`` past :data:`GRAPH_LIMIT` boxes."""
+    """The run's graph: each box with its latest status (``PENDING``: not reached), how
+    often the run executed it and, for a map step, how many of its items (``items``:
+    step name -> count by status) ended how; each arrow with whether the run went along
+    it. ``None`` past :data:`GRAPH_LIMIT` boxes."""
     status: dict[str, str] = {}
     visits: dict[str, int] = {}
     kinds: dict[str, str] = {}
@@ -60,14 +64,24 @@ def run_graph(
         }
     if len(drawn["nodes"]) > GRAPH_LIMIT:
         return None
-    nodes = [
-        {**node, "status": status.get(node["id"], "PENDING"),
-         "label": node["label"] + (f"\n{visits[node['id']]} times" if visits.get(node["id"], 0) > 1
-                                   else "")}
-        for node in drawn["nodes"]
-    ]  # fmt: skip
+    nodes = [{**node, "status": status.get(node["id"], "PENDING"),
+              "label": "\n".join([node["label"], *notes(node["id"], visits, items or {})])}
+             for node in drawn["nodes"]]  # fmt: skip
     edges = [{**e, "taken": (e["source"], e["target"]) in taken} for e in drawn["edges"]]
     return {"nodes": nodes, "edges": edges, "from_rows": workflow is None, "coloured": True}
+
+
+def notes(
+    name: str, visits: Mapping[str, int], items: Mapping[str, Mapping[str, int]]
+) -> list[str]:
+    """What a run's box says below its step: how often the run went through it, when
+    more than once, and how its map items ended."""
+    said = [f"{visits[name]} times"] if visits.get(name, 0) > 1 else []
+    counts = items.get(name)
+    if counts:
+        ended = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        said.append(f"{sum(counts.values())} items: {ended}")
+    return said
 
 
 def workflow_graph(workflow: Workflow) -> dict[str, Any] | None:

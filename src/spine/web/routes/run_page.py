@@ -15,14 +15,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from spine.commands import RESUMABLE, delivery_to_dict, run_duration, run_to_dict
+from spine.commands import RESUMABLE, InFlight, delivery_to_dict, run_duration, run_to_dict
 from spine.core.errors import WorkflowError
 from spine.core.jsonvalue import decode
-from spine.core.records import StepRecord, when
+from spine.core.records import StepRecord, StoredRun, when
 from spine.core.status import LIVE_STATUSES
-from spine.orchestration import get_workflow
+from spine.orchestration import StepType, get_workflow
 from spine.web.dependencies import Store, render
-from spine.web.drawing import attempt_status, run_graph, timeline
+from spine.web.drawing import GRAPH_LIMIT, attempt_status, run_graph, timeline
 from spine.web.routes.logs import page_logs
 from spine.web.routes.runs import found_run
 
@@ -68,6 +68,16 @@ def item_value(params: dict[str, Any]) -> Any:
     return next(iter(own.values())) if len(own) == 1 else own
 
 
+def map_items(store: Store, stored: StoredRun, live: InFlight | None) -> dict[str, dict[str, int]]:
+    """For each map step of the run, its latest execution's items counted by status."""
+    keys = {s.step_name: f"{s.step_name}#{s.step_order}" for s in stored.steps
+            if s.step_type == StepType.MAP}  # fmt: skip
+    if live is not None and live.items is not None:
+        keys[live.step_name] = f"{live.step_name}#{live.step_order}"
+    run_id = stored.run.run_id
+    return {name: store.item_counts(run_id, key) for name, key in list(keys.items())[:GRAPH_LIMIT]}
+
+
 def pages(total: int, size: int) -> int:
     return max((total + size - 1) // size, 1)
 
@@ -99,7 +109,7 @@ def run_page(
         "run": run,
         "params": preview(json.dumps(run["params"], default=str), pretty=False),
         "partition": preview(json.dumps(run["partition"], default=str), pretty=False),
-        "graph": run_graph(stored.steps, live, workflow),
+        "graph": run_graph(stored.steps, live, workflow, map_items(store, stored, live)),
         "timeline": timeline(shown, stored.run.started_at, live if last_page else None,
                              time.time()),
         "steps": [step_row(s) for s in shown],

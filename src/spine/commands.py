@@ -360,7 +360,7 @@ def workflows_overview(
             "workflow_name": name,
             "registered": name in registered,
             "runs": [run_to_dict(r) for r in recent[:last]],
-            "run_count": len(recent),
+            "ended_count": sum(r.completed_at is not None for r in recent),
             "success_rate": _success_rate(recent),
             "next_fire_at": when(next_fire.get(name)),
         })  # fmt: skip

@@ -280,7 +280,7 @@ def test_an_injected_script_in_an_output_does_not_run(tab: Tab, history: History
 def test_the_workflows_page_and_a_workflow_page_with_charts(tab: Tab, history: History) -> None:
     page = tab.open("/workflows")
     row = page.locator("#workflows tr", has_text="browser.fan")
-    assert "0% of 2" in row.inner_text()  # both fan runs failed (the unlucky item)
+    assert "0% of 2 ended" in row.inner_text()  # both fan runs failed (the unlucky item)
     assert "browser.bad" in page.inner_text("#workflows")
     row.locator("a").first.click()
     page.wait_for_url("**/workflows/browser.fan")

@@ -62,7 +62,7 @@ def page_times(url: str, repeats: int) -> dict[str, float]:
     from spine.web import create_app
 
     results: dict[str, float] = {}
-    with TestClient(create_app(url)) as client:
+    with TestClient(create_app(url), base_url="http://127.0.0.1") as client:
         for label, params in {
             "all": {},
             "status=FAILED": {"status": "FAILED"},

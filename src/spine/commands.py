@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from spine.store import AttemptLog, SqlStore
 
 MAX_CHILDREN = 1000
-"""Most map items a run's detail lists (a run with more shows its latest ones)."""
+"""Most map items a run's detail lists by default (by map step, then item index)."""
 MAX_ALERTS = 50
 """Most alert deliveries a run's detail lists, newest first."""
 SUMMARY_RUNS = 200
@@ -58,15 +58,19 @@ def list_runs(
     workflow: str | None = None,
     status: WorkflowStatus | None = None,
     since: float | None = None,
+    until: float | None = None,
+    triggered_by: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[RunRecord]:
     """Top-level runs (map items are shown with their parent), newest first, of
-    ``workflow``, in ``status``, started at or after the timestamp ``since``. A live
-    run's step counts are its rows' so far (its own are written when it ends)."""
+    ``workflow``, in ``status``, started at or after the timestamp ``since`` and before
+    ``until``, triggered by ``triggered_by`` (``manual``, ``schedule``, ``ui``...). A
+    live run's step counts are its rows' so far (its own are written when it ends)."""
     found = store.list_runs(
-        workflow=workflow, status=status, since=since, limit=limit, offset=offset
-    )
+        workflow=workflow, status=status, since=since, until=until,
+        triggered_by=triggered_by, limit=limit, offset=offset,
+    )  # fmt: skip
     counts = store.step_counts([r.run_id for r in found if r.status in LIVE_STATUSES])
     for run in found:
         if run.run_id in counts:
@@ -159,7 +163,9 @@ class RunDetail:
 
     stored: StoredRun
     children: Sequence[RunRecord] = field(default_factory=tuple)
-    """Its map items (runs whose parent it is), newest first."""
+    """A page of its map items (runs whose parent it is), by map step then item index."""
+    children_total: int = 0
+    """How many map items it has in all."""
     alerts: Sequence[DeliveryRecord] = field(default_factory=tuple)
     """Deliveries of alerts about it, newest first."""
     live: InFlight | None = None
@@ -175,6 +181,7 @@ class RunDetail:
         return {
             **stored_run_to_dict(self.stored, self.live, self.owner_alive),
             "children": [run_to_dict(c) for c in self.children],
+            "children_total": self.children_total,
             "alerts": [delivery_to_dict(d) for d in self.alerts],
         }
 
@@ -184,17 +191,25 @@ def load_run(store: SqlStore, run_id: str) -> StoredRun:
     return store.load_run(run_id)
 
 
-def show_run(store: SqlStore, run_id: str, now: float | None = None) -> RunDetail:
-    """Run ``run_id`` with its steps, map items, alert deliveries and, while it is live,
-    what it is doing; raises ``RunNotFoundError``."""
+def show_run(
+    store: SqlStore,
+    run_id: str,
+    now: float | None = None,
+    *,
+    items: int = MAX_CHILDREN,
+    items_from: int = 0,
+) -> RunDetail:
+    """Run ``run_id`` with its steps, ``items`` of its map items from the
+    ``items_from``-th, alert deliveries and, while it is live, what it is doing; raises
+    ``RunNotFoundError``."""
     import time
 
     stored = store.load_run(run_id)
-    children = store.list_runs(parent=run_id, limit=MAX_CHILDREN, top_level=False)
+    children, total = store.map_items(run_id, limit=items, offset=items_from)
     # On the store's own connections: nothing to close.
     alerts = SqlDeliveryLog.sharing(store).recent(limit=MAX_ALERTS, run_id=run_id)
     alive = owner_alive(stored.run, time.time() if now is None else now)
-    return RunDetail(stored, children, alerts, in_flight(store, stored), alive)
+    return RunDetail(stored, children, total, alerts, in_flight(store, stored), alive)
 
 
 # -- step logs -------------------------------------------------------------------------
@@ -323,11 +338,10 @@ def workflow_summary(store: SqlStore, name: str, *, shown: int = 50) -> dict[str
     metrics its steps reported."""
     recent = store.list_runs(workflow=name, limit=SUMMARY_RUNS)
     ended = [r for r in recent if r.completed_at is not None]
-    succeeded = [r for r in ended if r.status == WorkflowStatus.COMPLETED]
     return {
         "workflow_name": name,
         "runs": [run_to_dict(r) for r in recent[:shown]],
-        "success_rate": len(succeeded) / len(ended) if ended else None,
+        "success_rate": _success_rate(recent),
         "durations": [
             {
                 "run_id": r.run_id,
@@ -339,6 +353,39 @@ def workflow_summary(store: SqlStore, name: str, *, shown: int = 50) -> dict[str
         ],
         "quality": store.quality_history(name),
     }
+
+
+def workflows_overview(
+    store: SqlStore, registered: Collection[str] = (), *, last: int = 5
+) -> list[dict[str, Any]]:
+    """Every workflow with runs or in ``registered``, by name: its ``last`` runs, the
+    share of its recent runs that completed of those that ended, and when a schedule
+    runs it next (the earliest of its schedules that are not paused)."""
+    next_fire: dict[str, float] = {}
+    for schedule in list_schedules(store):
+        due = schedule.next_fire_at
+        if due is not None and not schedule.paused:
+            next_fire[schedule.workflow] = min(due, next_fire.get(schedule.workflow, due))
+    names = sorted({*store.workflow_names(), *registered, *next_fire})
+    overview = []
+    for name in names:
+        recent = store.list_runs(workflow=name, limit=SUMMARY_RUNS)
+        overview.append({
+            "workflow_name": name,
+            "registered": name in registered,
+            "runs": [run_to_dict(r) for r in recent[:last]],
+            "ended_count": sum(r.completed_at is not None for r in recent),
+            "success_rate": _success_rate(recent),
+            "next_fire_at": when(next_fire.get(name)),
+        })  # fmt: skip
+    return overview
+
+
+def _success_rate(recent: Sequence[RunRecord]) -> float | None:
+    """The share of ``recent`` runs that completed, of those that ended."""
+    ended = [r for r in recent if r.completed_at is not None]
+    succeeded = [r for r in ended if r.status == WorkflowStatus.COMPLETED]
+    return len(succeeded) / len(ended) if ended else None
 
 
 # -- schedules -------------------------------------------------------------------------
@@ -482,4 +529,5 @@ __all__ = [
     "stored_run_to_dict",
     "withdraw_cancel",
     "workflow_summary",
+    "workflows_overview",
 ]

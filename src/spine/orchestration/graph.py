@@ -1,4 +1,5 @@
-"""Drawing a workflow: Mermaid flowchart text, and a plain-text view for terminals."""
+"""Drawing a workflow: Mermaid flowchart text, boxes and arrows for the web UI (laid out
+in the browser), and a plain-text view for terminals."""
 
 from __future__ import annotations
 
@@ -39,15 +40,32 @@ def _fenced(here: int, there: int, regions: list[tuple[int, int]]) -> bool:
     return any(there == blocked and start <= here for start, blocked in regions)
 
 
-def _label(step: Step) -> str:
+def label_lines(step: Step) -> list[str]:
+    """What a box of ``step`` says: its name, then its kind and what it runs."""
     if step.step_type is StepType.PIPELINE:
-        return f"{step.name}<br/>pipeline {step.pipeline_name}"
+        return [step.name, f"pipeline {step.pipeline_name}"]
     if step.step_type is StepType.WAIT:
-        return f"{step.name}<br/>wait {step.duration_seconds}s"
+        return [step.name, f"wait {step.duration_seconds}s"]
     if step.step_type is StepType.MAP:
         inner = step.iterator_workflow.name if step.iterator_workflow else "?"
-        return f"{step.name}<br/>map over {step.items_path} with {inner}"
-    return f"{step.name}<br/>{step.step_type.value}"
+        return [step.name, f"map over {step.items_path} with {inner}"]
+    return [step.name, step.step_type.value]
+
+
+def boxes_and_arrows(workflow: Workflow) -> dict[str, list[dict[str, str]]]:
+    """The workflow as ``nodes`` (``id``: the step's name, ``label``, ``kind``) and
+    ``edges`` (``source``, ``target``, ``label``: ``then``/``else``/``next`` or empty),
+    JSON-ready for the UI's graph."""
+    nodes = [{"id": s.name, "label": "\n".join(label_lines(s)), "kind": s.step_type.value}
+             for s in workflow.steps]  # fmt: skip
+    names = {s.name for s in workflow.steps}
+    edges = [
+        {"source": name, "target": target, "label": label}
+        for name, out in successors(workflow).items()
+        for label, target in out
+        if target in names
+    ]
+    return {"nodes": nodes, "edges": edges}
 
 
 def _node_id(index: int) -> str:
@@ -59,7 +77,7 @@ def mermaid(workflow: Workflow) -> str:
     ids = {s.name: _node_id(i) for i, s in enumerate(workflow.steps)}
     lines = ["flowchart TD"]
     for step in workflow.steps:
-        text = _label(step).replace('"', "'")
+        text = "<br/>".join(label_lines(step)).replace('"', "'")
         if step.step_type is StepType.CHOICE:
             lines.append(f'    {ids[step.name]}{{"{step.name}"}}')
         else:

@@ -364,6 +364,39 @@ class SqlStore(RunLeases, Closing):
         )
         return {str(status): int(count) for status, count in rows}
 
+    def map_items(
+        self, parent_run_id: str, *, limit: int, offset: int = 0
+    ) -> tuple[list[RunRecord], int]:
+        """A page of a run's map items, by map step execution then item index, and how
+        many it has in all."""
+        query = (
+            select(runs)
+            .where(runs.c.parent_run_id == parent_run_id)
+            .order_by(runs.c.parent_step, runs.c.item_index)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = select(func.count()).where(runs.c.parent_run_id == parent_run_id)
+        found = self._records(f"list the map items of run {parent_run_id}", query)
+        count = self.database.statement(
+            f"count the map items of run {parent_run_id}",
+            lambda conn: int(conn.execute(total).scalar_one()),
+        )
+        return found, count
+
+    def workflow_names(self) -> list[str]:
+        """The names of the workflows with top-level runs, sorted."""
+        query = (
+            select(runs.c.workflow_name)
+            .where(runs.c.parent_run_id.is_(None))
+            .distinct()
+            .order_by(runs.c.workflow_name)
+        )
+        return self.database.statement(
+            "list the workflows with runs",
+            lambda conn: [str(name) for name in conn.execute(query).scalars()],
+        )
+
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Completed and failed steps of live runs, from their rows (a run's own counts
         are written when it ends): run id -> (completed, failed). A failed attempt that
@@ -414,13 +447,20 @@ class SqlStore(RunLeases, Closing):
         workflow: str | None = None,
         status: str | None = None,
         since: float | None = None,
+        until: float | None = None,
+        triggered_by: str | None = None,
         limit: int = 50,
         offset: int = 0,
         top_level: bool = True,
         parent: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by workflow name, status, start time or parent."""
+        """Runs, newest first, filtered by workflow name, status, start time (``since``
+        inclusive, ``until`` exclusive), trigger or parent."""
         query = select(runs)
+        if until is not None:
+            query = query.where(runs.c.started_at < iso(until))
+        if triggered_by is not None:
+            query = query.where(runs.c.triggered_by == triggered_by)
         if parent is not None:
             query = query.where(runs.c.parent_run_id == parent)
         if workflow is not None:

@@ -48,8 +48,8 @@ def build(
         description="Runs, steps and quality metrics of spine workflows.",
         version="1",
         lifespan=lifespan,
-        # Swagger UI and ReDoc load their scripts from a CDN: off. The schema stays
-        # at /openapi.json.
+        # FastAPI's Swagger UI and ReDoc pages load their scripts from a CDN: off.
+        # spine.web.routes.docs serves Swagger UI from this package instead.
         docs_url=None,
         redoc_url=None,
     )

@@ -51,7 +51,7 @@ AUTH_SCOPE_KEY = "spine.auth"
 ``"open"`` (no token configured)."""
 SECURITY_HEADERS = [
     (b"content-security-policy",
-     b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+     b"default-src 'self'; script-src 'self'; style-src 'self' "
      b"'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
      b"form-action 'self'"),
     (b"x-frame-options", b"DENY"),

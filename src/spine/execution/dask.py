@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from spine.core.errors import describe_exception
 from spine.execution.base import Executor, check_chunk_size
 from spine.execution.timeouts import stoppable
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
 R = TypeVar("R")
+
+log = logging.getLogger("spine.timeouts")
 
 
 def _client_class() -> type[Client]:
@@ -24,6 +28,13 @@ def _client_class() -> type[Client]:
             "DaskExecutor needs Dask distributed: pip install 'spine-orchestration[dask]'"
         ) from exc
     return Client
+
+
+def _restart(client: Client, workers: list[str]) -> None:
+    try:
+        client.restart_workers(workers, raise_for_error=False)
+    except Exception as exc:  # the cluster closed meanwhile: nothing left to stop
+        log.warning("restarting Dask workers %s failed: %s", workers, describe_exception(exc))
 
 
 class DaskExecutor(Executor):
@@ -97,11 +108,7 @@ class DaskExecutor(Executor):
         if running:
             # A restart takes seconds: the run that timed out does not wait for it.
             threading.Thread(
-                target=client.restart_workers,
-                args=(running,),
-                kwargs={"raise_for_error": False},
-                name="spine-dask-restart",
-                daemon=True,
+                target=_restart, args=(client, running), name="spine-dask-restart", daemon=True
             ).start()
 
     def share(self, blob: bytes) -> Any:

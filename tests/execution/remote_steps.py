@@ -79,3 +79,19 @@ def chatty_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     print(f"pipeline got {params['x']} in {os.getpid()}")
     logging.getLogger("chatty").error("pipeline error line")
     return {"x": params["x"]}
+
+
+def stuck_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    """Writes its process id to ``params["pidfile"]``, then sleeps far past any timeout."""
+    Path(params["pidfile"]).write_text(str(os.getpid()))
+    time.sleep(30)
+    return {"pid": os.getpid()}
+
+
+def warm() -> int:
+    """Imports what a shipped step needs, so a timed step measures the step, not imports."""
+    import spine.framework.dispatcher
+    import spine.orchestration.engine.remote_items  # noqa: F401
+
+    time.sleep(0.2)  # held, so that each worker of a pool takes one call
+    return os.getpid()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_steps import pid_pipeline, square
+from remote_steps import pid_pipeline, square, stuck_pipeline
 
 from spine.execution import DaskExecutor
 from spine.framework.registry import register_pipeline
@@ -175,3 +175,23 @@ def test_dask_workers_ship_step_logs_back_with_the_items(client: Any, sqlite_url
     from test_capture import check_chatty_logs
 
     check_chatty_logs(sqlite_url, DaskExecutor(client), elsewhere=True)
+
+
+def test_a_pipeline_step_over_its_time_on_dask_is_cancelled_and_its_worker_restarted(
+    client: Any, tmp_path: Path
+) -> None:
+    register_pipeline("stuck", stuck_pipeline)
+    pidfile = tmp_path / "pid"
+    workflow = Workflow("w", [Step.pipeline("stuck", "stuck", timeout_seconds=1.0)])
+    with WorkflowRunner(executor=DaskExecutor(client)) as runner:
+        started = time.monotonic()
+        result = runner.execute(workflow, params={"pidfile": str(pidfile)})
+    assert time.monotonic() - started < 5
+    assert result.error == "workflow 'w', step 'stuck': exceeded timeout_seconds=1.0"
+    assert result.error_category == "TIMEOUT"
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and pid in client.run(os.getpid).values():
+        time.sleep(0.2)
+    assert pid not in client.run(os.getpid).values(), "the worker running it was not restarted"
+    client.wait_for_workers(2, timeout=30)

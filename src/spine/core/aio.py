@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import weakref
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
@@ -47,13 +47,15 @@ class _ThreadLoop:
         self.loop = asyncio.new_event_loop()
         weakref.finalize(self, _close_loop, self.loop)
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], on_start: OnStart | None = None) -> T:
         import asyncio
 
         loop = self.loop
         # The task copies the caller's context, so ContextVars set around the call
         # (the step's lineage) are visible inside the coroutine.
         task = loop.create_task(coro, context=contextvars.copy_context())
+        if on_start is not None:
+            on_start(lambda: loop.call_soon_threadsafe(task.cancel))
         try:
             return loop.run_until_complete(task)
         finally:
@@ -65,6 +67,9 @@ class _ThreadLoop:
             if leftovers:
                 loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
+
+OnStart = Callable[[Callable[[], object]], None]
+"""Given, once the coroutine started, a function that cancels it from any thread."""
 
 _local = threading.local()
 
@@ -79,8 +84,12 @@ def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
     return _await(awaitable)
 
 
-def run_sync(awaitable: Awaitable[T]) -> T:
-    """Run ``awaitable`` to completion and return its result, from synchronous code."""
+def run_sync(awaitable: Awaitable[T], on_start: OnStart | None = None) -> T:
+    """Run ``awaitable`` to completion and return its result, from synchronous code.
+
+    ``on_start`` receives a canceller (a step's time limit uses it), except when the
+    caller's thread runs a loop already: the helper thread's loop is not reachable.
+    """
     import asyncio
 
     coro = _as_coroutine(awaitable)
@@ -97,4 +106,4 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     loop = getattr(_local, "loop", None)
     if loop is None:
         loop = _local.loop = _ThreadLoop()
-    return loop.run(coro)
+    return loop.run(coro, on_start)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from spine.core.errors import describe_exception
 from spine.execution.base import Executor, check_chunk_size
+from spine.execution.timeouts import stoppable
 
 if TYPE_CHECKING:
     from distributed import Client
 
 R = TypeVar("R")
+
+log = logging.getLogger("spine.timeouts")
 
 
 def _client_class() -> type[Client]:
@@ -23,6 +28,13 @@ def _client_class() -> type[Client]:
             "DaskExecutor needs Dask distributed: pip install 'spine-orchestration[dask]'"
         ) from exc
     return Client
+
+
+def _restart(client: Client, workers: list[str]) -> None:
+    try:
+        client.restart_workers(workers, raise_for_error=False)
+    except Exception as exc:  # the cluster closed meanwhile: nothing left to stop
+        log.warning("restarting Dask workers %s failed: %s", workers, describe_exception(exc))
 
 
 class DaskExecutor(Executor):
@@ -36,6 +48,12 @@ class DaskExecutor(Executor):
     work again on another worker, and spine records each map item once, from the
     result that arrives. Work that keeps killing workers fails with Dask's
     ``KilledWorker`` (after ``distributed.scheduler.allowed-failures`` attempts).
+
+    Work that outlives a step's ``timeout_seconds`` is cancelled, and a worker already
+    running it is restarted by its nanny (a Dask worker cannot interrupt a running
+    task otherwise; other tasks on that worker are then run again elsewhere). A
+    cluster without nannies (``processes=False``) cannot restart it: the task is
+    cancelled and runs on there until it returns.
     """
 
     remote = True
@@ -77,7 +95,21 @@ class DaskExecutor(Executor):
                 bridge.set_exception(exc)
 
         task.add_done_callback(settle)  # type: ignore[no-untyped-call]
+        stoppable(lambda: self._stop(task))
         return bridge
+
+    def _stop(self, task: Any) -> None:
+        """Cancel a timed-out task, and restart the workers running it."""
+        client = self.client
+        key = task.key
+        processing = client.processing()  # type: ignore[no-untyped-call]
+        running = [w for w, keys in processing.items() if key in keys]
+        client.cancel(task, force=True)  # type: ignore[no-untyped-call]
+        if running:
+            # A restart takes seconds: the run that timed out does not wait for it.
+            threading.Thread(
+                target=_restart, args=(client, running), name="spine-dask-restart", daemon=True
+            ).start()
 
     def share(self, blob: bytes) -> Any:
         # Scattered once to every worker: each task then carries a key, not the bytes.

@@ -26,9 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from spine.execution.base import Executor, check_chunk_size
+from spine.execution.timeouts import stoppable
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -140,6 +142,11 @@ class ProcessExecutor(Executor):
     the script that made the pool, as with any ``multiprocessing`` pool: a script
     creating one needs the ``if __name__ == "__main__":`` guard. A pool whose worker
     died (killed, out of memory) is replaced for the next call.
+
+    A call that outlives a step's ``timeout_seconds`` is stopped for real: a pool
+    cannot kill the one process running it, so every worker of the pool is killed and
+    the pool replaced; other calls in flight on it at that moment fail with
+    ``BrokenProcessPool`` (their steps' retry policies apply).
     """
 
     remote = True
@@ -174,7 +181,7 @@ class ProcessExecutor(Executor):
         with self._lock:
             pool = self._pool
         try:
-            return pool.submit(fn, *args)
+            future = pool.submit(fn, *args)
         except BrokenProcessPool:
             # Calls in flight on the broken pool have failed already; later ones get
             # a fresh pool.
@@ -183,7 +190,23 @@ class ProcessExecutor(Executor):
                     pool.shutdown(wait=False)
                     self._pool = self._new_pool()
                 pool = self._pool
-            return pool.submit(fn, *args)
+            future = pool.submit(fn, *args)
+        stoppable(partial(self._stop, pool, future))
+        return future
+
+    def _stop(self, pool: ProcessPoolExecutor, future: Future[Any]) -> None:
+        """Stop a timed-out call: cancelled if it has not started, else its pool's
+        workers are killed and the pool replaced for the next calls."""
+        if future.cancel() or future.done():
+            return
+        with self._lock:
+            if self._pool is pool:
+                self._pool = self._new_pool()
+        # No public way to kill a pool's workers before Python 3.14 (kill_workers).
+        processes = getattr(pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def describe(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"

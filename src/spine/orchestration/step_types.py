@@ -64,6 +64,8 @@ class Step:
     iterator_workflow: Workflow | None = None
     max_concurrency: int = 4
     item_param: str = "item"
+    timeout_seconds: float | None = None
+    """An attempt that runs longer fails with category ``TIMEOUT`` (``None``: no limit)."""
 
     def __post_init__(self) -> None:
         # "continue" and ErrorPolicy.CONTINUE are the same value: accept both.
@@ -86,6 +88,8 @@ class Step:
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
     ) -> Step:
         """A step that calls ``handler(ctx, config)``; it returns a ``StepResult``,
         a dict (its output) or ``None``, and may be ``async def``."""
@@ -97,6 +101,7 @@ class Step:
             retry=retry,
             next=next,
             handler=handler,
+            timeout_seconds=timeout_seconds,
         )
 
     @classmethod
@@ -108,6 +113,8 @@ class Step:
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
     ) -> Step:
         """A step that runs the registered pipeline ``pipeline_name`` with
         ``{**ctx.params, **params}``."""
@@ -121,6 +128,7 @@ class Step:
             next=next,
             pipeline_name=pipeline_name,
             params=step_params,
+            timeout_seconds=timeout_seconds,
         )
 
     @classmethod
@@ -133,6 +141,8 @@ class Step:
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
     ) -> Step:
         """Jump to ``then_step`` when ``condition(ctx)`` is true, else to ``else_step``
         (or, without one, continue with the next step in the list)."""
@@ -145,6 +155,7 @@ class Step:
             condition=condition,
             then_step=then_step,
             else_step=else_step,
+            timeout_seconds=timeout_seconds,
         )
 
     @classmethod
@@ -180,9 +191,11 @@ class Step:
         next: str | None = None,
         *,
         item_param: str = "item",
+        timeout_seconds: float | None = None,
     ) -> Step:
         """Run ``iterator_workflow`` once per item of the list at ``items_path``,
-        at most ``max_concurrency`` at a time."""
+        at most ``max_concurrency`` at a time. ``timeout_seconds`` limits the whole
+        map step (every item), not each item."""
         return cls(
             name,
             StepType.MAP,
@@ -194,6 +207,7 @@ class Step:
             iterator_workflow=iterator_workflow,
             max_concurrency=max_concurrency,
             item_param=item_param,
+            timeout_seconds=timeout_seconds,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +219,8 @@ class Step:
             data["on_error"] = self.on_error.value
         if self.next is not None:
             data["next"] = self.next
+        if self.timeout_seconds is not None:
+            data["timeout_seconds"] = self.timeout_seconds
         if self.step_type is StepType.PIPELINE:
             data["pipeline"] = self.pipeline_name
         elif self.step_type is StepType.LAMBDA:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ class Workflow:
         max_concurrent_runs: int | None = None,
         alert_on: Iterable[str] | None = None,
         recovery_limit: int | None = None,
+        timeout_seconds: float | None = None,
     ) -> None:
         self.name = name
         self.steps = list(steps)
@@ -49,6 +51,9 @@ class Workflow:
         self.recovery_limit = recovery_limit
         """A run whose process died this many times in a row at the same step ends
         ``FAILED`` (``None``: the runner's ``recovery_limit``, 5 by default)."""
+        self.timeout_seconds = timeout_seconds
+        """A run still going this long after it started ends ``FAILED`` with category
+        ``TIMEOUT`` (``None``: no limit). A resumed run counts from its first start."""
         try:
             self.alert_on: frozenset[str] | None = alert_statuses(alert_on)
         except ValueError as exc:
@@ -104,7 +109,7 @@ class Workflow:
             "version": self.version,
             "steps": [s.to_dict() for s in self.steps],
         }
-        for key in ("domain", "description", "defaults", "tags"):
+        for key in ("domain", "description", "defaults", "tags", "timeout_seconds"):
             value = getattr(self, key)
             if value:
                 data[key] = value
@@ -127,6 +132,11 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
         problems.append(f"retry must be a RetryPolicy, got {type(step.retry).__name__}")
     target("next", step.next)
     kind = step.step_type
+    if step.timeout_seconds is not None:
+        if kind is StepType.WAIT:
+            problems.append("timeout_seconds does not apply to a wait step (its duration does)")
+        elif problem := timeout_problem(step.timeout_seconds):
+            problems.append(problem)
     if kind is StepType.LAMBDA:
         if not callable(step.handler):
             problems.append(f"handler must be callable, got {type(step.handler).__name__}")
@@ -160,6 +170,20 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     else:
         problems.append(f"step_type must be a StepType, got {kind!r}")
     return problems
+
+
+def timeout_problem(seconds: object) -> str | None:
+    """What is wrong with a ``timeout_seconds`` value, if anything (``None`` is no limit)."""
+    if seconds is None:
+        return None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        return f"timeout_seconds must be a positive finite number of seconds, got {seconds!r}"
+    return None
 
 
 ALERTABLE = tuple(
@@ -202,6 +226,8 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
     cap = getattr(workflow, "max_concurrent_runs", None)
     if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
         problems.append((None, f"max_concurrent_runs must be an integer >= 1, got {cap!r}"))
+    if problem := timeout_problem(getattr(workflow, "timeout_seconds", None)):
+        problems.append((None, problem))
     seen: set[str] = set()
     for position, step in enumerate(workflow.steps):
         if not isinstance(step, Step):

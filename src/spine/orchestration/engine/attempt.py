@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from spine.core.errors import FATAL_EXCEPTIONS, LeaseLostError, describe_exception
 from spine.core.records import LogLine
+from spine.core.status import ErrorCategory
 from spine.execution.capture import Attempt, begin, end, record_exception
 from spine.execution.context import StepLineage, enter_step, leave_step
+from spine.execution.timeouts import call_within
 from spine.orchestration.engine.kinds import (
     choice_step,
     lambda_step,
@@ -25,8 +27,8 @@ from spine.orchestration.engine.kinds import (
     pipeline_step,
     wait_step,
 )
-from spine.orchestration.engine.kinds.base import category_of, config_error
-from spine.orchestration.engine.services import Cancelled, Suspended
+from spine.orchestration.engine.kinds.base import category_of, config_error, where
+from spine.orchestration.engine.services import Cancelled, OutOfTime, Suspended
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.step_types import StepType
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from spine.orchestration.engine.services import Services
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.step_types import Step
+    from spine.orchestration.workflow import Workflow
     from spine.orchestration.workflow_context import WorkflowContext
 
 Outcome = tuple[StepResult, "list[WorkflowResult] | None"]
@@ -89,3 +92,61 @@ def perform(
     finally:
         end(log_token)
         leave_step(token)
+
+
+def perform_within(
+    seconds: float,
+    run_limit: float | None,
+    workflow_name: str,
+    step: Step,
+    ctx: WorkflowContext,
+    attempt: int,
+    order: int,
+    services: Services,
+) -> Performed:
+    """:func:`perform` on a helper thread, waited for ``seconds`` at most; past them
+    the attempt fails ``TIMEOUT`` at once and its call is stopped or abandoned
+    (:mod:`spine.execution.timeouts`): what it returns later is never applied.
+
+    ``run_limit``: the workflow's ``timeout_seconds``, when the run's deadline rather
+    than the step's own limit is what ``seconds`` ends at.
+    """
+    label = where(workflow_name, step)
+    finished, performed = call_within(
+        seconds, label, perform, workflow_name, step, ctx, attempt, order, services
+    )
+    if finished and performed is not None:
+        return performed
+    if run_limit is None:
+        text = f"{label}: exceeded timeout_seconds={step.timeout_seconds}"
+    else:
+        text = f"{label}: the run exceeded the workflow's timeout_seconds={run_limit}"
+    return StepResult.fail(text, ErrorCategory.TIMEOUT), None, None
+
+
+def perform_timed(
+    workflow: Workflow,
+    step: Step,
+    ctx: WorkflowContext,
+    attempt: int,
+    order: int,
+    services: Services,
+    deadline: float | None,
+    now: float,
+) -> Performed:
+    """An attempt under the step's limit or the run's ``deadline`` (clock time),
+    whichever ends first; :class:`OutOfTime` if the run's time is up already."""
+    own = step.timeout_seconds
+    if deadline is not None:
+        left = deadline - now
+        if left <= 0:
+            raise OutOfTime
+        if step.step_type is StepType.WAIT:
+            # A wait is not cut short (it may be durable); the next attempt checks.
+            return perform(workflow.name, step, ctx, attempt, order, services)
+        if own is None or left < own:
+            limit = workflow.timeout_seconds
+            return perform_within(left, limit, workflow.name, step, ctx, attempt, order, services)
+    if own is None:
+        return perform(workflow.name, step, ctx, attempt, order, services)
+    return perform_within(own, None, workflow.name, step, ctx, attempt, order, services)

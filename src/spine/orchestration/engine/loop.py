@@ -1,6 +1,6 @@
 """The step loop: executes a run from its state until it ends or must wait.
 
-It owns what every step shares (the step budget, cancellation, retries and their
+It owns what every step shares (the step budget, cancellation, time limits, retries and their
 delays, routing) and knows no step kind: each attempt goes through
 :func:`~spine.orchestration.engine.attempt.perform`, and its outcome through
 :meth:`RunState.apply <spine.orchestration.engine.state.RunState.apply>`, the
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from spine.core.frozen import freeze_dict
 from spine.core.status import ErrorCategory, StepStatus, WorkflowStatus
-from spine.orchestration.engine.attempt import perform
+from spine.orchestration.engine.attempt import perform, perform_timed
 from spine.orchestration.engine.journal import NO_DATA
-from spine.orchestration.engine.services import Cancelled, Suspended
+from spine.orchestration.engine.services import Cancelled, OutOfTime, Suspended
 from spine.orchestration.engine.state import IN_ORDER, InOrder, utc
 from spine.orchestration.results import StepExecution, WorkflowResult
 from spine.orchestration.retry import RetryPolicy
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _DEFAULT_RETRY = RetryPolicy()
 _FAILED = StepStatus.FAILED
 _CONTINUE = ErrorPolicy.CONTINUE
+_TIMEOUT = ErrorCategory.TIMEOUT.value
 
 
 def retry_policy(step: Step) -> RetryPolicy | None:
@@ -57,6 +58,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
     observe = services.on_step
     budget = services.max_steps - state.steps_run
     encoded = NO_DATA
+    deadline = _deadline(workflow, state, started if journal is None else None)
     try:
         while (position := state.position) < total:
             step = steps[position]
@@ -73,12 +75,19 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                 if journal is not None and journal.cancelled():
                     raise Cancelled("before")
                 if state.retry_at is not None:
+                    if deadline is not None and state.retry_at >= deadline:
+                        raise OutOfTime
                     services.sleeper.delay(state.retry_at)
                     state.retry_at = None
                     continue
                 attempt = state.attempt
                 t0 = now()
-                result, children, log = perform(name, step, state.ctx, attempt, order, services)
+                if deadline is None and step.timeout_seconds is None:
+                    result, children, log = perform(name, step, state.ctx, attempt, order, services)
+                else:
+                    result, children, log = perform_timed(
+                        workflow, step, state.ctx, attempt, order, services, deadline, t0
+                    )
                 t1 = now()
                 jump = result.next_step or step.next
                 if jump is not None and jump not in index:
@@ -93,6 +102,8 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                 policy = retry_policy(step)
                 if policy is None or not policy.should_retry(attempt, result.error_category):
                     break
+                if deadline is not None and now() >= deadline:
+                    break  # the run's time is up: no attempt follows
                 retried = StepExecution(
                     step.name, step.step_type, _FAILED, t0, t1, result, result.error, attempt,
                     True, children, log,
@@ -130,6 +141,10 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
         return state.unfinished(workflow.name, WorkflowStatus.WAITING)
     except Cancelled as where:
         _cancelled(state, step.name, str(where))
+    except OutOfTime:
+        limit = workflow.timeout_seconds
+        text = f"workflow {name!r} exceeded timeout_seconds={limit} before step {step.name!r}"
+        state.stop(step.name, text, _TIMEOUT, WorkflowStatus.FAILED)
     completed = now()
     result_ = state.result(name, state.ctx.started_at if journal else utc(started), completed)
     if journal is not None and not journal.finish(result_, completed):
@@ -140,6 +155,16 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
         result_ = state.result(name, state.ctx.started_at, completed)
         journal.finish(result_, completed)
     return result_
+
+
+def _deadline(workflow: Workflow, state: RunState, started: float | None) -> float | None:
+    """When the run's time is up (clock time), if its workflow has a ``timeout_seconds``:
+    counted from the run's first start (``started``: this execution's, for a run
+    without history), so a resumed run has only what is left."""
+    limit = workflow.timeout_seconds
+    if limit is None:
+        return None
+    return (state.ctx.started_at.timestamp() if started is None else started) + limit
 
 
 def _cancelled(state: RunState, step_name: str, where: str) -> None:

@@ -41,6 +41,11 @@ class Cancelled(Exception):
     wait cut short)."""
 
 
+class OutOfTime(Exception):
+    """The run's ``Workflow(timeout_seconds=)`` passed before its next attempt: the
+    step loop ends it ``FAILED`` with category ``TIMEOUT``."""
+
+
 class Sleeper(Protocol):
     """How a run waits: wait steps, and the delays before retries."""
 

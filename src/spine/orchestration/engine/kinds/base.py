@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from spine.core.aio import is_awaitable, run_sync
 from spine.core.status import ErrorCategory
+from spine.execution.timeouts import stoppable
 from spine.orchestration.step_result import StepResult
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def coerce(workflow_name: str, step: Step, value: object) -> StepResult:
     if isinstance(value, Mapping):
         return StepResult.ok(output=value)
     if is_awaitable(value):
-        return coerce(workflow_name, step, run_sync(value))
+        return coerce(workflow_name, step, run_sync(value, stoppable))
     return StepResult.fail(
         f"{where(workflow_name, step)}: the step function returned "
         f"{type(value).__name__}; return a StepResult, a dict or None",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from spine.core.aio import is_awaitable, run_sync
+from spine.execution.timeouts import stoppable
 from spine.orchestration.engine.kinds.base import config_error
 from spine.orchestration.flow import ELSE, THEN
 from spine.orchestration.step_result import StepResult
@@ -29,7 +30,7 @@ def run(
         return config_error(workflow_name, step, "condition is not callable"), None
     value = condition(ctx)
     if is_awaitable(value):
-        value = run_sync(value)
+        value = run_sync(value, stoppable)
     taken = bool(value)
     target = step.then_step if taken else step.else_step
     output = {"condition_result": taken, "branch": THEN if taken else ELSE, "next_step": target}

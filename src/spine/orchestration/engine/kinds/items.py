@@ -3,13 +3,15 @@ made of the item runs (inline and remote maps alike)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.execution.timeouts import current_watch
 from spine.orchestration.step_result import StepResult
 
 if TYPE_CHECKING:
+    from spine.orchestration.engine.journal import Journal
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.workflow_context import WorkflowContext
 
@@ -48,6 +50,18 @@ def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
     if not isinstance(value, list | tuple):
         raise ItemsPathError(f"it resolves to a {type(value).__name__}, not a list")
     return value
+
+
+def stop_check(journal: Journal | None) -> Callable[[], bool] | None:
+    """What a map asks before it starts an item (``None``: nothing can stop it): whether
+    its run was asked to stop (with history), or its step's time limit passed."""
+    watch = current_watch()
+    cancelled = None if journal is None else journal.cancelled_now
+    if watch is None:
+        return cancelled
+    if cancelled is None:
+        return lambda: watch.expired
+    return lambda: watch.expired or cancelled()
 
 
 def summary(runs: Sequence[WorkflowResult | None], count: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from spine.orchestration.engine.kinds.items import (
     cancelled_map,
     outcome,
     resolve_items,
+    stop_check,
 )
 from spine.orchestration.step_result import StepResult
 from spine.orchestration.workflow import Workflow
@@ -140,8 +141,8 @@ def run(
         return children.run_item(item_workflow, child, parent, key, index, own, lease)
 
     workers = min(concurrency, len(items))
-    # With history, the map's run is asked before each item whether it must stop.
-    stopped = None if services.journal is None else services.journal.cancelled_now
+    # Asked before each item: with history, whether the map's run must stop.
+    stopped = stop_check(services.journal)
     return _result(where, _run_all(run_item, items, workers, step.name, services.executor, stopped))
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
-from spine.orchestration.engine.kinds.items import cancelled_map, outcome, summary
+from spine.orchestration.engine.kinds.items import cancelled_map, outcome, stop_check, summary
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
 from spine.orchestration.step_result import StepResult
@@ -207,7 +207,7 @@ class RemoteMap:
         dry_run, max_steps, log_limit = services.dry_run, services.max_steps, services.log_limit
         in_flight: dict[Future[list[Outcome]], int] = {}
         lost, problem = 0, None
-        journal = self.services.journal
+        stopped = stop_check(self.services.journal)
 
         def launch() -> None:
             nonlocal lost, problem
@@ -215,7 +215,7 @@ class RemoteMap:
             if chunk is None:
                 return
             # Items already sent finish and are recorded; no more start.
-            if self.stopped or (journal is not None and journal.cancelled_now()):
+            if self.stopped or (stopped is not None and stopped()):
                 self.stopped = True
                 return
             try:

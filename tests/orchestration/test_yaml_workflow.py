@@ -505,3 +505,24 @@ def test_importing_orchestration_does_not_import_yaml() -> None:
     )
 
     assert "yaml" not in json.loads(done.stdout)
+
+
+def test_timeouts_are_read_from_the_file_and_checked_like_in_python() -> None:
+    workflow = workflow_from_dict({
+        "name": "yaml.timeouts",
+        "timeout_seconds": 60,
+        "steps": [{"name": "load", "pipeline": "p.load", "timeout_seconds": 2.5},
+                  {"name": "pause", "wait": 1}],
+    })  # fmt: skip
+    assert workflow.timeout_seconds == 60
+    assert [s.timeout_seconds for s in workflow.steps] == [2.5, None]
+    for step, expected in [
+        (
+            {"name": "load", "pipeline": "p.load", "timeout_seconds": -1},
+            "steps[0].timeout_seconds: must be a positive finite number of seconds",
+        ),
+        ({"name": "pause", "wait": 1, "timeout_seconds": 5}, "does not apply to a wait step"),
+    ]:
+        with pytest.raises(WorkflowValidationError) as refused:
+            workflow_from_dict({"name": "yaml.bad_timeouts", "steps": [step]})
+        assert expected in "\n".join(refused.value.problems)

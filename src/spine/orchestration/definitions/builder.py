@@ -38,6 +38,7 @@ from spine.orchestration.definitions.schema import (
     STEP_TYPES,
     TEXT,
     TEXTS,
+    TIMEOUT,
     TYPE_EXTRAS,
     YAML_SUFFIXES,
     Kind,
@@ -290,6 +291,7 @@ class Builder:
         on_error = self.take(data, path, "on_error", POLICY)
         retry = self.retry(data, path)
         next_step = self.target(data, path, "next", known)
+        timeout = self.take(data, path, "timeout_seconds", TIMEOUT)
         if len(types) != 1 or name is None:
             return None
         build = {
@@ -307,6 +309,7 @@ class Builder:
             on_error=ErrorPolicy(on_error) if on_error is not None else ErrorPolicy.STOP,
             retry=retry,
             next=next_step,
+            timeout_seconds=timeout,
         )
 
     def step_keys(self, data: Mapping[str, Any], path: FieldPath, types: Sequence[str]) -> None:

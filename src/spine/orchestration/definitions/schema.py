@@ -82,6 +82,7 @@ POSITIVE = Kind("an integer >= 1", lambda v: _is_int(v) and v >= 1)
 SECONDS = Kind(f"a number of seconds from 0 to {DELAY_LIMIT_SECONDS} (366 days)", is_delay)
 MULTIPLIER = Kind("a finite number >= 1", lambda v: _is_number(v) and 1 <= v < math.inf)
 FLAG = Kind("true or false", lambda v: isinstance(v, bool))
+TIMEOUT = Kind("a positive finite number of seconds", lambda v: _is_number(v) and 0 < v < math.inf)
 MAPPING = Kind("a mapping", lambda v: isinstance(v, Mapping))
 LIST = Kind("a list", lambda v: isinstance(v, list | tuple))
 TEXTS = Kind("a list of texts", _is_texts)
@@ -101,11 +102,14 @@ FILE_KEYS = (
     "defaults",
     "tags",
     "max_concurrent_runs",
+    "timeout_seconds",
     "alert_on",
     "imports",
     "steps",
 )
-NESTED_KEYS = ("name", "domain", "version", "description", "defaults", "tags", "steps")
+NESTED_KEYS = (
+    "name", "domain", "version", "description", "defaults", "tags", "timeout_seconds", "steps",
+)  # fmt: skip
 OPTIONAL_WORKFLOW_FIELDS = {
     "domain": TEXT,
     "version": POSITIVE,
@@ -113,8 +117,9 @@ OPTIONAL_WORKFLOW_FIELDS = {
     "defaults": MAPPING,
     "tags": TEXTS,
     "max_concurrent_runs": POSITIVE,
+    "timeout_seconds": TIMEOUT,
 }
-COMMON_STEP_KEYS = ("name", "on_error", "retry", "next")
+COMMON_STEP_KEYS = ("name", "on_error", "retry", "next", "timeout_seconds")
 TYPE_EXTRAS: dict[str, tuple[str, ...]] = {
     "lambda": ("config",),
     "pipeline": ("params",),

@@ -268,3 +268,13 @@ def test_pruning_the_original_leaves_the_fork_intact(
     assert store.load_run(fork.run_id) == kept
     assert kept.run.forked_from == original.run_id
     assert [s.step_name for s in kept.steps] == ["extract", "transform", "load"]
+
+
+def test_a_dry_run_is_not_forked_into_a_real_one(sqlite_url: str, make_runner: MakeRunner) -> None:
+    etl = Etl()
+    dry = make_runner(database_url=sqlite_url, dry_run=True)
+    rehearsal = dry.execute(etl.workflow(), params={"factor": 2})
+    real = make_runner(database_url=sqlite_url)
+    with pytest.raises(WorkflowError, match="is a dry run; fork it with"):
+        real.fork(rehearsal.run_id, "load", workflow=etl.workflow())
+    assert [r.run_id for r in store_of(real).list_runs(workflow="fork.etl")] == [rehearsal.run_id]

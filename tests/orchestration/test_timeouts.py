@@ -193,3 +193,74 @@ def test_a_wait_step_takes_no_timeout_and_definitions_keep_theirs() -> None:
     assert workflow.to_dict()["timeout_seconds"] == 60
     assert workflow.to_dict()["steps"][0]["timeout_seconds"] == 2.5
     assert "timeout_seconds" not in Step.lambda_("s", nap).to_dict()
+
+
+def test_a_timeout_too_long_to_wait_for_is_refused() -> None:
+    with pytest.raises(WorkflowValidationError, match="timeout_seconds must be at most"):
+        Workflow("w", [Step.lambda_("s", nap, timeout_seconds=1e10)])
+    with pytest.raises(WorkflowValidationError, match="timeout_seconds must be at most"):
+        Workflow("w", [Step.lambda_("s", nap)], timeout_seconds=1e10)
+
+
+def test_a_map_retried_after_its_timeout_reuses_the_items_it_left_running(
+    sqlite_url: str,
+) -> None:
+    """With history, items of a timed-out map attempt still run here: a retry that comes
+    while they do fails them (it does not wait for them, nor claim them), and a later one
+    reuses them once they completed; none runs twice."""
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def item(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        index = ctx.params["item_index"]
+        with lock:
+            first = index not in ran
+            ran.append(index)
+        if first and index < 2:
+            time.sleep(0.6)  # the first two outlast the map's time limit
+        return {"i": index}
+
+    each = Workflow("timeouts.item", [Step.lambda_("work", item)])
+    flow = Workflow("timeouts.map_retry", [
+        Step.map("m", "items", each, max_concurrency=2, timeout_seconds=0.3,
+                 retry=RetryPolicy(max_attempts=5, initial_delay_seconds=0.1)),
+    ])  # fmt: skip
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        result = runner.execute(flow, params={"items": [0, 1, 2, 3]})
+    attempts = [(e.attempt, e.status, e.error_category) for e in result.step_executions]
+    assert result.status == "COMPLETED", attempts
+    assert attempts[0] == (1, "FAILED", "TIMEOUT")
+    errors = str([e.error for e in result.step_executions])
+    assert "RunOwnedError" not in errors
+    assert "still running in this process" in errors  # a retry came while they ran
+    assert sorted(ran) == [0, 1, 2, 3]  # each item executed once
+    assert [r["work"]["i"] for r in result.context.get_output("m")["results"]] == [0, 1, 2, 3]
+
+
+def test_a_run_resumed_after_it_failed_has_what_its_execution_left_of_its_limit(
+    sqlite_url: str,
+) -> None:
+    """The whole-run limit counts execution as its duration does, on either resume:
+    the time a run lay failed does not count, by hand or through the queue."""
+    from spine.commands import resume_run
+    from spine.orchestration import register_workflow
+
+    broken = threading.Event()
+    broken.set()
+
+    def flaky(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        return StepResult.fail("source offline") if broken.is_set() else StepResult.ok()
+
+    flow = register_workflow(
+        Workflow("timeouts.resumed", [Step.lambda_("a", flaky)], timeout_seconds=1)
+    )
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        by_hand = runner.execute(flow)
+        queued = runner.execute(flow)
+        time.sleep(1.2)  # longer than the limit, while they lie failed
+        broken.clear()
+        assert runner.resume(by_hand.run_id, flow).status == "COMPLETED"
+        assert runner.store is not None
+        assert resume_run(runner.store, queued.run_id).queued  # type: ignore[arg-type]
+        [done] = runner.run_pending()
+    assert (done.run_id, done.status) == (queued.run_id, "COMPLETED")

@@ -86,6 +86,12 @@ class LeaseKeeper:
             thread.join(timeout=5)
 
 
+def held_here(run_id: str) -> bool:
+    """Whether a runner in this process is executing run ``run_id`` now."""
+    with _held_lock:
+        return run_id in _held_here
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -113,9 +119,7 @@ def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
         if owner.pid == os.getpid():
             # A claim takes the row a moment before this process holds the run: a fresh
             # heartbeat means that moment, not an owner gone.
-            with _held_lock:
-                held = run.run_id in _held_here
-            return not held and now - run.heartbeat_at > CLAIM_GRACE_SECONDS
+            return not held_here(run.run_id) and now - run.heartbeat_at > CLAIM_GRACE_SECONDS
         if not pid_alive(owner.pid):
             return True
     return now - run.heartbeat_at > lease

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -183,6 +184,8 @@ def timeout_problem(seconds: object) -> str | None:
         or seconds <= 0
     ):
         return f"timeout_seconds must be a positive finite number of seconds, got {seconds!r}"
+    if seconds > threading.TIMEOUT_MAX:  # what a wait can be given at all
+        return f"timeout_seconds must be at most {threading.TIMEOUT_MAX:.0f}, got {seconds!r}"
     return None
 
 

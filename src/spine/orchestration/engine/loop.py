@@ -58,7 +58,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
     observe = services.on_step
     budget = services.max_steps - state.steps_run
     encoded = NO_DATA
-    deadline = _deadline(workflow, state, started if journal is None else None)
+    deadline = _deadline(workflow, state, started if journal is None else journal.since)
     try:
         while (position := state.position) < total:
             step = steps[position]
@@ -159,8 +159,10 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
 
 def _deadline(workflow: Workflow, state: RunState, started: float | None) -> float | None:
     """When the run's time is up (clock time), if its workflow has a ``timeout_seconds``:
-    counted from the run's first start (``started``: this execution's, for a run
-    without history), so a resumed run has only what is left."""
+    counted as its duration is (``started``: this execution's start for a run without
+    history; with history, the journal's ``since``, else the run's first start), so a
+    run resumed after it ended has what its execution so far left of the limit, however
+    long it lay ended, whichever way it was resumed."""
     limit = workflow.timeout_seconds
     if limit is None:
         return None

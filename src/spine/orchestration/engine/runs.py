@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import (
@@ -35,7 +36,7 @@ from spine.orchestration.engine.loop import run_steps
 from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Services
 from spine.orchestration.engine.state import RunState, replay, stored_result, utc
 from spine.orchestration.flow import Plan, plan_for
-from spine.orchestration.leases import LeaseKeeper, owner_gone
+from spine.orchestration.leases import LeaseKeeper, held_here, owner_gone
 from spine.orchestration.results import WorkflowResult
 from spine.orchestration.workflow_context import WorkflowContext
 
@@ -488,7 +489,18 @@ class Runs:
     def continue_item(
         self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
     ) -> WorkflowResult:
-        if record.status != WorkflowStatus.COMPLETED:
+        if record.status != WorkflowStatus.COMPLETED and held_here(record.run_id):
+            # An earlier attempt of its map step timed out and left it running here: it
+            # is not waited for (the retry must not hang on what timed out); it fails
+            # this attempt, and a later one reuses it once it has completed.
+            record = replace(
+                record,
+                status=WorkflowStatus.FAILED,
+                error=f"item {record.item_index} is still running in this process, from an "
+                "earlier attempt of its map step that timed out",
+                error_category=ErrorCategory.TIMEOUT.value,
+            )
+        elif record.status != WorkflowStatus.COMPLETED:
             return self.resume(record.run_id, workflow, force=True, item_of=base_params)
         return stored_result(record, WorkflowContext(
             run_id=record.run_id,

@@ -105,14 +105,7 @@ def prepare_fork(
             workflow=run.workflow_name,
         )
     workflow = runs.workflow_of(run, workflow)
-    if run.dry_run != runs.settings.dry_run:
-        # (A dry run's outputs are placeholders: a real run must not build on them.)
-        kind = "a dry run" if run.dry_run else "a real run"
-        raise WorkflowError(
-            f"run {run_id!r} of workflow {workflow.name!r} is {kind}; fork it with "
-            f"WorkflowRunner(dry_run={run.dry_run})",
-            workflow=workflow.name,
-        )
+    runs.same_kind(run, workflow, "fork")
     plan = plan_for(workflow)
     if not force:
         check_definition(stored, workflow, plan)

@@ -234,13 +234,7 @@ class Runs:
         plan = plan_for(workflow)
         if run.status == WorkflowStatus.COMPLETED:
             return self._completed(stored, plan, item_of)
-        if run.dry_run != self.settings.dry_run:
-            kind = "a dry run" if run.dry_run else "a real run"
-            raise WorkflowError(
-                f"run {run_id!r} of workflow {workflow.name!r} is {kind}; resume it with "
-                f"WorkflowRunner(dry_run={run.dry_run}) so it stays one",
-                workflow=workflow.name,
-            )
+        self.same_kind(run, workflow, "resume")
         if not force:
             check_definition(stored, workflow, plan)
         now = self.settings.clock.time()
@@ -268,6 +262,17 @@ class Runs:
         # its duration goes on from what it was. (A crashed or waiting run's, from its start.)
         since = run.started_at if executing else now - (run.duration or 0.0)
         return self.held(workflow, state, store, take, since=since)
+
+    def same_kind(self, run: RunRecord, workflow: Workflow, verb: str) -> None:
+        """Refuse to ``verb`` a dry run with a real runner, or the other way round: a dry
+        run's outputs are placeholders, which a real run must not build on."""
+        if run.dry_run != self.settings.dry_run:
+            kind = "a dry run" if run.dry_run else "a real run"
+            raise WorkflowError(
+                f"run {run.run_id!r} of workflow {workflow.name!r} is {kind}; {verb} it with "
+                f"WorkflowRunner(dry_run={run.dry_run})",
+                workflow=workflow.name,
+            )
 
     def _count_takeover(self, workflow: Workflow, state: RunState, store: HistoryStore) -> None:
         run_id = state.ctx.run_id

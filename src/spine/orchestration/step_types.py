@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,8 @@ class Step:
     item_param: str = "item"
     timeout_seconds: float | None = None
     """An attempt that runs longer fails with category ``TIMEOUT`` (``None``: no limit)."""
+    until: datetime | str | None = None
+    """A wait step's end as a moment (see :mod:`spine.orchestration.moments`)."""
 
     def __post_init__(self) -> None:
         # "continue" and ErrorPolicy.CONTINUE are the same value: accept both.
@@ -162,14 +165,17 @@ class Step:
     def wait(
         cls,
         name: str,
-        duration_seconds: float,
+        duration_seconds: float | None = None,
         on_error: ErrorPolicy = ErrorPolicy.STOP,
         retry: RetryPolicy | None = None,
         next: str | None = None,
         *,
         next_step: str | None = None,
+        until: datetime | str | None = None,
     ) -> Step:
-        """Pause the run for ``duration_seconds``."""
+        """Pause the run for ``duration_seconds``, or until the moment ``until``: an
+        aware ``datetime``, ISO-8601 text with an offset, or a path (``"params.deadline"``,
+        ``"outputs.step.key"``) to one, resolved when the step starts."""
         return cls(
             name,
             StepType.WAIT,
@@ -177,6 +183,7 @@ class Step:
             retry=retry,
             next=next if next is not None else next_step,
             duration_seconds=duration_seconds,
+            until=until,
         )
 
     @classmethod
@@ -234,7 +241,11 @@ class Step:
             if ref:
                 data["condition_ref"] = ref
         elif self.step_type is StepType.WAIT:
-            data["duration_seconds"] = self.duration_seconds
+            if self.until is None:
+                data["duration_seconds"] = self.duration_seconds
+            else:
+                until = self.until
+                data["until"] = until.isoformat() if isinstance(until, datetime) else until
         elif self.step_type is StepType.MAP:
             data["items_path"] = self.items_path
             data["max_concurrency"] = self.max_concurrency

@@ -10,6 +10,7 @@ from typing import Any
 from spine.core.errors import WorkflowValidationError
 from spine.core.fields import unstorable
 from spine.core.status import WorkflowStatus
+from spine.orchestration.moments import until_problem
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, RetryPolicy, is_delay
 from spine.orchestration.step_types import ErrorPolicy, Step, StepType
 
@@ -153,7 +154,10 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
         target("else_step", step.else_step)
     elif kind is StepType.WAIT:
         duration = step.duration_seconds
-        if not is_delay(duration):
+        if step.until is not None:
+            if problem := until_problem(step.until, duration):
+                problems.append(problem)
+        elif not is_delay(duration):
             problems.append(
                 f"duration_seconds must be a number of seconds from 0 to {DELAY_LIMIT_SECONDS} "
                 f"(366 days), got {duration!r}"

@@ -40,13 +40,20 @@ def _walk(value: Any, parts: list[str], path: str, root: str) -> Any:
     return value
 
 
-def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
-    """The list at ``path``: dotted into ``ctx.params``, or ``outputs.<step>.<key>``."""
+def resolve_path(ctx: WorkflowContext, path: str) -> Any:
+    """The value at ``path``: dotted into ``ctx.params`` (``params.`` may lead), or
+    ``outputs.<step>.<key>``; ``ItemsPathError`` saying where it stops."""
     parts = path.split(".")
     if parts[0] == "outputs" and len(parts) > 1:
-        value = _walk(ctx.outputs, parts[1:], path, "outputs")
-    else:
-        value = _walk(ctx.params, parts, path, "params")
+        return _walk(ctx.outputs, parts[1:], path, "outputs")
+    if parts[0] == "params" and len(parts) > 1 and "params" not in ctx.params:
+        parts = parts[1:]
+    return _walk(ctx.params, parts, path, "params")
+
+
+def resolve_items(ctx: WorkflowContext, path: str) -> Sequence[Any]:
+    """The list at ``path``: dotted into ``ctx.params``, or ``outputs.<step>.<key>``."""
+    value = resolve_path(ctx, path)
     if not isinstance(value, list | tuple):
         raise ItemsPathError(f"it resolves to a {type(value).__name__}, not a list")
     return value

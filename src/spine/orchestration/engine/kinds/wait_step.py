@@ -1,11 +1,14 @@
-"""Wait steps: pause the run for ``duration_seconds`` through its sleeper (durably,
-with history: a run that must not block is suspended as ``WAITING``)."""
+"""Wait steps: pause the run for ``duration_seconds``, or until a moment (``until``),
+through its sleeper (durably, with history: a run that must not block is suspended as
+``WAITING``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from spine.orchestration.engine.kinds.base import config_error
+from spine.orchestration.engine.kinds.items import ItemsPathError, resolve_path
+from spine.orchestration.moments import aware_time, is_path
 from spine.orchestration.step_result import StepResult
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ def run(
     services: Services,
     lineage: StepLineage,
 ) -> Outcome:
+    if step.until is not None:
+        return _until(workflow_name, step, ctx, services), None
     duration = step.duration_seconds
     if not isinstance(duration, int | float) or duration < 0:
         text = f"duration_seconds must be a number >= 0, got {duration!r}"
@@ -30,3 +35,18 @@ def run(
     if not services.dry_run:
         services.sleeper.wait(duration)
     return StepResult.ok(output={"waited_seconds": duration}), None
+
+
+def _until(workflow_name: str, step: Step, ctx: WorkflowContext, services: Services) -> StepResult:
+    """Wait until the step's moment, resolved now when it is a path. (A run resumed in
+    the wait goes on at the deadline its row stored, as any wait does.)"""
+    until = step.until
+    try:
+        moment = aware_time(resolve_path(ctx, until) if isinstance(until, str) and is_path(until)
+                            else until)  # fmt: skip
+    except (ValueError, ItemsPathError) as exc:
+        return config_error(workflow_name, step, f"until={until!r}: {exc}")
+    seconds = max(0.0, moment.timestamp() - services.clock.time())
+    if not services.dry_run:
+        services.sleeper.wait(seconds)
+    return StepResult.ok(output={"waited_seconds": seconds, "until": moment.isoformat()})

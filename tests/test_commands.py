@@ -229,5 +229,6 @@ def test_the_public_names_stay_exported() -> None:
         "load_run", "resume_run", "run_to_dict", "show_run", "show_schedule", "status_named",
         "step_to_dict", "stored_run_to_dict", "workflow_summary", "InFlight", "in_flight",
         "owner_alive", "run_duration", "withdraw_cancel", "workflows_overview",
+        "partition_to_dict",
     }  # fmt: skip
     assert all(hasattr(spine.commands, name) for name in spine.commands.__all__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from spine.core.records import RunRecord, StepRecord, StoredRun, when
+from spine.core.records import PartitionRun, RunRecord, StepRecord, StoredRun, when
 from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.store import SqlDeliveryLog, SqlScheduleStore, StepLogs
 
@@ -486,6 +486,16 @@ def stored_run_to_dict(
     return {**run_to_dict(stored.run), "owner_alive": alive, "steps": steps}
 
 
+def partition_to_dict(latest: PartitionRun) -> dict[str, Any]:
+    """A partition and its latest run, JSON-ready."""
+    return {
+        "partition": dict(latest.partition),
+        "status": latest.status,
+        "run_id": latest.run_id,
+        "started_at": when(latest.started_at),
+    }
+
+
 def delivery_to_dict(record: DeliveryRecord) -> dict[str, Any]:
     """One alert delivery, JSON-ready (timestamps as ISO-8601)."""
     return {
@@ -519,6 +529,7 @@ __all__ = [
     "list_schedules",
     "load_run",
     "owner_alive",
+    "partition_to_dict",
     "resume_run",
     "run_duration",
     "run_to_dict",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
+from spine.cli.backfill import backfill, partitions
 from spine.cli.context import database_url, make_console, open_history, open_runner
 from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
@@ -541,6 +542,8 @@ cli.add_command(schedule)
 cli.add_command(validate)
 cli.add_command(graph)
 cli.add_command(logs)
+cli.add_command(backfill)
+cli.add_command(partitions)
 cli.add_command(ui)
 
 

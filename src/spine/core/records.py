@@ -8,6 +8,7 @@ snapshots, so storage grows with each step's own output, not with the context.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,6 +106,21 @@ class RunRecord:
     """Workers claim submitted runs of higher priority first, oldest first within one."""
     forked_from: str | None = None
     """The run whose first steps this one copied (``runner.fork``); not a map's item."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRun:
+    """The latest run of one partition of a workflow."""
+
+    partition: Mapping[str, Any]
+    run_id: str
+    status: str
+    started_at: float
+
+
+def partition_key(partition: Mapping[str, Any]) -> str:
+    """A partition's canonical JSON (keys sorted, no spaces): partitions are matched by it."""
+    return json.dumps(partition, sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import (
+    ItemRecord,
+    Lease,
+    Owner,
+    PartitionRun,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+)
 
 if TYPE_CHECKING:
     from spine.framework.alerts import DeliveryLog
@@ -89,6 +97,10 @@ class HistoryStore(JournalSink, Protocol):
         ...
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]: ...
+
+    def latest_partitions(self, workflow_name: str) -> list[PartitionRun]:
+        """The latest top-level run of each partition of ``workflow_name``."""
+        ...
 
     def claim_pending(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
@@ -36,6 +36,7 @@ from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
     from spine.framework.alerts import AlertRegistry
+    from spine.orchestration.backfill import Backfill
     from spine.orchestration.history import HistoryStore
 
 DEFAULT_MAX_STEPS = 10_000
@@ -312,6 +313,36 @@ class WorkflowRunner:
         completed run is left as it is: the result says so and nothing runs.
         """
         return self._runs.resume(run_id, workflow, force=force)
+
+    def backfill(
+        self,
+        workflow: Workflow,
+        partitions: Iterable[Mapping[str, Any]] | Mapping[str, str | Sequence[Any]],
+        params: Mapping[str, Any] | None = None,
+        *,
+        concurrency: int = 1,
+        force: bool = False,
+        queue: bool = False,
+        on_run: Callable[[WorkflowResult], None] | None = None,
+    ) -> Backfill:
+        """One run of ``workflow`` per partition, ``concurrency`` at a time, and what
+        became of each (:class:`~spine.orchestration.backfill.Backfill`).
+
+        ``partitions`` is a list of partition mappings, or one mapping of ranges to
+        expand (``{"day": "2026-01-01..2026-01-31", "region": "eu,us"}``: inclusive
+        ranges of ISO dates or integers, comma lists; several keys give their product).
+        Partitions are matched by their canonical JSON: one whose latest run is
+        ``COMPLETED``, ``PENDING``, ``RUNNING`` or ``WAITING`` is skipped (``force``
+        runs it again), so repeating a backfill runs only what failed or never ran.
+        ``queue`` submits the runs for workers and returns at once; ``on_run`` is called
+        as each run ends. Needs history.
+        """
+        from spine.orchestration.backfill import backfill, expand
+
+        if isinstance(partitions, Mapping):
+            partitions = expand(partitions)
+        return backfill(self, workflow, partitions, params=params, concurrency=concurrency,
+                        force=force, queue=queue, on_run=on_run)  # fmt: skip
 
     def fork(
         self,

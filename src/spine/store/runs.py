@@ -32,13 +32,22 @@ from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
 from spine.core.jsonvalue import decode
-from spine.core.records import ItemRecord, Lease, RunRecord, StepRecord, StoredRun
+from spine.core.records import (
+    ItemRecord,
+    Lease,
+    PartitionRun,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+    partition_key,
+)
 from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.cancel import cancel_run
 from spine.store.codec import (
     end_values,
+    from_iso,
     iso,
     new_run_values,
     owner_values,
@@ -440,6 +449,24 @@ class SqlStore(RunLeases, Closing):
             }
             for r in rows
         ]
+
+    def latest_partitions(self, workflow_name: str) -> list[PartitionRun]:
+        """The latest top-level run of each partition of ``workflow_name`` (matched by
+        their canonical JSON), by partition."""
+        query = (
+            select(runs.c.run_id, runs.c.status, runs.c.partition, runs.c.started_at)
+            .where(runs.c.workflow_name == workflow_name, runs.c.parent_run_id.is_(None))
+            .order_by(runs.c.started_at.desc())
+        )
+        rows = self.database.statement(
+            f"read the partitions of {workflow_name!r}", lambda conn: conn.execute(query).all()
+        )
+        latest: dict[str, PartitionRun] = {}
+        for row in rows:
+            partition = decode(row.partition) if row.partition else {}
+            latest.setdefault(partition_key(partition), PartitionRun(
+                partition, row.run_id, row.status, from_iso(row.started_at) or 0.0))  # fmt: skip
+        return [latest[key] for key in sorted(latest)]
 
     def list_runs(
         self,

@@ -24,7 +24,7 @@ from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
-from spine.cli.values import param_options, params_options
+from spine.cli.values import given_params, param_options, params_options
 from spine.cli.working import working
 from spine.core.status import WorkflowStatus
 
@@ -321,6 +321,30 @@ def cancel(ctx: click.Context, run_id: str) -> None:
     else:
         click.echo(f"run {run_id} had already ended ({done.ended_as}); nothing to cancel")
         sys.exit(EXIT_FAILED)
+
+
+@cli.command("signal")
+@click.argument("run_id")
+@click.argument("name")
+@param_options
+@click.pass_context
+def signal_(
+    ctx: click.Context, run_id: str, name: str, params: tuple[str, ...], params_file: str | None
+) -> None:
+    """Send the signal NAME to RUN_ID; its -p KEY=VALUE pairs (or --params-file) are the
+    payload, the output of the step awaiting it. Kept if the run has not reached that
+    step yet; refused (exit 1) if the run has ended."""
+    from spine.commands import send_signal
+    from spine.core.errors import RunEndedError
+
+    payload = given_params(params, params_file)
+    with open_history(ctx) as store:
+        try:
+            send_signal(store, run_id, name, payload)
+        except RunEndedError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_FAILED)
+    click.echo(f"run {run_id}: signal {name!r} sent")
 
 
 @cli.command()

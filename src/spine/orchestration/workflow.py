@@ -135,7 +135,7 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     target("next", step.next)
     kind = step.step_type
     if step.timeout_seconds is not None:
-        if kind is StepType.WAIT:
+        if kind is StepType.WAIT and step.signal_name is None:
             problems.append("timeout_seconds does not apply to a wait step (its duration does)")
         elif problem := timeout_problem(step.timeout_seconds):
             problems.append(problem)
@@ -154,7 +154,10 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
         target("else_step", step.else_step)
     elif kind is StepType.WAIT:
         duration = step.duration_seconds
-        if step.until is not None:
+        if step.signal_name is not None:
+            if not isinstance(step.signal_name, str) or not step.signal_name.strip():
+                problems.append(f"signal_name must be a non-empty string, got {step.signal_name!r}")
+        elif step.until is not None:
             if problem := until_problem(step.until, duration):
                 problems.append(problem)
         elif not is_delay(duration):

@@ -506,12 +506,13 @@ def runs(
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run: its steps, attempts, durations, errors, outputs and quality."""
     from spine.cli.render import print_json, run_detail
-    from spine.commands import show_run, stored_run_to_dict
+    from spine.commands import show_run, signal_to_dict, stored_run_to_dict
 
     with open_history(ctx) as store:
         detail = show_run(store, run_id)
     if as_json:
-        print_json(stored_run_to_dict(detail.stored, detail.live, detail.owner_alive))
+        shown = stored_run_to_dict(detail.stored, detail.live, detail.owner_alive)
+        print_json({**shown, "signals": [signal_to_dict(s) for s in detail.signals]})
     else:
         console = make_console()
         for part in run_detail(detail):

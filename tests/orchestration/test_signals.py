@@ -167,3 +167,21 @@ def test_timeout_seconds_is_allowed_on_signal_waits_only() -> None:
         Workflow("signals.bad", [bad]).validate()
     with pytest.raises(WorkflowValidationError, match="signal_name must be a non-empty"):
         Workflow("signals.empty", [Step.await_signal("a", " ")]).validate()
+
+
+def test_kept_signals_are_consumed_oldest_first_one_per_step(
+    sqlite_url: str, make_runner: MakeRunner
+) -> None:
+    clock = FakeClock(T0)
+    runner = make_runner(database_url=sqlite_url, block_on_waits=False, clock=clock)
+    flow = register_workflow(Workflow("signals.twice", [
+        Step.await_signal("first", "next"), Step.await_signal("second", "next"),
+    ]))  # fmt: skip
+    waiting = runner.execute(flow)
+    runner.signal(waiting.run_id, "next", {"n": 1})
+    clock.advance(1)
+    runner.signal(waiting.run_id, "next", {"n": 2})
+    [done] = runner.recover()
+    assert done.status == WorkflowStatus.COMPLETED
+    assert done.context.get_output("first") == {"n": 1}
+    assert done.context.get_output("second") == {"n": 2}

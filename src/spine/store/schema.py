@@ -190,15 +190,16 @@ schedule_fires = Table(
 signals = Table(
     "core_workflow_signals",
     metadata,
-    # Ordered by id: a step consumes the oldest unconsumed signal of its name.
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Time-ordered ids (new_id): a step consumes the oldest unconsumed signal of its name.
+    Column("signal_id", Text, primary_key=True),
     Column("run_id", Text, nullable=False),
     Column("signal_name", Text, nullable=False),
     Column("payload", Text, nullable=False),  # JSON object: the awaiting step's output
     Column("sent_at", Text, nullable=False),
     Column("consumed_at", Text),  # NULL until a step took it
 )
-Index("ix_core_workflow_signals_run", signals.c.run_id, signals.c.signal_name, signals.c.id)
+Index("ix_core_workflow_signals_run", signals.c.run_id, signals.c.signal_name,
+      signals.c.sent_at)  # fmt: skip
 
 schema_version = Table(
     "spine_schema_version",

@@ -8,9 +8,10 @@ holders of a run cannot both take it.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, and_, exists, select, update
 
 from spine.core.errors import RunEndedError, RunNotFoundError
+from spine.core.ids import new_id
 from spine.core.jsonvalue import decode
 from spine.core.records import Lease, SignalRecord
 from spine.core.status import LIVE_STATUSES, WorkflowStatus
@@ -27,8 +28,9 @@ def send_signal(
     the run has ended) and wake the run if it is waiting for it."""
     read = select(runs.c.status).where(runs.c.run_id == run_id)
     keep = signals.insert().values(
-        run_id=run_id, signal_name=signal_name, payload=payload_json, sent_at=iso(now)
-    )
+        signal_id=new_id(), run_id=run_id, signal_name=signal_name, payload=payload_json,
+        sent_at=iso(now),
+    )  # fmt: skip
     wake = (
         update(runs)
         .where(
@@ -57,15 +59,17 @@ def take_signal(
     """Consume the oldest signal ``signal_name`` kept for the run, returning its payload
     as JSON (``None``: none yet); with ``lease``, only while it holds the run."""
     oldest = (
-        select(func.min(signals.c.id))
+        select(signals.c.signal_id)
         .where(
             signals.c.run_id == run_id,
             signals.c.signal_name == signal_name,
             signals.c.consumed_at.is_(None),
         )
+        .order_by(signals.c.sent_at, signals.c.signal_id)
+        .limit(1)
         .scalar_subquery()
     )
-    this = and_(signals.c.id == oldest, signals.c.consumed_at.is_(None))
+    this = and_(signals.c.signal_id == oldest, signals.c.consumed_at.is_(None))
     if lease is not None:
         held = select(runs.c.run_id).where(
             runs.c.run_id == run_id, *held_by(lease.owner_id, lease.epoch)
@@ -80,7 +84,11 @@ def take_signal(
 
 def signals_of(database: Database, run_id: str) -> list[SignalRecord]:
     """The signals sent to a run, oldest first."""
-    query = select(signals).where(signals.c.run_id == run_id).order_by(signals.c.id)
+    query = (
+        select(signals)
+        .where(signals.c.run_id == run_id)
+        .order_by(signals.c.sent_at, signals.c.signal_id)
+    )
     rows = database.statement(
         f"read the signals of run {run_id}", lambda conn: conn.execute(query).all()
     )

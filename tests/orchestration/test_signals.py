@@ -185,3 +185,15 @@ def test_kept_signals_are_consumed_oldest_first_one_per_step(
     assert done.status == WorkflowStatus.COMPLETED
     assert done.context.get_output("first") == {"n": 1}
     assert done.context.get_output("second") == {"n": 2}
+
+
+def test_a_map_whose_items_would_await_a_signal_is_refused() -> None:
+    items = Workflow("signals.item", [Step.await_signal("gate", "go")])
+    with pytest.raises(WorkflowValidationError, match="map items take no signals"):
+        Workflow("signals.map", [Step.map("each", "params.rows", items)])
+
+
+def test_a_dry_run_does_not_wait_for_the_signal(sqlite_url: str, make_runner: MakeRunner) -> None:
+    runner = make_runner(database_url=sqlite_url, dry_run=True)
+    result = runner.execute(Workflow("signals.dry", [Step.await_signal("approval", "go", 60)]))
+    assert result.status == WorkflowStatus.COMPLETED  # (waiting, it would fail TIMEOUT)

@@ -170,6 +170,13 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
             problems.append(
                 f"iterator_workflow must be a Workflow, got {type(step.iterator_workflow).__name__}"
             )
+        elif awaiting := [s.name for s in step.iterator_workflow.steps if s.signal_name]:
+            # An item may run in another process, where no signal can reach it.
+            problems.append(
+                f"iterator_workflow {step.iterator_workflow.name!r} awaits a signal (steps "
+                f"{', '.join(map(repr, awaiting))}): map items take no signals; await it "
+                "in the run itself"
+            )
         if not isinstance(step.items_path, str) or not step.items_path.strip():
             problems.append(f"items_path must be a non-empty string, got {step.items_path!r}")
         concurrency = step.max_concurrency

@@ -27,10 +27,12 @@ def send_signal(
     """Keep a signal for run ``run_id`` (``RunNotFoundError``; ``RunEndedError`` once
     the run has ended) and wake the run if it is waiting for it."""
     read = select(runs.c.status).where(runs.c.run_id == run_id)
+    signal_id = new_id()
     keep = signals.insert().values(
-        signal_id=new_id(), run_id=run_id, signal_name=signal_name, payload=payload_json,
+        signal_id=signal_id, run_id=run_id, signal_name=signal_name, payload=payload_json,
         sent_at=iso(now),
     )  # fmt: skip
+    kept = select(signals.c.signal_id).where(signals.c.signal_id == signal_id)
     wake = (
         update(runs)
         .where(
@@ -50,7 +52,12 @@ def send_signal(
         conn.execute(keep)
         conn.execute(wake)
 
-    database.transaction(f"send signal {signal_name!r} to run {run_id}", send)
+    def send_again(conn: Connection) -> None:
+        # The try whose answer was lost may have committed: then it is sent, once.
+        if conn.execute(kept).first() is None:
+            send(conn)
+
+    database.transaction(f"send signal {signal_name!r} to run {run_id}", send, again=send_again)
 
 
 def take_signal(

@@ -62,7 +62,7 @@ class _Capture:
     def take_signal(
         self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
     ) -> str | None:
-        """An item run in another process is sent no signals (it times out)."""
+        """Never asked: a map's iterator workflow may not await a signal."""
         return None
 
     def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:

@@ -463,6 +463,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "triggered_by": run.triggered_by,
         "schedule_id": run.schedule_id,
         "wake_at": when(run.wake_at),
+        "awaiting_signal": run.awaiting_signal if run.status == WorkflowStatus.WAITING else None,
         "owner": run.owner.describe() if run.owner else None,
         "owner_host": run.owner.host if run.owner else None,
         "owner_pid": run.owner.pid if run.owner else None,

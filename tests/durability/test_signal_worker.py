@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from spine.orchestration import WorkflowRunner
+from spine.orchestration import WorkflowRunner, register_workflow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,14 +51,20 @@ def test_a_signal_sent_by_spine_signal_completes_a_run_across_a_worker_restart(
     app.write_text(textwrap.dedent(APP))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     monkeypatch.syspath_prepend(str(tmp_path))
-    import signals_app
+    import signals_app  # (cached after the first backend: registered again below)
 
+    flow = register_workflow(signals_app.flow)
     worker_args = _spine(database_url, "worker", "--app", str(app), "--poll", "0.05")
     with WorkflowRunner(database_url=database_url) as client:
-        run_id = client.submit(signals_app.flow)
+        run_id = client.submit(flow)
         first = subprocess.Popen(worker_args, stdout=subprocess.DEVNULL, env=env)
         try:
             assert _status_until(client, run_id, "WAITING") == "WAITING"
+            waiting = subprocess.run(
+                _spine(database_url, "show", run_id),
+                capture_output=True, text=True, env=env, timeout=60,
+            )  # fmt: skip
+            assert "waiting for signal approved until 9999-12-31" in waiting.stdout
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)

@@ -41,6 +41,7 @@ def test_a_waiting_run_is_due_once_signalled_and_recover_completes_it(
     assert first.status == WorkflowStatus.WAITING
     assert runner.store is not None
     assert runner.recover() == []  # not due: nothing was sent
+    assert runner.store.load_run(first.run_id).run.awaiting_signal == "approved"
     runner.signal(first.run_id, "approved", {"by": "ada"})
     assert runner.store.load_run(first.run_id).run.status == "WAITING"
     [done] = runner.recover()

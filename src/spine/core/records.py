@@ -105,6 +105,8 @@ class RunRecord:
     """Workers claim submitted runs of higher priority first, oldest first within one."""
     forked_from: str | None = None
     """The run whose first steps this one copied (``runner.fork``); not a map's item."""
+    awaiting_signal: str | None = None
+    """The signal its ``await_signal`` step waits for (meaningful while ``WAITING``)."""
 
 
 @dataclass(slots=True)

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from spine.core.records import PartitionRun, RunRecord, StepRecord, StoredRun, when
+from spine.core.records import (
+    PartitionRun,
+    RunRecord,
+    SignalRecord,
+    StepRecord,
+    StoredRun,
+    signal_json,
+    when,
+)
 from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
 from spine.store import SqlDeliveryLog, SqlScheduleStore, StepLogs
 
@@ -172,6 +180,8 @@ class RunDetail:
     """The step it is executing now (``RUNNING`` runs)."""
     owner_alive: bool | None = None
     """Whether the process holding it is alive (``None``: nothing holds it)."""
+    signals: Sequence[SignalRecord] = field(default_factory=tuple)
+    """The signals sent to it, oldest first."""
 
     @property
     def run(self) -> RunRecord:
@@ -183,6 +193,7 @@ class RunDetail:
             "children": [run_to_dict(c) for c in self.children],
             "children_total": self.children_total,
             "alerts": [delivery_to_dict(d) for d in self.alerts],
+            "signals": [signal_to_dict(s) for s in self.signals],
         }
 
 
@@ -209,7 +220,20 @@ def show_run(
     # On the store's own connections: nothing to close.
     alerts = SqlDeliveryLog.sharing(store).recent(limit=MAX_ALERTS, run_id=run_id)
     alive = owner_alive(stored.run, time.time() if now is None else now)
-    return RunDetail(stored, children, total, alerts, in_flight(store, stored), alive)
+    return RunDetail(stored, children, total, alerts, in_flight(store, stored), alive,
+                     store.signals(run_id))  # fmt: skip
+
+
+def send_signal(
+    store: SqlStore, run_id: str, signal_name: str, payload: object, now: float | None = None
+) -> None:
+    """Send the signal ``signal_name`` (its ``payload`` a JSON object) to run ``run_id``
+    (see ``WorkflowRunner.signal``). Raises ``RunNotFoundError``, ``RunEndedError``, and
+    ``WorkflowValidationError`` for a bad name or payload."""
+    import time
+
+    payload_json = signal_json(signal_name, payload)
+    store.send_signal(run_id, signal_name, payload_json, time.time() if now is None else now)
 
 
 # -- step logs -------------------------------------------------------------------------
@@ -447,6 +471,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
         "triggered_by": run.triggered_by,
         "schedule_id": run.schedule_id,
         "wake_at": when(run.wake_at),
+        "awaiting_signal": run.awaiting_signal if run.status == WorkflowStatus.WAITING else None,
         "owner": run.owner.describe() if run.owner else None,
         "owner_host": run.owner.host if run.owner else None,
         "owner_pid": run.owner.pid if run.owner else None,
@@ -493,6 +518,16 @@ def partition_to_dict(latest: PartitionRun) -> dict[str, Any]:
         "status": latest.status,
         "run_id": latest.run_id,
         "started_at": when(latest.started_at),
+    }
+
+
+def signal_to_dict(record: SignalRecord) -> dict[str, Any]:
+    """A signal sent to a run, JSON-ready."""
+    return {
+        "signal_name": record.signal_name,
+        "payload": record.payload,
+        "sent_at": when(record.sent_at),
+        "consumed_at": when(record.consumed_at),
     }
 
 

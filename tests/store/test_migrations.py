@@ -18,6 +18,7 @@ from spine.store.schema import (
     schedule_fires,
     schedules,
     schema_version,
+    signals,
 )
 
 from .helpers import all_rows, raw_engine, step_rows, store_of
@@ -194,14 +195,14 @@ def test_a_version_1_database_is_migrated_forward(database_url: str) -> None:
                      "ix_core_workflow_runs_claim")  # fmt: skip
     later_columns = ("source", "cancel_requested", "takeovers", "takeover_order", "lease_epoch",
                      "first_step", "items_total", "idempotency_key", "priority",
-                     "forked_from")  # fmt: skip
+                     "forked_from", "awaiting_signal")  # fmt: skip
     with raw_engine(database_url) as engine, engine.begin() as conn:
         for name in later_indexes:
             conn.exec_driver_sql(f"DROP INDEX {name}")
         for column in later_columns:
             conn.exec_driver_sql(f"ALTER TABLE core_workflow_runs DROP COLUMN {column}")
         conn.exec_driver_sql("ALTER TABLE core_workflow_steps DROP COLUMN log")
-        for table in (schedule_fires, schedules, alert_deliveries):
+        for table in (signals, schedule_fires, schedules, alert_deliveries):
             table.drop(conn)
         conn.execute(schema_version.update().values(version=1))
 
@@ -221,7 +222,8 @@ _RUNS, _STEPS = "core_workflow_runs", "core_workflow_steps"
 _SINCE_7 = [(_RUNS, "first_step"), (_RUNS, "items_total")]
 _SINCE_8 = [(_RUNS, "idempotency_key"), (_RUNS, "priority")]
 _SINCE_9 = [(_STEPS, "log")]
-_SINCE_10 = [(_RUNS, "forked_from")]
+_SINCE_11 = [(_RUNS, "awaiting_signal")]
+_SINCE_10 = [(_RUNS, "forked_from"), *_SINCE_11]
 ADDED_SINCE = {
     5: [(_RUNS, "takeovers"), (_RUNS, "takeover_order"), (_RUNS, "lease_epoch"),
         *_SINCE_7, *_SINCE_8, *_SINCE_9, *_SINCE_10],
@@ -230,8 +232,10 @@ ADDED_SINCE = {
     8: [*_SINCE_8, *_SINCE_9, *_SINCE_10],
     9: [*_SINCE_9, *_SINCE_10],
     10: _SINCE_10,
+    11: _SINCE_11,
 }  # fmt: skip
-"""The (table, column)s each older version lacks."""
+"""The (table, column)s each older version lacks (every one of them also lacks the
+signals table, added in version 12)."""
 
 
 @pytest.mark.parametrize("version", sorted(ADDED_SINCE))
@@ -266,6 +270,7 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
                 conn.exec_driver_sql(f"DROP INDEX {index}")
         for table, column in ADDED_SINCE[version]:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        signals.drop(conn)
         conn.execute(schema_version.update().values(version=version))
 
     again = make_runner(database_url=database_url)

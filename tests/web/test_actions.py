@@ -258,3 +258,29 @@ def test_the_run_page_offers_the_actions_its_status_allows(api: Api) -> None:
     ended = api.client.get(f"/runs/{run_id}").text
     assert 'data-action="resume"' in ended
     assert 'data-action="cancel"' not in ended
+
+
+def test_a_signal_is_delivered_kept_and_shown_and_refused_for_unknown_or_ended_runs(
+    api: Api,
+) -> None:
+    gate = register_workflow(Workflow("act.gate", [Step.await_signal("approval", "approved")]))
+    waiting = api.worker.submit(gate)
+    sent = api.client.post(f"/api/runs/{waiting}/signals/approved", json={"by": "ada"})
+    assert sent.status_code == 202
+    assert api.run(waiting)["signals"][0]["consumed_at"] is None  # kept for the step
+    kept = api.client.get(f"/runs/{waiting}").text
+    assert "<td>approved</td>" in kept
+    assert "kept, not yet consumed" in kept
+    [result] = api.worker.run_pending()
+    assert result.context.get_output("approval") == {"by": "ada"}
+    [shown] = api.run(waiting)["signals"]
+    assert (shown["signal_name"], shown["payload"]) == ("approved", {"by": "ada"})
+    assert shown["consumed_at"] is not None
+    page = api.client.get(f"/runs/{waiting}").text
+    assert "<pre>{&#34;by&#34;: &#34;ada&#34;}</pre>" in page  # the payload's preview
+    assert "kept, not yet consumed" not in page
+    ended = api.client.post(f"/api/runs/{waiting}/signals/approved", json={})
+    assert ended.status_code == 409
+    assert "has ended" in ended.json()["detail"]
+    assert api.client.post("/api/runs/nope/signals/approved", json={}).status_code == 404
+    assert api.client.post(f"/api/runs/{waiting}/signals/approved", json=[1]).status_code == 422

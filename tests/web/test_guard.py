@@ -82,6 +82,7 @@ def test_without_the_token_pages_send_to_the_login_page(guarded: TestClient, pat
     [("GET", "/api/runs"), ("GET", "/api/runs/x"), ("GET", "/openapi.json"),
      ("GET", "/api/schedules"), ("POST", START), ("POST", "/api/runs/x/cancel"),
      ("POST", "/api/runs/x/resume"), ("POST", "/api/runs/x/fork"), ("POST", "/logout"),
+     ("POST", "/api/runs/x/signals/approved"),
      ("POST", "/")],
 )  # fmt: skip
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), bearer(TOKEN, "Basic"),

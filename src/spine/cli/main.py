@@ -25,7 +25,7 @@ from spine.cli.executing import chosen_executor, executor_options
 from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
-from spine.cli.values import param_options, params_options
+from spine.cli.values import given_params, param_options, params_options
 from spine.cli.working import working
 from spine.core.status import WorkflowStatus
 
@@ -324,6 +324,30 @@ def cancel(ctx: click.Context, run_id: str) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@cli.command("signal")
+@click.argument("run_id")
+@click.argument("name")
+@param_options
+@click.pass_context
+def signal_(
+    ctx: click.Context, run_id: str, name: str, params: tuple[str, ...], params_file: str | None
+) -> None:
+    """Send the signal NAME to RUN_ID; its -p KEY=VALUE pairs (or --params-file) are the
+    payload, the output of the step awaiting it. Kept if the run has not reached that
+    step yet; refused (exit 1) if the run has ended."""
+    from spine.commands import send_signal
+    from spine.core.errors import RunEndedError
+
+    payload = given_params(params, params_file)
+    with open_history(ctx) as store:
+        try:
+            send_signal(store, run_id, name, payload)
+        except RunEndedError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_FAILED)
+    click.echo(f"run {run_id}: signal {name!r} sent")
+
+
 @cli.command()
 @click.option("--app", "apps", multiple=True, metavar="MODULE")
 @click.option("--json", "as_json", is_flag=True)
@@ -483,12 +507,13 @@ def runs(
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run: its steps, attempts, durations, errors, outputs and quality."""
     from spine.cli.render import print_json, run_detail
-    from spine.commands import show_run, stored_run_to_dict
+    from spine.commands import show_run, signal_to_dict, stored_run_to_dict
 
     with open_history(ctx) as store:
         detail = show_run(store, run_id)
     if as_json:
-        print_json(stored_run_to_dict(detail.stored, detail.live, detail.owner_alive))
+        shown = stored_run_to_dict(detail.stored, detail.live, detail.owner_alive)
+        print_json({**shown, "signals": [signal_to_dict(s) for s in detail.signals]})
     else:
         console = make_console()
         for part in run_detail(detail):

@@ -94,7 +94,13 @@ def run_detail(detail: RunDetail) -> list[Any]:
         state = "alive" if detail.owner_alive else "[red]not answering[/red] (recoverable)"
         lines.append(f"owner process {run.owner.pid} on {escape(run.owner.host)}: {state}")
     if run.status == WorkflowStatus.WAITING and run.wake_at is not None:
-        lines.append(f"waiting until {when(run.wake_at)}")
+        awaited = run.awaiting_signal
+        what = "" if awaited is None else f" for signal [bold]{escape(awaited)}[/bold]"
+        lines.append(f"waiting{what} until {when(run.wake_at)}")
+    for sent in detail.signals:
+        taken = f"consumed {when(sent.consumed_at)}" if sent.consumed_at else "kept, not consumed"
+        lines.append(f"signal [bold]{escape(sent.signal_name)}[/bold] sent {when(sent.sent_at)}, "
+                     f"{taken}: {escape(short(sent.payload, 100))}")  # fmt: skip
     if live is not None:
         since = f" since {when(live.started_at)}" if live.started_at is not None else ""
         lines.append(f"executing [bold]{escape(live.step_name)}[/bold] (attempt "

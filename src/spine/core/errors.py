@@ -11,6 +11,7 @@
     │   │   └── WorkflowDefinitionError   an invalid workflow file (YAML): every problem
     │   │                                 with its file, line and field
     │   ├── RunNotFoundError          no stored run has that id
+    │   ├── RunEndedError             the run has ended: it takes no more signals
     │   ├── RunOwnedError             the run is being executed by a live owner
     │   └── DefinitionMismatchError   the workflow changed since the stored run started
     ├── GroupError                    a pipeline group could not be used as asked
@@ -161,6 +162,18 @@ class RunNotFoundError(WorkflowError):
     def __init__(self, run_id: str, where: str) -> None:
         super().__init__(f"no run {run_id!r} in {where}")
         self.run_id = run_id
+
+
+class RunEndedError(WorkflowError):
+    """The run has ended, so a signal sent to it could never be consumed."""
+
+    def __init__(self, run_id: str, status: str, signal_name: str) -> None:
+        super().__init__(
+            f"run {run_id!r} has ended ({status}): signal {signal_name!r} was not sent; "
+            "only a PENDING, RUNNING or WAITING run takes signals"
+        )
+        self.run_id = run_id
+        self.status = status
 
 
 class RunOwnedError(WorkflowError):
@@ -349,6 +362,7 @@ __all__ = [
     "PipelineError",
     "PipelineNotFoundError",
     "ReadOnlyError",
+    "RunEndedError",
     "RunNotFoundError",
     "RunOwnedError",
     "ScheduleError",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from spine.core.errors import WorkflowError
+from spine.core.errors import WorkflowError, WorkflowValidationError
 from spine.core.ids import new_id
 from spine.core.jsonvalue import JsonValueError, decode, encode
 
@@ -106,6 +106,8 @@ class RunRecord:
     """Workers claim submitted runs of higher priority first, oldest first within one."""
     forked_from: str | None = None
     """The run whose first steps this one copied (``runner.fork``); not a map's item."""
+    awaiting_signal: str | None = None
+    """The signal its ``await_signal`` step waits for (meaningful while ``WAITING``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,35 @@ class StoredRun:
 
     run: RunRecord
     steps: list[StepRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A signal sent to a run: its payload becomes the output of the step awaiting it."""
+
+    signal_name: str
+    payload: dict[str, Any]
+    sent_at: float
+    consumed_at: float | None
+    """When a step took it (``None``: kept for a step the run has not reached)."""
+
+
+def signal_json(signal_name: object, payload: object) -> str:
+    """A signal's payload as stored (JSON text), once its name and payload are checked:
+    ``WorkflowValidationError`` says what is wrong."""
+    if not isinstance(signal_name, str) or not signal_name.strip():
+        raise WorkflowValidationError(
+            f"signal name must be a non-empty string, got {signal_name!r}"
+        )
+    if not isinstance(payload, Mapping):
+        raise WorkflowValidationError(
+            f"signal {signal_name!r}: payload must be a JSON object (a dict), "
+            f"got {type(payload).__name__}"
+        )
+    try:
+        return encode(dict(payload), "payload")
+    except JsonValueError as exc:
+        raise WorkflowValidationError(f"signal {signal_name!r}: {exc}") from exc
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from spine.core.records import (
     Owner,
     PartitionRun,
     RunRecord,
+    SignalRecord,
     StepRecord,
     StoredRun,
 )
@@ -35,9 +36,23 @@ class JournalSink(Protocol):
         ...
 
     def set_status(
-        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+        self,
+        run_id: str,
+        status: str,
+        *,
+        wake_at: float | None = None,
+        lease: Lease | None = None,
+        awaiting_signal: str | None = None,
     ) -> None:
-        """Set an executing run's status; ``lease``: as for :meth:`record_step`."""
+        """Set an executing run's status and the signal it waits for, if any;
+        ``lease``: as for :meth:`record_step`."""
+        ...
+
+    def take_signal(
+        self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
+    ) -> str | None:
+        """Consume the oldest signal ``signal_name`` kept for the run: its payload as
+        JSON (``None``: none kept); ``lease``: only while it holds the run."""
         ...
 
     def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
@@ -116,6 +131,15 @@ class HistoryStore(JournalSink, Protocol):
     def record_takeover(self, run_id: str, owner: Owner, step_order: int) -> int:
         """Count a takeover from a dead owner at step execution ``step_order`` (reset
         when the run has moved on since the last one); returns the count in a row."""
+        ...
+
+    def send_signal(self, run_id: str, signal_name: str, payload_json: str, now: float) -> None:
+        """Keep a signal for a live run and wake it if it waits for that signal
+        (``RunNotFoundError``, ``RunEndedError``)."""
+        ...
+
+    def signals(self, run_id: str) -> list[SignalRecord]:
+        """The signals sent to a run, oldest first."""
         ...
 
     def cancel(self, run_id: str, now: float) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import RunOwnedError, StoreError, WorkflowError, WorkflowValidationError
 from spine.core.fields import unstorable
+from spine.core.records import signal_json
 from spine.core.status import WorkflowStatus
 from spine.orchestration.engine.runs import initial_context
 from spine.orchestration.flow import plan_for
@@ -161,3 +162,9 @@ class RunQueue:
         """Cancel a run (see ``WorkflowRunner.cancel``)."""
         store = self.runs.require_store("cancel")
         return store.cancel(run_id, self.settings.clock.time())
+
+    def signal(self, run_id: str, signal_name: str, payload: Mapping[str, Any]) -> None:
+        """Send a signal to a run (see ``WorkflowRunner.signal``)."""
+        store = self.runs.require_store("signal")
+        payload_json = signal_json(signal_name, payload)
+        store.send_signal(run_id, signal_name, payload_json, self.settings.clock.time())

@@ -69,6 +69,9 @@ class Step:
     """An attempt that runs longer fails with category ``TIMEOUT`` (``None``: no limit)."""
     until: datetime | str | None = None
     """A wait step's end as a moment (see :mod:`spine.orchestration.moments`)."""
+    signal_name: str | None = None
+    """The signal an ``await_signal`` step waits for (its ``timeout_seconds`` limits
+    the wait)."""
 
     def __post_init__(self) -> None:
         # "continue" and ErrorPolicy.CONTINUE are the same value: accept both.
@@ -187,6 +190,29 @@ class Step:
         )
 
     @classmethod
+    def await_signal(
+        cls,
+        name: str,
+        signal_name: str,
+        timeout_seconds: float | None = None,
+        on_error: ErrorPolicy = ErrorPolicy.STOP,
+        next: str | None = None,
+    ) -> Step:
+        """Wait, durably, until the signal ``signal_name`` is sent to the run
+        (``WorkflowRunner.signal``, ``spine signal``, the web API); its payload is the
+        step's output. A signal sent earlier is kept for the step; after
+        ``timeout_seconds`` without one the step fails with category ``TIMEOUT``.
+        Needs a runner with history."""
+        return cls(
+            name,
+            StepType.WAIT,
+            on_error=on_error,
+            next=next,
+            signal_name=signal_name,
+            timeout_seconds=timeout_seconds,
+        )
+
+    @classmethod
     def map(
         cls,
         name: str,
@@ -241,7 +267,9 @@ class Step:
             if ref:
                 data["condition_ref"] = ref
         elif self.step_type is StepType.WAIT:
-            if self.until is None:
+            if self.signal_name is not None:
+                data["signal_name"] = self.signal_name
+            elif self.until is None:
                 data["duration_seconds"] = self.duration_seconds
             else:
                 until = self.until

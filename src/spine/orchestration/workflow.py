@@ -135,7 +135,7 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
     target("next", step.next)
     kind = step.step_type
     if step.timeout_seconds is not None:
-        if kind is StepType.WAIT:
+        if kind is StepType.WAIT and step.signal_name is None:
             problems.append("timeout_seconds does not apply to a wait step (its duration does)")
         elif problem := timeout_problem(step.timeout_seconds):
             problems.append(problem)
@@ -153,27 +153,48 @@ def _step_problems(step: Step, known: set[str]) -> list[str]:
         target("then_step", step.then_step)
         target("else_step", step.else_step)
     elif kind is StepType.WAIT:
-        duration = step.duration_seconds
-        if step.until is not None:
-            if problem := until_problem(step.until, duration):
-                problems.append(problem)
-        elif not is_delay(duration):
-            problems.append(
-                f"duration_seconds must be a number of seconds from 0 to {DELAY_LIMIT_SECONDS} "
-                f"(366 days), got {duration!r}"
-            )
+        problems.extend(_wait_problems(step))
     elif kind is StepType.MAP:
-        if not isinstance(step.iterator_workflow, Workflow):
-            problems.append(
-                f"iterator_workflow must be a Workflow, got {type(step.iterator_workflow).__name__}"
-            )
-        if not isinstance(step.items_path, str) or not step.items_path.strip():
-            problems.append(f"items_path must be a non-empty string, got {step.items_path!r}")
-        concurrency = step.max_concurrency
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            problems.append(f"max_concurrency must be an integer >= 1, got {concurrency!r}")
+        problems.extend(_map_problems(step))
     else:
         problems.append(f"step_type must be a StepType, got {kind!r}")
+    return problems
+
+
+def _wait_problems(step: Step) -> list[str]:
+    duration = step.duration_seconds
+    if step.signal_name is not None:
+        if not isinstance(step.signal_name, str) or not step.signal_name.strip():
+            return [f"signal_name must be a non-empty string, got {step.signal_name!r}"]
+    elif step.until is not None:
+        if problem := until_problem(step.until, duration):
+            return [problem]
+    elif not is_delay(duration):
+        return [
+            f"duration_seconds must be a number of seconds from 0 to {DELAY_LIMIT_SECONDS} "
+            f"(366 days), got {duration!r}"
+        ]
+    return []
+
+
+def _map_problems(step: Step) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(step.iterator_workflow, Workflow):
+        problems.append(
+            f"iterator_workflow must be a Workflow, got {type(step.iterator_workflow).__name__}"
+        )
+    elif awaiting := [s.name for s in step.iterator_workflow.steps if s.signal_name]:
+        # An item may run in another process, where no signal can reach it.
+        problems.append(
+            f"iterator_workflow {step.iterator_workflow.name!r} awaits a signal (steps "
+            f"{', '.join(map(repr, awaiting))}): map items take no signals; await it "
+            "in the run itself"
+        )
+    if not isinstance(step.items_path, str) or not step.items_path.strip():
+        problems.append(f"items_path must be a non-empty string, got {step.items_path!r}")
+    concurrency = step.max_concurrency
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        problems.append(f"max_concurrency must be an integer >= 1, got {concurrency!r}")
     return problems
 
 

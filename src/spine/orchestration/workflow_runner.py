@@ -389,6 +389,16 @@ class WorkflowRunner:
         that had already ended. ``resume`` continues a cancelled run."""
         return self.queue.cancel(run_id)
 
+    def signal(
+        self, run_id: str, signal_name: str, payload: Mapping[str, Any] | None = None
+    ) -> None:
+        """Send the signal ``signal_name`` to a stored run: the step awaiting it (now or
+        later) completes with ``payload`` as its output, and a run waiting for it is
+        due at once (a blocking runner sees it within a second; a suspended run goes on
+        at the next ``recover()`` or ``spine worker`` look). ``RunNotFoundError`` for
+        an unknown run, ``RunEndedError`` for one that has ended."""
+        self.queue.signal(run_id, signal_name, payload if payload is not None else {})
+
 
 def _remote_items() -> RemoteItems:
     from spine.orchestration.engine.remote_items import run_items  # remote maps only

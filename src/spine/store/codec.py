@@ -209,6 +209,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         idempotency_key=row.idempotency_key,
         priority=row.priority or 0,
         forked_from=row.forked_from,
+        awaiting_signal=row.awaiting_signal,
     )
 
 

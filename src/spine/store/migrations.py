@@ -22,6 +22,7 @@ from spine.store.schema import (
     schedule_fires,
     schedules,
     schema_version,
+    signals,
     steps,
 )
 
@@ -121,8 +122,17 @@ def _v11(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN forked_from TEXT"))
 
 
+def _v12(conn: Connection) -> None:
+    """Version 12: signals sent to runs, and the signal a waiting run awaits."""
+    columns = {c["name"] for c in inspect(conn).get_columns(runs.name)}
+    if "awaiting_signal" not in columns:
+        conn.execute(text(f"ALTER TABLE {runs.name} ADD COLUMN awaiting_signal TEXT"))
+    signals.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
+    12: _v12,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 
@@ -166,7 +176,9 @@ def migrate(conn: Connection, where: str, dialect: Dialect) -> int:
         version = 0
     if version == 0:
         # Nothing but the version table: create the current schema directly.
-        metadata.create_all(conn, tables=[runs, steps, alert_deliveries, schedules, schedule_fires])
+        metadata.create_all(
+            conn, tables=[runs, steps, alert_deliveries, schedules, schedule_fires, signals]
+        )
         conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
         return SCHEMA_VERSION
     for target in range(version + 1, SCHEMA_VERSION + 1):

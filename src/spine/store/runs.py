@@ -37,6 +37,7 @@ from spine.core.records import (
     Lease,
     PartitionRun,
     RunRecord,
+    SignalRecord,
     StepRecord,
     StoredRun,
     partition_key,
@@ -59,7 +60,8 @@ from spine.store.database import Closing, Database
 from spine.store.dialects import held_by
 from spine.store.leases import RunLeases
 from spine.store.requeue import requeue_run
-from spine.store.schema import runs, steps
+from spine.store.schema import runs, signals, steps
+from spine.store.signals import send_signal, signals_of, take_signal
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
@@ -211,12 +213,19 @@ class SqlStore(RunLeases, Closing):
             )
 
     def set_status(
-        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+        self,
+        run_id: str,
+        status: str,
+        *,
+        wake_at: float | None = None,
+        lease: Lease | None = None,
+        awaiting_signal: str | None = None,
     ) -> None:
-        """Set an executing run's status (waiting, running again, given back); with
-        ``lease``, only while it holds the run (else ``LeaseLostError``)."""
+        """Set an executing run's status (waiting, running again, given back) and the
+        signal it waits for, if any; with ``lease``, only while it holds the run (else
+        ``LeaseLostError``)."""
         self._update_held(run_id, lease, f"its status {status}", status=status,
-                          wake_at=iso(wake_at))  # fmt: skip
+                          wake_at=iso(wake_at), awaiting_signal=awaiting_signal)  # fmt: skip
 
     def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
         self._update_held(run_id, lease, "its map's size", items_total=total)
@@ -289,6 +298,20 @@ class SqlStore(RunLeases, Closing):
                 conn.execute(insert_new(steps), rows)
 
         self.database.transaction(f"record the items of map {first.parent_step!r}", save)
+
+    def send_signal(self, run_id: str, signal_name: str, payload_json: str, now: float) -> None:
+        """Keep a signal for a run (see :func:`spine.store.signals.send_signal`)."""
+        send_signal(self.database, run_id, signal_name, payload_json, now)
+
+    def take_signal(
+        self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
+    ) -> str | None:
+        """Consume a kept signal (see :func:`spine.store.signals.take_signal`)."""
+        return take_signal(self.database, run_id, signal_name, now, lease)
+
+    def signals(self, run_id: str) -> list[SignalRecord]:
+        """The signals sent to a run, oldest first."""
+        return signals_of(self.database, run_id)
 
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""
@@ -530,6 +553,7 @@ class SqlStore(RunLeases, Closing):
             for start in range(0, len(doomed), _PRUNE_CHUNK):
                 chunk = doomed[start : start + _PRUNE_CHUNK]
                 conn.execute(steps.delete().where(steps.c.run_id.in_(chunk)))
+                conn.execute(signals.delete().where(signals.c.run_id.in_(chunk)))
                 conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
             return len(old)
 

@@ -4,6 +4,7 @@
 plus what durable execution needs: the lease (owner, heartbeat), the wake-up time
 of a waiting run, and per step its context updates and where the flow went next.
 ``alert_deliveries`` logs what each alert channel did with each alert.
+``core_workflow_signals`` keeps the signals sent to runs, consumed or not yet.
 ``core_schedules`` holds the schedules workers fire, and ``core_schedule_fires`` what
 became of each due time (a run, or why none).
 Timestamps are ISO-8601 UTC text with microseconds (fixed width, so they also
@@ -24,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -81,6 +82,8 @@ runs = Table(
     Column("priority", Integer, nullable=False, default=0, server_default=text("0")),
     # The run a fork copied its first steps from (`parent_run_id` is a map's, not this).
     Column("forked_from", Text),
+    # The signal a WAITING run's await_signal step waits for: sending it makes the run due.
+    Column("awaiting_signal", Text),
 )
 Index("ix_core_workflow_runs_status", runs.c.status, runs.c.heartbeat_at)
 Index("ix_core_workflow_runs_workflow", runs.c.workflow_name, runs.c.started_at)
@@ -183,6 +186,20 @@ schedule_fires = Table(
     # One row per due time: a second firing of the same time cannot commit.
     PrimaryKeyConstraint("schedule_name", "due_at", name="pk_core_schedule_fires"),
 )
+
+signals = Table(
+    "core_workflow_signals",
+    metadata,
+    # Time-ordered ids (new_id): a step consumes the oldest unconsumed signal of its name.
+    Column("signal_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("signal_name", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object: the awaiting step's output
+    Column("sent_at", Text, nullable=False),
+    Column("consumed_at", Text),  # NULL until a step took it
+)
+Index("ix_core_workflow_signals_run", signals.c.run_id, signals.c.signal_name,
+      signals.c.sent_at)  # fmt: skip
 
 schema_version = Table(
     "spine_schema_version",

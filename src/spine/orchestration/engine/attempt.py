@@ -136,7 +136,8 @@ def perform_timed(
 ) -> Performed:
     """An attempt under the step's limit or the run's ``deadline`` (clock time),
     whichever ends first; :class:`OutOfTime` if the run's time is up already."""
-    own = step.timeout_seconds
+    # A wait's own timeout (a signal's) is the wait's deadline, not an attempt limit.
+    own = None if step.step_type is StepType.WAIT else step.timeout_seconds
     if deadline is not None:
         left = deadline - now
         if left <= 0:

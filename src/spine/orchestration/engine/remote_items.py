@@ -49,9 +49,21 @@ class _Capture:
         return True
 
     def set_status(
-        self, run_id: str, status: str, *, wake_at: float | None = None, lease: Lease | None = None
+        self,
+        run_id: str,
+        status: str,
+        *,
+        wake_at: float | None = None,
+        lease: Lease | None = None,
+        awaiting_signal: str | None = None,
     ) -> None:
         """Waiting is the runner's process's to record; an item sleeps through it."""
+
+    def take_signal(
+        self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
+    ) -> str | None:
+        """Never asked: a map's iterator workflow may not await a signal."""
+        return None
 
     def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
         """A nested map's size is shown only for runs of the runner's process."""

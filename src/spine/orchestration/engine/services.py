@@ -86,6 +86,9 @@ class DurableSleeper:
     POLL_SECONDS = 0.25
     """The slices a wait is slept in: how long, at most, a cancel goes unnoticed."""
 
+    FOREVER = 253402300799.0
+    """The deadline stored for a signal awaited without a timeout (9999-12-31)."""
+
     __slots__ = ("_block", "_clock", "_journal", "_resume_at", "_waiting")
 
     def __init__(
@@ -114,6 +117,43 @@ class DurableSleeper:
 
     def delay(self, deadline: float) -> None:
         self._pause(deadline, waiting=False)
+
+    def await_signal(self, signal_name: str, timeout: float | None) -> str | None:
+        """The payload (JSON) of the signal ``signal_name`` sent to the run, or ``None``
+        once ``timeout`` passed without one. Waiting, the run is ``WAITING`` until the
+        deadline (kept across resumes); a signal sent makes it due at once."""
+        journal, clock = self._journal, self._clock
+        deadline = self._resume_at
+        if deadline is None:
+            deadline = self.FOREVER if timeout is None else clock.time() + timeout
+        self._resume_at = None
+
+        def take() -> str | None:
+            return journal.store.take_signal(
+                journal.run_id, signal_name, clock.time(), journal.lease
+            )
+
+        payload = take()
+        if payload is not None or deadline <= clock.time():
+            return payload
+        journal.store.set_status(journal.run_id, WorkflowStatus.WAITING, wake_at=deadline,
+                                 lease=journal.lease, awaiting_signal=signal_name)  # fmt: skip
+        self._waiting = True
+        # Taken again now that the run is marked: a signal sent in between found it
+        # not yet waiting, so it did not make it due.
+        payload = take()
+        if payload is not None:
+            return payload
+        if not self._block:
+            raise Suspended
+        # Slept through in slices, looking for the signal (and a cancel) after each.
+        while payload is None and (left := deadline - clock.time()) > 0:
+            clock.sleep(min(left, self.POLL_SECONDS))
+            payload = take()
+            if payload is None and journal.cancelled_now():
+                raise Cancelled("during")
+        journal.time_passed()
+        return payload
 
     def settle(self) -> None:
         self._resume_at = None

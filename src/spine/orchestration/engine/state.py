@@ -191,6 +191,8 @@ def replay(stored: StoredRun, plan: Plan, base_params: Mapping[str, Any] | None 
     if not rows:
         # Not a step yet recorded: it starts where it started (``start_from``).
         state.position = plan.index.get(run.first_step or "", 0)
+        if run.status == WorkflowStatus.WAITING:  # waiting in its first step
+            state.wait_until = run.wake_at
         return state
     last = rows[-1]
     stopped = _stopped_the_run(plan, last)

@@ -1,5 +1,6 @@
 """Acting on runs: cancel one (``POST /api/runs/{id}/cancel``), resume a failed or
-cancelled one (``POST /api/runs/{id}/resume``), fork one from a step
+cancelled one (``POST /api/runs/{id}/resume``), send one a signal
+(``POST /api/runs/{id}/signals/{name}``), fork one from a step
 (``POST /api/runs/{id}/fork``) and start one of a workflow
 (``POST /api/workflows/{name}/runs``). Started, resumed and forked runs are queued: a
 worker (``spine ui``'s own, or ``spine worker``) executes them, never the request's
@@ -8,14 +9,19 @@ thread.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from spine.commands import CancelOutcome, cancel_run, resume_run
-from spine.core.errors import RunNotFoundError, WorkflowError, WorkflowValidationError
+from spine.commands import CancelOutcome, cancel_run, resume_run, send_signal
+from spine.core.errors import (
+    RunEndedError,
+    RunNotFoundError,
+    WorkflowError,
+    WorkflowValidationError,
+)
 from spine.core.status import WorkflowStatus
 from spine.orchestration import get_workflow
 from spine.web.dependencies import Store, site_of, triggered_by
@@ -75,6 +81,25 @@ def api_resume(store: Store, run_id: str) -> dict[str, str]:
     if not done.queued:
         raise HTTPException(409, done.reason)
     return {"run_id": run_id, "status": done.status}
+
+
+@router.post(
+    "/api/runs/{run_id}/signals/{name}", status_code=202, responses={404: {}, 409: {}, 422: {}}
+)
+def api_signal(
+    store: Store, run_id: str, name: str, payload: Annotated[dict[str, Any], Body()]
+) -> dict[str, str]:
+    """Send the signal ``name`` to a run; the JSON object body is its payload (the
+    output of the step awaiting it, now or later). 409 if the run has ended."""
+    try:
+        send_signal(store, run_id, name, payload)
+    except RunNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except RunEndedError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except WorkflowValidationError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"run_id": run_id, "signal": name}
 
 
 @router.post("/api/runs/{run_id}/fork", status_code=202, responses={404: {}, 409: {}, 422: {}})

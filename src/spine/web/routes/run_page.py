@@ -15,7 +15,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from spine.commands import RESUMABLE, InFlight, delivery_to_dict, run_duration, run_to_dict
+from spine.commands import (
+    RESUMABLE,
+    InFlight,
+    delivery_to_dict,
+    run_duration,
+    run_to_dict,
+    signal_to_dict,
+)
 from spine.core.errors import WorkflowError
 from spine.core.jsonvalue import decode
 from spine.core.records import StepRecord, StoredRun, when
@@ -121,6 +128,8 @@ def run_page(
                         "total": detail.children_total, "first": (item_page - 1) * ITEM_PAGE + 1},
         "logs": page_logs(shown),
         "alerts": [delivery_to_dict(a) for a in detail.alerts],
+        "signals": [{**signal_to_dict(g), "preview": preview(json.dumps(g.payload), pretty=False)}
+                    for g in detail.signals],
         "live": stored.run.status in LIVE_STATUSES,
         "live_statuses": sorted(LIVE_STATUSES),
         "resumable": sorted(RESUMABLE),

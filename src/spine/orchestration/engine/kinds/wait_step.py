@@ -1,13 +1,16 @@
-"""Wait steps: pause the run for ``duration_seconds``, or until a moment (``until``),
-through its sleeper (durably, with history: a run that must not block is suspended as
-``WAITING``)."""
+"""Wait steps: pause the run for ``duration_seconds``, until a moment (``until``), or
+until a signal is sent to it (``signal_name``), through its sleeper (durably, with
+history: a run that must not block is suspended as ``WAITING``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spine.orchestration.engine.kinds.base import config_error
+from spine.core.jsonvalue import decode
+from spine.core.status import ErrorCategory
+from spine.orchestration.engine.kinds.base import config_error, where
 from spine.orchestration.engine.kinds.items import ItemsPathError, resolve_path
+from spine.orchestration.engine.services import DurableSleeper
 from spine.orchestration.moments import aware_time, is_path
 from spine.orchestration.step_result import StepResult
 
@@ -26,6 +29,8 @@ def run(
     services: Services,
     lineage: StepLineage,
 ) -> Outcome:
+    if step.signal_name is not None:
+        return _signal(workflow_name, step, services), None
     if step.until is not None:
         return _until(workflow_name, step, ctx, services), None
     duration = step.duration_seconds
@@ -50,3 +55,22 @@ def _until(workflow_name: str, step: Step, ctx: WorkflowContext, services: Servi
     if not services.dry_run:
         services.sleeper.wait(seconds)
     return StepResult.ok(output={"waited_seconds": seconds, "until": moment.isoformat()})
+
+
+def _signal(workflow_name: str, step: Step, services: Services) -> StepResult:
+    """The signal's payload as the output, or a ``TIMEOUT`` failure without one."""
+    sleeper, signal_name = services.sleeper, str(step.signal_name)
+    if not isinstance(sleeper, DurableSleeper):
+        # Nothing could send it: a signal is delivered through the run's history.
+        text = f"awaits signal {signal_name!r}, which needs a runner with history (database_url)"
+        return config_error(workflow_name, step, text)
+    if services.dry_run:
+        return StepResult.ok(output={})
+    payload = sleeper.await_signal(signal_name, step.timeout_seconds)
+    if payload is None:
+        return StepResult.fail(
+            f"{where(workflow_name, step)}: no signal {signal_name!r} within "
+            f"{step.timeout_seconds}s",
+            ErrorCategory.TIMEOUT,
+        )
+    return StepResult.ok(output=decode(payload))

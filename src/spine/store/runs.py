@@ -116,8 +116,16 @@ class SqlStore(RunLeases, Closing):
         this_run = (runs.c.run_id == bindparam("run_id"), *held_by(bindparam("fence_owner"),
                     bindparam("fence_epoch", type_=Integer)))  # fmt: skip
         held = exists().where(*this_run)
-        # (One look at the run's row for both: two subqueries cost a step 10% on W4.)
-        held_unasked = exists().where(*this_run, runs.c.cancel_requested == literal_column("0"))
+        # (One look at the run's row for both: two subqueries cost a step 10% on W4.) The
+        # look share-locks the row on PostgreSQL, so a cancel's UPDATE waits for this
+        # statement to commit: the cancel then reads this row and names the step it lets
+        # start as in flight, truthfully. (SQLite runs one writer at a time anyway.)
+        held_unasked = (
+            select(literal_column("1"))
+            .where(*this_run, runs.c.cancel_requested == literal_column("0"))
+            .with_for_update(read=True)
+            .exists()
+        )
         self._insert_held_unless_asked = self.database.prepare(
             self._dialect.insert_new(steps).from_select(columns, row.where(held_unasked))
         )

@@ -191,7 +191,9 @@ def test_a_pipeline_step_over_its_time_on_dask_is_cancelled_and_its_worker_resta
     assert result.error_category == "TIMEOUT"
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and pid in client.run(os.getpid).values():
+    # (A worker being restarted does not answer: it is left out, not an error.)
+    while time.monotonic() < deadline and pid in client.run(os.getpid, on_error="ignore").values():
         time.sleep(0.2)
-    assert pid not in client.run(os.getpid).values(), "the worker running it was not restarted"
+    running = client.run(os.getpid, on_error="ignore").values()
+    assert pid not in running, "the worker running it was not restarted"
     client.wait_for_workers(2, timeout=30)

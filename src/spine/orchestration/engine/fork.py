@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import WorkflowError, WorkflowValidationError
-from spine.core.records import Lease, StepRecord, StoredRun
+from spine.core.records import StepRecord, StoredRun
 from spine.core.status import WorkflowStatus
 from spine.orchestration.engine.journal import check_definition
 from spine.orchestration.engine.runs import initial_context
@@ -52,14 +52,8 @@ def execute_fork(
                         status=WorkflowStatus.RUNNING, owner=runs.owner,
                         heartbeat_at=runs.settings.clock.time())  # fmt: skip
     store = runs.require_store("fork")
-    record, rows = fork.new.run, fork.new.steps
-
-    def create() -> Lease:
-        store.create_run(record, rows=rows)
-        return Lease(runs.owner.owner_id, record.lease_epoch)
-
-    state = replay(fork.new, fork.plan)
-    return runs.held(fork.workflow, state, store, create, clear=True)
+    take = runs.creating(store, fork.new.run, rows=fork.new.steps)
+    return runs.held(fork.workflow, replay(fork.new, fork.plan), store, take, clear=True)
 
 
 def queue_fork(

@@ -20,7 +20,7 @@ from spine.core.errors import (
     RunOwnedError,
     WorkflowError,
 )
-from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StoredRun
+from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.capture import begin as begin_attempt
 from spine.execution.capture import end as end_attempt
@@ -187,7 +187,7 @@ class Runs:
             idempotency_key=None if self.settings.dry_run else idempotency_key,
         )
         try:
-            return self.held(workflow, state, store, self._create(store, record), clear=True)
+            return self.held(workflow, state, store, self.creating(store, record), clear=True)
         except _KeyTaken as taken:
             stored = store.load_run(taken.run_id)
             result = self._as_stored(stored, state.plan, None)
@@ -195,14 +195,19 @@ class Runs:
                            f"{idempotency_key!r}; nothing was executed")  # fmt: skip
             return result
 
-    def _create(
-        self, store: HistoryStore, record: RunRecord, parent: Lease | None = None
+    def creating(
+        self,
+        store: HistoryStore,
+        record: RunRecord,
+        parent: Lease | None = None,
+        rows: Sequence[StepRecord] = (),
     ) -> Callable[[], Lease]:
-        """What takes a new run held by this runner: storing its row (a map item's only
-        while ``parent``, its map's run's lease, holds)."""
+        """What takes a new run held by this runner: storing its row, with ``rows`` (a
+        fork's copied steps) in the same transaction (a map item's only while
+        ``parent``, its map's run's lease, holds)."""
 
         def create() -> Lease:
-            stored_as = store.create_run(record, parent)
+            stored_as = store.create_run(record, parent, rows)
             if stored_as != record.run_id:
                 raise _KeyTaken(stored_as)
             return Lease(self.owner.owner_id, record.lease_epoch)
@@ -467,7 +472,7 @@ class Runs:
             return self.run(workflow, state, None)
         record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
         record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        take = self._create(store, record, lease)
+        take = self.creating(store, record, lease)
         return self.held(workflow, state, store, take, clear=True)
 
     def item_record(

@@ -6,6 +6,8 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,43 @@ def _clean_registries() -> Iterator[None]:
     default_registry.clear()
     default_workflow_registry.clear()
     alert_registry.clear()
+
+
+@pytest.fixture
+def otel() -> Iterator[Any]:
+    """OpenTelemetry SDK providers set for the test (the process's global ones), their
+    spans and metrics kept in memory; unset after it, as before it."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_state
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.util._once import Once
+
+    def unset() -> None:
+        # The API sets its providers once per process; tests need them set and unset
+        # again (what opentelemetry's own test utilities do).
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
+        metrics_state._METER_PROVIDER_SET_ONCE = Once()
+        metrics_state._METER_PROVIDER = None
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    unset()
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    try:
+        yield SimpleNamespace(spans=spans, reader=reader, tracer=tracer_provider.get_tracer("test"))
+    finally:
+        unset()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
 
 
 @pytest.fixture

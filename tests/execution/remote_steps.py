@@ -95,3 +95,21 @@ def warm() -> int:
 
     time.sleep(0.2)  # held, so that each worker of a pool takes one call
     return os.getpid()
+
+
+def _trace_seen() -> str:
+    """The trace id current here (a worker process: the one its work was sent with)."""
+    from opentelemetry import trace
+
+    return f"{trace.get_current_span().get_span_context().trace_id:032x}"
+
+
+def traced(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    print(f"item {ctx.params['item']} in {os.getpid()}")
+    if ctx.params["item"] == 2:
+        raise ValueError("item 2 fails")
+    return StepResult.ok(output={"trace": _trace_seen(), "pid": os.getpid()})
+
+
+def traced_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    return {"trace": _trace_seen(), "pid": os.getpid()}

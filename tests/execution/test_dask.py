@@ -177,6 +177,14 @@ def test_dask_workers_ship_step_logs_back_with_the_items(client: Any, sqlite_url
     check_chatty_logs(sqlite_url, DaskExecutor(client), elsewhere=True)
 
 
+def test_dask_map_items_and_pipelines_run_inside_the_runs_trace(
+    otel: Any, client: Any, sqlite_url: str
+) -> None:
+    from test_telemetry import check_traced_map
+
+    check_traced_map(otel, sqlite_url, DaskExecutor(client), elsewhere=True)
+
+
 def test_a_pipeline_step_over_its_time_on_dask_is_cancelled_and_its_worker_restarted(
     client: Any, tmp_path: Path
 ) -> None:

@@ -94,6 +94,9 @@ class WorkflowRunner:
         log_limit_bytes: how much text each step attempt's log keeps (what it writes
             with ``print()`` or ``logging``, default 1 MiB); lines past it are
             dropped, and a last line says how many.
+        tracing: with the OpenTelemetry API installed (extra ``[otel]``), runs emit
+            spans and metrics to the tracer and meter providers configured in the
+            process, if any (see the guide's "OpenTelemetry"); ``False`` turns it off.
     """
 
     dry_run: Setting[bool] = Setting()
@@ -117,6 +120,9 @@ class WorkflowRunner:
     """Where run alerts go; ``None``: the default ``alert_registry``."""
     recovery_limit: Setting[int] = Setting(lambda value: _checked_recovery_limit(value))
     log_limit_bytes: Setting[int] = Setting(lambda value: _checked_log_limit(value))
+    tracing: Setting[bool] = Setting(bool)
+    """Emit OpenTelemetry spans and metrics (when the API is installed and a provider is
+    configured); ``False`` turns them off."""
 
     def __init__(
         self,
@@ -139,6 +145,7 @@ class WorkflowRunner:
         alerts: AlertRegistry | None = None,
         recovery_limit: int = 5,
         log_limit_bytes: int = DEFAULT_LIMIT,
+        tracing: bool = True,
     ) -> None:
         max_steps, lease_seconds = _checked_max_steps(max_steps), _checked_lease(lease_seconds)
         if isinstance(runnable, Dispatcher):
@@ -164,6 +171,7 @@ class WorkflowRunner:
             alerts=alerts,
             recovery_limit=limit,
             log_limit_bytes=_checked_log_limit(log_limit_bytes),
+            tracing=bool(tracing),
         )
         url = (database_url or os.environ.get("SPINE_DATABASE_URL")) if history else None
         owned: HistoryStore | None = None

@@ -437,6 +437,18 @@ class SqlStore(RunLeases, Closing):
             lambda conn: [str(name) for name in conn.execute(query).scalars()],
         )
 
+    def queue_depth(self) -> dict[str, int]:
+        """How many runs wait in the queue (``PENDING``), by workflow."""
+        query = (
+            select(runs.c.workflow_name, func.count())
+            .where(runs.c.status == WorkflowStatus.PENDING)
+            .group_by(runs.c.workflow_name)
+        )
+        rows = self.database.statement(
+            "count the runs in the queue", lambda conn: conn.execute(query).all()
+        )
+        return {str(name): int(count) for name, count in rows}
+
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Completed and failed steps of live runs, from their rows (a run's own counts
         are written when it ends): run id -> (completed, failed). A failed attempt that

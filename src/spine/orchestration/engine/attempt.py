@@ -20,6 +20,7 @@ from spine.core.status import ErrorCategory
 from spine.execution.capture import Attempt, begin, end, record_exception
 from spine.execution.context import StepLineage, enter_step, leave_step
 from spine.execution.timeouts import call_within
+from spine.execution.tracing import current_trace
 from spine.orchestration.engine.kinds import (
     choice_step,
     lambda_step,
@@ -77,21 +78,26 @@ def perform(
     token = enter_step(lineage)
     log = Attempt(services.log_limit)
     log_token = begin(log)
+    children = None
     try:
         kind = KINDS.get(step.step_type)
         if kind is None:
             result = config_error(workflow_name, step, f"unknown step type {step.step_type!r}")
-            return result, None, log.lines()
-        result, children = kind(workflow_name, step, ctx, services, lineage)
-        return result, children, log.lines()
+        else:
+            result, children = kind(workflow_name, step, ctx, services, lineage)
     except _PASS_THROUGH:
         raise
     except BaseException as exc:
         record_exception(exc)
-        return StepResult.fail(describe_exception(exc), category_of(exc)), None, log.lines()
+        result = StepResult.fail(describe_exception(exc), category_of(exc))
     finally:
         end(log_token)
         leave_step(token)
+    lines = log.lines()
+    if lines and (trace := current_trace()) is not None:
+        # Which trace the attempt ran in: its first line (spans and log meet there).
+        lines.insert(0, (lines[0][0], "trace", trace))
+    return result, children, lines
 
 
 def perform_within(
@@ -135,13 +141,36 @@ def perform_timed(
     now: float,
 ) -> Performed:
     """An attempt under the step's limit or the run's ``deadline`` (clock time),
-    whichever ends first; :class:`OutOfTime` if the run's time is up already."""
+    whichever ends first, inside its span when the run is traced; :class:`OutOfTime`
+    if the run's time is up already."""
+    if deadline is not None and deadline <= now:
+        raise OutOfTime
+    tracing = services.tracing
+    if tracing is None:
+        return _limited(workflow, step, ctx, attempt, order, services, deadline, now)
+    return tracing.attempt(
+        lambda: _limited(workflow, step, ctx, attempt, order, services, deadline, now),
+        workflow.name,
+        ctx.run_id,
+        step,
+        attempt,
+    )
+
+
+def _limited(
+    workflow: Workflow,
+    step: Step,
+    ctx: WorkflowContext,
+    attempt: int,
+    order: int,
+    services: Services,
+    deadline: float | None,
+    now: float,
+) -> Performed:
     # A wait's own timeout (a signal's) is the wait's deadline, not an attempt limit.
     own = None if step.step_type is StepType.WAIT else step.timeout_seconds
     if deadline is not None:
         left = deadline - now
-        if left <= 0:
-            raise OutOfTime
         if step.step_type is StepType.WAIT:
             # A wait is not cut short (it may be durable); the next attempt checks.
             return perform(workflow.name, step, ctx, attempt, order, services)

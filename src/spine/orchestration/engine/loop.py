@@ -59,6 +59,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
     budget = services.max_steps - state.steps_run
     encoded = NO_DATA
     deadline = _deadline(workflow, state, started if journal is None else journal.since)
+    untraced = services.tracing is None
     try:
         while (position := state.position) < total:
             step = steps[position]
@@ -82,7 +83,7 @@ def run_steps(services: Services, workflow: Workflow, state: RunState) -> Workfl
                     continue
                 attempt = state.attempt
                 t0 = now()
-                if deadline is None and step.timeout_seconds is None:
+                if deadline is None and step.timeout_seconds is None and untraced:
                     result, children, log = perform(name, step, state.ctx, attempt, order, services)
                 else:
                     result, children, log = perform_timed(

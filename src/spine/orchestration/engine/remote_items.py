@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from spine.core.clock import SYSTEM_CLOCK
 from spine.core.records import Lease, Owner, RunRecord, StepRecord, StoredRun
 from spine.execution.executors import InlineExecutor
+from spine.execution.tracing import Carrier, attached
 from spine.framework.dispatcher import Dispatcher
 from spine.framework.registry import PipelineRegistry
 from spine.orchestration.engine.journal import Journal
@@ -100,6 +101,8 @@ def _loaded(blob: bytes, dry_run: bool, max_steps: int, log_limit: int) -> _Load
         dry_run=dry_run,
         max_steps=max_steps,
         log_limit_bytes=log_limit,
+        # Spans of items are the runner's process's to make, from the rows sent back.
+        tracing=False,
     )
     runs = Runs(settings, None, Owner.for_this_process(), None, lambda: run_items)
     loaded = (shipment, plan_for(shipment.workflow), runs)
@@ -111,10 +114,23 @@ def _loaded(blob: bytes, dry_run: bool, max_steps: int, log_limit: int) -> _Load
 
 
 def run_items(
+    blob: bytes,
+    dry_run: bool,
+    max_steps: int,
+    log_limit: int,
+    tasks: Sequence[ItemTask],
+    trace: Carrier | None = None,
+) -> list[Outcome]:
+    """Run items one after another (in a worker process), inside the map step's trace
+    when it has one; what each wrote comes back (its step rows carry their attempts'
+    logs, captured here: the runner's process records their spans from them)."""
+    with attached(trace):
+        return _run_items(blob, dry_run, max_steps, log_limit, tasks)
+
+
+def _run_items(
     blob: bytes, dry_run: bool, max_steps: int, log_limit: int, tasks: Sequence[ItemTask]
 ) -> list[Outcome]:
-    """Run items one after another (in a worker process); what each wrote comes back
-    (its step rows carry their attempts' logs, captured here)."""
     shipment, plan, runs = _loaded(blob, dry_run, max_steps, log_limit)
     workflow, base = shipment.workflow, shipment.base_params
     outcomes = []

@@ -35,6 +35,7 @@ from spine.orchestration.engine.journal import (
 from spine.orchestration.engine.loop import run_steps
 from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Services
 from spine.orchestration.engine.state import RunState, replay, stored_result, utc
+from spine.orchestration.engine.telemetry import Telemetry, Tracing, tracing_available, watch_queue
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.leases import LeaseKeeper, held_here, owner_gone
 from spine.orchestration.results import WorkflowResult
@@ -111,25 +112,42 @@ class Runs:
         self._remote_items = remote_items
         self.closed = threading.Event()
         """Set when the runner closes (its finalizer holds only this, never the runs)."""
-        self._services: tuple[int, Services] | None = None
+        self._services: tuple[int, Tracing | None, Services] | None = None
+        self._telemetry: Telemetry | None = None
 
     # -- services -------------------------------------------------------------------
 
     def services(self) -> Services:
-        """The services of a run without history (rebuilt after the settings change)."""
+        """The services of a run without history (rebuilt after the settings change, or
+        the OpenTelemetry providers configured)."""
         settings = self.settings
         version = settings.version
+        tracing = self._tracing()
         cached = self._services  # one read: map items on other threads may rebuild it
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        if cached is not None and cached[0] == version and cached[1] is tracing:
+            return cached[2]
         clock = settings.clock
         services = Services(
             clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
             ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
-            settings.log_limit_bytes,
+            settings.log_limit_bytes, tracing,
         )  # fmt: skip
-        self._services = (version, services)
+        self._services = (version, tracing, services)
         return services
+
+    def _tracing(self) -> Tracing | None:
+        """What runs record into now: ``None`` with tracing off, without the OpenTelemetry
+        API, or while no provider is configured."""
+        if not self.settings.tracing:
+            return None
+        telemetry = self._telemetry
+        if telemetry is None:
+            if not tracing_available():
+                return None
+            telemetry = self._telemetry = Telemetry()
+            if self.store is not None:
+                watch_queue(self)
+        return telemetry.current()
 
     def _durable(self, journal: Journal, state: RunState) -> Services:
         base = self.services()
@@ -137,7 +155,7 @@ class Runs:
         sleeper = DurableSleeper(journal, base.clock, block, state.wait_until)
         return Services(
             base.clock, base.dispatcher, base.runnable, base.executor, self, sleeper, journal,
-            base.dry_run, base.max_steps, base.on_step, base.log_limit,
+            base.dry_run, base.max_steps, base.on_step, base.log_limit, base.tracing,
         )  # fmt: skip
 
     # -- runs -----------------------------------------------------------------------
@@ -417,8 +435,17 @@ class Runs:
         # A map item's loop is not its map step's attempt: only its own steps' output is
         # theirs (progress printed between them goes to the terminal).
         outside = begin_attempt(None)
+        tracing = services.tracing
         try:
-            result = run_steps(services, workflow, state)
+            if tracing is None:
+                result = run_steps(services, workflow, state)
+            else:
+                result = tracing.run(
+                    lambda: run_steps(services, workflow, state),
+                    workflow.name,
+                    state.ctx.run_id,
+                    state.step_order == 0 and state.attempt == 1,
+                )
         finally:
             end_attempt(outside)
         if journal is not None and journal.lease and result.status == WorkflowStatus.WAITING:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from spine.execution.runnable import Runnable
     from spine.framework.dispatcher import Dispatcher
     from spine.orchestration.engine.journal import Journal
+    from spine.orchestration.engine.telemetry import Tracing
     from spine.orchestration.flow import Plan
     from spine.orchestration.results import StepExecution, WorkflowResult
     from spine.orchestration.workflow import Workflow
@@ -267,3 +268,5 @@ class Services:
     on_step: StepCallback | None = None
     log_limit: int = DEFAULT_LIMIT
     """Bytes of text each step attempt's log keeps (:mod:`spine.execution.capture`)."""
+    tracing: Tracing | None = None
+    """Where spans and metrics go (``None``: nowhere, see ``engine/telemetry.py``)."""

@@ -42,9 +42,11 @@ class RunSettings:
     ui_url: str | None = None
     alerts: AlertRegistry | None = None
     recovery_limit: int = 5
+    """A run whose owner died this many times in a row at the same step ends FAILED."""
     log_limit_bytes: int = DEFAULT_LIMIT
     """Bytes of text each step attempt's log keeps; lines past it are cut (and marked)."""
-    """A run whose owner died this many times in a row at the same step ends FAILED."""
+    tracing: bool = True
+    """Emit spans and metrics to the OpenTelemetry providers configured, if any."""
     version: int = field(default=0)
     """Bumped by every change made through a runner's attributes."""
 

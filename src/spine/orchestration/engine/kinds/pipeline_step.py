@@ -19,6 +19,7 @@ from spine.core.records import LogLine
 from spine.core.status import ErrorCategory
 from spine.execution.capture import add_lines, captured
 from spine.execution.executors import InlineExecutor
+from spine.execution.tracing import Carrier, attached, carrier
 from spine.orchestration.engine.kinds.base import config_error, where
 from spine.orchestration.step_result import StepResult
 
@@ -95,8 +96,9 @@ def _dispatch(
         blob = executor.ship(target, f"{where(workflow_name, step)}: pipeline {name!r}")
     except NotShippableError as exc:
         return StepResult.fail(str(exc), ErrorCategory.CONFIGURATION)
+    trace = None if services.tracing is None else carrier()
     result, lines = executor.submit(
-        run_shipped, name, blob, params, execution, services.log_limit
+        run_shipped, name, blob, params, execution, services.log_limit, trace
     ).result()
     add_lines(lines)  # what the pipeline wrote there, into this attempt's log
     return result
@@ -108,14 +110,17 @@ def run_shipped(
     params: Mapping[str, Any],
     execution: ExecutionContext | None,
     log_limit: int,
+    trace: Carrier | None = None,
 ) -> tuple[PipelineResult, list[LogLine] | None]:
-    """Run a shipped pipeline target (in a worker process), and what it wrote there."""
+    """Run a shipped pipeline target (in a worker process, inside the step's trace when
+    it has one), and what it wrote there."""
     import pickle
 
     from spine.framework.dispatcher import run_target
 
     target = pickle.loads(blob)
-    return captured(log_limit, run_target, pipeline_name, target, params, execution)
+    with attached(trace):
+        return captured(log_limit, run_target, pipeline_name, target, params, execution)
 
 
 def _failed_to_start(workflow_name: str, step: Step, exc: BaseException) -> StepResult:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
+from spine.execution.tracing import carrier
 from spine.orchestration.engine.kinds.items import cancelled_map, outcome, stop_check, summary
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
@@ -208,6 +209,8 @@ class RemoteMap:
         in_flight: dict[Future[list[Outcome]], int] = {}
         lost, problem = 0, None
         stopped = stop_check(self.services.journal)
+        # The items' code runs inside this step's trace wherever it is sent.
+        trace = None if services.tracing is None else carrier()
 
         def launch() -> None:
             nonlocal lost, problem
@@ -219,7 +222,7 @@ class RemoteMap:
                 self.stopped = True
                 return
             try:
-                sent = submit(run_elsewhere, shared, dry_run, max_steps, log_limit, chunk)
+                sent = submit(run_elsewhere, shared, dry_run, max_steps, log_limit, chunk, trace)
                 in_flight[sent] = len(chunk)
             except Exception as exc:  # the executor refused it: a pool gone, a cluster down
                 lost += len(chunk)
@@ -295,8 +298,10 @@ class RemoteMap:
                 wake_at=None,
             )
             saved.append(ItemRecord(run, steps, item.new))
-        journal = self.services.journal
+        journal, tracing = self.services.journal, self.services.tracing
         self.children.save(saved, None if journal is None else journal.lease)
+        if tracing is not None:
+            tracing.items_done(saved)
         for (index, _, _), record in zip(outcomes, saved, strict=True):
             stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
             state = replay(stored, self.plan, self.base_params)

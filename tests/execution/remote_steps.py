@@ -88,6 +88,11 @@ def stuck_pipeline(params: dict[str, Any]) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+def nap_pipeline(params: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(params["s"])
+    return {"slept": params["s"]}
+
+
 def warm() -> int:
     """Imports what a shipped step needs, so a timed step measures the step, not imports."""
     import spine.framework.dispatcher

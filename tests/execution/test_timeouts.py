@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from remote_steps import linger, pid_pipeline, stuck_pipeline, warm
+from remote_steps import linger, nap_pipeline, pid_pipeline, stuck_pipeline, warm
 
 from spine.execution import ProcessExecutor, ThreadExecutor
 from spine.execution.timeouts import abandoned_calls
@@ -66,6 +67,26 @@ def test_a_pipeline_step_over_its_time_on_processes_is_killed_and_the_pool_repla
         after = runner.execute(Workflow("p", [Step.pipeline("d", "double_pid")]), params={"x": 2})
     assert after.status == "COMPLETED", after.error
     assert after.context.outputs["d"]["x"] == 4
+
+
+def test_calls_in_flight_on_a_pool_killed_for_a_timeout_fail_as_a_broken_pool(
+    processes: ProcessExecutor, tmp_path: Path
+) -> None:
+    # Both workers busy (the timed step and a nap), more calls queued: the pool is killed
+    # for the first; the nap and every queued call fail alike, and say why.
+    register_pipeline("stuck", stuck_pipeline)
+    register_pipeline("nap", nap_pipeline)
+    timed = Workflow("timed", [Step.pipeline("stuck", "stuck", timeout_seconds=1.0)])
+    napping = Workflow("napping", [Step.pipeline("nap", "nap")])
+    with WorkflowRunner(executor=processes) as runner, ThreadPoolExecutor(6) as threads:
+        first = threads.submit(runner.execute, timed, params={"pidfile": str(tmp_path / "p")})
+        _pid(tmp_path / "p")
+        others = [threads.submit(runner.execute, napping, params={"s": 5}) for _ in range(5)]
+        assert first.result().error_category == "TIMEOUT"
+        results = [other.result(timeout=30) for other in others]
+    for result in results:
+        assert result.status == "FAILED"
+        assert "BrokenProcessPool" in (result.error or ""), result.error
 
 
 def test_a_map_step_over_its_time_on_processes_kills_its_items(

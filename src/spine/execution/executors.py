@@ -206,7 +206,9 @@ class ProcessExecutor(Executor):
         processes = getattr(pool, "_processes", None) or {}
         for process in list(processes.values()):
             process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # (Not cancel_futures: the calls queued behind it would fail as CancelledError;
+        # the broken pool fails each with BrokenProcessPool, as the ones running.)
+        pool.shutdown(wait=False)
 
     def describe(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"

@@ -264,3 +264,28 @@ def test_a_run_resumed_after_it_failed_has_what_its_execution_left_of_its_limit(
         assert resume_run(runner.store, queued.run_id).queued  # type: ignore[arg-type]
         [done] = runner.run_pending()
     assert (done.run_id, done.status) == (queued.run_id, "COMPLETED")
+
+
+def test_what_a_timed_out_attempt_wrote_before_its_time_was_up_is_kept(sqlite_url: str) -> None:
+    released = threading.Event()
+
+    def hang(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        print("fetching page 1")
+        print("waiting for", end=" ")
+        released.wait(5)
+        print("page 2")  # after the limit: not kept
+        return StepResult.ok()
+
+    workflow = Workflow("w", [Step.lambda_("fetch", hang, timeout_seconds=0.2)])
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        result = runner.execute(workflow)
+        released.set()
+        stored = runner.store.load_run(result.run_id).steps  # type: ignore[union-attr]
+    assert result.error_category == "TIMEOUT"
+    lines = [(level, text) for _, level, text in stored[0].log]
+    assert lines == [
+        ("stdout", "fetching page 1"),
+        ("stdout", "waiting for "),
+        ("spine", "[timed out after 0.2 s: later lines are not kept]"),
+    ]
+    assert result.step_executions[0].log is not None

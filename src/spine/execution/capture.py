@@ -96,6 +96,16 @@ class StepLog:
             return self.lines
 
 
+    def so_far(self, note: str) -> list[LogLine]:
+        """A copy of the lines written so far (text waiting for its newline included),
+        ending with a ``spine`` line saying ``note``, while the writer may go on."""
+        with self._lock:
+            now = time.time()
+            lines = [*self.lines, *((now, level, rest) for level, rest in self._partial.items())]
+        lines.append((now, "spine", note))
+        return lines
+
+
 class Attempt:
     """The log of the step attempt current in a thread or task, made when first written."""
 
@@ -115,6 +125,12 @@ class Attempt:
         """What the attempt wrote (``None``: nothing)."""
         log = self.log
         return None if log is None else log.finish()
+
+    def so_far(self, note: str) -> list[LogLine] | None:
+        """What the attempt wrote until now (``None``: nothing) with ``note`` after it; its
+        writer may go on (an attempt abandoned at its time limit)."""
+        log = self.log
+        return None if log is None else log.so_far(note)
 
 
 _attempt: ContextVar[Attempt | None] = ContextVar("spine_step_log", default=None)

@@ -69,14 +69,17 @@ def perform(
     attempt: int,
     order: int,
     services: Services,
+    log: Attempt | None = None,
 ) -> Performed:
     """Run ``step`` once against ``ctx``; never raises for the step's own failure.
 
-    ``order`` is the step execution's position in its run (map items are keyed by it).
+    ``order`` is the step execution's position in its run (map items are keyed by it);
+    ``log``: where what the attempt writes goes (made here if not given).
     """
     lineage = StepLineage(ctx.execution, step.name, attempt, order)
     token = enter_step(lineage)
-    log = Attempt(services.log_limit)
+    if log is None:
+        log = Attempt(services.log_limit)
     log_token = begin(log)
     children = None
     try:
@@ -93,11 +96,14 @@ def perform(
     finally:
         end(log_token)
         leave_step(token)
-    lines = log.lines()
+    return result, children, _traced(log.lines())
+
+
+def _traced(lines: list[LogLine] | None) -> list[LogLine] | None:
+    """An attempt's lines, led by the trace it ran in, if any (spans and logs meet there)."""
     if lines and (trace := current_trace()) is not None:
-        # Which trace the attempt ran in: its first line (spans and log meet there).
         lines.insert(0, (lines[0][0], "trace", trace))
-    return result, children, lines
+    return lines
 
 
 def perform_within(
@@ -118,8 +124,9 @@ def perform_within(
     than the step's own limit is what ``seconds`` ends at.
     """
     label = where(workflow_name, step)
+    log = Attempt(services.log_limit)
     finished, performed = call_within(
-        seconds, label, perform, workflow_name, step, ctx, attempt, order, services
+        seconds, label, perform, workflow_name, step, ctx, attempt, order, services, log
     )
     if finished and performed is not None:
         return performed
@@ -127,7 +134,10 @@ def perform_within(
         text = f"{label}: exceeded timeout_seconds={step.timeout_seconds}"
     else:
         text = f"{label}: the run exceeded the workflow's timeout_seconds={run_limit}"
-    return StepResult.fail(text, ErrorCategory.TIMEOUT), None, None
+    # What it wrote before its time was up is kept; what an abandoned call writes later
+    # is not.
+    lines = log.so_far(f"[timed out after {seconds:g} s: later lines are not kept]")
+    return StepResult.fail(text, ErrorCategory.TIMEOUT), None, _traced(lines)
 
 
 def perform_timed(

@@ -17,6 +17,7 @@ from spine.orchestration import (
     ErrorPolicy,
     Expression,
     RetryPolicy,
+    Step,
     StepType,
     Workflow,
     WorkflowRunner,
@@ -222,7 +223,7 @@ def test_a_yml_suffix_and_a_path_object_work() -> None:
          .replace("steps[1]", "steps[0]")),
         ("name: x\nsteps:\n  - name: a\n",
          "flow.yaml:3: steps[0]: missing the step's type: one of lambda, pipeline, choice, "
-         "wait, map"),
+         "wait, wait_until, signal, map"),
         ("name: x\nsteps:\n  - wait: 1\n",
          "flow.yaml:3: steps[0]: missing 'name' (non-empty text)"),
         ("name: x\nsteps:\n  - name: a\n    choice: {then: a}\n",
@@ -287,7 +288,7 @@ def test_a_yml_suffix_and_a_path_object_work() -> None:
          "flow.yaml:2: steps: is empty; a workflow needs at least one step"),
         ("name: x\nsteps:\n  - just text\n",
          "flow.yaml:3: steps[0]: a step is a mapping with a name and one of lambda, pipeline, "
-         "choice, wait, map; got 'just text' (str)"),
+         "choice, wait, wait_until, signal, map; got 'just text' (str)"),
         ("steps:\n  - {name: a, wait: 1}\n", "flow.yaml:1: missing 'name' (non-empty text)"),
         ("name: x\n", "flow.yaml:1: missing 'steps' (a list)"),
         ("name: x\nversion: one\nsteps: [{name: a, wait: 1}]\n",
@@ -357,7 +358,7 @@ def test_every_problem_is_reported_at_once_in_file_order() -> None:
     assert found == [
         "flow.yaml:2: descripton: unknown key; did you mean 'description'?",
         "flow.yaml:4: steps[0]: missing the step's type: one of lambda, pipeline, choice, "
-        "wait, map",
+        "wait, wait_until, signal, map",
         "flow.yaml:5: steps[0].lamda: unknown key; did you mean 'lambda'?",
         "flow.yaml:8: steps[1].choice.when: `__import__('os')` is not allowed: the only "
         "functions are len(), abs(), min(), max()",
@@ -526,3 +527,67 @@ def test_timeouts_are_read_from_the_file_and_checked_like_in_python() -> None:
         with pytest.raises(WorkflowValidationError) as refused:
             workflow_from_dict({"name": "yaml.bad_timeouts", "steps": [step]})
         assert expected in "\n".join(refused.value.problems)
+
+
+def test_waits_until_a_moment_and_for_a_signal_are_read_from_the_file(sqlite_url: str) -> None:
+    path = write("""
+        name: yaml.approval
+        steps:
+          - {name: hold, wait_until: 2027-01-04T06:00:00+00:00}
+          - {name: then, wait_until: params.deadline}
+          - {name: approve, signal: approved, timeout_seconds: 86400}
+    """)
+    workflow = load_workflow(path)
+    hold, then, approve = workflow.steps
+    assert [s.step_type for s in workflow.steps] == [StepType.WAIT] * 3
+    assert hold.until is not None
+    assert then.until == "params.deadline"
+    assert (approve.signal_name, approve.timeout_seconds) == ("approved", 86400)
+    python = Workflow(
+        "yaml.approval",
+        [
+            Step.wait("hold", until="2027-01-04T06:00:00+00:00"),
+            Step.wait("then", until="params.deadline"),
+            Step.await_signal("approve", "approved", timeout_seconds=86400),
+        ],
+    )
+    assert workflow.to_dict()["steps"] == python.to_dict()["steps"]
+    # It runs as the Python one does: due waits pass, the signal step waits for its signal.
+    register_workflow(workflow)
+    past = {"deadline": "2020-01-01T00:00:00+00:00"}
+    runnable = load_workflow(
+        write(
+            """
+        name: yaml.approval_now
+        steps:
+          - {name: then, wait_until: params.deadline}
+          - {name: approve, signal: approved}
+    """,
+            "now.yaml",
+        )
+    )
+    with WorkflowRunner(database_url=sqlite_url, block_on_waits=False) as runner:
+        waiting = runner.execute(runnable, params=past)
+        assert waiting.status == "WAITING"
+        runner.signal(waiting.run_id, "approved", {"by": "ops"})
+        done = runner.resume(waiting.run_id, runnable)
+    assert done.status == "COMPLETED"
+    assert done.context.outputs["approve"] == {"by": "ops"}
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (
+            {"wait_until": "2027-01-04T06:00:00"},
+            "steps[0].wait_until: must be an ISO-8601 time with an offset",
+        ),
+        ({"wait_until": 5}, "steps[0].wait_until: must be an ISO-8601 time with an offset"),
+        ({"signal": ""}, "steps[0].signal: must be non-empty text"),
+        ({"wait_until": "params.x", "timeout_seconds": 5}, "does not apply to a wait step"),
+    ],
+)
+def test_a_bad_wait_until_or_signal_is_named(step: dict[str, object], expected: str) -> None:
+    with pytest.raises(WorkflowValidationError) as refused:
+        workflow_from_dict({"name": "yaml.bad_wait", "steps": [{"name": "s", **step}]})
+    assert expected in "\n".join(refused.value.problems)

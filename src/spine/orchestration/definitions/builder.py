@@ -27,6 +27,7 @@ from spine.orchestration.definitions.schema import (
     LIST,
     MAP_KEYS,
     MAPPING,
+    MOMENT,
     NAME,
     NESTED_KEYS,
     OPTIONAL_WORKFLOW_FIELDS,
@@ -299,6 +300,8 @@ class Builder:
             "pipeline": self.pipeline_step,
             "choice": self.choice_step,
             "wait": self.wait_step,
+            "wait_until": self.wait_until_step,
+            "signal": self.signal_step,
             "map": self.map_step,
         }[types[0]]
         step = build(data, path, name, known, workflow_name)
@@ -399,6 +402,19 @@ class Builder:
     ) -> Step | None:
         seconds = self.take(data, path, "wait", SECONDS, required=True)
         return Step.wait(name, seconds) if seconds is not None else None
+
+    def wait_until_step(
+        self, data: Mapping[str, Any], path: FieldPath, name: str, known: Collection[str], _: str
+    ) -> Step | None:
+        until = self.take(data, path, "wait_until", MOMENT, required=True)
+        return Step.wait(name, until=until) if until is not None else None
+
+    def signal_step(
+        self, data: Mapping[str, Any], path: FieldPath, name: str, known: Collection[str], _: str
+    ) -> Step | None:
+        # Its timeout_seconds (a common key) is how long it waits for the signal.
+        signal_name = self.take(data, path, "signal", NAME, required=True)
+        return Step.await_signal(name, signal_name) if signal_name is not None else None
 
     def map_step(
         self,

@@ -7,15 +7,17 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from spine.core.fields import FieldPath, field_name
+from spine.orchestration.moments import until_problem
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, is_delay
 from spine.orchestration.step_types import ErrorPolicy
 
 API_VERSION = "spine.io/v2"
 YAML_SUFFIXES = (".yaml", ".yml")
-STEP_TYPES = ("lambda", "pipeline", "choice", "wait", "map")
+STEP_TYPES = ("lambda", "pipeline", "choice", "wait", "wait_until", "signal", "map")
 
 
 def located(source: str, line: int, path: FieldPath, message: str) -> str:
@@ -80,6 +82,11 @@ NAME = Kind("non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
 EXPRESSION = Kind("an expression written as text", lambda v: isinstance(v, str))
 POSITIVE = Kind("an integer >= 1", lambda v: _is_int(v) and v >= 1)
 SECONDS = Kind(f"a number of seconds from 0 to {DELAY_LIMIT_SECONDS} (366 days)", is_delay)
+MOMENT = Kind(
+    "an ISO-8601 time with an offset (2027-01-04T06:00:00+00:00), or a path to one "
+    "(params.deadline, outputs.step.key)",
+    lambda v: isinstance(v, str | datetime) and until_problem(v, None) is None,
+)
 MULTIPLIER = Kind("a finite number >= 1", lambda v: _is_number(v) and 1 <= v < math.inf)
 FLAG = Kind("true or false", lambda v: isinstance(v, bool))
 TIMEOUT = Kind("a positive finite number of seconds", lambda v: _is_number(v) and 0 < v < math.inf)
@@ -125,6 +132,8 @@ TYPE_EXTRAS: dict[str, tuple[str, ...]] = {
     "pipeline": ("params",),
     "choice": (),
     "wait": (),
+    "wait_until": (),
+    "signal": (),
     "map": (),
 }
 CHOICE_KEYS = ("when", "then", "else")

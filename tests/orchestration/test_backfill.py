@@ -86,6 +86,9 @@ def test_a_backfill_repeated_runs_only_the_day_that_failed(
     assert runner.store is not None
     latest = runner.store.latest_partitions("backfill.daily")
     assert [p.status for p in latest] == ["COMPLETED"] * 10
+    # Recorded as a backfill's, as the runs a queued backfill submits are.
+    stored = runner.store.load_run(again.results[0].run_id).run
+    assert stored.triggered_by == "backfill"
 
     forced = runner.backfill(daily.workflow(), {"day": "2026-01-01..2026-01-02"}, force=True)
     assert len(forced.results) == 2

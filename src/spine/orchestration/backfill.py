@@ -137,7 +137,7 @@ def backfill(
         return done
 
     def run(partition: Mapping[str, Any]) -> WorkflowResult:
-        result = runner.execute(workflow, params=params, partition=partition)
+        result = runner.execute(workflow, params, partition, triggered_by="backfill")
         if on_run is not None:
             on_run(result)
         return result

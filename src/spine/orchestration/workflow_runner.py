@@ -229,6 +229,7 @@ class WorkflowRunner:
         start_from: str | None = None,
         *,
         idempotency_key: str | None = None,
+        triggered_by: str = "manual",
     ) -> WorkflowResult:
         """Run ``workflow`` and return its result.
 
@@ -237,7 +238,8 @@ class WorkflowRunner:
         so steps before it are not run again. With ``idempotency_key`` (needs history)
         there is one run per key and workflow: when another run holds the key, its
         result is returned as stored, whatever its status, and nothing is executed
-        (resume it to run a failed one again).
+        (resume it to run a failed one again). ``triggered_by`` is recorded with the
+        run (``manual``, ``backfill``...).
         """
         plan = plan_for(workflow)
         check_request(workflow, idempotency_key)
@@ -256,7 +258,8 @@ class WorkflowRunner:
         ctx = initial_context(self._settings, workflow, params, partition, context)
         if context is not None and self.store is not None:
             self._refuse_stored(ctx.run_id, workflow)
-        return self._runs.start(workflow, RunState.start(plan, ctx, start), idempotency_key)
+        state = RunState.start(plan, ctx, start)
+        return self._runs.start(workflow, state, idempotency_key, triggered_by)
 
     def _refuse_stored(self, run_id: str, workflow: Workflow) -> None:
         """A saved context whose run already has history is continued by resume()."""

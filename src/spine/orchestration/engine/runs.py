@@ -183,7 +183,11 @@ class Runs:
         )
 
     def start(
-        self, workflow: Workflow, state: RunState, idempotency_key: str | None = None
+        self,
+        workflow: Workflow,
+        state: RunState,
+        idempotency_key: str | None = None,
+        triggered_by: str = "manual",
     ) -> WorkflowResult:
         """Run a new run from ``state``, its row stored first when there is history;
         with ``idempotency_key`` held by another run of the workflow, that run's result
@@ -203,6 +207,7 @@ class Runs:
             first_step=state.step_name(),
             # A dry run neither takes a key nor answers with the run holding it.
             idempotency_key=None if self.settings.dry_run else idempotency_key,
+            triggered_by=triggered_by,
         )
         try:
             return self.held(workflow, state, store, self.creating(store, record), clear=True)

@@ -100,6 +100,31 @@ def test_a_second_ctrl_c_exits_at_once_and_leaves_the_run_resumable(
     assert log.read_text().split() == ["s0", "s0", "s1", "s2", "s3"]  # s0 was in flight
 
 
+def test_ctrl_c_in_spine_resume_stops_the_resumed_run_too(sqlite_url: str, tmp_path: Path) -> None:
+    process, log = _start(tmp_path, sqlite_url)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    run_id, status = _only_run(sqlite_url)
+    assert status == "RUNNING"
+    env = {**os.environ, "SPINE_TEST_STEPS": str(log), "PYTHONUNBUFFERED": "1"}
+    resumed = subprocess.Popen(
+        [sys.executable, "-m", "spine.cli.main", "--db", sqlite_url, "resume", run_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.time() + 30
+    while time.time() < deadline and log.read_text().count("s0") < 2:
+        time.sleep(0.02)
+    resumed.send_signal(signal.SIGINT)
+    out, err = resumed.communicate(timeout=30)
+
+    assert resumed.returncode == 130, (out, err)
+    assert "stopping at the next step boundary" in err
+    assert _only_run(sqlite_url)[1] == "CANCELLED"
+    assert log.read_text().split() == ["s0", "s0"]  # the resumed s0 finished; no s1
+
+
 MAP_FLOW = """
 import os, time
 from spine.orchestration import Step, Workflow

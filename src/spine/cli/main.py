@@ -225,12 +225,18 @@ def resume(
     if queued:
         _requeue(ctx, run_id)
         return
+    from spine.cli.foreground import EXIT_INTERRUPTED, run_in_foreground
+
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else _progress(console)) as runner:
         workflow = _stored_workflow(runner, run_id, target)
-        result = runner.resume(run_id, workflow, force=force)
+        result, interrupted = run_in_foreground(
+            runner, run_id, lambda: runner.resume(run_id, workflow, force=force)
+        )
         _finish(result, as_json, console)
+    if interrupted and result.status == WorkflowStatus.CANCELLED:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @cli.command()

@@ -172,26 +172,25 @@ class _Reader:
         self.problems: list[Problem] = []
         self.readable = isinstance(data, Mapping)
         self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
-        if not isinstance(data, Mapping):
+        if not self.readable:
             what = "nothing" if data is None else f"a {type(data).__name__}"
             self.problems.append(Problem((), f"Expected dict (a {KIND} mapping), got {what}"))
-        data = self.data
-        self.flat = not any(key in data for key in ("apiVersion", "kind", "metadata", "spec"))
+        self.flat = not any(key in self.data for key in ("apiVersion", "kind", "metadata", "spec"))
         if not self.flat:
             self._header()
             self.meta_at: FieldPath = ("metadata",)
             self.spec_at: FieldPath = ("spec",)
-            self.metadata = self._section(data, "metadata")
-            self.spec = self._section(data, "spec")
+            self.metadata = self._section(self.data, "metadata")
+            self.spec = self._section(self.data, "spec")
             self.problems += unknown_fields(self.metadata, _METADATA_KEYS, self.meta_at)
             self.problems += unknown_fields(self.spec, _SPEC_KEYS, self.spec_at)
             self.steps_key = "pipelines"
         else:
             self.meta_at = self.spec_at = ()
-            self.metadata = self.spec = data
-            self.steps_key = "steps" if "steps" in data else "pipelines"
+            self.metadata = self.spec = self.data
+            self.steps_key = "steps" if "steps" in self.data else "pipelines"
             allowed = (*_METADATA_KEYS, "defaults", "policy", self.steps_key)
-            self.problems += unknown_fields(data, allowed, ())
+            self.problems += unknown_fields(self.data, allowed, ())
         self.steps_at: FieldPath = (*self.spec_at, self.steps_key)
 
     @property

@@ -1,10 +1,12 @@
 """The parts of a pipeline group definition: its steps, its policy, and their checks.
 
 Every class checks itself when built and raises
-:class:`~spine.core.errors.GroupValidationError` listing every problem at once. The
+:class:`~spine.core.errors.InvalidGroupSpecError` listing every problem at once. The
 checks are plain functions returning :class:`Problem` lists, so that the document
 reader can run the same checks on raw values and report each problem at its field
-(and line) in the file.
+(and line) in the file. :func:`check_dependencies` checks the dependencies between a
+group's steps; the group does not run it when built (spine-core did not), planning,
+registering and the document reader do.
 
 :class:`~spine.framework.groups.group.PipelineGroup` lives with that reader in
 ``group``, which builds on this module and on ``yaml_format``, neither of which

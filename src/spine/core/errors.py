@@ -16,8 +16,15 @@
     │   └── DefinitionMismatchError   the workflow changed since the stored run started
     ├── GroupError                    a pipeline group could not be used as asked
     │   ├── GroupValidationError      an invalid group definition or registration (also
-    │   │                             a ValueError)
+    │   │   │                         a ValueError)
+    │   │   ├── InvalidGroupSpecError     a definition (Python, dict or YAML) is invalid
+    │   │   └── PlanResolutionError       a group cannot be planned
+    │   │       ├── StepNotFoundError     a step's pipeline is not registered
+    │   │       ├── DependencyError       a step depends on a step the group lacks
+    │   │       └── CycleDetectedError    the dependencies form a cycle
     │   └── GroupNotFoundError        no group registered under that name (also a KeyError)
+    ├── SourceError                   a data source (an API, a file) failed a pipeline
+    ├── ValidationError               data failed a pipeline's checks
     ├── ExpressionError               a condition written as text cannot be compiled or
     │                                 evaluated (also a ValueError)
     ├── StoreError                    the history database cannot be used
@@ -201,6 +208,11 @@ class GroupError(SpineError):
         self.group = group
         self.step = step
 
+    @property
+    def group_name(self) -> str | None:
+        """The group concerned (spine-core's name for :attr:`group`)."""
+        return self.group
+
 
 class GroupValidationError(GroupError, ValueError):
     """A pipeline group definition (Python, dict or YAML file) or registration is invalid.
@@ -223,6 +235,99 @@ class GroupValidationError(GroupError, ValueError):
         self.problems = list(problems) or [message]
 
 
+class InvalidGroupSpecError(GroupValidationError):
+    """A group definition is invalid: built in Python, or read from a dict or a YAML file.
+
+    ``field`` is the field of the first problem (``metadata.name``,
+    ``spec.pipelines[1].depends_on``), ``None`` when the problem is the whole document.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        *,
+        group: str | None = None,
+        step: str | None = None,
+        source: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, group=group, step=step, source=source, problems=problems)
+        self.field = field
+
+
+class PlanResolutionError(GroupValidationError):
+    """A group cannot be planned: its steps or their dependencies do not fit together.
+
+    Raised when a group is planned (``PlanResolver.resolve``, ``GroupRunner.run``) or
+    registered; ``problems`` lists every problem at once, whichever subclass is raised.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        group_name: str | None = None,
+        *,
+        step: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, group=group_name, step=step, problems=problems)
+
+
+class StepNotFoundError(PlanResolutionError):
+    """A step runs a pipeline that is not registered."""
+
+    def __init__(
+        self,
+        step_name: str,
+        pipeline_name: str,
+        *,
+        message: str | None = None,
+        group_name: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        message = message or f"Step {step_name!r} references unknown pipeline: {pipeline_name}"
+        super().__init__(message, group_name, step=step_name, problems=problems)
+        self.step_name = step_name
+        self.pipeline_name = pipeline_name
+
+
+class DependencyError(PlanResolutionError):
+    """A step depends on steps the group does not have (``missing_deps``)."""
+
+    def __init__(
+        self,
+        step_name: str,
+        missing_deps: Sequence[str],
+        *,
+        message: str | None = None,
+        group_name: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        missing = list(missing_deps)
+        message = message or f"Step {step_name!r} depends on unknown steps: {', '.join(missing)}"
+        super().__init__(message, group_name, step=step_name, problems=problems)
+        self.step_name = step_name
+        self.missing_deps = missing
+
+
+class CycleDetectedError(PlanResolutionError):
+    """The steps' dependencies form a cycle; ``cycle`` is its path, ``[a, b, ..., a]``."""
+
+    def __init__(
+        self,
+        cycle: Sequence[str],
+        *,
+        message: str | None = None,
+        group_name: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        path = list(cycle)
+        message = message or f"Cycle detected in dependency graph: {' -> '.join(path)}"
+        super().__init__(message, group_name, problems=problems)
+        self.cycle = path
+
+
 class GroupNotFoundError(GroupError, KeyError):
     """No pipeline group is registered under the requested name (also a ``KeyError``)."""
 
@@ -238,6 +343,41 @@ class GroupNotFoundError(GroupError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ would wrap the message in quotes.
         return str(self.args[0])
+
+
+class SourceError(SpineError):
+    """A data source a pipeline reads (an API, a file, a database) failed.
+
+    ``retryable`` says whether trying again may help (a 503, a timeout) or not (a 404);
+    ``retry_after`` is the wait in seconds the source asked for, if any.
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ValidationError(SpineError):
+    """Data a pipeline read failed its checks; fixing the data, not retrying, helps.
+
+    ``field``, ``value`` and ``constraint`` say what failed, when the pipeline knows.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: object = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.constraint = constraint
 
 
 class ExpressionError(SpineError, ValueError):
@@ -351,24 +491,31 @@ __all__ = [
     "FATAL_EXCEPTIONS",
     "AlertConfigError",
     "BadParamsError",
+    "CycleDetectedError",
     "DefinitionMismatchError",
+    "DependencyError",
     "ExecutorError",
     "ExpressionError",
     "GroupError",
     "GroupNotFoundError",
     "GroupValidationError",
+    "InvalidGroupSpecError",
     "LeaseLostError",
     "NotShippableError",
     "PipelineError",
     "PipelineNotFoundError",
+    "PlanResolutionError",
     "ReadOnlyError",
     "RunEndedError",
     "RunNotFoundError",
     "RunOwnedError",
     "ScheduleError",
     "ScheduleValidationError",
+    "SourceError",
     "SpineError",
+    "StepNotFoundError",
     "StoreError",
+    "ValidationError",
     "WorkflowDefinitionError",
     "WorkflowError",
     "WorkflowValidationError",

@@ -23,13 +23,18 @@ class WorkflowStatus(StrEnum):
 
 
 class StepStatus(StrEnum):
-    """Status of one step attempt."""
+    """Status of one step attempt: of a workflow step, or of a pipeline group's step.
+
+    Stored rows and results hold only ``COMPLETED``, ``FAILED`` and ``SKIPPED``.
+    """
 
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     RUNNING = "RUNNING"
     """The step a live run executes now, as ``spine show`` lists it (never stored)."""
+    PENDING = "PENDING"
+    """Not started yet: spine-core's group runner marked its steps so (never stored)."""
 
 
 class ErrorCategory(StrEnum):

@@ -5,7 +5,17 @@ See ``docs/`` for the guide; the names below are the public API.
 
 from typing import TYPE_CHECKING
 
-from spine.core.errors import WorkflowDefinitionError, WorkflowValidationError
+from spine.core.errors import (
+    CycleDetectedError,
+    DependencyError,
+    GroupError,
+    GroupNotFoundError,
+    InvalidGroupSpecError,
+    PlanResolutionError,
+    StepNotFoundError,
+    WorkflowDefinitionError,
+    WorkflowValidationError,
+)
 from spine.core.lazy import lazy_exports
 from spine.orchestration.registry import (
     WorkflowRegistry,
@@ -24,17 +34,44 @@ from spine.orchestration.workflow_runner import WorkflowRunner
 if TYPE_CHECKING:
     from spine.framework.groups import (
         ExecutionMode,
+        ExecutionPlan,
         ExecutionPolicy,
         FailurePolicy,
+        GroupExecutionStatus,
         GroupRunner,
+        GroupRunStatus,
         PipelineGroup,
         PipelineStep,
+        PlannedStep,
+        PlanResolver,
+        clear_group_registry,
         get_group,
+        group_exists,
+        list_groups,
         register_group,
     )
     from spine.orchestration.definitions import load_workflow, workflow_from_dict
     from spine.orchestration.expressions import Expression, compile_condition
     from spine.orchestration.schedules import Schedule, Scheduler
+
+_GROUP_NAMES = (
+    "ExecutionMode",
+    "ExecutionPlan",
+    "ExecutionPolicy",
+    "FailurePolicy",
+    "GroupExecutionStatus",
+    "GroupRunStatus",
+    "GroupRunner",
+    "PipelineGroup",
+    "PipelineStep",
+    "PlanResolver",
+    "PlannedStep",
+    "clear_group_registry",
+    "get_group",
+    "group_exists",
+    "list_groups",
+    "register_group",
+)
 
 # Workflows written in YAML load their reader when first asked for.
 __getattr__ = lazy_exports(
@@ -48,38 +85,38 @@ __getattr__ = lazy_exports(
         "Scheduler": "spine.orchestration.schedules",
         # spine-core kept its v1 groups in its orchestration module: code importing
         # them from here keeps working (they live in spine.framework.groups).
-        **dict.fromkeys(
-            (
-                "ExecutionMode",
-                "ExecutionPolicy",
-                "FailurePolicy",
-                "GroupRunner",
-                "PipelineGroup",
-                "PipelineStep",
-                "get_group",
-                "register_group",
-            ),
-            "spine.framework.groups",
-        ),
+        **dict.fromkeys(_GROUP_NAMES, "spine.framework.groups"),
     },
 )
 
 __all__ = [
+    "CycleDetectedError",
+    "DependencyError",
     "ErrorCategory",
     "ErrorPolicy",
     "ExecutionMode",
+    "ExecutionPlan",
     "ExecutionPolicy",
     "Expression",
     "FailurePolicy",
+    "GroupError",
+    "GroupExecutionStatus",
+    "GroupNotFoundError",
+    "GroupRunStatus",
     "GroupRunner",
+    "InvalidGroupSpecError",
     "PipelineGroup",
     "PipelineStep",
+    "PlanResolutionError",
+    "PlanResolver",
+    "PlannedStep",
     "QualityMetrics",
     "RetryPolicy",
     "Schedule",
     "Scheduler",
     "Step",
     "StepExecution",
+    "StepNotFoundError",
     "StepResult",
     "StepStatus",
     "StepType",
@@ -91,9 +128,12 @@ __all__ = [
     "WorkflowRunner",
     "WorkflowStatus",
     "WorkflowValidationError",
+    "clear_group_registry",
     "compile_condition",
     "get_group",
     "get_workflow",
+    "group_exists",
+    "list_groups",
     "list_workflows",
     "load_workflow",
     "register_group",

@@ -13,9 +13,9 @@ from spine.framework.groups import (
     FailurePolicy,
     GroupExecutionStatus,
     GroupRunner,
-    GroupStepStatus,
     PipelineGroup,
     PipelineStep,
+    StepStatus,
 )
 
 MODES: list[Callable[[FailurePolicy], ExecutionPolicy]] = [
@@ -46,7 +46,7 @@ def test_stop_starts_no_step_after_a_failure(recorder: Recorder) -> None:
 
     assert recorder.calls == ["ok", "bad"]
     assert result.status is GroupExecutionStatus.FAILED
-    skipped = [s for s in result.step_executions if s.status is GroupStepStatus.SKIPPED]
+    skipped = [s for s in result.step_executions if s.status is StepStatus.SKIPPED]
     assert [s.step_name for s in skipped] == ["independent", "dependent"]
     assert {s.skip_reason for s in skipped} == {"the group stopped after step 'broken' failed"}
     assert result.error == (
@@ -73,9 +73,9 @@ def test_stop_in_parallel_lets_running_steps_finish_and_queues_nothing(
     # "slow" was still running when "broken" failed, and was left to finish.
     assert recorder.spans["slow"][1] > recorder.spans["bad"][1]
     assert [s.status for s in result.step_executions] == [
-        GroupStepStatus.COMPLETED,
-        GroupStepStatus.FAILED,
-        GroupStepStatus.SKIPPED,
+        StepStatus.COMPLETED,
+        StepStatus.FAILED,
+        StepStatus.SKIPPED,
     ]
     assert result.status is GroupExecutionStatus.FAILED
 
@@ -102,11 +102,11 @@ def test_continue_skips_only_the_dependents_of_a_failure(
 
     assert result.status is GroupExecutionStatus.PARTIAL
     assert {s.step_name: s.status.value for s in result.step_executions} == {
-        "ingest": "failed",
-        "normalize": "skipped",
-        "aggregate": "skipped",
-        "reference": "completed",
-        "publish": "completed",
+        "ingest": "FAILED",
+        "normalize": "SKIPPED",
+        "aggregate": "SKIPPED",
+        "reference": "COMPLETED",
+        "publish": "COMPLETED",
     }
     assert result.get_step_execution("aggregate").skip_reason == (  # type: ignore[union-attr]
         "upstream step 'ingest' failed"
@@ -145,5 +145,5 @@ def test_a_failure_under_stop_fails_the_group_even_after_successes(
         policy=ExecutionPolicy(mode=mode),
     )
 
-    assert _statuses(group) == {"a": "completed", "b": "failed"}
+    assert _statuses(group) == {"a": "COMPLETED", "b": "FAILED"}
     assert GroupRunner().run(group).status is GroupExecutionStatus.FAILED

@@ -13,7 +13,7 @@ def _noop(params: dict[str, object]) -> None:
     return None
 
 
-def test_listed_order_is_kept_where_dependencies_allow() -> None:
+def test_steps_without_dependencies_come_first_then_each_step_once_ready() -> None:
     group = PipelineGroup(
         "g",
         [
@@ -26,10 +26,26 @@ def test_listed_order_is_kept_where_dependencies_allow() -> None:
 
     plan = PlanResolver(validate_pipelines=False).resolve(group)
 
-    assert [s.step_name for s in plan.steps] == ["extract", "load", "report", "audit"]
+    assert [s.step_name for s in plan.steps] == ["extract", "audit", "load", "report"]
     assert [s.sequence_order for s in plan.steps] == [0, 1, 2, 3]
-    assert [s.level for s in plan.steps] == [0, 1, 2, 0]
     assert plan.levels == [["extract", "audit"], ["load"], ["report"]]
+
+
+def test_a_step_ready_early_waits_behind_steps_ready_before_it() -> None:
+    # spine-core's order: "b" became ready after "c" was already queued.
+    group = PipelineGroup(
+        "g",
+        [
+            PipelineStep("a", "p"),
+            PipelineStep("b", "p", depends_on="a"),
+            PipelineStep("c", "p"),
+            PipelineStep("d", "p", depends_on=["b", "c"]),
+        ],
+    )
+
+    plan = PlanResolver(validate_pipelines=False).resolve(group)
+
+    assert [s.step_name for s in plan.steps] == ["a", "c", "b", "d"]
 
 
 def test_a_diamond_has_three_levels() -> None:
@@ -107,7 +123,7 @@ def test_pipelines_are_looked_up_in_the_resolver_registry() -> None:
     registry.register("scoped", _noop)
     group = PipelineGroup("g", [PipelineStep("a", "scoped")])
 
-    plan = PlanResolver(registry).resolve(group, batch_id="batch-1")
+    plan = PlanResolver(registry=registry).resolve(group, batch_id="batch-1")
 
     assert plan.batch_id == "batch-1"
     assert plan.group_name == "g"

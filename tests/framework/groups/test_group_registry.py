@@ -73,7 +73,7 @@ def test_a_group_is_registered_as_the_pipeline_of_its_name(recorder: Recorder) -
 
     assert "finra.weekly_refresh" in list_pipelines()
     assert result.succeeded
-    assert result.metrics["steps"]["only"]["status"] == "completed"
+    assert result.metrics["steps"]["only"]["status"] == "COMPLETED"
     assert recorder.params["p"] == {"tier": "T1"}
 
 

@@ -16,9 +16,9 @@ from spine.framework.groups import (
     FailurePolicy,
     GroupExecutionStatus,
     GroupRunner,
-    GroupStepStatus,
     PipelineGroup,
     PipelineStep,
+    StepStatus,
 )
 from spine.testing import FakeClock
 
@@ -84,7 +84,7 @@ def test_the_result_is_plain_json_data(recorder: Recorder) -> None:
     assert (data["successful_steps"], data["failed_steps"], data["skipped_steps"]) == (2, 1, 0)
     assert list(data["steps"]) == ["one", "two", "three"]
     assert data["steps"]["one"]["metrics"] == {"ran": "ok"}
-    assert data["steps"]["two"]["status"] == "failed"
+    assert data["steps"]["two"]["status"] == "FAILED"
     assert data["steps"]["two"]["error"] == "RuntimeError: bad broke"
 
 
@@ -104,7 +104,7 @@ def test_a_pipeline_rejecting_its_params_fails_its_step() -> None:
 
     step = result.step_executions[0]
     assert result.status is GroupExecutionStatus.FAILED
-    assert step.status is GroupStepStatus.FAILED
+    assert step.status is StepStatus.FAILED
     assert step.error == "BadParamsError: tier is required"
     assert step.result is None
     assert result.error == (
@@ -128,9 +128,9 @@ def test_no_step_starts_after_the_timeout(recorder: Recorder) -> None:
     assert recorder.calls == ["slow"]
     assert result.status is GroupExecutionStatus.FAILED
     assert [s.status for s in result.step_executions] == [
-        GroupStepStatus.COMPLETED,
-        GroupStepStatus.SKIPPED,
-        GroupStepStatus.SKIPPED,
+        StepStatus.COMPLETED,
+        StepStatus.SKIPPED,
+        StepStatus.SKIPPED,
     ]
     assert result.step_executions[1].skip_reason == "the group timed out after 1 minute"
     assert result.error == (

@@ -50,9 +50,9 @@ def test_a_group_step_summarises_its_members_in_stored_json(
     output = result.context.get_output("refresh")
     assert output["status"] == "completed"
     assert {name: step["status"] for name, step in output["steps"].items()} == {
-        "ingest": "completed",
-        "normalize": "completed",
-        "reference": "completed",
+        "ingest": "COMPLETED",
+        "normalize": "COMPLETED",
+        "reference": "COMPLETED",
     }
     assert output["steps"]["ingest"]["metrics"] == {"ran": "finra.ingest"}
     assert stored.steps[0].step_name == "refresh"
@@ -97,7 +97,7 @@ def test_a_failed_member_fails_the_step_naming_the_member(recorder: Recorder) ->
     step = result.step_executions[0]
     assert step.result is not None
     assert step.result.output["status"] == "partial"
-    assert step.result.output["steps"]["reference"]["status"] == "completed"
+    assert step.result.output["steps"]["reference"]["status"] == "COMPLETED"
 
 
 def test_an_unregistered_member_fails_the_step_with_the_missing_pipeline(
@@ -112,7 +112,7 @@ def test_an_unregistered_member_fails_the_step_with_the_missing_pipeline(
 
     assert result.status is WorkflowStatus.FAILED
     assert result.error is not None
-    assert "GroupValidationError: pipeline group 'finra.weekly_refresh' has 2 problems" in (
+    assert "StepNotFoundError: pipeline group 'finra.weekly_refresh' has 2 problems" in (
         result.error
     )
     assert "step 'normalize' runs pipeline 'finra.normalize', which is not registered" in (

@@ -15,6 +15,7 @@ from spine.framework.groups import (
     FailurePolicy,
     PipelineGroup,
     PipelineStep,
+    group_to_dict,
     load_group_from_yaml,
     parse_group_yaml,
 )
@@ -98,10 +99,17 @@ def test_a_group_round_trips_through_yaml_and_dicts(tmp_path: Path) -> None:
 
     assert load_group_from_yaml(path) == group
     assert PipelineGroup.from_dict(group.to_dict()) == group
-    assert group.to_dict()["spec"]["policy"] == {
+    assert PipelineGroup.from_dict(group_to_dict(group)) == group
+    assert group_to_dict(group)["spec"]["policy"] == {
         "execution": "parallel",
         "max_concurrency": 3,
         "on_failure": "continue",
+    }
+    assert group.to_dict()["policy"] == {
+        "execution": "parallel",
+        "max_concurrency": 3,
+        "on_failure": "continue",
+        "timeout_minutes": None,
     }
 
 
@@ -153,7 +161,7 @@ def test_every_problem_of_a_file_is_reported_with_its_line(tmp_path: Path) -> No
     assert error.group == "broken"
     assert error.source == str(path)
     assert error.problems == [
-        "line 1, apiVersion: must be 'spine.io/v1', got 'spine.io/v2'",
+        "line 1, apiVersion: Unsupported apiVersion 'spine.io/v2' (supported: spine.io/v1)",
         "line 5, metadata.version: must be an integer, got str 'one'",
         "line 10, spec.pipelines[0].depend_on: unknown field 'depend_on' (expected one of: "
         "name, pipeline, depends_on, params)",
@@ -198,11 +206,14 @@ def test_graph_problems_of_a_file_point_at_the_steps(tmp_path: Path) -> None:
             "metadata: {name: g\nspec: {}\n",
             "pipeline group: line 2: invalid YAML: expected ',' or '}', but got ':'",
         ),
-        ("", "pipeline group: expected a PipelineGroup mapping, got nothing"),
-        ("- a\n- b\n", "pipeline group: line 1: expected a PipelineGroup mapping, got a list"),
+        ("", "pipeline group: Expected dict (a PipelineGroup mapping), got nothing"),
+        (
+            "- a\n- b\n",
+            "pipeline group: line 1: Expected dict (a PipelineGroup mapping), got a list",
+        ),
         (
             "kind: Workflow\nmetadata: {name: g}\nspec: {pipelines: [{name: a, pipeline: p}]}\n",
-            "pipeline group 'g': line 1, kind: must be 'PipelineGroup', got 'Workflow'",
+            "pipeline group 'g': line 1, kind: Expected kind 'PipelineGroup', got 'Workflow'",
         ),
         (
             "metadata: {name: g}\nspec: {pipelines: []}\n",
@@ -211,8 +222,8 @@ def test_graph_problems_of_a_file_point_at_the_steps(tmp_path: Path) -> None:
         (
             "metadata: {domain: d}\nspec:\n  pipelines:\n    - {pipeline: p}\n",
             "pipeline group has 2 problems:\n"
-            "  - line 1, metadata.name: is required\n"
-            "  - line 4, spec.pipelines[0].name: is required",
+            "  - line 1, metadata.name is required\n"
+            "  - line 4, spec.pipelines[0].name is required",
         ),
         (
             "metadata: {name: g}\nspec: {pipelines: [a, b]}\n",
@@ -240,7 +251,7 @@ def test_text_without_a_file_is_named_by_its_source() -> None:
         "inline: pipeline group 'g' has 2 problems:\n"
         "  - line 1, metadata.colour: unknown field 'colour' (expected one of: name, domain, "
         "version, description, tags)\n"
-        "  - line 1, spec.pipelines: is required"
+        "  - line 1, spec.pipelines is required"
     )
 
 

@@ -10,7 +10,7 @@ channel registered, an alert is logged on the ``spine.alerts`` logger.
 from typing import TYPE_CHECKING
 
 from spine.core.lazy import lazy_exports
-from spine.framework.alerts.channels import BaseChannel, ConsoleChannel
+from spine.framework.alerts.channels import AlertChannel, BaseChannel, ConsoleChannel
 from spine.framework.alerts.delivery import DeliveryRetry
 from spine.framework.alerts.log import DeliveryLog, DeliveryRecord
 from spine.framework.alerts.model import Alert, AlertSeverity, ChannelType, DeliveryResult
@@ -36,6 +36,7 @@ __getattr__ = lazy_exports(
 
 __all__ = [
     "Alert",
+    "AlertChannel",
     "AlertRegistry",
     "AlertSeverity",
     "BaseChannel",

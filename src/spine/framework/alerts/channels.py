@@ -1,11 +1,12 @@
-"""The channel base class (filters by severity and domain) and the console channel."""
+"""What a channel is (``AlertChannel``), the channel base class (filters by severity
+and domain) and the console channel."""
 
 from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 from spine.framework.alerts.model import Alert, AlertSeverity, ChannelType, DeliveryResult
 
@@ -21,6 +22,30 @@ def domain_matches(domain: str | None, patterns: Iterable[str]) -> bool:
         elif domain == pattern:
             return True
     return False
+
+
+@runtime_checkable
+class AlertChannel(Protocol):
+    """What the registry needs of a channel; :class:`BaseChannel` provides it all but
+    ``send``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def channel_type(self) -> ChannelType: ...
+
+    @property
+    def min_severity(self) -> AlertSeverity: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def should_send(self, alert: Alert) -> bool: ...
+
+    def send(self, alert: Alert) -> DeliveryResult:
+        """Deliver ``alert``; report failure in the result rather than raising."""
+        ...
 
 
 class BaseChannel(ABC):

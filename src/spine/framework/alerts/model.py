@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from spine.core.errors import describe_exception
+
 
 class AlertSeverity(StrEnum):
     """How urgent an alert is; severities compare by urgency (``INFO < CRITICAL``)."""
@@ -37,10 +39,18 @@ _RANK = {s: i for i, s in enumerate(AlertSeverity)}
 
 
 class ChannelType(StrEnum):
+    """The kind of destination a channel delivers to.
+
+    ``SERVICENOW`` and ``PAGERDUTY`` have no built-in channel: they are for channels
+    written by subclassing ``BaseChannel``, as in spine-core.
+    """
+
     CONSOLE = "console"
     EMAIL = "email"
     SLACK = "slack"
     WEBHOOK = "webhook"
+    SERVICENOW = "servicenow"
+    PAGERDUTY = "pagerduty"
 
 
 def _utcnow() -> datetime:
@@ -58,6 +68,8 @@ class Alert:
     domain: str | None = None
     execution_id: str | None = None
     run_id: str | None = None
+    error: BaseException | None = None
+    """The exception the alert is about, if any (sent as ``"Type: message"``)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=_utcnow)
     fingerprint: str | None = None
@@ -82,6 +94,8 @@ class Alert:
         for key in ("domain", "execution_id", "run_id"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
+        if self.error is not None:
+            data["error"] = describe_exception(self.error)
         if self.metadata:
             data["metadata"] = dict(self.metadata)
         return data
@@ -103,6 +117,8 @@ class DeliveryResult:
     channel_name: str
     success: bool
     message: str | None = None
+    response: dict[str, Any] | None = None
+    """What the receiver answered, when a channel keeps it."""
     error: BaseException | str | None = None
     delivered_at: datetime = field(default_factory=_utcnow)
     attempt: int = 1
@@ -112,8 +128,14 @@ class DeliveryResult:
     suppressed: int = 0
 
     @classmethod
-    def ok(cls, channel_name: str, message: str | None = None) -> DeliveryResult:
-        return cls(channel_name=channel_name, success=True, message=message)
+    def ok(
+        cls,
+        channel_name: str,
+        message: str | None = None,
+        *,
+        response: dict[str, Any] | None = None,
+    ) -> DeliveryResult:
+        return cls(channel_name=channel_name, success=True, message=message, response=response)
 
     @classmethod
     def fail(

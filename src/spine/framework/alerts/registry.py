@@ -18,7 +18,7 @@ from spine.framework.alerts.throttle import DEFAULT_WINDOW_SECONDS, Throttle, ch
 
 logger = logging.getLogger("spine.alerts")
 
-_ALERT_FIELDS = {"domain", "execution_id", "run_id", "metadata", "fingerprint"}
+_ALERT_FIELDS = {"domain", "execution_id", "run_id", "error", "metadata", "fingerprint"}
 
 
 class AlertRegistry:
@@ -263,7 +263,7 @@ def send_alert(
 ) -> list[DeliveryResult]:
     """Build an :class:`Alert` and send it to every registered channel that takes it.
 
-    Keyword ``fields`` set ``domain``, ``run_id``, ``execution_id`` or ``metadata``;
+    Keyword ``fields`` set ``domain``, ``run_id``, ``execution_id``, ``error`` or ``metadata``;
     any other keyword is kept in ``metadata``.
     """
     known = {k: v for k, v in fields.items() if k in _ALERT_FIELDS}

@@ -6,16 +6,32 @@ A :class:`PipelineGroup` names its steps, what each depends on, and a policy
 of its name, so a workflow step ``Step.pipeline(step, group.name)`` runs the whole
 group. Groups are read from and written to spine-core's ``apiVersion: spine.io/v1``,
 ``kind: PipelineGroup`` YAML documents. See ``docs/pipeline-groups.md``.
+
+spine-core's modules (``spine.orchestration.models``, ``.planner``, ``.loader``,
+``.exceptions``) re-export these names for code written against it.
 """
 
-from spine.core.errors import GroupError, GroupNotFoundError, GroupValidationError
+from spine.core.errors import (
+    CycleDetectedError,
+    DependencyError,
+    GroupError,
+    GroupNotFoundError,
+    GroupValidationError,
+    InvalidGroupSpecError,
+    PlanResolutionError,
+    StepNotFoundError,
+)
+from spine.core.status import StepStatus
 from spine.framework.groups.group import (
+    SUPPORTED_API_VERSIONS,
     PipelineGroup,
     group_from_dict,
     group_to_dict,
     group_to_yaml,
     load_group_from_yaml,
+    load_groups_from_directory,
     parse_group_yaml,
+    validate_yaml_schema,
 )
 from spine.framework.groups.model import (
     ExecutionMode,
@@ -37,12 +53,15 @@ from spine.framework.groups.registry import (
 from spine.framework.groups.results import (
     GroupExecutionResult,
     GroupExecutionStatus,
+    GroupRunStatus,
     GroupStepExecution,
-    GroupStepStatus,
 )
 from spine.framework.groups.runner import GroupPipeline, GroupRunner
 
 __all__ = [
+    "SUPPORTED_API_VERSIONS",
+    "CycleDetectedError",
+    "DependencyError",
     "ExecutionMode",
     "ExecutionPlan",
     "ExecutionPolicy",
@@ -53,14 +72,18 @@ __all__ = [
     "GroupNotFoundError",
     "GroupPipeline",
     "GroupRegistry",
+    "GroupRunStatus",
     "GroupRunner",
     "GroupStepExecution",
-    "GroupStepStatus",
     "GroupValidationError",
+    "InvalidGroupSpecError",
     "PipelineGroup",
     "PipelineStep",
+    "PlanResolutionError",
     "PlanResolver",
     "PlannedStep",
+    "StepNotFoundError",
+    "StepStatus",
     "clear_group_registry",
     "default_group_registry",
     "get_group",
@@ -70,7 +93,9 @@ __all__ = [
     "group_to_yaml",
     "list_groups",
     "load_group_from_yaml",
+    "load_groups_from_directory",
     "parse_group_yaml",
     "register_group",
     "unregister_group",
+    "validate_yaml_schema",
 ]

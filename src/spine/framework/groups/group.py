@@ -13,8 +13,10 @@ document (spine-core's)::
 
 spine-core's flat dict form (``name``, ``steps`` or ``pipelines``, ``policy`` ... at
 the top level) is read too. Unknown fields are refused rather than ignored: a
-misspelt ``depends_on`` would otherwise silently drop a dependency. Every problem
-is reported at once, naming the file, the field and (for YAML) the line.
+misspelt ``depends_on`` would otherwise silently drop a dependency. A document is
+checked whole, its dependencies included; every problem is reported at once, as an
+:class:`~spine.core.errors.InvalidGroupSpecError` naming the file, the field and (for
+YAML) the line.
 
 The class and its document share this module because ``PipelineGroup.from_dict``
 and its kin are spine-core's API: the reader they call builds the class.
@@ -22,22 +24,30 @@ and its kin are spine-core's API: the reader they call builds the class.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from spine.core.errors import GroupError
 from spine.core.fields import FieldPath
 from spine.framework.groups.model import (
     ExecutionPolicy,
+    LineOf,
     PipelineStep,
     Problem,
+    check_dependencies,
     group_label,
     group_problems,
     invalid,
     policy_problems,
-    step_problems,
+    present,
+    render,
+    step_from_entry,
     steps_problems,
+    unknown_fields,
 )
 from spine.framework.groups.yaml_format import (
     YamlDocument,
@@ -51,9 +61,10 @@ from spine.framework.groups.yaml_format import (
 class PipelineGroup:
     """A named set of registered pipelines with dependencies between them.
 
-    Construction checks the whole definition (names, duplicate steps, dependencies on
-    unknown steps, dependency cycles, the policy) and raises
-    :class:`~spine.core.errors.GroupValidationError` listing every problem.
+    Construction checks the definition's fields (names, duplicate steps, the policy)
+    and raises :class:`~spine.core.errors.InvalidGroupSpecError` listing every problem.
+    Dependencies on unknown steps and dependency cycles are reported when the group
+    is planned or registered, as spine-core did.
     """
 
     name: str
@@ -95,6 +106,11 @@ class PipelineGroup:
     def get_step(self, name: str) -> PipelineStep | None:
         return next((step for step in self.steps if step.name == name), None)
 
+    @classmethod
+    def from_steps(cls, name: str, steps: Sequence[PipelineStep], **fields: Any) -> PipelineGroup:
+        """``PipelineGroup(name, steps, **fields)``, spine-core's factory."""
+        return cls(name, steps, **fields)
+
     # -- the spine.io/v1 document format (spine-core's) ----------------------------------
 
     @classmethod
@@ -103,8 +119,20 @@ class PipelineGroup:
         return group_from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``apiVersion: spine.io/v1`` document, as plain JSON-ready data."""
-        return group_to_dict(self)
+        """spine-core's flat form, as plain JSON-ready data: ``name``, ``domain``,
+        ``description``, ``version``, ``tags``, ``defaults``, ``steps`` and ``policy``
+        at the top level (:func:`group_to_dict` gives the YAML document instead)."""
+        policy = self.policy
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "description": self.description,
+            "version": self.version,
+            "tags": list(self.tags),
+            "defaults": dict(self.defaults),
+            "steps": [step.to_dict() for step in self.steps],
+            "policy": {**_policy_to_dict(policy), "timeout_minutes": policy.timeout_minutes},
+        }
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> PipelineGroup:
@@ -119,12 +147,15 @@ class PipelineGroup:
 # -- reading and writing the document ----------------------------------------------------
 
 
+logger = logging.getLogger("spine.framework.groups")
+
 API_VERSION = "spine.io/v1"
+SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
+"""The ``apiVersion`` values a group document may have (or it may leave it out)."""
 KIND = "PipelineGroup"
 
 _METADATA_KEYS = ("name", "domain", "version", "description", "tags")
 _SPEC_KEYS = ("defaults", "pipelines", "policy")
-_STEP_KEYS = ("name", "pipeline", "depends_on", "params")
 _POLICY_KEYS = {
     "execution": "mode",
     "max_concurrency": "max_concurrency",
@@ -134,52 +165,55 @@ _POLICY_KEYS = {
 """YAML key -> ``ExecutionPolicy`` field (spine-core calls the mode ``execution``)."""
 
 
-def _present(section: Mapping[str, Any], key: str, default: Any) -> Any:
-    # `depends_on:` with nothing after it is YAML null: the same as leaving it out.
-    value = section.get(key)
-    return default if value is None else value
-
-
-def _unknown(section: Mapping[str, Any], allowed: Iterable[str], at: FieldPath) -> list[Problem]:
-    known = list(allowed)
-    return [
-        Problem((*at, key), f"unknown field {key!r} (expected one of: {', '.join(known)})")
-        for key in section
-        if key not in known
-    ]
-
-
 class _Reader:
     """Reads one document into a group, collecting problems at document paths."""
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: object) -> None:
         self.problems: list[Problem] = []
-        self.data = data
-        if any(key in data for key in ("apiVersion", "kind", "metadata", "spec")):
+        self.readable = isinstance(data, Mapping)
+        self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
+        if not self.readable:
+            what = "nothing" if data is None else f"a {type(data).__name__}"
+            self.problems.append(Problem((), f"Expected dict (a {KIND} mapping), got {what}"))
+        self.flat = not any(key in self.data for key in ("apiVersion", "kind", "metadata", "spec"))
+        if not self.flat:
             self._header()
             self.meta_at: FieldPath = ("metadata",)
             self.spec_at: FieldPath = ("spec",)
-            self.metadata = self._section(data, "metadata")
-            self.spec = self._section(data, "spec")
-            self.problems += _unknown(self.metadata, _METADATA_KEYS, self.meta_at)
-            self.problems += _unknown(self.spec, _SPEC_KEYS, self.spec_at)
+            self.metadata = self._section(self.data, "metadata")
+            self.spec = self._section(self.data, "spec")
+            self.problems += unknown_fields(self.metadata, _METADATA_KEYS, self.meta_at)
+            self.problems += unknown_fields(self.spec, _SPEC_KEYS, self.spec_at)
             self.steps_key = "pipelines"
         else:
             self.meta_at = self.spec_at = ()
-            self.metadata = self.spec = data
-            self.steps_key = "steps" if "steps" in data else "pipelines"
+            self.metadata = self.spec = self.data
+            self.steps_key = "steps" if "steps" in self.data else "pipelines"
             allowed = (*_METADATA_KEYS, "defaults", "policy", self.steps_key)
-            self.problems += _unknown(data, allowed, ())
+            self.problems += unknown_fields(self.data, allowed, ())
         self.steps_at: FieldPath = (*self.spec_at, self.steps_key)
 
+    @property
+    def name(self) -> str | None:
+        name = self.metadata.get("name")
+        return name if isinstance(name, str) else None
+
     def _header(self) -> None:
-        for key, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
-            value = self.data.get(key)
-            if value is not None and value != expected:
-                self.problems.append(Problem((key,), f"must be {expected!r}, got {value!r}"))
+        version = self.data.get("apiVersion")
+        if version is not None and version not in SUPPORTED_API_VERSIONS:
+            supported = ", ".join(sorted(SUPPORTED_API_VERSIONS))
+            self.problems.append(
+                Problem(
+                    ("apiVersion",),
+                    f"Unsupported apiVersion {version!r} (supported: {supported})",
+                )
+            )
+        kind = self.data.get("kind")
+        if kind is not None and kind != KIND:
+            self.problems.append(Problem(("kind",), f"Expected kind {KIND!r}, got {kind!r}"))
 
     def _section(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        value = _present(data, key, {})
+        value = present(data, key, {})
         if isinstance(value, Mapping):
             return value
         self.problems.append(Problem((key,), f"must be a mapping, got {type(value).__name__}"))
@@ -196,6 +230,8 @@ class _Reader:
 
     def group(self) -> PipelineGroup | None:
         """The group, or None when :attr:`problems` says why it cannot be built."""
+        if not self.readable:
+            return None
         steps = self._steps()
         policy = self._policy()
         metadata = self.metadata
@@ -208,7 +244,9 @@ class _Reader:
             options["defaults"] = self.spec["defaults"]
         found = group_problems(metadata.get("name"), **options)
         if steps is not None:
-            found += steps_problems(steps)
+            # A file is checked whole: its dependencies too, so that each problem is
+            # reported at its line.
+            found += steps_problems(steps) or check_dependencies(steps).problems
         self.problems += [Problem(self._document_path(p.path), p.message) for p in found]
         if self.problems or steps is None or policy is None:
             return None
@@ -216,6 +254,9 @@ class _Reader:
 
     def _steps(self) -> list[PipelineStep] | None:
         raw = self.spec.get(self.steps_key)
+        if raw is None and self.flat:
+            self.problems.append(Problem((), "steps or pipelines is required"))
+            return None
         if not isinstance(raw, list):
             found = steps_problems(raw)
             self.problems += [Problem(self.steps_at, p.message) for p in found]
@@ -229,24 +270,21 @@ class _Reader:
                 )
                 steps = None
                 continue
-            self.problems += _unknown(entry, _STEP_KEYS, at)
-            depends_on = _present(entry, "depends_on", ())
-            params = _present(entry, "params", {})
-            found = step_problems(entry.get("name"), entry.get("pipeline"), depends_on, params)
+            step, found = step_from_entry(entry)
             self.problems += [p.within(*at) for p in found]
-            if found:
+            if step is None:
                 steps = None
             elif steps is not None:
-                steps.append(PipelineStep(entry["name"], entry["pipeline"], depends_on, params))
+                steps.append(step)
         return steps
 
     def _policy(self) -> ExecutionPolicy | None:
         at = (*self.spec_at, "policy")
-        raw = _present(self.spec, "policy", {})
+        raw = present(self.spec, "policy", {})
         if not isinstance(raw, Mapping):
             self.problems.append(Problem(at, f"must be a mapping, got {type(raw).__name__}"))
             return None
-        self.problems += _unknown(raw, _POLICY_KEYS, at)
+        self.problems += unknown_fields(raw, _POLICY_KEYS, at)
         given = {attr: raw[key] for key, attr in _POLICY_KEYS.items() if raw.get(key) is not None}
         default = ExecutionPolicy()
         values = {f.name: given.get(f.name, getattr(default, f.name)) for f in fields(default)}
@@ -261,20 +299,24 @@ def _read(
     *,
     source: str | None,
     problems: Iterable[Problem] = (),
-    line_of: Callable[[FieldPath], int | None] | None = None,
+    line_of: LineOf | None = None,
 ) -> PipelineGroup:
-    if not isinstance(data, Mapping):
-        what = "nothing" if data is None else f"a {type(data).__name__}"
-        problem = Problem((), f"expected a {KIND} mapping, got {what}")
-        raise invalid([*problems, problem], label=group_label(None), source=source, line_of=line_of)
     reader = _Reader(data)
     group = reader.group()
     found = [*problems, *reader.problems]
     if found or group is None:
-        name = reader.metadata.get("name")
-        name = name if isinstance(name, str) else None
+        name = reader.name
         raise invalid(found, label=group_label(name), group=name, source=source, line_of=line_of)
     return group
+
+
+def validate_yaml_schema(data: object) -> list[str]:
+    """Every problem of a group document's data (YAML read into dicts), one line each,
+    such as ``spec.pipelines[0].name is required``; empty when the data is a valid group.
+    """
+    reader = _Reader(data)
+    reader.group()
+    return [render(problem) for problem in reader.problems]
 
 
 def group_from_dict(data: Mapping[str, Any]) -> PipelineGroup:
@@ -296,25 +338,20 @@ def group_to_dict(group: PipelineGroup) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if group.defaults:
         spec["defaults"] = dict(group.defaults)
-    spec["pipelines"] = [_step_to_dict(step) for step in group.steps]
+    spec["pipelines"] = [step.to_dict() for step in group.steps]
     policy = group.policy
-    spec["policy"] = {
-        "execution": policy.mode.value,
-        "max_concurrency": policy.max_concurrency,
-        "on_failure": policy.on_failure.value,
-    }
+    spec["policy"] = _policy_to_dict(policy)
     if policy.timeout_minutes is not None:
         spec["policy"]["timeout_minutes"] = policy.timeout_minutes
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
-def _step_to_dict(step: PipelineStep) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": step.name, "pipeline": step.pipeline}
-    if step.depends_on:
-        entry["depends_on"] = list(step.depends_on)
-    if step.params:
-        entry["params"] = dict(step.params)
-    return entry
+def _policy_to_dict(policy: ExecutionPolicy) -> dict[str, Any]:
+    return {
+        "execution": policy.mode.value,
+        "max_concurrency": policy.max_concurrency,
+        "on_failure": policy.on_failure.value,
+    }
 
 
 def parse_group_yaml(text: str, *, source: str = "<string>") -> PipelineGroup:
@@ -325,6 +362,29 @@ def parse_group_yaml(text: str, *, source: str = "<string>") -> PipelineGroup:
 def load_group_from_yaml(path: str | os.PathLike[str]) -> PipelineGroup:
     """Load a group from a YAML file (UTF-8)."""
     return _read_yaml(read_yaml_file(path))
+
+
+def load_groups_from_directory(
+    directory: str | os.PathLike[str], pattern: str = "**/*.yaml", ignore_errors: bool = False
+) -> list[PipelineGroup]:
+    """Load every file under ``directory`` matching ``pattern``, in path order.
+
+    A directory that does not exist holds no groups. With ``ignore_errors`` a file that
+    cannot be read or holds an invalid group is logged (WARNING, logger
+    ``spine.framework.groups``) and skipped; otherwise its error is raised.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    groups = []
+    for path in sorted(p for p in folder.glob(pattern) if p.is_file()):
+        try:
+            groups.append(load_group_from_yaml(path))
+        except (GroupError, OSError) as exc:
+            if not ignore_errors:
+                raise
+            logger.warning("skipped pipeline group file %s: %s", path, exc)
+    return groups
 
 
 def _read_yaml(document: YamlDocument) -> PipelineGroup:

@@ -1,10 +1,12 @@
 """The parts of a pipeline group definition: its steps, its policy, and their checks.
 
 Every class checks itself when built and raises
-:class:`~spine.core.errors.GroupValidationError` listing every problem at once. The
+:class:`~spine.core.errors.InvalidGroupSpecError` listing every problem at once. The
 checks are plain functions returning :class:`Problem` lists, so that the document
 reader can run the same checks on raw values and report each problem at its field
-(and line) in the file.
+(and line) in the file. :func:`check_dependencies` checks the dependencies between a
+group's steps; the group does not run it when built (spine-core did not), planning,
+registering and the document reader do.
 
 :class:`~spine.framework.groups.group.PipelineGroup` lives with that reader in
 ``group``, which builds on this module and on ``yaml_format``, neither of which
@@ -16,12 +18,12 @@ are registered. :class:`~spine.framework.groups.plan.PlanResolver` checks them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeGuard, TypeVar
 
-from spine.core.errors import GroupValidationError
+from spine.core.errors import InvalidGroupSpecError
 from spine.core.fields import FieldPath, field_name
 
 """Where a problem is: ``("steps", 1, "depends_on")`` renders as ``steps[1].depends_on``."""
@@ -59,6 +61,50 @@ class Problem:
         return Problem((*prefix, *self.path), self.message)
 
 
+REQUIRED = "is required"
+"""The message of a missing field, rendered ``steps[0].name is required``."""
+
+
+def render(problem: Problem, line: int | None = None) -> str:
+    """``problem`` as one line of a message: ``line 9, steps[1].name: must be ...``."""
+    where = field_name(problem.path)
+    if line is not None:
+        where = f"line {line}, {where}" if where else f"line {line}"
+    if not where:
+        return problem.message
+    return f"{where}{' ' if problem.message == REQUIRED else ': '}{problem.message}"
+
+
+LineOf = Callable[[FieldPath], int | None]
+"""Maps a field to its line in the file a definition was read from."""
+
+
+def _located(
+    problems: Sequence[Problem], line_of: LineOf | None
+) -> list[tuple[int | None, Problem]]:
+    located = [(line_of(p.path) if line_of is not None else None, p) for p in problems]
+    located.sort(key=lambda pair: pair[0] or 0)  # in file order, when read from a file
+    return located
+
+
+def describe(
+    problems: Sequence[Problem],
+    *,
+    label: str,
+    source: str | None = None,
+    line_of: LineOf | None = None,
+) -> tuple[str, list[str]]:
+    """The message reporting ``problems`` of the object named by ``label``, and each
+    problem rendered on its own (with its line in ``source``, when read from a file)."""
+    rendered = [render(problem, line) for line, problem in _located(problems, line_of)]
+    if source is not None:
+        label = f"{source}: {label}"
+    if len(rendered) == 1:
+        return f"{label}: {rendered[0]}", rendered
+    listing = "\n".join(f"  - {text}" for text in rendered)
+    return f"{label} has {len(rendered)} problems:\n{listing}", rendered
+
+
 def invalid(
     problems: Sequence[Problem],
     *,
@@ -66,28 +112,19 @@ def invalid(
     group: str | None = None,
     step: str | None = None,
     source: str | None = None,
-    line_of: Callable[[FieldPath], int | None] | None = None,
-) -> GroupValidationError:
-    """The error reporting ``problems`` of the object named by ``label``.
-
-    ``line_of`` maps a field to its line in ``source``, the file it was read from.
-    """
-    located = [(line_of(p.path) if line_of is not None else None, p) for p in problems]
-    located.sort(key=lambda pair: pair[0] or 0)  # in file order, when read from a file
-    rendered = []
-    for line, problem in located:
-        where = field_name(problem.path)
-        if line is not None:
-            where = f"line {line}, {where}" if where else f"line {line}"
-        rendered.append(f"{where}: {problem.message}" if where else problem.message)
-    if source is not None:
-        label = f"{source}: {label}"
-    if len(rendered) == 1:
-        message = f"{label}: {rendered[0]}"
-    else:
-        listing = "\n".join(f"  - {text}" for text in rendered)
-        message = f"{label} has {len(rendered)} problems:\n{listing}"
-    return GroupValidationError(message, group=group, step=step, source=source, problems=rendered)
+    line_of: LineOf | None = None,
+) -> InvalidGroupSpecError:
+    """The error reporting ``problems`` of the definition named by ``label``."""
+    message, rendered = describe(problems, label=label, source=source, line_of=line_of)
+    _, first = _located(problems, line_of)[0]
+    return InvalidGroupSpecError(
+        message,
+        field_name(first.path) or None,
+        group=group,
+        step=step,
+        source=source,
+        problems=rendered,
+    )
 
 
 def group_label(name: object) -> str:
@@ -105,7 +142,7 @@ def _text_problems(value: object, path: FieldPath, *, required: bool = True) -> 
     if isinstance(value, str) and (value.strip() or not required):
         return []
     if value is None and required:
-        return [Problem(path, "is required")]
+        return [Problem(path, REQUIRED)]
     wanted = "a non-empty string" if required else "a string"
     return [Problem(path, f"must be {wanted}, got {_described(value)}")]
 
@@ -157,6 +194,42 @@ def _enum_problems(kind: type[StrEnum], value: object, path: FieldPath) -> list[
         return []
     allowed = ", ".join(member.value for member in kind)
     return [Problem(path, f"must be one of {allowed}, got {_described(value)}")]
+
+
+STEP_KEYS = ("name", "pipeline", "depends_on", "params")
+"""The fields of a step's entry in a group document."""
+
+
+def present(section: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``section[key]``, or ``default`` when it is missing or YAML null."""
+    # `depends_on:` with nothing after it is YAML null: the same as leaving it out.
+    value = section.get(key)
+    return default if value is None else value
+
+
+def unknown_fields(
+    section: Mapping[str, Any], allowed: Iterable[str], at: FieldPath
+) -> list[Problem]:
+    """A problem for each key of ``section`` (found at ``at``) not in ``allowed``."""
+    known = list(allowed)
+    return [
+        Problem((*at, key), f"unknown field {key!r} (expected one of: {', '.join(known)})")
+        for key in section
+        if key not in known
+    ]
+
+
+def step_from_entry(entry: Mapping[str, Any]) -> tuple[PipelineStep | None, list[Problem]]:
+    """The step of an entry in a group document, and every problem of the entry.
+
+    The step is built unless one of its fields is invalid: an unknown field is a
+    problem, but the step it is in still takes part in the group's later checks.
+    """
+    depends_on = present(entry, "depends_on", ())
+    params = present(entry, "params", {})
+    found = step_problems(entry.get("name"), entry.get("pipeline"), depends_on, params)
+    step = None if found else PipelineStep(entry["name"], entry["pipeline"], depends_on, params)
+    return step, unknown_fields(entry, STEP_KEYS, ()) + found
 
 
 def step_problems(
@@ -229,25 +302,24 @@ def group_problems(
 
 
 def steps_problems(steps: object) -> list[Problem]:
-    """What is wrong with a group's list of steps, and with the graph they form."""
+    """What is wrong with a group's list of steps: its type, and duplicate step names.
+
+    Dependencies are checked when the group is planned or registered
+    (:func:`check_dependencies`), as spine-core did.
+    """
     if steps is None:
-        return [Problem(("steps",), "is required")]
+        return [Problem(("steps",), REQUIRED)]
     if isinstance(steps, str) or not isinstance(steps, Sequence):
         return [Problem(("steps",), f"must be a list of steps, got {_described(steps)}")]
     if not steps:
         return [Problem(("steps",), "a group needs at least one step")]
-    typed = [step for step in steps if isinstance(step, PipelineStep)]
-    if len(typed) == len(steps):
-        return graph_problems(typed)
-    return [
+    wrong = [
         Problem(("steps", index), f"must be a PipelineStep, got {type(step).__name__}")
         for index, step in enumerate(steps)
         if not isinstance(step, PipelineStep)
     ]
-
-
-def graph_problems(steps: Sequence[PipelineStep]) -> list[Problem]:
-    """Duplicate names, dependencies on unknown steps and dependency cycles."""
+    if wrong:
+        return wrong
     problems: list[Problem] = []
     index: dict[str, int] = {}
     for position, step in enumerate(steps):
@@ -256,13 +328,36 @@ def graph_problems(steps: Sequence[PipelineStep]) -> list[Problem]:
             problems.append(
                 Problem(
                     ("steps", position, "name"),
-                    f"duplicate step name {step.name!r} (also steps[{first}])",
+                    f"Duplicate step names: {step.name!r} is also steps[{first}]",
                 )
             )
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyCheck:
+    """What is wrong with the dependencies between a group's steps."""
+
+    missing: dict[str, list[str]]
+    """Each step depending on steps the group lacks, with those names, in step order."""
+    cycles: list[list[str]]
+    """Each dependency cycle as its path, ``[a, b, ..., a]``."""
+    problems: list[Problem]
+    """All of it, each problem at its step's ``depends_on``."""
+
+
+def check_dependencies(steps: Sequence[PipelineStep]) -> DependencyCheck:
+    """Dependencies on unknown steps and dependency cycles among ``steps``."""
+    index: dict[str, int] = {}
+    for position, step in enumerate(steps):
+        index.setdefault(step.name, position)
     known = ", ".join(index)
+    missing: dict[str, list[str]] = {}
+    problems: list[Problem] = []
     for position, step in enumerate(steps):
         for dependency in step.depends_on:
             if dependency not in index:
+                missing.setdefault(step.name, []).append(dependency)
                 problems.append(
                     Problem(
                         ("steps", position, "depends_on"),
@@ -273,15 +368,16 @@ def graph_problems(steps: Sequence[PipelineStep]) -> list[Problem]:
     dependencies: dict[str, Sequence[str]] = {}
     for step in steps:
         dependencies.setdefault(step.name, step.depends_on)
-    for cycle in find_cycles(dependencies):
-        problems.append(
-            Problem(
-                ("steps", index[cycle[0]], "depends_on"),
-                f"dependency cycle {' -> '.join(cycle)} (each step depends on the next); "
-                "remove one of these dependencies",
-            )
+    cycles = find_cycles(dependencies)
+    problems += [
+        Problem(
+            ("steps", index[cycle[0]], "depends_on"),
+            f"dependency cycle {' -> '.join(cycle)} (each step depends on the next); "
+            "remove one of these dependencies",
         )
-    return problems
+        for cycle in cycles
+    ]
+    return DependencyCheck(missing, cycles, problems)
 
 
 def find_cycles(dependencies: Mapping[str, Sequence[str]]) -> list[list[str]]:
@@ -373,8 +469,30 @@ class PipelineStep:
     def __post_init__(self) -> None:
         problems = step_problems(self.name, self.pipeline, self.depends_on, self.params)
         if problems:
-            name = self.name if isinstance(self.name, str) and self.name else None
-            label = f"pipeline step {name!r}" if name else "pipeline step"
-            raise invalid(problems, label=label, step=name)
+            raise _invalid_step(self.name, problems)
         object.__setattr__(self, "depends_on", _names(self.depends_on))
         object.__setattr__(self, "params", dict(self.params))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineStep:
+        """A step from its entry in a group document (``name``, ``pipeline``,
+        ``depends_on``, ``params``); unknown fields are refused."""
+        step, problems = step_from_entry(data)
+        if step is None or problems:
+            raise _invalid_step(data.get("name"), problems)
+        return step
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's entry in a group document (empty fields left out)."""
+        entry: dict[str, Any] = {"name": self.name, "pipeline": self.pipeline}
+        if self.depends_on:
+            entry["depends_on"] = list(self.depends_on)
+        if self.params:
+            entry["params"] = dict(self.params)
+        return entry
+
+
+def _invalid_step(name: object, problems: Sequence[Problem]) -> InvalidGroupSpecError:
+    named = name if isinstance(name, str) and name else None
+    label = f"pipeline step {named!r}" if named else "pipeline step"
+    return invalid(problems, label=label, step=named)

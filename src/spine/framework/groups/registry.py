@@ -13,6 +13,7 @@ from collections.abc import Callable
 from spine.core.errors import GroupNotFoundError, GroupValidationError
 from spine.framework.dispatcher import Dispatcher
 from spine.framework.groups.group import PipelineGroup
+from spine.framework.groups.plan import check_plannable
 from spine.framework.groups.runner import GroupPipeline, GroupRunner
 from spine.framework.registry import PipelineRegistry, default_registry
 
@@ -36,10 +37,13 @@ class GroupRegistry:
 
         Registering an equal group again (a re-run module, a YAML file loaded twice)
         replaces it; a different group under a taken name is refused, as is a group
-        whose name a pipeline that is not this group already has.
+        whose name a pipeline that is not this group already has. A group whose
+        dependencies are unknown or cyclic is refused with the
+        :class:`~spine.core.errors.PlanResolutionError` planning it would raise.
         """
         if not isinstance(group, PipelineGroup):
             raise TypeError(f"expected a PipelineGroup, got {type(group).__name__}")
+        check_plannable(group)
         name = group.name
         with self._lock:
             existing = self._groups.get(name)

@@ -1,4 +1,8 @@
-"""What a group run reports: one ``GroupStepExecution`` per step, and the group's status."""
+"""What a group run reports: one ``GroupStepExecution`` per step, and the group's status.
+
+A step's status is the :class:`~spine.core.status.StepStatus` of workflow steps: a
+group step ends ``COMPLETED``, ``FAILED`` or ``SKIPPED``.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from spine.core.status import StepStatus
 from spine.framework.pipelines import PipelineResult
-
-
-class GroupStepStatus(StrEnum):
-    """How one step of a group run ended."""
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    """Never started: a step it depends on failed, or the group stopped or timed out."""
 
 
 class GroupExecutionStatus(StrEnum):
     """How a group run ended."""
 
+    RUNNING = "running"
+    """Never in a result (a result exists once the run has ended); spine-core's
+    runner held it while running."""
     COMPLETED = "completed"
     """Every step completed."""
     FAILED = "failed"
@@ -29,6 +28,20 @@ class GroupExecutionStatus(StrEnum):
     timed out."""
     PARTIAL = "partial"
     """Under ``FailurePolicy.CONTINUE``, some steps failed and others completed."""
+
+
+class GroupRunStatus(StrEnum):
+    """The status of a group run as spine-core kept it in a run's history.
+
+    No spine code sets it: group runs are not stored on their own (a group run as a
+    workflow step is stored as that step).
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -47,7 +60,7 @@ class GroupStepExecution:
 
     step_name: str
     pipeline_name: str
-    status: GroupStepStatus
+    status: StepStatus
     started_at: datetime | None = None
     """``None`` for a skipped step, as is ``completed_at``."""
     completed_at: datetime | None = None
@@ -104,25 +117,35 @@ class GroupExecutionResult:
     def duration_seconds(self) -> float:
         return (self.completed_at - self.started_at).total_seconds()
 
-    def _count(self, status: GroupStepStatus) -> int:
+    def _count(self, status: StepStatus) -> int:
         return sum(1 for step in self.step_executions if step.status is status)
 
     @property
     def successful_steps(self) -> int:
         """How many steps completed (a count, as in spine-core)."""
-        return self._count(GroupStepStatus.COMPLETED)
+        return self._count(StepStatus.COMPLETED)
 
     @property
     def failed_steps(self) -> int:
-        return self._count(GroupStepStatus.FAILED)
+        return self._count(StepStatus.FAILED)
 
     @property
     def skipped_steps(self) -> int:
-        return self._count(GroupStepStatus.SKIPPED)
+        return self._count(StepStatus.SKIPPED)
 
     @property
     def total_steps(self) -> int:
         return len(self.step_executions)
+
+    @property
+    def completed_steps(self) -> int:
+        """The same count as :attr:`successful_steps` (spine-core had both names)."""
+        return self.successful_steps
+
+    @property
+    def step_results(self) -> list[GroupStepExecution]:
+        """:attr:`step_executions` under spine-core's other name."""
+        return self.step_executions
 
     def get_step_execution(self, step_name: str) -> GroupStepExecution | None:
         return next((s for s in self.step_executions if s.step_name == step_name), None)

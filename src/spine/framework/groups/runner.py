@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from spine.core.clock import SYSTEM_CLOCK, Clock
 from spine.core.errors import PipelineError, describe_exception
+from spine.core.status import StepStatus
 from spine.execution.context import ExecutionContext, current_execution
 from spine.framework.dispatcher import Dispatcher
 from spine.framework.groups.group import PipelineGroup
@@ -27,7 +28,6 @@ from spine.framework.groups.results import (
     GroupExecutionResult,
     GroupExecutionStatus,
     GroupStepExecution,
-    GroupStepStatus,
 )
 from spine.framework.pipelines import PipelineResult, PipelineStatus
 
@@ -91,7 +91,7 @@ class _Progress:
     def record(self, execution: GroupStepExecution) -> None:
         name = execution.step_name
         self.finished[name] = execution
-        if execution.status is GroupStepStatus.COMPLETED:
+        if execution.status is StepStatus.COMPLETED:
             for dependent in self.dependents[name]:
                 self.unmet[dependent] -= 1
                 if self.unmet[dependent] == 0:
@@ -119,7 +119,7 @@ class _Progress:
 
 def _skipped(step: PlannedStep, reason: str | None) -> GroupStepExecution:
     return GroupStepExecution(
-        step.step_name, step.pipeline_name, GroupStepStatus.SKIPPED, skip_reason=reason
+        step.step_name, step.pipeline_name, StepStatus.SKIPPED, skip_reason=reason
     )
 
 
@@ -127,9 +127,9 @@ class GroupRunner:
     """Runs pipeline groups: ``GroupRunner().run(group, params)``.
 
     A step's failure never raises: the returned :class:`GroupExecutionResult` says
-    which steps failed and why. ``run`` raises
-    :class:`~spine.core.errors.GroupValidationError` only when a step's pipeline is
-    not registered.
+    which steps failed and why. ``run`` raises a
+    :class:`~spine.core.errors.PlanResolutionError` only when the group cannot be
+    planned (a step's pipeline is not registered, a dependency is unknown or cyclic).
 
     Args:
         dispatcher: runs each step's pipeline, and its registry is where pipelines are
@@ -143,7 +143,7 @@ class GroupRunner:
 
     def plan(self, group: PipelineGroup, params: Mapping[str, Any] | None = None) -> ExecutionPlan:
         """The plan of ``group`` for a run with ``params``, without running it."""
-        return PlanResolver(self.dispatcher.registry).resolve(group, params)
+        return PlanResolver(registry=self.dispatcher.registry).resolve(group, params)
 
     def run(
         self,
@@ -223,7 +223,7 @@ class GroupRunner:
         return GroupStepExecution(
             step.step_name,
             step.pipeline_name,
-            GroupStepStatus.FAILED if error is not None else GroupStepStatus.COMPLETED,
+            StepStatus.FAILED if error is not None else StepStatus.COMPLETED,
             started_at=started,
             completed_at=self._now(),
             result=result,
@@ -241,7 +241,7 @@ class GroupRunner:
             partial = (
                 plan.policy.on_failure is FailurePolicy.CONTINUE
                 and not progress.timed_out
-                and any(e.status is GroupStepStatus.COMPLETED for e in executions)
+                and any(e.status is StepStatus.COMPLETED for e in executions)
             )
             status = GroupExecutionStatus.PARTIAL if partial else GroupExecutionStatus.FAILED
             error = _describe_failure(plan, progress, executions)
@@ -272,7 +272,7 @@ def _describe_failure(
             parts.append(f"also failed: {', '.join(e.step_name for e in others)}")
     if progress.timed_out:
         parts.append(str(progress.stop_reason))
-    skipped = [e.step_name for e in executions if e.status is GroupStepStatus.SKIPPED]
+    skipped = [e.step_name for e in executions if e.status is StepStatus.SKIPPED]
     if skipped:
         parts.append(f"not run: {', '.join(skipped)}")
     return f"pipeline group {plan.group_name!r}: {'; '.join(parts)}"

@@ -136,7 +136,7 @@ def test_db_upgrade_and_prune(sqlite_url: str, flow_file: Path) -> None:
     assert out.strip() == "pruned 0 runs"
     time.sleep(0.01)
     code, out, _ = spine(sqlite_url, "prune", "--older-than", "0s")
-    assert out.strip() == "pruned 1 runs"
+    assert out.strip() == "pruned 1 run"
     assert json.loads(spine(sqlite_url, "runs", "--json")[1]) == []
 
 

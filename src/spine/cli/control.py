@@ -1,0 +1,193 @@
+"""Commands that act on a stored run: ``spine resume``, ``spine fork``, ``spine cancel``
+and ``spine signal``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from spine.cli.context import make_console, open_history, open_runner
+from spine.cli.errors import EXIT_FAILED
+from spine.cli.foreground import finish, progress
+from spine.cli.values import given_params, param_options
+from spine.core.status import WorkflowStatus
+
+if TYPE_CHECKING:
+    from spine.orchestration import Workflow, WorkflowRunner
+
+
+def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--app``, ``--workflow`` and ``--force``: where the workflow of a stored run is
+    found (``spine resume``, ``spine fork``)."""
+    command = click.option("--force", is_flag=True,
+                           help="Go on even if the workflow's steps changed.")(command)  # fmt: skip
+    command = click.option("--workflow", "target", metavar="TARGET",
+                           help="Where to load the workflow from.")(command)  # fmt: skip
+    return click.option("--app", "apps", multiple=True, metavar="MODULE",
+                        help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
+
+
+def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
+    """The workflow of stored run ``run_id`` from ``target``, else where `spine run`
+    loaded it when it is not registered (``None``: the registered one)."""
+    from spine.cli.loading import load_workflow
+    from spine.orchestration.registry import default_workflow_registry
+
+    assert runner.store is not None  # (the spine command's runners always have one)
+    run_record = runner.store.load_run(run_id).run
+    if target:
+        return load_workflow(target)[0]
+    if run_record.workflow_name not in default_workflow_registry and run_record.source:
+        return load_workflow(run_record.source)[0]
+    return None
+
+
+@click.command()
+@click.argument("run_id")
+@_stored_run_options
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Hand the failed or cancelled run to the workers (spine worker, spine ui) instead.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def resume(
+    ctx: click.Context,
+    run_id: str,
+    apps: tuple[str, ...],
+    target: str | None,
+    force: bool,
+    queued: bool,
+    as_json: bool,
+) -> None:
+    """Continue the stored run RUN_ID from where it stopped."""
+    from spine.cli.loading import import_apps
+
+    if queued:
+        _requeue(ctx, run_id)
+        return
+    import_apps(apps)
+    console = make_console()
+    with open_runner(ctx, on_step=None if as_json else progress(console)) as runner:
+        workflow = _stored_workflow(runner, run_id, target)
+        result = runner.resume(run_id, workflow, force=force)
+        finish(result, as_json, console)
+
+
+@click.command()
+@click.argument("run_id")
+@click.option(
+    "--from",
+    "from_step",
+    required=True,
+    metavar="STEP",
+    help="The first step to execute; the run's recorded steps before it are reused.",
+)
+@param_options
+@_stored_run_options
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Store the new run PENDING for the workers (spine worker, spine ui) instead.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def fork(
+    ctx: click.Context,
+    run_id: str,
+    from_step: str,
+    params: tuple[str, ...],
+    params_file: str | None,
+    apps: tuple[str, ...],
+    target: str | None,
+    force: bool,
+    queued: bool,
+    as_json: bool,
+) -> None:
+    """Start a new run from the stored run RUN_ID's step STEP: the steps before it are
+    not run again (their recorded outputs are reused), the rest run with the params
+    given over RUN_ID's. RUN_ID is left as it is."""
+    from spine.cli.loading import import_apps
+    from spine.cli.render import print_json
+
+    values = given_params(params, params_file)
+    import_apps(apps)
+    console = make_console()
+    on_step = None if as_json or queued else progress(console)
+    with open_runner(ctx, on_step=on_step) as runner:
+        workflow = _stored_workflow(runner, run_id, target)
+        if not queued:
+            result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)
+            finish(result, as_json, console)
+            return
+        fork_id = runner.submit_fork(run_id, from_step, values, workflow=workflow, force=force)
+    if as_json:
+        print_json({"run_id": fork_id, "status": WorkflowStatus.PENDING})
+    else:
+        click.echo(f"run {fork_id}: {WorkflowStatus.PENDING}; a worker executes it from step "
+                   f"{from_step}")  # fmt: skip
+
+
+def _requeue(ctx: click.Context, run_id: str) -> None:
+    from spine.commands import resume_run
+
+    with open_history(ctx) as store:
+        done = resume_run(store, run_id)
+    if not done.queued:
+        click.echo(f"not resumed: {done.reason}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"run {run_id}: {done.status}; a worker continues it from where it stopped")
+
+
+@click.command()
+@click.argument("run_id")
+@click.pass_context
+def cancel(ctx: click.Context, run_id: str) -> None:
+    """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary.
+    Exits 1 if the run had already ended."""
+    from spine.commands import CancelOutcome, cancel_run
+
+    with open_history(ctx) as store:
+        done = cancel_run(store, run_id)
+    if done.outcome is CancelOutcome.CANCELLED:
+        click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED} now (nothing was executing it)")
+    elif done.outcome is CancelOutcome.REQUESTED:
+        click.echo(
+            f"run {run_id}: it is executing; it stops as {WorkflowStatus.CANCELLED} at its "
+            "next step boundary ("
+            + (f"step {done.in_flight} in flight finishes, " if done.in_flight else "")
+            + "no further step starts)"
+        )
+    else:
+        click.echo(f"run {run_id} had already ended ({done.ended_as}); nothing to cancel")
+        sys.exit(EXIT_FAILED)
+
+
+@click.command("signal")
+@click.argument("run_id")
+@click.argument("name")
+@param_options
+@click.pass_context
+def signal_(
+    ctx: click.Context, run_id: str, name: str, params: tuple[str, ...], params_file: str | None
+) -> None:
+    """Send the signal NAME to RUN_ID; its -p KEY=VALUE pairs (or --params-file) are the
+    payload, the output of the step awaiting it. Kept if the run has not reached that
+    step yet; refused (exit 1) if the run has ended."""
+    from spine.commands import send_signal
+    from spine.core.errors import RunEndedError
+
+    payload = given_params(params, params_file)
+    with open_history(ctx) as store:
+        try:
+            send_signal(store, run_id, name, payload)
+        except RunEndedError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_FAILED)
+    click.echo(f"run {run_id}: signal {name!r} sent")

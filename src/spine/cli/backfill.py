@@ -23,12 +23,12 @@ def _target(target: str, apps: tuple[str, ...]) -> Workflow:
     from spine.orchestration.registry import default_workflow_registry
 
     import_apps(apps)
-    if ":" in target or target.endswith((".yaml", ".yml")):
+    if ":" in target or target.endswith((".yaml", ".yml", ".py")):
         return load_workflow(target)[0]
     if target in default_workflow_registry:
         return default_workflow_registry.get(target)
     raise UsageProblem(
-        f"{target!r} is neither FILE.py:NAME, module:attr, a YAML file nor a registered "
+        f"{target!r} is neither FILE.py[:NAME], module:attr, a YAML file nor a registered "
         "workflow (register it in a module given with --app)"
     )
 

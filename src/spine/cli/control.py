@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spine.cli.context import make_console, open_history, open_runner
-from spine.cli.errors import EXIT_FAILED
+from spine.cli.context import make_console, open_history, open_runner, whole_run_id
+from spine.cli.errors import EXIT_FAILED, UsageProblem
 from spine.cli.foreground import finish, progress
-from spine.cli.values import given_params, param_options
+from spine.cli.values import TARGETS, given_params, param_options
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -25,24 +25,38 @@ def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--force", is_flag=True,
                            help="Go on even if the workflow's steps changed.")(command)  # fmt: skip
     command = click.option("--workflow", "target", metavar="TARGET",
-                           help="Where to load the workflow from.")(command)  # fmt: skip
+                           help=f"Load the workflow from {TARGETS}.")(command)  # fmt: skip
     return click.option("--app", "apps", multiple=True, metavar="MODULE",
                         help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
 
 
 def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
-    """The workflow of stored run ``run_id`` from ``target``, else where `spine run`
-    loaded it when it is not registered (``None``: the registered one)."""
+    """The workflow of stored run ``run_id``: from ``target``; else the registered one
+    (``None``); else from where `spine run` loaded it. Raises ``UsageProblem`` saying
+    how to point at it when it is none of these."""
     from spine.cli.loading import load_workflow
+    from spine.core.errors import SpineError
     from spine.orchestration.registry import default_workflow_registry
 
     assert runner.store is not None  # (the spine command's runners always have one)
-    run_record = runner.store.load_run(run_id).run
+    run = runner.store.load_run(run_id).run
     if target:
         return load_workflow(target)[0]
-    if run_record.workflow_name not in default_workflow_registry and run_record.source:
-        return load_workflow(run_record.source)[0]
-    return None
+    if run.workflow_name in default_workflow_registry:
+        return None
+    unknown = f"run {run_id}: its workflow {run.workflow_name!r} is not registered here"
+    point = (
+        "give --app MODULE (a module or file.py that registers it) or --workflow TARGET "
+        f"({TARGETS})"
+    )
+    if not run.source:
+        raise UsageProblem(f"{unknown}, and the run does not say where it was loaded from; {point}")
+    try:
+        return load_workflow(run.source)[0]
+    except (UsageProblem, SpineError) as exc:
+        raise UsageProblem(
+            f"{unknown}, and where `spine run` loaded it, {run.source}, fails ({exc}); {point}"
+        ) from exc
 
 
 @click.command()
@@ -74,6 +88,8 @@ def resume(
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else progress(console)) as runner:
+        assert runner.store is not None  # (the spine command's runners always have one)
+        run_id = whole_run_id(runner.store, run_id)
         workflow = _stored_workflow(runner, run_id, target)
         result = runner.resume(run_id, workflow, force=force)
         finish(result, as_json, console)
@@ -121,6 +137,8 @@ def fork(
     console = make_console()
     on_step = None if as_json or queued else progress(console)
     with open_runner(ctx, on_step=on_step) as runner:
+        assert runner.store is not None
+        run_id = whole_run_id(runner.store, run_id)
         workflow = _stored_workflow(runner, run_id, target)
         if not queued:
             result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)
@@ -138,6 +156,7 @@ def _requeue(ctx: click.Context, run_id: str) -> None:
     from spine.commands import resume_run
 
     with open_history(ctx) as store:
+        run_id = whole_run_id(store, run_id)
         done = resume_run(store, run_id)
     if not done.queued:
         click.echo(f"not resumed: {done.reason}", err=True)
@@ -154,6 +173,7 @@ def cancel(ctx: click.Context, run_id: str) -> None:
     from spine.commands import CancelOutcome, cancel_run
 
     with open_history(ctx) as store:
+        run_id = whole_run_id(store, run_id)
         done = cancel_run(store, run_id)
     if done.outcome is CancelOutcome.CANCELLED:
         click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED} now (nothing was executing it)")
@@ -185,6 +205,7 @@ def signal_(
 
     payload = given_params(params, params_file)
     with open_history(ctx) as store:
+        run_id = whole_run_id(store, run_id)
         try:
             send_signal(store, run_id, name, payload)
         except RunEndedError as exc:

@@ -18,7 +18,14 @@ import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.backfill import backfill, partitions
-from spine.cli.context import database_url, make_console, open_history, open_runner
+from spine.cli.context import (
+    DB_HELP,
+    accept_db_anywhere,
+    database_url,
+    make_console,
+    open_history,
+    open_runner,
+)
 from spine.cli.control import cancel, fork, resume, signal_
 from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
@@ -54,7 +61,7 @@ class SpineGroup(click.Group):
     "database_url",
     envvar="SPINE_DATABASE_URL",
     metavar="URL",
-    help="History database (default: $SPINE_DATABASE_URL, else ~/.spine/spine.db).",
+    help=DB_HELP,
 )
 @click.version_option(package_name="spine-orchestration", prog_name="spine")
 @click.pass_context
@@ -367,6 +374,8 @@ cli.add_command(logs)
 cli.add_command(backfill)
 cli.add_command(partitions)
 cli.add_command(ui)
+for _command in cli.commands.values():
+    accept_db_anywhere(_command)
 
 
 def main() -> None:

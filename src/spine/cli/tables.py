@@ -33,7 +33,7 @@ class Column:
     are copied whole)."""
     drop: int = 0
     """When cutting is not enough, the columns of highest ``drop`` are left out first
-    (as is one with no text in any row); 0: always shown."""
+    (as is one with no text in any of the rows); 0: always shown."""
 
 
 def fitted_table(
@@ -56,7 +56,9 @@ def fitted_table(
         n if c.cut_to is None else min(n, c.cut_to) for n, c in zip(natural, columns, strict=True)
     ]
     room = (width or terminal_width()) - 1
-    empty = {i for i, c in enumerate(columns) if c.drop and not any(row[i].plain for row in cells)}
+    empty = {
+        i for i, c in enumerate(columns) if cells and c.drop and not any(r[i].plain for r in cells)
+    }
     shown = [i for i in range(len(columns)) if i not in empty]
     left_out = []
     for i in sorted((i for i in shown if columns[i].drop), key=lambda i: -columns[i].drop):

@@ -12,6 +12,9 @@ import click
 
 from spine.cli.errors import UsageProblem
 
+TARGETS = "flow.yaml, path/to/file.py[:name] or package.module:name"
+"""The ways a command-line target names a workflow."""
+
 
 def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     """``key=value`` pairs; a value that parses as JSON is taken as JSON, else as text."""

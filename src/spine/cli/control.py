@@ -17,6 +17,7 @@ from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.orchestration import Workflow, WorkflowRunner
+    from spine.store import SqlStore
 
 
 def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -30,6 +31,13 @@ def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
 
 
+def _history(runner: WorkflowRunner) -> SqlStore:
+    from spine.store import SqlStore
+
+    assert isinstance(runner.store, SqlStore)  # (the spine command's runners keep one)
+    return runner.store
+
+
 def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
     """The workflow of stored run ``run_id``: from ``target``; else the registered one
     (``None``); else from where `spine run` loaded it. Raises ``UsageProblem`` saying
@@ -38,8 +46,7 @@ def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) ->
     from spine.core.errors import SpineError
     from spine.orchestration.registry import default_workflow_registry
 
-    assert runner.store is not None  # (the spine command's runners always have one)
-    run = runner.store.load_run(run_id).run
+    run = _history(runner).load_run(run_id).run
     if target:
         return load_workflow(target)[0]
     if run.workflow_name in default_workflow_registry:
@@ -88,8 +95,7 @@ def resume(
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else progress(console)) as runner:
-        assert runner.store is not None  # (the spine command's runners always have one)
-        run_id = whole_run_id(runner.store, run_id)
+        run_id = whole_run_id(_history(runner), run_id)
         workflow = _stored_workflow(runner, run_id, target)
         result = runner.resume(run_id, workflow, force=force)
         finish(result, as_json, console)
@@ -137,8 +143,7 @@ def fork(
     console = make_console()
     on_step = None if as_json or queued else progress(console)
     with open_runner(ctx, on_step=on_step) as runner:
-        assert runner.store is not None
-        run_id = whole_run_id(runner.store, run_id)
+        run_id = whole_run_id(_history(runner), run_id)
         workflow = _stored_workflow(runner, run_id, target)
         if not queued:
             result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)

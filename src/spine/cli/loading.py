@@ -103,11 +103,7 @@ def _import_module(name: str) -> ModuleType:
 
 
 def _import_file(path: Path) -> object:
-    """The module of the file ``path``, imported once per process (``--app flows.py``
-    and a run's stored ``flows.py:name`` run its code once)."""
     name = f"spine_user_{abs(hash(str(path)))}"
-    if name in sys.modules:
-        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise UsageProblem(f"{path}: cannot be imported as Python")
@@ -118,7 +114,6 @@ def _import_file(path: Path) -> object:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        del sys.modules[name]
         raise UsageProblem(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from exc
     # Worker processes (--executor processes/dask) cannot import the file under this
     # made-up name: its functions travel to them by value instead.

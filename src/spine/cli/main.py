@@ -25,6 +25,7 @@ from spine.cli.context import (
     make_console,
     open_history,
     open_runner,
+    whole_run_id,
 )
 from spine.cli.control import cancel, fork, resume, signal_
 from spine.cli.definitions import graph, validate
@@ -308,7 +309,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from spine.commands import show_run, signal_to_dict, stored_run_to_dict
 
     with open_history(ctx) as store:
-        detail = show_run(store, run_id)
+        detail = show_run(store, whole_run_id(store, run_id))
     if as_json:
         shown = stored_run_to_dict(detail.stored, detail.live, detail.owner_alive)
         print_json({**shown, "signals": [signal_to_dict(s) for s in detail.signals]})

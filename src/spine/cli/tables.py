@@ -69,9 +69,12 @@ def fitted_table(
     widths = {i: natural[i] for i in shown}
     excess = sum(w + _BORDER for w in widths.values()) - room
     # A character at a time off the widest column that may be cut: the cut falls on
-    # the longest texts, and short columns stay whole.
+    # the longest texts, and short columns stay whole. In a terminal too narrow even
+    # for that, the widest columns of all are cut (a cut run id is still its prefix).
     while excess > 0:
-        cuttable = [i for i in shown if widths[i] > least[i]]
+        cuttable = [i for i in shown if widths[i] > least[i]] or [
+            i for i in shown if widths[i] > 1
+        ]
         if not cuttable:
             break
         widths[max(cuttable, key=lambda i: widths[i])] -= 1

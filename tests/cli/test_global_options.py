@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import click
 from click.testing import CliRunner
 
+from cli_runner import every_command
 from spine.cli.main import cli
 from spine.orchestration import WorkflowRunner
 from spine.store import open_store
@@ -27,15 +26,8 @@ flow = register_workflow(Workflow("cwd.flow", [Step.lambda_("a", lambda c, k: {"
 """
 
 
-def _commands(command: click.Command, path: str = "spine") -> Iterator[tuple[str, click.Command]]:
-    yield path, command
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            yield from _commands(sub, f"{path} {name}")
-
-
 def test_every_command_takes_db() -> None:
-    for path, command in _commands(cli):
+    for path, command in every_command():
         flags = [flag for param in command.params for flag in getattr(param, "opts", [])]
         assert "--db" in flags, path
 

@@ -8,24 +8,15 @@ import json
 import re
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import every_command, spine
 from spine.cli.render import duration
 from spine.orchestration import Step, StepResult, Workflow, WorkflowRunner, register_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
 LONG_ERROR = "ValueError: " + "the upstream file has a malformed header; " * 4
-
-
-def spine(db: str, *args: str, columns: int = 200) -> tuple[int, str, str]:
-    result = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
@@ -121,19 +112,12 @@ def test_a_run_prints_its_duration_in_seconds(sqlite_url: str, tmp_path: Path) -
     assert re.search(r"started \S+ +1\.\d s\n", spine(sqlite_url, "show", run_id)[1])
 
 
-def _commands(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
-    found = [(path, command)]
-    for name, sub in getattr(command, "commands", {}).items():
-        found.extend(_commands(sub, f"{path} {name}"))
-    return found
-
-
 def test_the_guide_lists_every_command_and_option() -> None:
     guide = (ROOT / "docs" / "guide.md").read_text()
     reference = guide[guide.index("## The `spine` command") :]
     reference = reference[: reference.index("\n## ", 1)]
     readme = (ROOT / "README.md").read_text()
-    for path, command in _commands(cli, "spine"):
+    for path, command in every_command():
         assert f"`{path}" in reference, path
         flags = [o for p in command.params for o in getattr(p, "opts", []) if o.startswith("--")]
         for flag in flags:

@@ -7,9 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from spine.cli.main import cli
+from cli_runner import spine
 from spine.orchestration import (
     Step,
     StepResult,
@@ -33,13 +31,6 @@ def check(ctx, config):
 flow = Workflow("ids.flow", [Step.lambda_("load", lambda c, k: {"n": 1}),
                              Step.lambda_("check", check)])
 """
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_a_prefix_names_its_run_in_every_command(sqlite_url: str, tmp_path: Path) -> None:
@@ -87,24 +78,24 @@ def test_cancel_and_resume_queue_take_a_prefix(sqlite_url: str) -> None:
     assert out.startswith(f"run {failed}: PENDING")
 
 
-def test_an_ambiguous_prefix_names_runs_and_a_whole_id_wins(sqlite_url: str) -> None:
+def test_an_ambiguous_prefix_names_runs_and_a_whole_id_wins(database_url: str) -> None:
     flow = Workflow("ids.named", [Step.lambda_("a", lambda c, k: {})])
-    with WorkflowRunner(database_url=sqlite_url) as runner:
+    with WorkflowRunner(database_url=database_url) as runner:
         for run_id in ("nightly-1", "nightly-10", "nightly-2", "nightly_x"):
             runner.execute(flow, context=WorkflowContext.create("ids.named", run_id=run_id))
 
-    code, _, err = spine(sqlite_url, "show", "nightly-")
+    code, _, err = spine(database_url, "show", "nightly-")
     assert code == 2
     assert err.count("\n") == 1
     assert "run id 'nightly-' is ambiguous: it starts nightly-1 (ids.named), nightly-10 " in err
     assert "nightly-2 (ids.named); give more of it" in err
     assert "nightly_x" not in err  # LIKE's wildcard `_` is taken as itself
     # An id that is whole is that run, even when it starts others.
-    code, out, _ = spine(sqlite_url, "show", "nightly-1", "--json")
+    code, out, _ = spine(database_url, "show", "nightly-1", "--json")
     assert (code, json.loads(out)["run_id"]) == (0, "nightly-1")
-    code, out, _ = spine(sqlite_url, "show", "nightly-10", "--json")
+    code, out, _ = spine(database_url, "show", "nightly-10", "--json")
     assert (code, json.loads(out)["run_id"]) == (0, "nightly-10")
-    code, _, err = spine(sqlite_url, "show", "nightly-3")
+    code, _, err = spine(database_url, "show", "nightly-3")
     assert code == 2
     assert "no run 'nightly-3'" in err
 

@@ -12,9 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import spine
 from spine.orchestration import Step, StepResult, Workflow, WorkflowRunner
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "finra_weekly_refresh.py"
@@ -33,13 +32,6 @@ from spine.orchestration import Step, Workflow
 first = Workflow("targets.first", [Step.lambda_("a", lambda c, k: {})])
 second = Workflow("targets.second", [Step.lambda_("b", lambda c, k: {})])
 """
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_a_file_of_one_workflow_needs_no_name(sqlite_url: str, tmp_path: Path) -> None:

@@ -20,15 +20,26 @@ if TYPE_CHECKING:
     from spine.store import SqlStore
 
 
-def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--app``, ``--workflow`` and ``--force``: where the workflow of a stored run is
-    found (``spine resume``, ``spine fork``)."""
-    command = click.option("--force", is_flag=True,
-                           help="Go on even if the workflow's steps changed.")(command)  # fmt: skip
-    command = click.option("--workflow", "target", metavar="TARGET",
-                           help=f"Load the workflow from {TARGETS}.")(command)  # fmt: skip
-    return click.option("--app", "apps", multiple=True, metavar="MODULE",
-                        help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
+def _stored_run_options(queue: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--app``, ``--workflow`` and ``--force`` (where the workflow of a stored run is
+    found), ``--queue`` (doing ``queue`` instead) and ``--json``: of ``spine resume``
+    and ``spine fork``."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--app", "apps", multiple=True, metavar="MODULE",
+                         help="Import MODULE first (it registers workflows)."),
+            click.option("--workflow", "target", metavar="TARGET",
+                         help=f"Load the workflow from {TARGETS}."),
+            click.option("--force", is_flag=True,
+                         help="Go on even if the workflow's steps changed."),
+            click.option("--queue", "queued", is_flag=True, help=f"{queue} instead."),
+            click.option("--json", "as_json", is_flag=True),
+        ]):  # fmt: skip
+            command = option(command)
+        return command
+
+    return add
 
 
 def _history(runner: WorkflowRunner) -> SqlStore:
@@ -38,19 +49,23 @@ def _history(runner: WorkflowRunner) -> SqlStore:
     return runner.store
 
 
-def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
-    """The workflow of stored run ``run_id``: from ``target``; else the registered one
-    (``None``); else from where `spine run` loaded it. Raises ``UsageProblem`` saying
-    how to point at it when it is none of these."""
+def _stored_run(
+    runner: WorkflowRunner, given: str, target: str | None
+) -> tuple[str, Workflow | None]:
+    """The id of the stored run ``given`` names (or starts), and its workflow: from
+    ``target``; else the registered one (``None``); else from where `spine run` loaded
+    it. Raises ``UsageProblem`` saying how to point at it when it is none of these."""
     from spine.cli.loading import load_workflow
     from spine.core.errors import SpineError
     from spine.orchestration.registry import default_workflow_registry
 
-    run = _history(runner).load_run(run_id).run
+    store = _history(runner)
+    run_id = whole_run_id(store, given)
+    run = store.load_run(run_id).run
     if target:
-        return load_workflow(target)[0]
+        return run_id, load_workflow(target)[0]
     if run.workflow_name in default_workflow_registry:
-        return None
+        return run_id, None
     unknown = f"run {run_id}: its workflow {run.workflow_name!r} is not registered here"
     point = (
         "give --app MODULE (a module or file.py that registers it) or --workflow TARGET "
@@ -59,7 +74,7 @@ def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) ->
     if not run.source:
         raise UsageProblem(f"{unknown}, and the run does not say where it was loaded from; {point}")
     try:
-        return load_workflow(run.source)[0]
+        return run_id, load_workflow(run.source)[0]
     except (UsageProblem, SpineError) as exc:
         raise UsageProblem(
             f"{unknown}, and where `spine run` loaded it, {run.source}, fails ({exc}); {point}"
@@ -68,14 +83,7 @@ def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) ->
 
 @click.command()
 @click.argument("run_id")
-@_stored_run_options
-@click.option(
-    "--queue",
-    "queued",
-    is_flag=True,
-    help="Hand the failed or cancelled run to the workers (spine worker, spine ui) instead.",
-)
-@click.option("--json", "as_json", is_flag=True)
+@_stored_run_options("Hand the failed or cancelled run to the workers (spine worker, spine ui)")
 @click.pass_context
 def resume(
     ctx: click.Context,
@@ -95,8 +103,7 @@ def resume(
     import_apps(apps)
     console = make_console()
     with open_runner(ctx, on_step=None if as_json else progress(console)) as runner:
-        run_id = whole_run_id(_history(runner), run_id)
-        workflow = _stored_workflow(runner, run_id, target)
+        run_id, workflow = _stored_run(runner, run_id, target)
         result = runner.resume(run_id, workflow, force=force)
         finish(result, as_json, console)
 
@@ -111,14 +118,7 @@ def resume(
     help="The first step to execute; the run's recorded steps before it are reused.",
 )
 @param_options
-@_stored_run_options
-@click.option(
-    "--queue",
-    "queued",
-    is_flag=True,
-    help="Store the new run PENDING for the workers (spine worker, spine ui) instead.",
-)
-@click.option("--json", "as_json", is_flag=True)
+@_stored_run_options("Store the new run PENDING for the workers (spine worker, spine ui)")
 @click.pass_context
 def fork(
     ctx: click.Context,
@@ -143,8 +143,7 @@ def fork(
     console = make_console()
     on_step = None if as_json or queued else progress(console)
     with open_runner(ctx, on_step=on_step) as runner:
-        run_id = whole_run_id(_history(runner), run_id)
-        workflow = _stored_workflow(runner, run_id, target)
+        run_id, workflow = _stored_run(runner, run_id, target)
         if not queued:
             result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)
             finish(result, as_json, console)

@@ -72,9 +72,7 @@ def fitted_table(
     # the longest texts, and short columns stay whole. In a terminal too narrow even
     # for that, the widest columns of all are cut (a cut run id is still its prefix).
     while excess > 0:
-        cuttable = [i for i in shown if widths[i] > least[i]] or [
-            i for i in shown if widths[i] > 1
-        ]
+        cuttable = [i for i in shown if widths[i] > least[i]] or [i for i in shown if widths[i] > 1]
         if not cuttable:
             break
         widths[max(cuttable, key=lambda i: widths[i])] -= 1

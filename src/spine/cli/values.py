@@ -37,7 +37,7 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
                 raise UsageProblem(
                     f"{option} {key}: {raw!r} starts like JSON but is not JSON ({exc.msg} at "
                     f"character {exc.pos + 1}); quote the pair so the shell keeps its double "
-                    f"quotes, e.g. {option} '{key}=[\"a\", \"b\"]'"
+                    f'quotes, e.g. {option} \'{key}=["a", "b"]\''
                 ) from None
             values[key] = raw
     return values
@@ -91,5 +91,5 @@ def param_options(command: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="KEY=VALUE",
         help="A run parameter: a JSON value (-p n=3, -p tags='[\"a\"]'), else text (-p "
-        "day=monday); a value starting with [, { or \" must be JSON.",
+        'day=monday); a value starting with [, { or " must be JSON.',
     )(command)

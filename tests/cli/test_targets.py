@@ -98,10 +98,10 @@ def test_resume_says_how_to_point_at_an_unknown_workflow(sqlite_url: str, tmp_pa
     code, _, err = spine(sqlite_url, "resume", run_id)
     assert code == 2
     assert (
-        f"run {run_id}: its workflow 'targets.lost' is not registered here, and the run does "
-        "not say where it was loaded from; give --app MODULE (a module or file.py that "
-        "registers it) or --workflow TARGET (flow.yaml, path/to/file.py[:name] or "
-        "package.module:name)"
+        f"run {run_id}: its workflow 'targets.lost' is not registered here (registered: "
+        "none), and the run does not say where it was loaded from; give --app MODULE (a "
+        "module or file.py that registers it) or --workflow TARGET (flow.yaml, "
+        "path/to/file.py[:name] or package.module:name)"
     ) in err
 
     # Run from a file that has moved since: the message names the file.
@@ -114,7 +114,8 @@ def test_resume_says_how_to_point_at_an_unknown_workflow(sqlite_url: str, tmp_pa
         code, _, err = spine(sqlite_url, *command)
         assert code == 2
         assert (
-            f"run {run_id}: its workflow 'targets.echo' is not registered here, and where "
+            f"run {run_id}: its workflow 'targets.echo' is not registered here (registered: "
+            "none), and where "
             f"`spine run` loaded it, {flows}:echo, fails ({flows}: no such file); give --app "
         ) in err
     code, out, _ = spine(sqlite_url, "fork", run_id, "--from", "echo", "--workflow",

@@ -66,7 +66,11 @@ def _stored_run(
         return run_id, load_workflow(target)[0]
     if run.workflow_name in default_workflow_registry:
         return run_id, None
-    unknown = f"run {run_id}: its workflow {run.workflow_name!r} is not registered here"
+    known = ", ".join(default_workflow_registry.names()) or "none"
+    unknown = (
+        f"run {run_id}: its workflow {run.workflow_name!r} is not registered here "
+        f"(registered: {known})"
+    )
     point = (
         "give --app MODULE (a module or file.py that registers it) or --workflow TARGET "
         f"({TARGETS})"

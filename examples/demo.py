@@ -21,7 +21,7 @@ EXAMPLE = Path(__file__).with_name("finra_weekly_refresh.py")
 
 def run_example(rows: int) -> WorkflowResult:
     os.environ["SPINE_DEMO_ROWS"] = str(rows)
-    namespace = runpy.run_path(str(EXAMPLE), run_name="finra_weekly_refresh")
+    namespace = runpy.run_path(str(EXAMPLE), run_name="__main__")
     result: WorkflowResult = namespace["result"]
     namespace["runner"].close()
     return result

@@ -1,13 +1,20 @@
-"""The spec's Complete Example, verbatim, with the two pipelines it names registered.
+"""The spec's Complete Example, with the two pipelines it names registered.
 
-Run it directly (``python examples/finra_weekly_refresh.py``). The simulated ingest
-produces ``SPINE_DEMO_ROWS`` rows (default 5,000): with fewer than 100 the quality
-gate in ``validate`` stops the run.
+Its definitions are the spec's, verbatim; its workflow is registered, and the spec's
+"Execute" block runs only when the file is run as a script, so that importing it
+(``spine run``, ``spine graph``, ``spine worker --app``) defines and registers the
+workflow without running it.
+
+Run it directly (``python examples/finra_weekly_refresh.py``), or with the ``spine``
+command (``spine run examples/finra_weekly_refresh.py``, recorded in the history). The
+simulated ingest produces ``SPINE_DEMO_ROWS`` rows (default 5,000): with fewer than 100
+the quality gate in ``validate`` stops the run.
 """
 
 import os
 
 from spine.framework import pipeline
+from spine.orchestration import register_workflow
 
 
 @pipeline("finra.otc.ingest_week")
@@ -84,14 +91,17 @@ workflow = Workflow(
     ],
 )
 
-# Execute
-runner = WorkflowRunner()
-result = runner.execute(
-    workflow,
-    params={"week_ending": "2026-01-10"},
-    partition={"tier": "NMS_TIER_1"},
-)
+register_workflow(workflow)
 
-print(f"Status: {result.status}")
-print(f"Duration: {result.duration_seconds}s")
-print(f"Completed: {result.completed_steps}")
+if __name__ == "__main__":
+    # Execute
+    runner = WorkflowRunner()
+    result = runner.execute(
+        workflow,
+        params={"week_ending": "2026-01-10"},
+        partition={"tier": "NMS_TIER_1"},
+    )
+
+    print(f"Status: {result.status}")
+    print(f"Duration: {result.duration_seconds}s")
+    print(f"Completed: {result.completed_steps}")

@@ -33,6 +33,14 @@ def _clean_registries() -> Iterator[None]:
     alert_registry.clear()
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `spine` command's tables as wide as with no terminal (pytest-xdist's workers set
+    COLUMNS=80, a plain pytest run leaves it unset): tests that read a table find every
+    column. Tests of narrow terminals set COLUMNS themselves."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture
 def otel() -> Iterator[Any]:
     """OpenTelemetry SDK providers set for the test (the process's global ones), their

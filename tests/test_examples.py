@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,17 @@ def _run(script: Path, rows: int | None = None, database_url: str | None = None)
 
 @pytest.mark.skipif(not SPEC.exists(), reason=f"spec not found at {SPEC}")
 def test_example_contains_the_spec_complete_example_verbatim() -> None:
+    """The spec's definitions as written, and its Execute block as written under the
+    `__main__` guard: importing the file defines the workflow and runs nothing."""
     spec = SPEC.read_text()
     section = spec[spec.index("## Complete Example") :]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match is not None
-    assert match.group(1) in EXAMPLE.read_text()
+    definitions, execute = match.group(1).split("# Execute\n")
+    example = EXAMPLE.read_text()
+    assert definitions in example
+    guarded = 'if __name__ == "__main__":\n' + textwrap.indent("# Execute\n" + execute, "    ")
+    assert guarded in example
 
 
 def test_example_happy_path() -> None:

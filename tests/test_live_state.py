@@ -247,8 +247,8 @@ def test_spine_recover_loads_the_stored_source_and_tells_of_waiting_runs(
     out = cli_runner.invoke(cli, ["--db", sqlite_url, "recover"])
     assert out.exit_code == 0, out.output
     assert "crashed live.recover: COMPLETED" in out.output
-    assert "recovered 1 runs" in out.output
-    assert "1 waiting runs are not due yet; the next wakes at" in out.output
+    assert "recovered 1 run" in out.output
+    assert "1 waiting run is not due yet; the next wakes at" in out.output
 
 
 def test_the_run_page_and_api_show_the_step_in_flight(

@@ -136,7 +136,7 @@ def test_db_upgrade_and_prune(sqlite_url: str, flow_file: Path) -> None:
     assert out.strip() == "pruned 0 runs"
     time.sleep(0.01)
     code, out, _ = spine(sqlite_url, "prune", "--older-than", "0s")
-    assert out.strip() == "pruned 1 runs"
+    assert out.strip() == "pruned 1 run"
     assert json.loads(spine(sqlite_url, "runs", "--json")[1]) == []
 
 
@@ -146,7 +146,7 @@ def test_db_upgrade_and_prune(sqlite_url: str, flow_file: Path) -> None:
         (["run", "missing.py:flow"], "no such file"),
         (["run", "{flow}:not_a_workflow"], "not a Workflow"),
         (["run", "{flow}:nothing"], "has no attribute"),
-        (["run", "{flow}"], "does not name a workflow"),
+        (["run", "flows"], "does not name a workflow"),
         (["run", "{flow}:flow", "-p", "novalue"], "expected key=value"),
         (["show", "no-such-run"], "no run 'no-such-run'"),
         (["prune", "--older-than", "soon"], "use a number and a unit"),

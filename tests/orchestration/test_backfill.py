@@ -123,10 +123,10 @@ def test_spine_backfill_and_partitions(sqlite_url: str, tmp_path: Path) -> None:
                "--partition", "day=2026-03-01..2026-03-03", "--concurrency", "2"]  # fmt: skip
     first = CliRunner().invoke(cli, command)
     assert first.exit_code == 1, first.output
-    assert "3 partitions; 3 run, 1 failed; 0 skipped" in first.output
+    assert "3 partitions; 3 ran, 1 failed; 0 skipped" in first.output
     assert "missing file" in first.output
     second = CliRunner().invoke(cli, command)
-    assert "3 partitions; 1 run, 1 failed; 2 skipped (completed 2)" in second.output
+    assert "3 partitions; 1 ran, 1 failed; 2 skipped (completed 2)" in second.output
     listed = CliRunner().invoke(cli, ["--db", sqlite_url, "partitions", "backfill.cli", "--json"])
     assert listed.exit_code == 0, listed.output
     statuses = {p["partition"]["day"]: p["status"] for p in json.loads(listed.output)}

@@ -23,12 +23,12 @@ def _target(target: str, apps: tuple[str, ...]) -> Workflow:
     from spine.orchestration.registry import default_workflow_registry
 
     import_apps(apps)
-    if ":" in target or target.endswith((".yaml", ".yml")):
+    if ":" in target or target.endswith((".yaml", ".yml", ".py")):
         return load_workflow(target)[0]
     if target in default_workflow_registry:
         return default_workflow_registry.get(target)
     raise UsageProblem(
-        f"{target!r} is neither FILE.py:NAME, module:attr, a YAML file nor a registered "
+        f"{target!r} is neither FILE.py[:NAME], module:attr, a YAML file nor a registered "
         "workflow (register it in a module given with --app)"
     )
 
@@ -78,6 +78,7 @@ def backfill(
     under way: repeated, it runs only what failed or never ran. Exit 1 if a run failed."""
     from rich.progress import Progress
 
+    from spine.cli.render import plural
     from spine.orchestration.backfill import expand
 
     workflow = _target(target, apps)
@@ -91,8 +92,8 @@ def backfill(
         )  # fmt: skip
     skipped = ", ".join(f"{p.status.lower()} {len(group)}" for p, group in _by_status(done.skipped))
     console.print(
-        f"{workflow.name}: {len(keys)} partitions; "
-        + (f"{len(done.queued)} queued" if queued else f"{len(done.results)} run, "
+        f"{workflow.name}: {plural(len(keys), 'partition')}; "
+        + (f"{len(done.queued)} queued" if queued else f"{len(done.results)} ran, "
            f"{len(done.failed)} failed")
         + f"; {len(done.skipped)} skipped" + (f" ({skipped})" if skipped else "")
     )  # fmt: skip
@@ -116,9 +117,10 @@ def _by_status(runs: list[PartitionRun]) -> list[tuple[PartitionRun, list[Partit
 @click.pass_context
 def partitions(ctx: click.Context, workflow: str, as_json: bool) -> None:
     """Each partition of WORKFLOW (a name) with its latest run's status."""
-    from rich.table import Table
+    from rich.markup import escape
 
-    from spine.cli.render import print_json, styled, utc_text
+    from spine.cli.render import plural, print_json, styled, utc_text
+    from spine.cli.tables import Column, fitted_table
     from spine.commands import partition_to_dict
 
     with open_history(ctx) as store:
@@ -126,10 +128,9 @@ def partitions(ctx: click.Context, workflow: str, as_json: bool) -> None:
     if as_json:
         print_json([partition_to_dict(p) for p in found])
         return
-    table = Table(title=f"{workflow}: {len(found)} partitions", title_justify="left")
-    for column in ("partition", "latest status", "run id", "started (UTC)"):
-        table.add_column(column)
-    for run in found:
-        table.add_row(partition_key(run.partition), styled(run.status), run.run_id,
-                      utc_text(run.started_at))  # fmt: skip
-    make_console().print(table)
+    columns = [Column("partition", cut_to=12), Column("latest status"), Column("run id"),
+               Column("started (UTC)", drop=1)]  # fmt: skip
+    rows = [[escape(partition_key(run.partition)), styled(run.status), run.run_id,
+             utc_text(run.started_at)] for run in found]  # fmt: skip
+    title = f"{escape(workflow)}: {plural(len(found), 'partition')}"
+    make_console().print(fitted_table(title, columns, rows))

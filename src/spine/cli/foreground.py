@@ -1,4 +1,5 @@
-"""A run executed in the terminal's foreground (``spine run``), and what Ctrl-C does to it.
+"""A run executed in the terminal's foreground (``spine run``, ``spine resume``, ``spine
+fork``): what it prints, and what Ctrl-C does to it.
 
 The first Ctrl-C asks the run to stop, as ``spine cancel`` does: the step in flight
 finishes and is recorded, no further step starts, and the run ends ``CANCELLED`` (exit
@@ -14,15 +15,63 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from spine.cli.errors import EXIT_FAILED
+from spine.cli.logs import tracebacks
 from spine.core.errors import RunNotFoundError, SpineError
+from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
-    from spine.orchestration import WorkflowResult, WorkflowRunner
+    from spine.orchestration import StepExecution, WorkflowResult, WorkflowRunner
 
 EXIT_INTERRUPTED = 130
 """The shell's code for a process ended by SIGINT."""
+
+
+def progress(console: Any, verbose: bool = False) -> Callable[[str, StepExecution], None]:
+    """One line per step attempt (a failed one's is its one line; ``verbose`` adds its
+    traceback)."""
+    from rich.markup import escape
+
+    from spine.cli.render import duration, short, styled
+
+    def show(run_id: str, execution: StepExecution) -> None:
+        status = "RETRYING" if execution.will_retry else str(execution.status)
+        # Padded outside the markup, which would count in the width.
+        padding = " " * (10 - len(status))
+        note = escape(execution.error or short(execution.output, 50))
+        console.print(
+            f"  {escape(f'{execution.step_name:<16}')} {execution.step_type!s:<9} "
+            f"{styled(status)}{padding} {duration(execution.duration_seconds):>10}  {note}"
+        )
+        for text in tracebacks(execution) if verbose else ():
+            console.print(text, markup=False)
+
+    return show
+
+
+def finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
+    """Print how the run ended; exit 1 if it failed."""
+    from rich.markup import escape
+
+    from spine.cli.render import duration, print_json, styled
+
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(
+            f"run {result.run_id}: {styled(str(result.status))} in "
+            f"{duration(result.duration_seconds)}; completed "
+            f"{', '.join(result.completed_steps) or '-'}"
+        )
+        if result.error_step:
+            said = escape(result.error or "")
+            console.print(f"  failed at [bold]{escape(result.error_step)}[/bold]: {said}")
+        if result.note:
+            console.print(f"  {result.note}")
+    if result.status in (WorkflowStatus.FAILED, WorkflowStatus.PARTIAL):
+        sys.exit(EXIT_FAILED)
 
 
 def run_in_foreground(

@@ -1,14 +1,17 @@
 """Finding a workflow from a command-line target: ``flow.yaml``, ``path/to/file.py:name``
-or ``module:name``."""
+(or ``path/to/file.py`` alone, when the file defines one workflow) or ``module:name``."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from spine.cli.errors import UsageProblem
+from spine.cli.values import TARGETS
 from spine.orchestration import Workflow, register_workflow
 from spine.orchestration.definitions import YAML_SUFFIXES
 
@@ -17,23 +20,20 @@ def load_workflow(target: str) -> tuple[Workflow, str]:
     """The workflow ``target`` names, and the target spelled so it loads from anywhere."""
     if target.endswith(YAML_SUFFIXES):
         return _load_yaml(target)
+    if target.endswith(".py"):
+        return _only_workflow(target)
     location, sep, attribute = target.rpartition(":")
     if not sep or not location or not attribute:
-        raise UsageProblem(
-            f"{target!r} does not name a workflow; use flow.yaml, path/to/file.py:workflow "
-            "or package.module:workflow"
-        )
+        raise UsageProblem(f"{target!r} does not name a workflow; use {TARGETS}")
     if location.endswith(YAML_SUFFIXES):
         raise UsageProblem(f"{target}: a YAML file holds one workflow; give {location} alone")
     if location.endswith(".py"):
-        path = Path(location).expanduser().resolve()
-        if not path.is_file():
-            raise UsageProblem(f"{location}: no such file")
+        path = _python_file(location)
         module = _import_file(path)
         source = f"{path}:{attribute}"
     else:
         try:
-            module = importlib.import_module(location)
+            module = _import_module(location)
         except ImportError as exc:
             raise UsageProblem(f"cannot import module {location!r}: {exc}") from exc
         source = target
@@ -46,6 +46,31 @@ def load_workflow(target: str) -> tuple[Workflow, str]:
             f"{target} is a {type(value).__name__}, not a Workflow (spine.orchestration.Workflow)"
         )
     return value, source
+
+
+def _only_workflow(target: str) -> tuple[Workflow, str]:
+    """The one workflow the file ``target`` defines at module level."""
+    path = _python_file(target)
+    found: dict[str, Workflow] = {}
+    for name, value in vars(_import_file(path)).items():
+        # (One workflow under two names is one workflow.)
+        if isinstance(value, Workflow) and all(value is not w for w in found.values()):
+            found[name] = value
+    if len(found) == 1:
+        [(name, workflow)] = found.items()
+        return workflow, f"{path}:{name}"
+    listed = ", ".join(f"{name} ({w.name!r})" for name, w in found.items()) or "none"
+    raise UsageProblem(
+        f"{target} defines {len(found)} workflows at module level ({listed}); name the one "
+        f"to use: {target}:NAME"
+    )
+
+
+def _python_file(location: str) -> Path:
+    path = Path(location).expanduser().resolve()
+    if not path.is_file():
+        raise UsageProblem(f"{location}: no such file")
+    return path
 
 
 def _load_yaml(target: str) -> tuple[Workflow, str]:
@@ -66,6 +91,15 @@ def _folder_first_on_path(path: Path) -> None:
     folder = str(path.parent)
     if sys.path[:1] != [folder]:
         sys.path.insert(0, folder)
+
+
+def _import_module(name: str) -> ModuleType:
+    """Import module ``name`` as ``python -m`` finds modules: from the working directory
+    too (the installed ``spine`` script puts its own folder first on the path, not it)."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(name)
 
 
 def _import_file(path: Path) -> object:
@@ -97,8 +131,8 @@ def import_apps(modules: tuple[str, ...]) -> None:
             if name.endswith(YAML_SUFFIXES):
                 register_workflow(_load_yaml(name)[0])
             elif name.endswith(".py"):
-                _import_file(Path(name).expanduser().resolve())
+                _import_file(_python_file(name))
             else:
-                importlib.import_module(name)
+                _import_module(name)
         except ImportError as exc:
             raise UsageProblem(f"--app {name}: cannot import it: {exc}") from exc

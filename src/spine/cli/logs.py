@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spine.cli.context import open_history
+from spine.cli.context import open_history, whole_run_id
 from spine.core.status import LIVE_STATUSES, StepStatus
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ def logs(ctx: click.Context, run_id: str, step: str | None, follow: bool) -> Non
 
     seen: set[str] = set()
     with open_history(ctx) as store:
+        run_id = whole_run_id(store, run_id)
         while True:
             status, found = step_logs(store, run_id, step=step, seen=seen)
             for log in found:

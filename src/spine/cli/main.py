@@ -11,29 +11,36 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.backfill import backfill, partitions
-from spine.cli.context import database_url, make_console, open_history, open_runner
+from spine.cli.context import (
+    DB_HELP,
+    accept_db_anywhere,
+    database_url,
+    make_console,
+    open_history,
+    open_runner,
+    whole_run_id,
+)
+from spine.cli.control import cancel, fork, resume, signal_
 from spine.cli.definitions import graph, validate
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
-from spine.cli.logs import failure_reporter, logs, tracebacks, verbose_option
+from spine.cli.foreground import finish, progress
+from spine.cli.logs import failure_reporter, logs, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
-from spine.cli.values import given_params, param_options, params_options
+from spine.cli.values import params_options
 from spine.cli.working import working
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from spine.core.records import RunRecord
-    from spine.orchestration import StepExecution, Workflow, WorkflowResult, WorkflowRunner
-
-EXIT_FAILED = 1
 
 
 class SpineGroup(click.Group):
@@ -55,7 +62,7 @@ class SpineGroup(click.Group):
     "database_url",
     envvar="SPINE_DATABASE_URL",
     metavar="URL",
-    help="History database (default: $SPINE_DATABASE_URL, else ~/.spine/spine.db).",
+    help=DB_HELP,
 )
 @click.version_option(package_name="spine-orchestration", prog_name="spine")
 @click.pass_context
@@ -65,42 +72,6 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 
 
 # -- running ----------------------------------------------------------------------
-
-
-def _progress(console: Any, verbose: bool = False) -> Callable[[str, StepExecution], None]:
-    """One line per step attempt (a failed one's is its one line; ``verbose`` adds its
-    traceback)."""
-    from spine.cli.render import ms, short, styled
-
-    def show(run_id: str, execution: StepExecution) -> None:
-        status = "RETRYING" if execution.will_retry else str(execution.status)
-        note = execution.error or short(execution.output, 50)
-        console.print(
-            f"  {execution.step_name:<16} {execution.step_type!s:<9} {styled(status):<22} "
-            f"{ms(execution.duration_seconds):>10}  {note}"
-        )
-        for text in tracebacks(execution) if verbose else ():
-            console.print(text, markup=False)
-
-    return show
-
-
-def _finish(result: WorkflowResult, as_json: bool, console: Any) -> None:
-    from spine.cli.render import ms, print_json, styled
-
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        console.print(
-            f"run {result.run_id}: {styled(str(result.status))} in "
-            f"{ms(result.duration_seconds)}; completed {', '.join(result.completed_steps) or '-'}"
-        )
-        if result.error_step:
-            console.print(f"  failed at [bold]{result.error_step}[/bold]: {result.error}")
-        if result.note:
-            console.print(f"  {result.note}")
-    if result.status in (WorkflowStatus.FAILED, WorkflowStatus.PARTIAL):
-        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -138,6 +109,7 @@ def run(
     second Ctrl-C exits at once and leaves it for `spine resume`."""
     from spine.cli.foreground import EXIT_INTERRUPTED, run_in_foreground
     from spine.cli.loading import load_workflow
+    from spine.cli.render import plural
     from spine.cli.values import given_params, parse_pairs
     from spine.orchestration import WorkflowContext
 
@@ -153,10 +125,10 @@ def run(
         runner.source = source
         # With --json, stdout is the result's: failed attempts are reported on stderr.
         runner.on_step = (
-            failure_reporter(verbose, runner) if as_json else _progress(console, verbose)
+            failure_reporter(verbose, runner) if as_json else progress(console, verbose)
         )
         if not as_json:
-            console.print(f"[bold]{workflow.name}[/bold] ({len(workflow.steps)} steps)")
+            console.print(f"[bold]{workflow.name}[/bold] ({plural(len(workflow.steps), 'step')})")
         # Its id is known before it starts, for Ctrl-C to name it.
         context = WorkflowContext.create(
             workflow.name, params=values, partition=parse_pairs(partition, "--partition")
@@ -168,190 +140,9 @@ def run(
                 workflow, context=context, start_from=start_from, idempotency_key=idempotency_key
             ),
         )
-        _finish(result, as_json, console)
+        finish(result, as_json, console)
         if interrupted and result.status == WorkflowStatus.CANCELLED:
             sys.exit(EXIT_INTERRUPTED)
-
-
-def _stored_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--app``, ``--workflow`` and ``--force``: where the workflow of a stored run is
-    found (``spine resume``, ``spine fork``)."""
-    command = click.option("--force", is_flag=True,
-                           help="Go on even if the workflow's steps changed.")(command)  # fmt: skip
-    command = click.option("--workflow", "target", metavar="TARGET",
-                           help="Where to load the workflow from.")(command)  # fmt: skip
-    return click.option("--app", "apps", multiple=True, metavar="MODULE",
-                        help="Import MODULE first (it registers workflows).")(command)  # fmt: skip
-
-
-def _stored_workflow(runner: WorkflowRunner, run_id: str, target: str | None) -> Workflow | None:
-    """The workflow of stored run ``run_id`` from ``target``, else where `spine run`
-    loaded it when it is not registered (``None``: the registered one)."""
-    from spine.cli.loading import load_workflow
-    from spine.orchestration.registry import default_workflow_registry
-
-    assert runner.store is not None  # (the spine command's runners always have one)
-    run_record = runner.store.load_run(run_id).run
-    if target:
-        return load_workflow(target)[0]
-    if run_record.workflow_name not in default_workflow_registry and run_record.source:
-        return load_workflow(run_record.source)[0]
-    return None
-
-
-@cli.command()
-@click.argument("run_id")
-@_stored_run_options
-@click.option(
-    "--queue",
-    "queued",
-    is_flag=True,
-    help="Hand the failed or cancelled run to the workers (spine worker, spine ui) instead.",
-)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def resume(
-    ctx: click.Context,
-    run_id: str,
-    apps: tuple[str, ...],
-    target: str | None,
-    force: bool,
-    queued: bool,
-    as_json: bool,
-) -> None:
-    """Continue the stored run RUN_ID from where it stopped."""
-    from spine.cli.loading import import_apps
-
-    if queued:
-        _requeue(ctx, run_id)
-        return
-    from spine.cli.foreground import EXIT_INTERRUPTED, run_in_foreground
-
-    import_apps(apps)
-    console = make_console()
-    with open_runner(ctx, on_step=None if as_json else _progress(console)) as runner:
-        workflow = _stored_workflow(runner, run_id, target)
-        result, interrupted = run_in_foreground(
-            runner, run_id, lambda: runner.resume(run_id, workflow, force=force)
-        )
-        _finish(result, as_json, console)
-    if interrupted and result.status == WorkflowStatus.CANCELLED:
-        sys.exit(EXIT_INTERRUPTED)
-
-
-@cli.command()
-@click.argument("run_id")
-@click.option(
-    "--from",
-    "from_step",
-    required=True,
-    metavar="STEP",
-    help="The first step to execute; the run's recorded steps before it are reused.",
-)
-@param_options
-@_stored_run_options
-@click.option(
-    "--queue",
-    "queued",
-    is_flag=True,
-    help="Store the new run PENDING for the workers (spine worker, spine ui) instead.",
-)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def fork(
-    ctx: click.Context,
-    run_id: str,
-    from_step: str,
-    params: tuple[str, ...],
-    params_file: str | None,
-    apps: tuple[str, ...],
-    target: str | None,
-    force: bool,
-    queued: bool,
-    as_json: bool,
-) -> None:
-    """Start a new run from the stored run RUN_ID's step STEP: the steps before it are
-    not run again (their recorded outputs are reused), the rest run with the params
-    given over RUN_ID's. RUN_ID is left as it is."""
-    from spine.cli.loading import import_apps
-    from spine.cli.render import print_json
-    from spine.cli.values import given_params
-
-    values = given_params(params, params_file)
-    import_apps(apps)
-    console = make_console()
-    on_step = None if as_json or queued else _progress(console)
-    with open_runner(ctx, on_step=on_step) as runner:
-        workflow = _stored_workflow(runner, run_id, target)
-        if not queued:
-            result = runner.fork(run_id, from_step, values, workflow=workflow, force=force)
-            _finish(result, as_json, console)
-            return
-        fork_id = runner.submit_fork(run_id, from_step, values, workflow=workflow, force=force)
-    if as_json:
-        print_json({"run_id": fork_id, "status": WorkflowStatus.PENDING})
-    else:
-        click.echo(f"run {fork_id}: {WorkflowStatus.PENDING}; a worker executes it from step "
-                   f"{from_step}")  # fmt: skip
-
-
-def _requeue(ctx: click.Context, run_id: str) -> None:
-    from spine.commands import resume_run
-
-    with open_history(ctx) as store:
-        done = resume_run(store, run_id)
-    if not done.queued:
-        click.echo(f"not resumed: {done.reason}", err=True)
-        sys.exit(EXIT_FAILED)
-    click.echo(f"run {run_id}: {done.status}; a worker continues it from where it stopped")
-
-
-@cli.command()
-@click.argument("run_id")
-@click.pass_context
-def cancel(ctx: click.Context, run_id: str) -> None:
-    """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary.
-    Exits 1 if the run had already ended."""
-    from spine.commands import CancelOutcome, cancel_run
-
-    with open_history(ctx) as store:
-        done = cancel_run(store, run_id)
-    if done.outcome is CancelOutcome.CANCELLED:
-        click.echo(f"run {run_id}: {WorkflowStatus.CANCELLED} now (nothing was executing it)")
-    elif done.outcome is CancelOutcome.REQUESTED:
-        click.echo(
-            f"run {run_id}: it is executing; it stops as {WorkflowStatus.CANCELLED} at its "
-            "next step boundary ("
-            + (f"step {done.in_flight} in flight finishes, " if done.in_flight else "")
-            + "no further step starts)"
-        )
-    else:
-        click.echo(f"run {run_id} had already ended ({done.ended_as}); nothing to cancel")
-        sys.exit(EXIT_FAILED)
-
-
-@cli.command("signal")
-@click.argument("run_id")
-@click.argument("name")
-@param_options
-@click.pass_context
-def signal_(
-    ctx: click.Context, run_id: str, name: str, params: tuple[str, ...], params_file: str | None
-) -> None:
-    """Send the signal NAME to RUN_ID; its -p KEY=VALUE pairs (or --params-file) are the
-    payload, the output of the step awaiting it. Kept if the run has not reached that
-    step yet; refused (exit 1) if the run has ended."""
-    from spine.commands import send_signal
-    from spine.core.errors import RunEndedError
-
-    payload = given_params(params, params_file)
-    with open_history(ctx) as store:
-        try:
-            send_signal(store, run_id, name, payload)
-        except RunEndedError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_FAILED)
-    click.echo(f"run {run_id}: signal {name!r} sent")
 
 
 @cli.command()
@@ -364,7 +155,7 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
     Workflows are found as `spine resume` finds them: registered by --app, else where
     `spine run` loaded them (the source stored with each run)."""
     from spine.cli.loading import import_apps
-    from spine.cli.render import print_json, utc_text
+    from spine.cli.render import plural, print_json, utc_text
 
     import_apps(apps)
     with open_runner(ctx, block_on_waits=False) as runner:
@@ -382,10 +173,10 @@ def recover(ctx: click.Context, apps: tuple[str, ...], as_json: bool) -> None:
         return
     for result in results:
         click.echo(f"{result.run_id} {result.workflow_name}: {result.status}")
-    click.echo(f"recovered {len(results)} runs")
+    click.echo(f"recovered {plural(len(results), 'run')}")
     if later:
-        click.echo(f"{len(later)} waiting runs are not due yet; the next wakes at "
-                   f"{utc_text(later[0])} UTC")  # fmt: skip
+        waiting = "1 waiting run is" if len(later) == 1 else f"{len(later)} waiting runs are"
+        click.echo(f"{waiting} not due yet; the next wakes at {utc_text(later[0])} UTC")
 
 
 def _register_sources(found: Sequence[RunRecord]) -> None:
@@ -434,6 +225,7 @@ def worker(
     """Keep recovering dead and due runs, and firing due schedules, until SIGTERM or
     Ctrl-C, then exit 0."""
     from spine.cli.loading import import_apps
+    from spine.cli.render import plural
 
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     import_apps(apps)
@@ -451,7 +243,8 @@ def worker(
         working(runner, stop, concurrency, poll),
     ):
         runner.on_step = failure_reporter(verbose, runner)
-        click.echo(f"worker {os.getpid()}: {concurrency} threads on {database_url(ctx)}")
+        threads = plural(concurrency, "thread")
+        click.echo(f"worker {os.getpid()}: {threads} on {database_url(ctx)}")
         # (A wait with a timeout: the signal handlers run between its rounds.)
         while not stop.wait(0.2):
             pass
@@ -516,7 +309,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from spine.commands import show_run, signal_to_dict, stored_run_to_dict
 
     with open_history(ctx) as store:
-        detail = show_run(store, run_id)
+        detail = show_run(store, whole_run_id(store, run_id))
     if as_json:
         shown = stored_run_to_dict(detail.stored, detail.live, detail.owner_alive)
         print_json({**shown, "signals": [signal_to_dict(s) for s in detail.signals]})
@@ -552,6 +345,7 @@ def prune(ctx: click.Context, older_than: str | None, logs_older_than: str | Non
     """Delete runs that ended more than AGE ago (never a pending, running or waiting one),
     with their step logs; --logs-older-than drops only the logs of step attempts that
     ended before its AGE."""
+    from spine.cli.render import plural
     from spine.cli.values import parse_duration
     from spine.store import SqlDeliveryLog, SqlScheduleStore, StepLogs
 
@@ -560,15 +354,20 @@ def prune(ctx: click.Context, older_than: str | None, logs_older_than: str | Non
     with open_history(ctx) as store:
         if logs_older_than is not None:
             cut = time.time() - parse_duration(logs_older_than, "--logs-older-than")
-            click.echo(f"dropped the logs of {StepLogs.sharing(store).drop(cut)} step attempts")
+            dropped = StepLogs.sharing(store).drop(cut)
+            click.echo(f"dropped the logs of {plural(dropped, 'step attempt')}")
         if older_than is not None:
             cutoff = time.time() - parse_duration(older_than, "--older-than")
             removed = store.prune(cutoff)
             SqlDeliveryLog.sharing(store).prune(cutoff)
             SqlScheduleStore(store).prune(cutoff)
-            click.echo(f"pruned {removed} runs")
+            click.echo(f"pruned {plural(removed, 'run')}")
 
 
+cli.add_command(resume)
+cli.add_command(fork)
+cli.add_command(cancel)
+cli.add_command(signal_)
 cli.add_command(schedule)
 cli.add_command(validate)
 cli.add_command(graph)
@@ -576,6 +375,8 @@ cli.add_command(logs)
 cli.add_command(backfill)
 cli.add_command(partitions)
 cli.add_command(ui)
+for _command in cli.commands.values():
+    accept_db_anywhere(_command)
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
+from spine.cli.tables import Column, fitted_table
 from spine.commands import run_duration
 from spine.core.records import RunRecord, when
 from spine.core.status import StepStatus, WorkflowStatus
@@ -44,10 +46,30 @@ def short(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def ms(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """A duration as people say it: ``0.4 ms``, ``35 ms``, ``9.9 s``, ``2 min 5 s``,
+    ``3 h 10 min``, ``2 d 4 h``."""
     if seconds is None:
         return ""
-    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    if seconds < 0.00995:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 0.9995:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    if seconds < 3599.5:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s"
+    if seconds < 86370:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(round(seconds / 3600), 24)
+    return f"{days} d {hours} h"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 run``, ``2 runs`` (``nouns``: the plural when it is not ``noun`` + s)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def trigger(run: RunRecord) -> str:
@@ -58,34 +80,32 @@ def trigger(run: RunRecord) -> str:
 
 
 def runs_table(runs: Sequence[RunRecord]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{len(runs)} runs", title_justify="left")
-    table.add_column("run id", no_wrap=True)
-    for column in ("workflow", "status", "started (UTC)", "duration", "steps", "trigger"):
-        table.add_column(column)
+    columns = [
+        Column("run id"), Column("workflow", cut_to=12), Column("status"),
+        Column("started (UTC)", drop=3), Column("duration", drop=2),
+        Column("steps", cut_to=8, drop=4), Column("trigger", cut_to=8, drop=5),
+    ]  # fmt: skip
+    rows = []
     for run in runs:
-        duration = run_duration(run)
         steps = f"{run.completed_steps} ok"
         if run.failed_steps:
             steps += f", {run.failed_steps} failed"
-        table.add_row(
-            run.run_id, run.workflow_name, styled(run.status), utc_text(run.started_at),
-            ms(duration), steps, trigger(run),
-        )  # fmt: skip
-    return table
+        rows.append([
+            run.run_id, escape(run.workflow_name), styled(run.status), utc_text(run.started_at),
+            duration(run_duration(run)), steps, escape(trigger(run)),
+        ])  # fmt: skip
+    return fitted_table(plural(len(runs), "run"), columns, rows)
 
 
 def run_detail(detail: RunDetail) -> list[Any]:
-    from rich.markup import escape
-    from rich.table import Table
     from rich.text import Text
 
     stored, live = detail.stored, detail.live
     run = stored.run
     lines = [
         f"[bold]{escape(run.workflow_name)}[/bold] v{run.workflow_version}  run {run.run_id}",
-        f"status {styled(run.status)}  started {when(run.started_at)}  {ms(run_duration(run))}",
+        f"status {styled(run.status)}  started {when(run.started_at)}  "
+        f"{duration(run_duration(run))}",
         f"params {escape(short(dict(run.params), 100))}  triggered by {escape(trigger(run))}",
     ]
     if run.forked_from is not None:
@@ -108,9 +128,12 @@ def run_detail(detail: RunDetail) -> list[Any]:
     if run.error_step:
         lines.append(f"stopped at [bold]{escape(run.error_step)}[/bold]: {escape(run.error or '')}")
     header = Text.from_markup("\n".join(lines))
-    table = Table()
-    for column in ("#", "step", "type", "try", "status", "duration", "output / error", "quality"):
-        table.add_column(column)
+    columns = [
+        Column("#"), Column("step", cut_to=10), Column("type", drop=5), Column("try", drop=4),
+        Column("status"), Column("duration", drop=3), Column("output / error", cut_to=12),
+        Column("quality", drop=6),
+    ]  # fmt: skip
+    rows = []
     for step in stored.steps:
         quality = step.quality
         verdict = ""
@@ -121,15 +144,15 @@ def run_detail(detail: RunDetail) -> list[Any]:
             )
         said = step.error if step.error else short(step.output)
         status = "RETRIED" if step.will_retry else step.status
-        table.add_row(
-            str(step.step_order), step.step_name, step.step_type, str(step.attempt),
-            styled(status), ms(step.completed_at - step.started_at), said, verdict,
-        )  # fmt: skip
+        rows.append([
+            str(step.step_order), escape(step.step_name), step.step_type, str(step.attempt),
+            styled(status), duration(step.completed_at - step.started_at), escape(said), verdict,
+        ])  # fmt: skip
     if live is not None:
         progress = _items(live.items).strip(" ,")
-        table.add_row(str(live.step_order), live.step_name, "", str(live.attempt),
-                      styled(StepStatus.RUNNING), "", progress, "")  # fmt: skip
-    return [header, table]
+        rows.append([str(live.step_order), escape(live.step_name), "", str(live.attempt),
+                     styled(StepStatus.RUNNING), "", progress, ""])  # fmt: skip
+    return [header, fitted_table(None, columns, rows)]
 
 
 def _items(items: dict[str, int | None] | None) -> str:
@@ -155,19 +178,18 @@ def local_text(timestamp: float | None, zone: str) -> str:
 
 
 def schedules_table(schedules: list[Schedule]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{len(schedules)} schedules", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    for column in ("workflow", "cron", "time zone", "next fire (local)", "next fire (UTC)"):
-        table.add_column(column)
-    for column in ("paused", "last fired (UTC)", "misfire", "max instances"):
-        table.add_column(column)
-    for schedule in schedules:
-        table.add_row(
-            schedule.name,
-            schedule.workflow,
-            schedule.cron,
+    columns = [
+        Column("name"), Column("workflow", cut_to=12), Column("cron"),
+        Column("time zone", cut_to=8, drop=5), Column("next fire (local)", drop=3),
+        Column("next fire (UTC)", drop=6), Column("paused", drop=4),
+        Column("last fired (UTC)", drop=7), Column("misfire", drop=8),
+        Column("max instances", cut_to=4, drop=9),
+    ]  # fmt: skip
+    rows = [
+        [
+            escape(schedule.name),
+            escape(schedule.workflow),
+            escape(schedule.cron),
             schedule.timezone,
             local_text(schedule.next_fire_at, schedule.timezone),
             utc_text(schedule.next_fire_at),
@@ -175,24 +197,26 @@ def schedules_table(schedules: list[Schedule]) -> Any:
             utc_text(schedule.last_fired_at),
             schedule.misfire,
             str(schedule.max_instances),
-        )
-    return table
+        ]
+        for schedule in schedules
+    ]
+    return fitted_table(plural(len(schedules), "schedule"), columns, rows)
 
 
 def fires_table(name: str, fires: Sequence[ScheduleFire]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"schedule {name}: {len(fires)} due times", title_justify="left")
-    for column in ("due (UTC)", "outcome", "run id", "recorded (UTC)", "detail"):
-        table.add_column(column)
+    columns = [
+        Column("due (UTC)"), Column("outcome"), Column("run id", drop=2),
+        Column("recorded (UTC)", drop=3), Column("detail", cut_to=10, drop=4),
+    ]  # fmt: skip
     style = {"fired": "green", "late": "yellow", "missed": "red", "skipped": "dim"}
+    rows = []
     for fire in fires:
         outcome = str(fire.outcome)
-        table.add_row(
+        rows.append([
             utc_text(fire.due_at),
             f"[{style[outcome]}]{outcome}[/{style[outcome]}]",
             fire.run_id or "-",
             utc_text(fire.recorded_at),
-            fire.detail or "",
-        )
-    return table
+            escape(fire.detail or ""),
+        ])  # fmt: skip
+    return fitted_table(f"schedule {escape(name)}: {plural(len(fires), 'due time')}", columns, rows)

@@ -70,6 +70,7 @@ def ui(
     import os
 
     from spine.cli.loading import import_apps
+    from spine.cli.render import plural
 
     if host not in LOOPBACK and not os.environ.get("SPINE_API_TOKEN"):
         raise UsageProblem(
@@ -105,6 +106,6 @@ def ui(
                 open_runner(ctx, block_on_waits=False, executor=chosen, **alerting)
             )
             stack.enter_context(working(runner, stop, concurrency, 0.02))
-        where = f"{concurrency} worker threads" if worker else "no worker (--no-worker)"
+        where = plural(concurrency, "worker thread") if worker else "no worker (--no-worker)"
         click.echo(f"spine UI on http://{host}:{port} (history: {database_url(ctx)}; {where})")
         uvicorn.run(app, host=host, port=port, log_level="warning")

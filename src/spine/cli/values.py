@@ -12,18 +12,34 @@ import click
 
 from spine.cli.errors import UsageProblem
 
+TARGETS = "flow.yaml, path/to/file.py[:name] or package.module:name"
+"""The ways a command-line target names a workflow."""
+
+
+_LIKE_JSON = ("[", "{", '"')
+"""How a value that is meant as JSON starts (a list, an object, a quoted string)."""
+
 
 def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
-    """``key=value`` pairs; a value that parses as JSON is taken as JSON, else as text."""
+    """``key=value`` pairs; a value that parses as JSON is taken as JSON, else as text.
+    A value that starts like a JSON list, object or string but does not parse is refused:
+    the shell has most likely eaten its quotes, and the run would get the wrong text."""
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise UsageProblem(f"{option} {pair!r}: expected key=value")
         try:
-            values[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key.strip()] = raw
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if raw.lstrip().startswith(_LIKE_JSON):
+                raise UsageProblem(
+                    f"{option} {key}: {raw!r} starts like JSON but is not JSON ({exc.msg} at "
+                    f"character {exc.pos + 1}); quote the pair so the shell keeps its double "
+                    f'quotes, e.g. {option} \'{key}=["a", "b"]\''
+                ) from None
+            values[key] = raw
     return values
 
 
@@ -74,5 +90,6 @@ def param_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "params",
         multiple=True,
         metavar="KEY=VALUE",
-        help="A run parameter; JSON values are accepted (-p n=3, -p tags='[\"a\"]').",
+        help="A run parameter: a JSON value (-p n=3, -p tags='[\"a\"]'), else text (-p "
+        'day=monday); a value starting with [, { or " must be JSON.',
     )(command)

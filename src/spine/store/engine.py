@@ -33,6 +33,18 @@ def default_url() -> str:
     return f"sqlite:///{DEFAULT_PATH.expanduser()}"
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The file an SQLite URL names; ``None`` for another backend, an in-memory database
+    or text that is no URL (opening it says why)."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser()
+
+
 def _sqlite(url: URL) -> Target:
     query = dict(url.query)
     synchronous = str(query.pop("synchronous", "normal")).lower()

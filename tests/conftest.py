@@ -71,7 +71,12 @@ def otel() -> Iterator[Any]:
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     try:
-        yield SimpleNamespace(spans=spans, reader=reader, tracer=tracer_provider.get_tracer("test"))
+        yield SimpleNamespace(
+            spans=spans,
+            reader=reader,
+            provider=tracer_provider,
+            tracer=tracer_provider.get_tracer("test"),
+        )
     finally:
         unset()
         tracer_provider.shutdown()

@@ -49,7 +49,7 @@ def _metrics(otel: Any) -> dict[str, list[tuple[dict[str, Any], Any]]]:
     count) for histograms."""
     found: dict[str, list[tuple[dict[str, Any], Any]]] = {}
     data = otel.reader.get_metrics_data()
-    for resource in data.resource_metrics:
+    for resource in data.resource_metrics if data is not None else []:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 found[metric.name] = [
@@ -139,6 +139,14 @@ def test_runs_and_step_durations_are_counted_by_workflow(otel: Any, database_url
             runner.submit(good)
         runner.submit(bad)
         found = _metrics(otel)
+        # Submitted runs wait in the queue: its depth, by workflow and database; once
+        # a workflow's queue is empty it reads 0.
+        depths = found["spine.queue.depth"]
+        assert {a["spine.database"] for a, _ in depths} == {runner.store.where}  # type: ignore[union-attr]
+        assert sorted((a["spine.workflow"], v) for a, v in depths) == [("bad", 1), ("good", 3)]
+        assert len(runner.run_pending(limit=10)) == 4
+        emptied = _metrics(otel)["spine.queue.depth"]
+        assert sorted((a["spine.workflow"], v) for a, v in emptied) == [("bad", 0), ("good", 0)]
     assert sorted((a["spine.workflow"], v) for a, v in found["spine.runs.started"]) == [
         ("bad", 1),
         ("good", 2),
@@ -153,11 +161,48 @@ def test_runs_and_step_durations_are_counted_by_workflow(otel: Any, database_url
         ("check", "FAILED", 1),
         ("load", "COMPLETED", 2),
     ]
-    # Submitted runs wait in the queue: its depth, by workflow.
-    assert sorted((a["spine.workflow"], v) for a, v in found["spine.queue.depth"]) == [
-        ("bad", 1),
-        ("good", 3),
+
+
+def test_a_runner_that_only_submits_reports_the_queue_depth(otel: Any, sqlite_url: str) -> None:
+    workflow = Workflow("queued_only", [Step.lambda_("load", _ok)])
+    register_workflow(workflow)
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        runner.submit(workflow)
+        runner.submit(workflow)
+        depths = _metrics(otel)["spine.queue.depth"]
+    assert [(a["spine.workflow"], v) for a, v in depths] == [("queued_only", 2)]
+    # A closed runner is no longer read.
+    assert "spine.queue.depth" not in _metrics(otel)
+
+
+def _wait_first(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+    return StepResult.ok()
+
+
+def test_a_resumed_run_is_started_once_and_a_wait_is_not_a_failure(
+    otel: Any, sqlite_url: str
+) -> None:
+    from opentelemetry import trace
+
+    # Metrics alone (no tracer provider): the wait still counts as WAITING, not FAILED.
+    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
+    workflow = Workflow("paused", [Step.wait("pause", 0.3), Step.lambda_("go", _ok)])
+    with WorkflowRunner(database_url=sqlite_url, block_on_waits=False) as runner:
+        first = runner.execute(workflow)
+        assert first.status == "WAITING"
+        time.sleep(0.35)
+        assert runner.resume(first.run_id, workflow).status == "COMPLETED"
+    found = _metrics(otel)
+    assert found["spine.runs.started"] == [({"spine.workflow": "paused"}, 1)]
+    assert [v for _, v in found["spine.runs.completed"]] == [1]
+    assert sorted(
+        (a["spine.step"], a["spine.status"]) for a, _ in found["spine.step.duration"]
+    ) == [
+        ("go", "COMPLETED"),
+        ("pause", "COMPLETED"),
+        ("pause", "WAITING"),
     ]
+    assert _spans(otel) == []
 
 
 def _traced_map() -> Workflow:
@@ -264,8 +309,11 @@ def test_a_timed_out_attempt_and_a_wait_have_their_own_status(otel: Any, sqlite_
 def test_tracing_false_emits_nothing(otel: Any) -> None:
     workflow = Workflow("quiet", [Step.lambda_("load", _ok)])
     with WorkflowRunner(tracing=False) as runner:
-        runner.execute(workflow)
-        assert _spans(otel) == []
+        with otel.tracer.start_as_current_span("the caller's"):
+            quiet = runner.execute(workflow)
+        assert [s.name for s in _spans(otel)] == ["the caller's"]
+        assert [level for _, level, _ in quiet.step_executions[0].log or []] == ["stdout"]
+        otel.spans.clear()
         runner.tracing = True
         runner.execute(workflow)
         assert [s.name for s in _spans(otel)] == ["step load", "run quiet"]
@@ -344,3 +392,39 @@ def test_providers_configured_after_the_runner_was_built_are_used(
         time.sleep(0.06)
         runner.execute(workflow)
     assert [s.name for s in _spans(otel)] == ["step load", "run late"]
+
+
+class _Broken:
+    """A span processor that raises, as a faulty exporter's processor might."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        raise RuntimeError("the exporter is broken")
+
+    def on_end(self, span: Any) -> None:
+        raise RuntimeError("the exporter is broken")
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_a_failing_sdk_never_fails_a_run(otel: Any, sqlite_url: str) -> None:
+    otel.provider.add_span_processor(_Broken())
+    workflow = Workflow("sturdy", [Step.lambda_("load", _ok), Step.lambda_("again", _ok)])
+    with WorkflowRunner(database_url=sqlite_url) as runner:
+        result = runner.execute(workflow)
+    assert result.status == "COMPLETED"
+
+
+def test_work_sent_with_a_trace_runs_where_opentelemetry_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spine.execution.tracing import attached
+
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as in a worker without it
+    ran = []
+    with attached({"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"}):
+        ran.append(True)
+    assert ran == [True]

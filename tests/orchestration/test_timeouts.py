@@ -289,3 +289,23 @@ def test_what_a_timed_out_attempt_wrote_before_its_time_was_up_is_kept(sqlite_ur
         ("spine", "[timed out after 0.2 s: later lines are not kept]"),
     ]
     assert result.step_executions[0].log is not None
+
+
+def test_a_timed_out_log_past_its_limit_keeps_the_mark_of_its_cut() -> None:
+    released = threading.Event()
+
+    def chatty(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        for n in range(50):
+            print(f"line {n:02d}")
+        released.wait(5)
+        return StepResult.ok()
+
+    workflow = Workflow("w", [Step.lambda_("talk", chatty, timeout_seconds=0.2)])
+    result = WorkflowRunner(log_limit_bytes=40).execute(workflow)
+    released.set()
+    log = result.step_executions[0].log or []
+    assert [text for _, level, text in log if level == "stdout"] == [
+        f"line {n:02d}" for n in range(5)
+    ]
+    assert log[-2][2].startswith("[45 lines (315 bytes) cut")
+    assert log[-1][2] == "[timed out after 0.2 s: later lines are not kept]"

@@ -585,6 +585,8 @@ def test_waits_until_a_moment_and_for_a_signal_are_read_from_the_file(sqlite_url
         ({"wait_until": 5}, "steps[0].wait_until: must be an ISO-8601 time with an offset"),
         ({"signal": ""}, "steps[0].signal: must be non-empty text"),
         ({"wait_until": "params.x", "timeout_seconds": 5}, "does not apply to a wait step"),
+        ({"signal": "ok", "retry": {"max_attempts": 3}}, "a signal step takes no retry"),
+        ({"signal": "ok", "on_error": "retry"}, "a signal step takes no retry"),
     ],
 )
 def test_a_bad_wait_until_or_signal_is_named(step: dict[str, object], expected: str) -> None:

@@ -87,13 +87,17 @@ class StepLog:
                 self._add(time.time(), level, rest, False)
             self._partial.clear()
             if self.cut_lines:
-                text = (
-                    f"[{self.cut_lines} lines ({self.cut_bytes} bytes) cut: a step attempt's "
-                    f"log keeps {self.limit} bytes (WorkflowRunner(log_limit_bytes=...))]"
-                )
-                self.lines.append((time.time(), "spine", text))
+                self.lines.append(self._cut())
                 self.cut_lines = self.cut_bytes = 0
             return self.lines
+
+    def _cut(self) -> LogLine:
+        """The line that says how much was cut."""
+        text = (
+            f"[{self.cut_lines} lines ({self.cut_bytes} bytes) cut: a step attempt's "
+            f"log keeps {self.limit} bytes (WorkflowRunner(log_limit_bytes=...))]"
+        )
+        return (time.time(), "spine", text)
 
 
     def so_far(self, note: str) -> list[LogLine]:
@@ -101,7 +105,14 @@ class StepLog:
         ending with a ``spine`` line saying ``note``, while the writer may go on."""
         with self._lock:
             now = time.time()
-            lines = [*self.lines, *((now, level, rest) for level, rest in self._partial.items())]
+            lines = self.lines.copy()
+            room = self.limit - self.size
+            for level, rest in self._partial.items():
+                room -= len(rest.encode("utf-8", "surrogatepass"))
+                if room >= 0:
+                    lines.append((now, level, rest))
+            if self.cut_lines:
+                lines.append(self._cut())
         lines.append((now, "spine", note))
         return lines
 

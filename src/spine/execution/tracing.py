@@ -1,9 +1,10 @@
 """Trace context across processes, and the trace a step attempt ran in.
 
 Work sent to another process (a pipeline step, a chunk of map items) carries the
-trace context of its sender as W3C ``traceparent`` headers (:func:`carrier`), and the
-worker process runs it inside that context (:func:`attached`): the spans its code
-makes, and the trace id its log names, belong to the sender's trace.
+trace context of its sender as text headers, written by the propagators configured
+(W3C ``traceparent`` by default; :func:`carrier`), and the worker process runs it
+inside that context (:func:`attached`): the spans its code makes, and the trace id
+its log names, belong to the sender's trace.
 
 Nothing here imports OpenTelemetry unless the process already has (a run with
 tracing on imported it): without it, there is no trace to carry.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 Carrier = Mapping[str, str]
 """A trace context as text headers (``traceparent``, ``tracestate``, ``baggage``)."""
@@ -30,19 +32,33 @@ def carrier() -> dict[str, str] | None:
     return headers or None
 
 
+_carried: ContextVar[bool] = ContextVar("spine_trace_carried", default=False)
+
+
 @contextmanager
 def attached(headers: Carrier | None) -> Iterator[None]:
-    """Run the block inside the trace ``headers`` carry (as is without them)."""
+    """Run the block inside the trace ``headers`` carry (as is without them, or in a
+    process without OpenTelemetry: the work matters more than its trace)."""
     if not headers:
         yield
         return
-    from opentelemetry import context, propagate
-
+    try:
+        from opentelemetry import context, propagate
+    except ImportError:
+        yield
+        return
     token = context.attach(propagate.extract(headers))
+    carried = _carried.set(True)
     try:
         yield
     finally:
+        _carried.reset(carried)
         context.detach(token)
+
+
+def carried() -> bool:
+    """Whether the calling code runs inside a trace sent from another process."""
+    return _carried.get()
 
 
 def current_trace() -> str | None:

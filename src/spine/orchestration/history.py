@@ -114,7 +114,7 @@ class HistoryStore(JournalSink, Protocol):
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]: ...
 
     def queue_depth(self) -> dict[str, int]:
-        """How many runs wait in the queue (``PENDING``), by workflow."""
+        """How many runs wait in the queue (``PENDING``), by workflow (tried once)."""
         ...
 
     def latest_partitions(self, workflow_name: str) -> list[PartitionRun]:

@@ -166,6 +166,9 @@ def _wait_problems(step: Step) -> list[str]:
     if step.signal_name is not None:
         if not isinstance(step.signal_name, str) or not step.signal_name.strip():
             return [f"signal_name must be a non-empty string, got {step.signal_name!r}"]
+        if step.retry is not None or step.on_error is ErrorPolicy.RETRY:
+            # Waiting again is what a longer timeout_seconds is for.
+            return ["a signal step takes no retry: give it a longer timeout_seconds instead"]
     elif step.until is not None:
         if problem := until_problem(step.until, duration):
             return [problem]

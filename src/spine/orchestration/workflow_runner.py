@@ -9,6 +9,7 @@ A thin facade over the engine: its settings live in one
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -182,6 +183,12 @@ class WorkflowRunner:
         owner = Owner.for_this_process()
         leases = LeaseKeeper(store, owner, clock_, lease_seconds / 3) if store else None
         self._runs = Runs(self._settings, store, owner, leases, _remote_items)
+        if store is not None and tracing and "opentelemetry.metrics" in sys.modules:
+            # An application that set up metrics before it made the runner gets the
+            # queue depth of its database even if this runner only submits runs.
+            telemetry = self._runs.telemetry()
+            if telemetry is not None:
+                telemetry.current()
         self.queue = RunQueue(self._runs)
         """The run queue: submit, claim, recover, cancel."""
         # A runner dropped without close() still stops its lease thread and closes the

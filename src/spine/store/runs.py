@@ -438,16 +438,15 @@ class SqlStore(RunLeases, Closing):
         )
 
     def queue_depth(self) -> dict[str, int]:
-        """How many runs wait in the queue (``PENDING``), by workflow."""
+        """How many runs wait in the queue (``PENDING``), by workflow. Tried once, not
+        again through an outage: a metrics reader asks, and must not wait it out."""
         query = (
             select(runs.c.workflow_name, func.count())
             .where(runs.c.status == WorkflowStatus.PENDING)
             .group_by(runs.c.workflow_name)
         )
-        rows = self.database.statement(
-            "count the runs in the queue", lambda conn: conn.execute(query).all()
-        )
-        return {str(name): int(count) for name, count in rows}
+        with self.engine.connect() as conn:
+            return {str(name): int(count) for name, count in conn.execute(query)}
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Completed and failed steps of live runs, from their rows (a run's own counts

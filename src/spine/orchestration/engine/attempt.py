@@ -20,7 +20,7 @@ from spine.core.status import ErrorCategory
 from spine.execution.capture import Attempt, begin, end, record_exception
 from spine.execution.context import StepLineage, enter_step, leave_step
 from spine.execution.timeouts import call_within
-from spine.execution.tracing import current_trace
+from spine.execution.tracing import carried, current_trace
 from spine.orchestration.engine.kinds import (
     choice_step,
     lambda_step,
@@ -96,14 +96,16 @@ def perform(
     finally:
         end(log_token)
         leave_step(token)
-    return result, children, _traced(log.lines())
+    return result, children, _traced(log.lines(), services)
 
 
-def _traced(lines: list[LogLine] | None) -> list[LogLine] | None:
-    """An attempt's lines, led by the trace it ran in, if any (spans and logs meet there)."""
-    if lines and (trace := current_trace()) is not None:
-        lines.insert(0, (lines[0][0], "trace", trace))
-    return lines
+def _traced(lines: list[LogLine] | None, services: Services) -> list[LogLine] | None:
+    """An attempt's lines, led by the trace it ran in when its run is traced here or
+    was sent with a trace (spans and logs meet there)."""
+    if not lines or (services.tracing is None and not carried()):
+        return lines
+    trace = current_trace()
+    return lines if trace is None else [(lines[0][0], "trace", trace), *lines]
 
 
 def perform_within(
@@ -137,7 +139,7 @@ def perform_within(
     # What it wrote before its time was up is kept; what an abandoned call writes later
     # is not.
     lines = log.so_far(f"[timed out after {seconds:g} s: later lines are not kept]")
-    return StepResult.fail(text, ErrorCategory.TIMEOUT), None, _traced(lines)
+    return StepResult.fail(text, ErrorCategory.TIMEOUT), None, _traced(lines, services)
 
 
 def perform_timed(

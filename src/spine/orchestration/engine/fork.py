@@ -53,7 +53,9 @@ def execute_fork(
                         heartbeat_at=runs.settings.clock.time())  # fmt: skip
     store = runs.require_store("fork")
     take = runs.creating(store, fork.new.run, rows=fork.new.steps)
-    return runs.held(fork.workflow, replay(fork.new, fork.plan), store, take, clear=True)
+    state = replay(fork.new, fork.plan)
+    state.fresh = True
+    return runs.held(fork.workflow, state, store, take, clear=True)
 
 
 def queue_fork(

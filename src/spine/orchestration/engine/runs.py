@@ -25,6 +25,7 @@ from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.capture import begin as begin_attempt
 from spine.execution.capture import end as end_attempt
 from spine.execution.capture import install as install_capture
+from spine.orchestration.engine import queue_gauge
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
     Journal,
@@ -35,7 +36,7 @@ from spine.orchestration.engine.journal import (
 from spine.orchestration.engine.loop import run_steps
 from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Services
 from spine.orchestration.engine.state import RunState, replay, stored_result, utc
-from spine.orchestration.engine.telemetry import Telemetry, Tracing, tracing_available, watch_queue
+from spine.orchestration.engine.telemetry import Telemetry, Tracing, tracing_available
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.leases import LeaseKeeper, held_here, owner_gone
 from spine.orchestration.results import WorkflowResult
@@ -140,14 +141,17 @@ class Runs:
         API, or while no provider is configured."""
         if not self.settings.tracing:
             return None
-        telemetry = self._telemetry
-        if telemetry is None:
-            if not tracing_available():
-                return None
-            telemetry = self._telemetry = Telemetry()
+        telemetry = self._telemetry or self.telemetry()
+        return None if telemetry is None else telemetry.current()
+
+    def telemetry(self) -> Telemetry | None:
+        """The runner's telemetry, made when first needed (``None`` without the API);
+        with history, the queue depth gauge reports its store from then on."""
+        if self._telemetry is None and tracing_available():
+            self._telemetry = Telemetry()
             if self.store is not None:
-                watch_queue(self)
-        return telemetry.current()
+                queue_gauge.watch(self)
+        return self._telemetry
 
     def _durable(self, journal: Journal, state: RunState) -> Services:
         base = self.services()
@@ -371,6 +375,7 @@ class Runs:
                 state = replay(fresh, plan)
                 state.stop(state.step_name(), str(exc), ErrorCategory.CONFIGURATION.value,
                            WorkflowStatus.FAILED)  # fmt: skip
+        state.fresh = not run.lease_epoch  # submitted (or forked) and never run before
         return self.held(workflow, state, store, lambda: lease, clear=at_once, since=since)
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
@@ -449,7 +454,7 @@ class Runs:
                     lambda: run_steps(services, workflow, state),
                     workflow.name,
                     state.ctx.run_id,
-                    state.step_order == 0 and state.attempt == 1,
+                    state.fresh,
                 )
         finally:
             end_attempt(outside)
@@ -498,7 +503,7 @@ class Runs:
         """Run one new map item; items always sleep through their waits (their map
         step waits for them). ``lease``: its map's run's, which must still hold."""
         plan = plan_for(workflow)
-        state = RunState(plan, ctx, block=True)
+        state = RunState(plan, ctx, block=True, fresh=True)
         store = self.store
         if store is None:
             return self.run(workflow, state, None)

@@ -64,16 +64,19 @@ class RunState:
     """The fences of the choices taken so far (see ``flow.py``), by choice."""
     fenced: frozenset[str] = frozenset()
     """Their union: the steps walking in list order may not enter."""
+    fresh: bool = False
+    """The run's first execution (its row new, or submitted and never run): what the
+    ``spine.runs.started`` metric counts."""
 
     @classmethod
     def start(cls, plan: Plan, ctx: WorkflowContext, position: int = 0) -> RunState:
         """A run about to execute ``position`` with ``ctx``: the fences of the choices
         its context already took hold (``execute(context=..., start_from=...)``)."""
         if not (plan.fences and ctx.outputs):
-            return cls(plan, ctx, position)
+            return cls(plan, ctx, position, fresh=True)
         fences = plan.fences_taken(ctx.outputs)
         fenced: frozenset[str] = frozenset().union(*fences.values())
-        return cls(plan, ctx, position, fences=fences, fenced=fenced)
+        return cls(plan, ctx, position, fences=fences, fenced=fenced, fresh=True)
 
     @property
     def steps_run(self) -> int:

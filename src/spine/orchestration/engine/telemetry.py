@@ -9,39 +9,47 @@ Spans: one per run execution (``run <workflow>``) and one per step attempt
 (``step <step>``) inside it; a map item's run inside its map step's attempt. Items
 run in other processes are recorded from their rows when they come back, with the
 times the worker measured (see :meth:`Tracing.items_done`). Metrics: runs started,
-completed, failed and cancelled, by workflow; step attempt durations; the depth of
-the run queue of every database a runner with tracing has opened.
+completed, failed and cancelled, by workflow; step attempt durations; and the queue
+depth (``queue_gauge.py``).
+
+Telemetry never fails a run: an error raised by the SDK or an exporter's processor
+is logged (logger ``spine.telemetry``, once per process) and the run goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from spine.core.status import StepStatus, WorkflowStatus
+from spine.orchestration.engine import queue_gauge
 from spine.orchestration.engine.services import Cancelled, Suspended
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+    from contextvars import Token
+
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import Meter
     from opentelemetry.trace import Span, Tracer
 
-    from spine.core.records import ItemRecord, StepRecord
+    from spine.core.records import ItemRecord
     from spine.orchestration.engine.attempt import Performed
-    from spine.orchestration.history import HistoryStore
     from spine.orchestration.results import WorkflowResult
-    from spine.orchestration.step_result import StepResult
     from spine.orchestration.step_types import Step
+
+logger = logging.getLogger("spine.telemetry")
 
 SCOPE = "spine.orchestration"
 """The instrumentation scope of spine's spans and metrics."""
 
 WORKFLOW, RUN_ID, STEP, ATTEMPT = "spine.workflow", "spine.run_id", "spine.step", "spine.attempt"
-STATUS, CATEGORY = "spine.status", "spine.error_category"
-STEP_TYPE = "spine.step_type"
+STATUS, CATEGORY, STEP_TYPE = "spine.status", "spine.error_category", "spine.step_type"
+INTERRUPTED = "INTERRUPTED"
+"""The status of an attempt or execution its process let go (a lost lease, an interrupt)."""
 
 _ENDED_AS: dict[str, str] = {
     WorkflowStatus.COMPLETED: "completed",
@@ -50,11 +58,12 @@ _ENDED_AS: dict[str, str] = {
     WorkflowStatus.CANCELLED: "cancelled",
 }
 """Which counter a run's end adds to (``WAITING`` and ``RUNNING``: not ended here)."""
+_ERRORS = (StepStatus.FAILED, WorkflowStatus.FAILED, WorkflowStatus.PARTIAL, INTERRUPTED)
+"""Statuses whose span's status is ``ERROR``."""
 
-_QUEUES: weakref.WeakSet[Queued] = weakref.WeakSet()
-"""The runners whose run queue depth ``spine.queue.depth`` reports (while open)."""
-_GAUGED: weakref.WeakKeyDictionary[MeterProvider, object] = weakref.WeakKeyDictionary()
-"""The meter providers given the queue depth gauge (once each: one callback reads all)."""
+LOOK_AGAIN_SECONDS = 1.0
+"""How long a runner goes on with the providers it found before it looks again (a
+look costs more than a short run's step: twice the API's environment lookups)."""
 
 
 @cache
@@ -68,23 +77,6 @@ def tracing_available() -> bool:
         return False
 
 
-class Queued(Protocol):
-    """A runner's runs, as the queue depth gauge sees them."""
-
-    store: HistoryStore | None
-    closed: threading.Event
-
-
-def watch_queue(runs: Queued) -> None:
-    """Report the depth of the run queue in ``runs``'s store until its runner closes."""
-    _QUEUES.add(runs)
-
-
-LOOK_AGAIN_SECONDS = 1.0
-"""How long a runner goes on with the providers it found before it looks again (a
-look costs more than a short run's step: twice the API's environment lookups)."""
-
-
 class Telemetry:
     """A runner's way to the providers configured in its process, looked up again at
     most every :data:`LOOK_AGAIN_SECONDS`."""
@@ -93,27 +85,35 @@ class Telemetry:
         from opentelemetry import metrics, trace
 
         self._trace, self._metrics = trace, metrics
+        self._lock = threading.Lock()
         self._seen: tuple[object, object, Tracing | None] = (None, None, None)
         self._until = 0.0
 
     def current(self) -> Tracing | None:
         """What the providers configured now record (``None``: nothing is configured)."""
-        now = time.monotonic()
-        if now < self._until:
+        if time.monotonic() < self._until:
             return self._seen[2]
-        self._until = now + LOOK_AGAIN_SECONDS
-        tracer_provider = self._trace.get_tracer_provider()
-        meter_provider = self._metrics.get_meter_provider()
-        seen = self._seen
-        if seen[0] is tracer_provider and seen[1] is meter_provider:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._until:  # looked up meanwhile
+                return self._seen[2]
+            tracer_provider = self._trace.get_tracer_provider()
+            meter_provider = self._metrics.get_meter_provider()
+            seen = self._seen
+            if seen[0] is not tracer_provider or seen[1] is not meter_provider:
+                seen = (tracer_provider, meter_provider, _tracing(tracer_provider, meter_provider))
+                self._seen = seen
+            self._until = now + LOOK_AGAIN_SECONDS  # after _seen: a reader sees both new
             return seen[2]
-        tracer = tracer_provider.get_tracer(SCOPE) if _configured(tracer_provider) else None
-        meter = meter_provider.get_meter(SCOPE) if _configured(meter_provider) else None
-        tracing = None if tracer is None and meter is None else Tracing(tracer, meter)
-        if meter is not None:
-            _gauge_queues(meter_provider, meter)
-        self._seen = (tracer_provider, meter_provider, tracing)
-        return tracing
+
+
+def _tracing(tracer_provider: Any, meter_provider: Any) -> Tracing | None:
+    tracer = tracer_provider.get_tracer(SCOPE) if _configured(tracer_provider) else None
+    meter = None
+    if _configured(meter_provider):
+        meter = meter_provider.get_meter(SCOPE)
+        queue_gauge.gauge_on(meter_provider, meter)
+    return None if tracer is None and meter is None else Tracing(tracer, meter)
 
 
 def _configured(provider: object) -> bool:
@@ -123,29 +123,17 @@ def _configured(provider: object) -> bool:
     return not (name.startswith(("NoOp", "_NoOp")) or "Proxy" in name)
 
 
-def _gauge_queues(provider: MeterProvider, meter: Meter) -> None:
-    if provider not in _GAUGED:
-        _GAUGED[provider] = meter.create_observable_gauge(
-            "spine.queue.depth",
-            callbacks=[_queue_depths],
-            unit="{run}",
-            description="Runs waiting in the run queue (PENDING), by workflow",
-        )
+_warned = threading.Event()
 
 
-def _queue_depths(options: CallbackOptions) -> Iterable[Observation]:
-    from opentelemetry.metrics import Observation
+def _failed_telemetry(exc: Exception) -> None:
+    if not _warned.is_set():
+        _warned.set()
+        logger.warning("OpenTelemetry failed, runs go on without it: %r", exc, exc_info=exc)
 
-    for runs in list(_QUEUES):
-        store = runs.store
-        if store is None or runs.closed.is_set():
-            continue
-        try:
-            depths = store.queue_depth()
-        except Exception:  # an unreachable database: nothing to report for it now
-            continue
-        for workflow, count in depths.items():
-            yield Observation(count, {WORKFLOW: workflow})
+
+Opened = tuple["Span", "Token[Context]"] | None
+"""A span begun and made current (``None``: no tracer, or it could not be begun)."""
 
 
 class Tracing:
@@ -175,27 +163,22 @@ class Tracing:
     # -- live ------------------------------------------------------------------------
 
     def run(
-        self,
-        call: Callable[[], WorkflowResult],
-        workflow_name: str,
-        run_id: str,
-        new: bool,
+        self, call: Callable[[], WorkflowResult], workflow_name: str, run_id: str, new: bool
     ) -> WorkflowResult:
         """``call()`` (one execution of a run) inside the run's span, counted (``new``:
-        it begins at the run's first step)."""
+        the run's first execution)."""
         if new:
-            self._started_count(workflow_name)
-        tracer = self.tracer
-        if tracer is None:
+            self._add(self._started, {WORKFLOW: workflow_name})
+        opened = self._open(f"run {workflow_name}", {WORKFLOW: workflow_name, RUN_ID: run_id})
+        try:
             result = call()
-        else:
-            attributes = {WORKFLOW: workflow_name, RUN_ID: run_id}
-            with tracer.start_as_current_span(
-                f"run {workflow_name}", attributes=attributes
-            ) as span:
-                result = call()
-                _end_run(span, result.status, result.error_category, result.error)
-        self._count_end(workflow_name, result.status)
+        except BaseException as exc:
+            self._close(opened, INTERRUPTED, None, None, exc)
+            raise
+        status = _text(result.status)
+        self._close(opened, status, result.error_category, result.error)
+        self._add(self._ended.get(_ENDED_AS.get(status, "")), {WORKFLOW: workflow_name,
+                                                               STATUS: status})  # fmt: skip
         return result
 
     def attempt(
@@ -207,36 +190,23 @@ class Tracing:
         attempt: int,
     ) -> Performed:
         """``call()`` (one step attempt) inside the attempt's span, its duration recorded."""
-        tracer = self.tracer
+        attributes = _step(workflow_name, run_id, step.name, str(step.step_type), attempt)
+        opened = self._open(f"step {step.name}", attributes)
         began = time.monotonic()
-        status = StepStatus.FAILED.value
         try:
-            if tracer is None:
-                performed = call()
-                status = _step_status(performed[0])
-                return performed
-            attributes = _step(workflow_name, run_id, step.name, str(step.step_type), attempt)
-            with tracer.start_as_current_span(
-                f"step {step.name}", attributes=attributes, record_exception=False,
-                set_status_on_exception=False,
-            ) as span:  # fmt: skip
-                try:
-                    performed = call()
-                except BaseException as exc:
-                    status = _interrupted(span, exc)
-                    raise
-                result = performed[0]
-                status = _step_status(result)
-                span.set_attribute(STATUS, status)
-                if not result.success:
-                    _failed(span, result.error_category, result.error)
-                return performed
-        finally:
-            if self._durations is not None:
-                self._durations.record(
-                    time.monotonic() - began,
-                    {WORKFLOW: workflow_name, STEP: step.name, STATUS: status},
-                )
+            performed = call()
+        except BaseException as exc:
+            status = _interrupted(exc)
+            self._close(opened, status, None, None, exc if status == INTERRUPTED else None)
+            self._duration(workflow_name, step.name, status, time.monotonic() - began)
+            raise
+        result = performed[0]
+        status = _step_status(result.success, result.skipped)
+        failed = not result.success
+        self._close(opened, status, result.error_category if failed else None,
+                    result.error if failed else None)  # fmt: skip
+        self._duration(workflow_name, step.name, status, time.monotonic() - began)
+        return performed
 
     # -- after the fact ----------------------------------------------------------------
 
@@ -244,52 +214,97 @@ class Tracing:
         """Record map items that ran in another process, from their rows: a run span per
         item execution and a span per step attempt, with the worker's times, inside
         the current span (their map step's attempt)."""
-        for item in items:
-            run, rows = item.run, item.steps
-            name = run.workflow_name
-            if item.new:
-                self._started_count(name)
-            self._count_end(name, run.status)
-            for row in rows:
-                self._record_duration(name, row)
-            tracer = self.tracer
-            if tracer is None:
-                continue
-            from opentelemetry import trace
+        try:
+            for item in items:
+                self._item_done(item)
+        except Exception as exc:  # the items are stored: their telemetry is not worth failing
+            _failed_telemetry(exc)
 
-            began = rows[0].started_at if rows else run.started_at
-            attributes = {WORKFLOW: name, RUN_ID: run.run_id}
-            span = tracer.start_span(f"run {name}", attributes=attributes, start_time=_ns(began))
-            inside = trace.set_span_in_context(span)
-            for row in rows:
-                step_span = tracer.start_span(
-                    f"step {row.step_name}",
-                    context=inside,
-                    start_time=_ns(row.started_at),
-                    attributes=_step(name, run.run_id, row.step_name, row.step_type, row.attempt),
-                )
-                _end_row(step_span, row)
-                step_span.end(_ns(row.completed_at))
-            _end_run(span, run.status, run.error_category, run.error)
-            span.end(_ns(run.completed_at if run.completed_at is not None else time.time()))
-
-    # -- metrics -----------------------------------------------------------------------
-
-    def _started_count(self, workflow_name: str) -> None:
-        if self._started is not None:
-            self._started.add(1, {WORKFLOW: workflow_name})
-
-    def _count_end(self, workflow_name: str, status: str) -> None:
-        counter = self._ended.get(_ENDED_AS.get(status, ""))
-        if counter is not None:
-            counter.add(1, {WORKFLOW: workflow_name, STATUS: _text(status)})
-
-    def _record_duration(self, workflow_name: str, row: StepRecord) -> None:
-        if self._durations is not None:
-            self._durations.record(
-                max(0.0, row.completed_at - row.started_at),
-                {WORKFLOW: workflow_name, STEP: row.step_name, STATUS: row.status},
+    def _item_done(self, item: ItemRecord) -> None:
+        run, rows = item.run, item.steps
+        name, status = run.workflow_name, _text(run.status)
+        if item.new:
+            self._add(self._started, {WORKFLOW: name})
+        self._add(self._ended.get(_ENDED_AS.get(status, "")), {WORKFLOW: name, STATUS: status})
+        for row in rows:
+            self._duration(
+                name, row.step_name, _text(row.status), row.completed_at - row.started_at
             )
+        tracer = self.tracer
+        if tracer is None:
+            return
+        from opentelemetry import trace
+
+        began = rows[0].started_at if rows else run.started_at
+        span = tracer.start_span(
+            f"run {name}", attributes={WORKFLOW: name, RUN_ID: run.run_id}, start_time=_ns(began)
+        )
+        inside = trace.set_span_in_context(span)
+        for row in rows:
+            attributes = _step(name, run.run_id, row.step_name, _text(row.step_type), row.attempt)
+            step_span = tracer.start_span(
+                f"step {row.step_name}",
+                inside,
+                attributes=attributes,
+                start_time=_ns(row.started_at),
+            )
+            _outcome(step_span, _text(row.status), row.error_category, row.error)
+            step_span.end(_ns(row.completed_at))
+        _outcome(span, status, run.error_category, run.error)
+        span.end(_ns(run.completed_at if run.completed_at is not None else time.time()))
+
+    # -- the SDK, guarded ---------------------------------------------------------------
+
+    def _open(self, name: str, attributes: Mapping[str, str | int]) -> Opened:
+        tracer = self.tracer
+        if tracer is None:
+            return None
+        try:
+            from opentelemetry import context, trace
+
+            span = tracer.start_span(name, attributes=attributes)
+            return span, context.attach(trace.set_span_in_context(span))
+        except Exception as exc:
+            _failed_telemetry(exc)
+            return None
+
+    def _close(
+        self,
+        opened: Opened,
+        status: str,
+        category: str | None,
+        error: str | None,
+        exc: BaseException | None = None,
+    ) -> None:
+        if opened is None:
+            return
+        span, token = opened
+        try:
+            from opentelemetry import context
+
+            context.detach(token)
+            if exc is not None and status == INTERRUPTED:
+                span.record_exception(exc)
+            _outcome(span, status, category, error)
+            span.end()
+        except Exception as failure:
+            _failed_telemetry(failure)
+
+    def _add(self, counter: Any, attributes: Mapping[str, str]) -> None:
+        if counter is not None:
+            try:
+                counter.add(1, attributes)
+            except Exception as exc:
+                _failed_telemetry(exc)
+
+    def _duration(self, workflow_name: str, step_name: str, status: str, seconds: float) -> None:
+        if self._durations is not None:
+            try:
+                self._durations.record(
+                    max(0.0, seconds), {WORKFLOW: workflow_name, STEP: step_name, STATUS: status}
+                )
+            except Exception as exc:
+                _failed_telemetry(exc)
 
 
 def _step(
@@ -302,49 +317,37 @@ def _step(
     }  # fmt: skip
 
 
-def _text(status: str) -> str:
-    """A status as its plain text (a ``WorkflowStatus`` member's value)."""
-    return str(getattr(status, "value", status))
+def _text(value: str) -> str:
+    """A status or kind as its plain text (an enum member's value)."""
+    return str(getattr(value, "value", value))
 
 
-def _step_status(result: StepResult) -> str:
-    if not result.success:
+def _step_status(success: bool, skipped: bool) -> str:
+    if not success:
         return StepStatus.FAILED.value
-    return (StepStatus.SKIPPED if result.skipped else StepStatus.COMPLETED).value
+    return (StepStatus.SKIPPED if skipped else StepStatus.COMPLETED).value
 
 
-def _interrupted(span: Span, exc: BaseException) -> str:
+def _interrupted(exc: BaseException) -> str:
     """The status of an attempt that ``exc`` interrupted: the run began to wait, was
     cancelled, or was let go (a lost lease, a signal to the process)."""
     if isinstance(exc, Suspended):
-        status = WorkflowStatus.WAITING.value
-    elif isinstance(exc, Cancelled):
-        status = WorkflowStatus.CANCELLED.value
-    else:
-        status = "INTERRUPTED"
-        span.record_exception(exc)
-    span.set_attribute(STATUS, status)
-    return status
+        return WorkflowStatus.WAITING.value
+    if isinstance(exc, Cancelled):
+        return WorkflowStatus.CANCELLED.value
+    return INTERRUPTED
 
 
-def _end_row(span: Span, row: StepRecord) -> None:
-    span.set_attribute(STATUS, row.status)
-    if row.status == StepStatus.FAILED:
-        _failed(span, row.error_category, row.error)
-
-
-def _end_run(span: Span, status: str, category: str | None, error: str | None) -> None:
-    span.set_attribute(STATUS, _text(status))
-    if status in (WorkflowStatus.FAILED, WorkflowStatus.PARTIAL, WorkflowStatus.CANCELLED):
-        _failed(span, category, error)
-
-
-def _failed(span: Span, category: str | None, error: str | None) -> None:
+def _outcome(span: Span, status: str, category: str | None, error: str | None) -> None:
+    """A span's end state: ``spine.status``, and for a failure its category and an
+    ``ERROR`` status described by the error (a cancellation keeps its category only)."""
     from opentelemetry.trace import StatusCode
 
+    span.set_attribute(STATUS, status)
     if category is not None:
         span.set_attribute(CATEGORY, category)
-    span.set_status(StatusCode.ERROR, error)
+    if status in _ERRORS:
+        span.set_status(StatusCode.ERROR, error)
 
 
 def _ns(seconds: float) -> int:

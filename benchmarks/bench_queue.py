@@ -398,9 +398,7 @@ def plain_worker(url: str, threads: int, steps: int, mode: str) -> None:
                 conn.execute("COMMIT")
 
     if mode == "drain":
-        pool = [
-            threading.Thread(target=lambda: drain(_plain_connect(url))) for _ in range(threads)
-        ]
+        pool = [threading.Thread(target=lambda: drain(_plain_connect(url))) for _ in range(threads)]
         for thread in pool:
             thread.start()
         for thread in pool:

@@ -202,8 +202,9 @@ class WorkerPool:
     def _look(self) -> _Job | None:
         """As the looker: wait for work, take it for the idle threads, hand it over."""
         while True:
-            wait = min(self._next_poll, self._next_recovery) - time.monotonic()
-            reasons = self._bell.wait(max(wait, 0.0))
+            # With a backlog (the last claim came back full), at once: more runs wait.
+            wait = 0.0 if self._backlog else min(self._next_poll, self._next_recovery)
+            reasons = self._bell.wait(max(wait - time.monotonic(), 0.0))
             found: list[_Job] = []
             if not self._stop.is_set():
                 try:
@@ -221,13 +222,14 @@ class WorkerPool:
                 return found[0] if found else None
 
     def _find(self, reasons: set[str]) -> list[_Job]:
-        """Runs for the idle threads: submitted ones when told of some or at the slow
-        poll, then (once a second, or when told one is due) ones to recover."""
+        """Runs for the idle threads: submitted ones when told of some, under a backlog
+        or at the slow poll, then (once a second, or when told one is due) ones to
+        recover."""
         now = time.monotonic()
         with self._turn:
             free = self._idle
         found = []
-        if reasons or now >= self._next_poll:
+        if reasons or self._backlog or now >= self._next_poll:
             self._next_poll = now + self._poll
             claimed = self._queue.claim(free)
             self._backlog = len(claimed) == free

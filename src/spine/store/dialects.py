@@ -349,6 +349,10 @@ class PostgresDialect(Dialect):
 
     own_database = False
 
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._encoded: dict[str, bytes] = {}
+
     def single_statement(self) -> AbstractContextManager[Connection]:
         return self._autocommit.connect()
 
@@ -374,8 +378,13 @@ class PostgresDialect(Dialect):
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         from psycopg.rows import namedtuple_row
 
+        # The statement as the same bytes each time: psycopg would encode the text again
+        # at every execution, and bytes keep their hash for its cache of parsed queries.
+        query = self._encoded.get(sql)
+        if query is None:
+            query = self._encoded[sql] = sql.encode()
         with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(query, params)
             done: list[Any] | int = cursor.fetchall() if fetch else cursor.rowcount
             return done
 

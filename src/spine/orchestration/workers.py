@@ -8,11 +8,13 @@ stops; it then claims at most as many runs as there are idle threads, keeps one 
 hands the rest over. So a worker never owns more runs than it has threads, and a
 worker with one thread takes one run at a time, leaving the others to its peers.
 
-While claims come back full (a backlog), a thread that ends a run claims its next one
-itself, one run per claim: no hand-over, and no run claimed before a thread is free
-for it, so every run starts straight after its claim (its first step need not read the
-cancel flag the claim saw unset). A run of a capped workflow
-(``max_concurrent_runs``) that ends may let another start: its thread looks again.
+A thread that ends a run it claimed claims its next one with that run's end (in the
+same statement on PostgreSQL, the same transaction on SQLite): no hand-over, and no run
+claimed before a thread is free for it, so every run starts straight after its claim
+(its first step need not read the cancel flag the claim saw unset). While claims come
+back full (a backlog), the looker looks again at once instead of waiting to be told. A
+run of a capped workflow (``max_concurrent_runs``) that ends may let another start: the
+looker is told.
 
 Runs whose owner died and waiting runs that are due are looked for on the same turn,
 once a second (at once on PostgreSQL when a signal makes a run due), as many as there

@@ -143,7 +143,8 @@ class WorkerPool:
         try:
             if job.claimed:
                 # This thread's next run is claimed with this one's end: one commit.
-                then = None if self._stop.is_set() else queue.next_claim(1)
+                on = not (self._stop.is_set() or self._recovery_due())
+                then = queue.next_claim(1) if on else None
                 result = queue.execute_claimed(job.run, at_once=True, then=then)
             else:
                 result = queue.recover_run(job.run)
@@ -161,7 +162,7 @@ class WorkerPool:
             self._backlog = bool(then.claimed)
             if then.claimed:  # (claimed, so executed even if the worker is stopping)
                 return _Job(then.claimed[0], True)
-        elif self._backlog and not self._stop.is_set():
+        elif self._backlog and not (self._stop.is_set() or self._recovery_due()):
             job = self._claim_own()
             if job is not None:
                 return job
@@ -224,25 +225,27 @@ class WorkerPool:
                 return found[0] if found else None
 
     def _find(self, reasons: set[str]) -> list[_Job]:
-        """Runs for the idle threads: submitted ones when told of some, under a backlog
-        or at the slow poll, then (once a second, or when told one is due) ones to
-        recover."""
+        """Runs for the idle threads: first (once a second, or when told one is due) runs
+        to recover, then submitted ones when told of some, under a backlog or at the
+        slow poll."""
         now = time.monotonic()
         with self._turn:
             free = self._idle
         found = []
-        if reasons or self._backlog or now >= self._next_poll:
-            self._next_poll = now + self._poll
-            claimed = self._queue.claim(free)
-            self._backlog = len(claimed) == free
-            found = [_Job(run, True) for run in claimed]
-        self._outage.worked()
-        if len(found) < free and (Wakeup.DUE in reasons or now >= self._next_recovery):
+        if Wakeup.DUE in reasons or now >= self._next_recovery:
+            # First: a backlog of submitted runs must not hold up runs whose owner died
+            # or whose wait is over.
             self._next_recovery = now + RECOVERY_SECONDS
-            try:
-                due = self._queue.recoverable()
-            except Exception as exc:  # what was claimed is executed all the same
-                self._outage.failed(exc)
-                due = []
-            found += [_Job(run, False) for run in due[: free - len(found)]]
+            found = [_Job(run, False) for run in self._queue.recoverable()[:free]]
+        if len(found) < free and (reasons or self._backlog or now >= self._next_poll):
+            self._next_poll = now + self._poll
+            claimed = self._queue.claim(free - len(found))
+            self._backlog = len(claimed) == free - len(found)
+            found += [_Job(run, True) for run in claimed]
+        self._outage.worked()
         return found
+
+    def _recovery_due(self) -> bool:
+        """Whether the look for runs to recover is due: then a thread that ends a run
+        goes to the looker rather than claim its next run itself."""
+        return time.monotonic() >= self._next_recovery

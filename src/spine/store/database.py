@@ -374,6 +374,10 @@ def _close_quietly(connection: Any, dialect: Dialect) -> None:
     with suppress(Exception):
         driver = connection.driver_connection
         if driver is not None:
-            dialect.let_go(driver)
-    with suppress(Exception):
+            try:
+                dialect.let_go(driver)
+            except Exception:
+                # Lost (a server gone away): not back to the pool, whose reset would fail.
+                connection.invalidate()
+                return
         connection.close()

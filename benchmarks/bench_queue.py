@@ -18,10 +18,12 @@ database or schema of its own, dropped afterwards. Writes ``benchmarks/results/q
 - capacity: 14 runs of a 1 s step over two ``--concurrency 1`` workers: how many each
   executed, and the most ``RUNNING`` runs one worker owned at once (sampled).
 - throughput: 600 one-step runs through two workers, and 4,000 three-step runs through
-  four ``--concurrency 4`` workers (PostgreSQL), from the first claim to the last run's
-  end. Baseline: the same number of plain psycopg worker processes and threads doing the
-  least a durable queue does: one statement claims a run, one writes each step's row,
-  the last one with the run's end (a data-modifying ``WITH``).
+  four ``--concurrency 4`` workers (PostgreSQL), from the first claim to the last
+  run's end, with the CPU time a run costs the workers and the server processes
+  serving them (from ``/proc``, when the server runs on this machine). Baseline: the
+  same number of plain psycopg worker processes and threads doing the least a durable
+  queue does: one statement claims a run, one writes each step's row, the last one
+  with the run's end (a data-modifying ``WITH``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -455,12 +457,20 @@ def capacity(app: Path, runs: int = 14, concurrency: int = 1) -> dict[str, Any]:
 
 
 def measure(
-    workers_count: int, runs: int, app: Path, threads: int = 1, workflow: str = "bench.queue"
+    workers_count: int,
+    runs: int,
+    app: Path,
+    threads: int = 1,
+    workflow: str = "bench.queue",
+    cpu: dict[str, float] | None = None,
 ) -> tuple[float, float]:
     """Runs per second: from the first worker's launch, and from the first claim (the
-    workers' start-up left out) to the last run's end."""
+    workers' start-up left out) to the last run's end. ``cpu``: filled with the CPU time
+    per run, from the first claim on, of the workers (``worker_us``) and of the server
+    processes serving them (``server_us``, when the server runs on this machine)."""
     from spine.orchestration import WorkflowRunner, get_workflow
 
+    name = f"spine_bench_{uuid.uuid4().hex[:10]}"
     with postgres_schema() as url, WorkflowRunner(database_url=url) as client:
         flow = get_workflow(workflow)
         for _ in range(runs):
@@ -470,13 +480,17 @@ def measure(
         start = time.perf_counter()
         procs = [
             subprocess.Popen(
-                [*spine_command(), "--db", url, "worker", "--app", str(app),
-                 "--concurrency", str(threads)],
+                [*spine_command(), "--db", f"{url}&application_name={name}", "worker",
+                 "--app", str(app), "--concurrency", str(threads)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             for _ in range(workers_count)
         ]  # fmt: skip
         try:
+            while not (store.list_runs(status="RUNNING", limit=1)
+                       or store.list_runs(status="COMPLETED", limit=1)):  # fmt: skip
+                time.sleep(0.002)  # until the first claim: the start-up is not counted
+            began = _cpu_of(procs, name)
             while store.list_runs(status="PENDING", limit=1) or store.list_runs(
                 status="RUNNING", limit=1
             ):
@@ -484,6 +498,7 @@ def measure(
                     raise RuntimeError(f"the workers exited: {spine_command()}")
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
+            ended = _cpu_of(procs, name)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
@@ -493,7 +508,25 @@ def measure(
         assert len(done) == runs, len(done)
         first = min(run.started_at for run in done)
         last = max(run.completed_at or 0.0 for run in done)
+    if cpu is not None:
+        for key in ended:
+            cpu[key] = (ended[key] - began.get(key, 0.0)) / runs * 1e6
     return runs / elapsed, runs / (last - first)
+
+
+def _cpu_of(procs: list[Any], application: str) -> dict[str, float]:
+    """CPU seconds so far of the worker processes, and of the server's processes that
+    serve the connections named ``application`` (if they are on this machine)."""
+    import psycopg
+
+    found = {"worker_us": sum(cpu_seconds(proc.pid) for proc in procs)}
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        pids = [row[0] for row in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
+        )]  # fmt: skip
+    with suppress(OSError):  # (a server elsewhere: none of its processes is here)
+        found["server_us"] = sum(cpu_seconds(pid) for pid in pids)
+    return found
 
 
 def plain_throughput(workers_count: int, runs: int, threads: int, steps: int) -> float:
@@ -527,10 +560,12 @@ def throughput(app: Path, quick: bool) -> list[dict[str, Any]]:
     for count, runs, threads, workflow, steps in cases:
         runs = runs // 4 if quick else runs
         # Alternately, so that a moment of load on a shared machine hits both alike.
-        spine_rate = measure(count, runs, app, threads, workflow)[1]
+        cpu: dict[str, float] = {}
+        spine_rate = measure(count, runs, app, threads, workflow, cpu)[1]
         plain_rate = plain_throughput(count, runs, threads, steps)
         found.append({"workers": count, "concurrency": threads, "runs": runs, "steps": steps,
-                      "runs_per_s": spine_rate, "plain_runs_per_s": plain_rate})  # fmt: skip
+                      "runs_per_s": spine_rate, "plain_runs_per_s": plain_rate,
+                      "cpu_us_per_run": cpu})  # fmt: skip
     return found
 
 
@@ -592,9 +627,12 @@ def report(results: dict[str, Any]) -> str:
         )
     for found in results.get("throughput", []):
         target = "≥ 150" if found["steps"] == 1 else "≥ 1,000"
+        cpu = found["cpu_us_per_run"]
+        server = f", server {cpu['server_us']:,.0f} µs" if "server_us" in cpu else ""
         lines.append(
             f"| {found['runs']:,} {found['steps']}-step runs, {found['workers']} workers "
-            f"--concurrency {found['concurrency']}, runs/s first claim to last end | "
+            f"--concurrency {found['concurrency']}, runs/s first claim to last end (CPU "
+            f"a run: workers {cpu['worker_us']:,.0f} µs{server}) | "
             f"{found['runs_per_s']:,.0f} | {found['plain_runs_per_s']:,.0f} | {target} |"
         )
     return "\n".join(lines)

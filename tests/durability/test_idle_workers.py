@@ -112,21 +112,17 @@ def _workers(url: str, app: Path, count: int, concurrency: int) -> Iterator[list
 
 
 @pytest.fixture
-def own_database() -> Iterator[tuple[str, Any]]:
+def own_database(postgres_url: str) -> Iterator[tuple[str, Any]]:
     """A database of its own on the test server (its URL), whose transactions only this
     test's workers make, and a connection to the server's test database to count them."""
     import psycopg
 
-    from conftest import POSTGRES_SERVER
-
-    try:
-        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_SERVER}: {exc}")
+    server = postgres_url.split("?")[0]
+    admin = psycopg.connect(server, autocommit=True)
     name = f"spine_idle_{uuid.uuid4().hex[:12]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{POSTGRES_SERVER.rsplit('/', 1)[0]}/{name}", (admin, name)
+        yield f"{server.rsplit('/', 1)[0]}/{name}", (admin, name)
     finally:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.close()

@@ -16,7 +16,8 @@ writers take turns        the write lock ``BEGIN            advisory locks (sche
 claim submitted runs      read, then update                 one ``UPDATE ... (SELECT ... FOR
                                                             UPDATE SKIP LOCKED) RETURNING``
 finish a run with its     insert and update in a            one statement (a data-modifying
-last step                 transaction                       ``WITH``)
+last step (and claim a    transaction                       ``WITH``)
+worker's next run)
 worth trying again        ``SQLITE_BUSY``, ``_LOCKED``,     no answer (refused, lost), class
                           ``_IOERR``, ``_PROTOCOL``         08, a server shutting down (57P0x)
 wake idle workers         ``PRAGMA data_version`` read      ``NOTIFY`` in the writing

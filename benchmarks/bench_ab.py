@@ -30,6 +30,7 @@ Q-2w       queue: N three-step runs submitted to PostgreSQL (fresh schema), run 
            2 ``spine worker`` processes: runs/s from the first claim to the last
            run's end, best of 2 (N=2,000; 1,000 with --quick)
 Q-4w       the same with 4 workers
+Q-4x4      the same with 4 workers of 4 threads each (``--concurrency 4``)
 ========== =====================================================================
 
 ``--only`` takes keys or their prefixes, case-insensitive (``W1``, ``W4``, ``Q``).
@@ -105,6 +106,7 @@ def figures(quick: bool) -> list[Figure]:
         Figure("W4-pg", f"W4 PostgreSQL N={s['w4_steps']:,}", "µs/step"),
         Figure("Q-2w", f"queue {s['queue_runs']:,} runs, 2 workers", "runs/s", True),
         Figure("Q-4w", f"queue {s['queue_runs']:,} runs, 4 workers", "runs/s", True),
+        Figure("Q-4x4", f"queue {s['queue_runs']:,} runs, 4x4 threads", "runs/s", True),
     ]
 
 
@@ -149,10 +151,10 @@ def measure(key: str, quick: bool) -> tuple[float | None, float | None]:
             return None, None
         return r["engine_us_per_step"], r["plain_driver_us_per_step"]
 
-    def queue(workers: int) -> tuple[float, None]:
+    def queue(workers: int, threads: int = 1) -> tuple[float, None]:
         with bench_queue.queue_app() as app:
             rates = [
-                bench_queue.measure(workers, s["queue_runs"], app)[1]
+                bench_queue.measure(workers, s["queue_runs"], app, threads)[1]
                 for _ in range(s["queue_tries"])
             ]
         return max(rates), None
@@ -166,6 +168,7 @@ def measure(key: str, quick: bool) -> tuple[float | None, float | None]:
         "W4-pg": w4_pg,
         "Q-2w": lambda: queue(2),
         "Q-4w": lambda: queue(4),
+        "Q-4x4": lambda: queue(4, 4),
     }
     return cases[key]()
 

@@ -1,5 +1,5 @@
-"""A worker thread whose looks for work fail says so once, waits between looks, and
-carries on; the lease thread of a runner does the same."""
+"""A worker whose looks for work fail says so once, waits between looks, and carries
+on; the lease thread of a runner does the same."""
 
 from __future__ import annotations
 
@@ -10,20 +10,24 @@ from typing import Any
 
 import pytest
 
-from spine.cli import working
 from spine.core.clock import SystemClock
 from spine.core.errors import StoreError
 from spine.core.outage import Outage
 from spine.core.records import Owner
+from spine.orchestration import workers
 from spine.orchestration.leases import LeaseKeeper
+from spine.orchestration.workers import WorkerPool
 
 
 class Unreachable:
-    """A runner, or a store, whose database answers again after ``failures`` calls."""
+    """A runner (its queue and store too), or a store, whose database answers again
+    after ``failures`` calls."""
 
     def __init__(self, failures: int, stop: threading.Event, calls: int) -> None:
         self.failures, self.stop, self.limit = failures, stop, calls
         self.calls = 0
+        self.queue = self.store = self
+        self.workflows: dict[str, Any] = {}
 
     def _call(self) -> list[Any]:
         self.calls += 1
@@ -33,26 +37,35 @@ class Unreachable:
             raise StoreError("cannot claim submitted runs in PostgreSQL database 'x': refused")
         return []
 
-    def run_pending(self, limit: int = 1) -> list[Any]:
+    def claim(self, limit: int) -> list[Any]:
         return self._call()
 
-    def recover(self) -> list[Any]:
+    def recoverable(self) -> list[Any]:
         return []
+
+    def watch(self, wake: Any) -> Unreachable:
+        return self
+
+    def close(self) -> None:
+        pass
 
     def heartbeat(self, run_ids: list[str], owner: Owner, now: float) -> None:
         self._call()
 
 
-def test_a_worker_thread_reports_an_outage_once_and_carries_on(
+def test_a_worker_reports_an_outage_once_and_carries_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(working, "FAILED_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(workers, "FAILED_POLL_SECONDS", 0.01)
     stop = threading.Event()
     runner = Unreachable(failures=20, stop=stop, calls=30)
     lines: list[str] = []
     began = time.monotonic()
 
-    working._work(runner, stop, 0.001, Outage(lines.append))  # type: ignore[arg-type]
+    outage = Outage(lines.append)
+    pool = WorkerPool(runner, 2, stop, poll=0.001, done=print, outage=outage)  # type: ignore[arg-type]
+    assert stop.wait(30)
+    pool.close()
 
     assert runner.calls >= 30  # it kept looking
     assert time.monotonic() - began >= 20 * 0.01  # waiting between failed looks

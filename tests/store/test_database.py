@@ -3,9 +3,11 @@ that commit or roll back, the fast path, and errors that name the action and dat
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -113,6 +115,53 @@ def test_a_kept_connection_the_server_dropped_is_replaced(postgres_url: str) -> 
         [second] = database.execute("read the backend", backend, {}, fetch=True)
 
         assert second.pid != first.pid
+
+
+def test_a_kept_connection_sorts_nothing_and_goes_back_to_the_pool_as_it_came(
+    postgres_url: str,
+) -> None:
+    """The fast path runs with sorts off (no claim may sort the backlog), and a thread's
+    kept connection reaches the pool with the planner as other queries expect it."""
+    with Database(postgres_url) as database:
+        setting = database.prepare(select(func.current_setting("enable_sort").label("on")))
+        seen = []
+
+        def thread_work() -> None:
+            seen.extend(database.execute("read a setting", setting, {}, fetch=True))
+
+        worker = threading.Thread(target=thread_work)
+        worker.start()
+        worker.join()
+        gc.collect()  # (the thread's kept connection goes back when its holder is freed)
+        idle = database.engine.pool.checkedin()  # type: ignore[attr-defined]
+        pooled = [database.engine.raw_connection() for _ in range(idle)]
+        try:
+            settings = [p.driver_connection.execute("SHOW enable_sort").fetchone()[0]
+                        for p in pooled]  # type: ignore[union-attr]  # fmt: skip
+        finally:
+            for connection in pooled:
+                connection.close()
+
+    assert [row.on for row in seen] == ["off"]
+    assert idle >= 1
+    assert settings == ["on"] * idle
+
+
+def test_the_statements_of_the_fast_path_stay_under_psycopgs_cache_limit(
+    postgres_url: str,
+) -> None:
+    """psycopg parses a statement longer than 4,096 characters again at every execution."""
+    with open_store(postgres_url) as store:
+        dialect = store.database.dialect
+        assert isinstance(dialect, PostgresDialect)
+        statements = dialect._statements
+        prepared = [*statements.finish.values(), statements.run_flags,
+                    statements.claimed_before, statements.claim(1), statements.claim(16),
+                    *(statements.finish_claiming(key, limit)
+                      for key in statements.finish for limit in (1, 16)),
+                    store._recoverable, SqlScheduleStore(store)._due]  # fmt: skip
+        lengths = [len(p.sql) for p in prepared]
+    assert max(lengths) <= 4096, lengths
 
 
 def test_stores_share_one_database_and_a_borrowed_one_stays_open(sqlite_url: str) -> None:

@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import Connection, inspect, select, update
 
 from spine.core.errors import StoreError
-from spine.orchestration import Step, Workflow, WorkflowContext, WorkflowRunner, WorkflowStatus
+from spine.orchestration import (
+    Step,
+    Workflow,
+    WorkflowContext,
+    WorkflowRunner,
+    WorkflowStatus,
+    register_workflow,
+)
 from spine.store import migrations, open_store
 from spine.store.schema import (
     SCHEMA_VERSION,
@@ -290,3 +297,38 @@ def test_an_older_database_with_runs_is_migrated_and_a_failed_run_resumed(
     fork = again.fork(done.run_id, "double", workflow=_workflow())
     assert fork.context.get_output("double", "value") == 42
     assert store.load_run(fork.run_id).run.forked_from == done.run_id
+
+
+def _claim_index(conn: Connection) -> str:
+    """How the database defines the claim index (its CREATE INDEX, upper-cased)."""
+    if conn.dialect.name == "sqlite":
+        query = "SELECT sql FROM sqlite_master WHERE name = 'ix_core_workflow_runs_claim'"
+    else:
+        query = ("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                 "'ix_core_workflow_runs_claim' AND schemaname = current_schema()")  # fmt: skip
+    return str(conn.exec_driver_sql(query).scalar()).upper()
+
+
+def test_version_13_puts_the_claim_index_in_the_claims_order(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    """Version 12 kept the claim index by priority ascending, so that a claim (highest
+    priority first) sorted every pending run; version 13 rebuilds it descending."""
+    runner = make_runner(database_url=database_url)
+    pending = runner.submit(register_workflow(_workflow()))
+    runner.close()
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_core_workflow_runs_claim")
+        conn.exec_driver_sql("CREATE INDEX ix_core_workflow_runs_claim ON core_workflow_runs "
+                             "(status, priority, started_at)")  # fmt: skip
+        conn.execute(schema_version.update().values(version=12))
+        assert "PRIORITY DESC" not in _claim_index(conn)
+
+    store = open_store(database_url)
+    store.close()
+    with raw_engine(database_url) as engine, engine.connect() as conn:
+        assert "PRIORITY DESC" in _claim_index(conn)
+    assert _versions(database_url) == [SCHEMA_VERSION]
+    again = make_runner(database_url=database_url)
+    [done] = again.recover()  # the run submitted before is claimed through the new index
+    assert done.run_id == pending

@@ -36,7 +36,7 @@ from spine.cli.logs import failure_reporter, logs, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
 from spine.cli.values import params_options
-from spine.cli.working import working
+from spine.cli.working import POLL_SECONDS, working
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -201,10 +201,11 @@ def _register_sources(found: Sequence[RunRecord]) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--poll",
-    default=0.02,
+    default=POLL_SECONDS,
     show_default=True,
     type=click.FloatRange(0.005, 3600),
-    help="Seconds between looks for submitted runs.",
+    help="Seconds between looks for submitted runs nothing announced (submits wake "
+    "workers at once).",
 )
 @alert_options
 @executor_options

@@ -13,7 +13,7 @@ from spine.cli.alerting import alert_options, runner_alerts, warn_if_no_channel
 from spine.cli.context import database_url, open_runner
 from spine.cli.errors import UsageProblem
 from spine.cli.executing import chosen_executor, executor_options
-from spine.cli.working import working
+from spine.cli.working import POLL_SECONDS, working
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -105,7 +105,7 @@ def ui(
             runner = stack.enter_context(
                 open_runner(ctx, block_on_waits=False, executor=chosen, **alerting)
             )
-            stack.enter_context(working(runner, stop, concurrency, 0.02))
+            stack.enter_context(working(runner, stop, concurrency, POLL_SECONDS))
         where = plural(concurrency, "worker thread") if worker else "no worker (--no-worker)"
         click.echo(f"spine UI on http://{host}:{port} (history: {database_url(ctx)}; {where})")
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,6 +108,20 @@ class RunRecord:
     """The run whose first steps this one copied (``runner.fork``); not a map's item."""
     awaiting_signal: str | None = None
     """The signal its ``await_signal`` step waits for (meaningful while ``WAITING``)."""
+
+
+@dataclass(slots=True)
+class NextClaim:
+    """A claim of submitted runs (as ``HistoryStore.claim_pending`` takes them) to make
+    together with a run's end: the store fills ``claimed`` and sets ``made`` when it
+    did (in the same statement, or transaction, as the end)."""
+
+    owner: Owner
+    workflow_names: tuple[str, ...]
+    limit: int
+    caps: Mapping[str, int]
+    claimed: list[RunRecord] = field(default_factory=list)
+    made: bool = False
 
 
 @dataclass(frozen=True, slots=True)

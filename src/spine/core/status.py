@@ -60,3 +60,15 @@ LIVE_STATUSES = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, Workf
 
 
 __all__ = ["LIVE_STATUSES", "ErrorCategory", "StepStatus", "WorkflowStatus"]
+
+
+class Wakeup(StrEnum):
+    """Why a store's watch wakes an idle worker (see ``spine.store.wakeups``)."""
+
+    PENDING = "pending"
+    """A run became ``PENDING``: a claim may find it."""
+    DUE = "due"
+    """A waiting run became due (a signal it waits for came): a recovery look may find it."""
+    CHANGED = "changed"
+    """Something may have changed that nothing announced (SQLite's change counter moved;
+    a lost PostgreSQL listener is back): a claim may find a run."""

@@ -6,12 +6,13 @@ SQL databases. The records it passes live in :mod:`spine.core.records`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spine.core.records import (
     ItemRecord,
     Lease,
+    NextClaim,
     Owner,
     PartitionRun,
     RunRecord,
@@ -61,12 +62,18 @@ class JournalSink(Protocol):
         ...
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
+        self,
+        run: RunRecord,
+        last_step: StepRecord | None = None,
+        lease: Lease | None = None,
+        then: NextClaim | None = None,
     ) -> bool:
         """Record how the run ended, with its last step's row when given (committed
         together: one round trip where the database allows). A run asked to stop ends
         ``CANCELLED`` only: another end is not recorded (the step's row is) and the
-        answer is ``False``. ``lease``: as for :meth:`record_step`."""
+        answer is ``False``. ``lease``: as for :meth:`record_step`. ``then``: a worker's
+        claim of its next runs, made in the same commit where the sink can (it then
+        fills ``then.claimed`` and sets ``then.made``)."""
         ...
 
     def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
@@ -78,6 +85,12 @@ class JournalSink(Protocol):
         """Give up ``lease`` (nothing, if it no longer holds the run), setting the run's
         ``status`` in the same write when given."""
         ...
+
+
+class Watch(Protocol):
+    """A thread watching a store for runs to claim (:meth:`HistoryStore.watch`)."""
+
+    def close(self) -> None: ...
 
 
 class HistoryStore(JournalSink, Protocol):
@@ -144,6 +157,11 @@ class HistoryStore(JournalSink, Protocol):
 
     def signals(self, run_id: str) -> list[SignalRecord]:
         """The signals sent to a run, oldest first."""
+        ...
+
+    def watch(self, wake: Callable[[str], None]) -> Watch:
+        """Start a thread calling ``wake`` (with a :class:`~spine.core.status.Wakeup`)
+        when a run may have become claimable; it runs until closed."""
         ...
 
     def cancel(self, run_id: str, now: float) -> str:

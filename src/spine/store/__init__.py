@@ -10,6 +10,9 @@ prunes its own tables. All SQL of spine lives in this package::
 
     database.py   Database: engine, transactions, the fast path; errors -> StoreError
     dialects.py   SqliteDialect, PostgresDialect: what differs between the backends
+    conditions.py what the dialects' statements share; pg_statements.py PostgreSQL's
+                  fast-path statements
+    wakeups.py    waking idle workers: NOTIFY, and the watches that hear it
     codec.py      records <-> rows
     runs.py       SqlStore            schedules.py  SqlScheduleStore
     alert_log.py  SqlDeliveryLog      view.py       what the last two share

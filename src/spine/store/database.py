@@ -317,14 +317,21 @@ class _KeptConnections:
     def _connection(self) -> Any:
         held = getattr(self._local, "held", None)
         if held is None:
-            held = self._local.held = _Held(self._engine.raw_connection(), self._dialect)
+            raw = self._engine.raw_connection()
+            try:
+                held = self._local.held = _Held(raw, self._dialect)
+            except BaseException:
+                # Lost while being readied (a server going away): not back to the pool,
+                # whose reset of it would fail too.
+                raw.invalidate()
+                raise
             self._all.add(held)
         return held.connection
 
     def close(self) -> None:
         """Give back every thread's connection (before the engine is disposed)."""
         for held in list(self._all):
-            _close_quietly(held.connection)
+            _close_quietly(held.connection, self._dialect)
         self._local = threading.local()
 
     def run(self, prepared: Prepared, values: dict[str, Any], fetch: bool) -> Any:
@@ -360,13 +367,17 @@ class _Held:
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self.connection = connection
         dialect.hold(connection)
-        weakref.finalize(self, _close_quietly, connection)
+        weakref.finalize(self, _close_quietly, connection, dialect)
 
 
-def _close_quietly(connection: Any) -> None:
+def _close_quietly(connection: Any, dialect: Dialect) -> None:
     with suppress(Exception):
         driver = connection.driver_connection
-        # The pool hands connections out in transaction mode; give it one back so.
-        if driver is not None and getattr(driver, "autocommit", False):
-            driver.autocommit = False
+        if driver is not None:
+            try:
+                dialect.let_go(driver)
+            except Exception:
+                # Lost (a server gone away): not back to the pool, whose reset would fail.
+                connection.invalidate()
+                return
         connection.close()

@@ -16,9 +16,12 @@ writers take turns        the write lock ``BEGIN            advisory locks (sche
 claim submitted runs      read, then update                 one ``UPDATE ... (SELECT ... FOR
                                                             UPDATE SKIP LOCKED) RETURNING``
 finish a run with its     insert and update in a            one statement (a data-modifying
-last step                 transaction                       ``WITH``)
+last step (and claim a    transaction                       ``WITH``)
+worker's next run)
 worth trying again        ``SQLITE_BUSY``, ``_LOCKED``,     no answer (refused, lost), class
                           ``_IOERR``, ``_PROTOCOL``         08, a server shutting down (57P0x)
+wake idle workers         ``PRAGMA data_version`` read      ``NOTIFY`` in the writing
+                          every 20 ms by each worker        transaction; workers ``LISTEN``
 the database is spine's   the whole file: any other table   a server database may hold other
                           makes it foreign                  applications' tables
 ========================  ================================  ===================================
@@ -34,17 +37,12 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
     Connection,
     Engine,
     Insert,
-    Integer,
     Select,
     Table,
     and_,
-    bindparam,
-    exists,
     func,
     insert,
     select,
@@ -55,11 +53,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from spine.core.records import Lease, Owner
 from spine.core.status import WorkflowStatus
-from spine.store.codec import END_COLUMNS, iso, owner_values
+from spine.store.codec import iso, owner_values
+from spine.store.conditions import FLAGS, claimed_by, ending, flags
+from spine.store.pg_statements import PostgresStatements
 from spine.store.schema import runs, steps
+from spine.store.wakeups import PostgresWatch, SqliteWatch, Wake, Watch, notify
 
 if TYPE_CHECKING:
-    from spine.store.database import Database, Prepared
+    from spine.store.database import Database
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
 
@@ -77,19 +78,9 @@ _POSTGRES_ROLLED_BACK = frozenset({"40001", "40P01"})
 says to try it again (every write of the store may be)."""
 
 
-def held_by(owner_id: Any, epoch: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """The ``WHERE`` terms true of a run while the lease ``(owner_id, epoch)`` holds it."""
-    return (runs.c.owner_id == owner_id, runs.c.lease_epoch == epoch)
-
-
-def _ending(run_id: Any, unless_asked: bool, lease: Any = None) -> ColumnElement[bool]:
-    """The ``WHERE`` of writing run ``run_id``'s end; ``unless_asked``: not if the run
-    was asked to stop (a run asked to stop ends ``CANCELLED`` and no other way);
-    ``lease``: only while that ``(owner_id, epoch)`` holds the run."""
-    this_run = runs.c.run_id == run_id
-    if lease is not None:
-        this_run = and_(this_run, *held_by(*lease))
-    return and_(this_run, runs.c.cancel_requested == 0) if unless_asked else this_run
+Claim = tuple[Owner, float, Sequence[str], int, Mapping[str, int]]
+"""The arguments of :meth:`Dialect.claim_submitted`: owner, time, workflow names, how
+many at most, and the caps of capped workflows."""
 
 
 class Dialect(ABC):
@@ -111,6 +102,11 @@ class Dialect(ABC):
     @abstractmethod
     def hold(self, raw: Any) -> None:
         """Ready a pooled DBAPI connection to be kept by one thread for the fast path."""
+
+    @abstractmethod
+    def let_go(self, driver: Any) -> None:
+        """Undo :meth:`hold` on a kept connection's driver connection, before the pool
+        has it back."""
 
     @abstractmethod
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
@@ -142,6 +138,16 @@ class Dialect(ABC):
         CONFLICT DO NOTHING``): a write tried again after a commit whose answer was
         lost finds its own row there."""
 
+    @abstractmethod
+    def announce(self, conn: Connection, what: str) -> None:
+        """Tell idle workers that ``what`` happened (``wakeups.PENDING``, ``DUE``), when
+        the transaction of ``conn`` commits."""
+
+    @abstractmethod
+    def watch(self, wake: Wake) -> Watch:
+        """A thread calling ``wake`` when a run may have become claimable (see
+        :mod:`spine.store.wakeups`), until it is closed."""
+
     # -- the run history ------------------------------------------------------------
 
     def claim_submitted(
@@ -161,47 +167,59 @@ class Dialect(ABC):
         """
 
         def claim(conn: Connection) -> list[Any]:
-            allowance = self._allowance(conn, caps, workflow_names)
-            names = [n for n in workflow_names if allowance.get(n, 1) > 0]
-            if not names:
-                return []
-            query = (
-                select(runs)
-                .where(
-                    and_(
-                        runs.c.status == WorkflowStatus.PENDING,
-                        runs.c.parent_run_id.is_(None),
-                        runs.c.workflow_name.in_(names),
-                    )
-                )
-                .order_by(runs.c.priority.desc(), runs.c.started_at)
-                .limit(limit)
-            )
-            claimed = []
-            for row in conn.execute(self.lock_rows(query)):
-                if row.workflow_name in allowance:
-                    if allowance[row.workflow_name] <= 0:
-                        continue
-                    allowance[row.workflow_name] -= 1
-                claimed.append(row)
-            if claimed:
-                conn.execute(
-                    update(runs)
-                    .where(
-                        and_(
-                            runs.c.run_id.in_([row.run_id for row in claimed]),
-                            runs.c.status == WorkflowStatus.PENDING,
-                        )
-                    )
-                    .values(status=WorkflowStatus.RUNNING, started_at=iso(now),
-                            **owner_values(owner, now))
-                )  # fmt: skip
-            return claimed
+            return self._claim(conn, owner, now, workflow_names, limit, caps)
 
         def claimed_before(conn: Connection) -> list[Any]:
             return list(conn.execute(claimed_by(owner.owner_id, iso(now) or "")))
 
         return self.database.transaction("claim submitted runs", claim, again=claimed_before)
+
+    def _claim(
+        self,
+        conn: Connection,
+        owner: Owner,
+        now: float,
+        workflow_names: Sequence[str],
+        limit: int,
+        caps: Mapping[str, int],
+    ) -> list[Any]:
+        """The portable claim (see :meth:`claim_submitted`) in ``conn``'s transaction."""
+        allowance = self._allowance(conn, caps, workflow_names)
+        names = [n for n in workflow_names if allowance.get(n, 1) > 0]
+        if not names:
+            return []
+        query = (
+            select(runs)
+            .where(
+                and_(
+                    runs.c.status == WorkflowStatus.PENDING,
+                    runs.c.parent_run_id.is_(None),
+                    runs.c.workflow_name.in_(names),
+                )
+            )
+            .order_by(runs.c.priority.desc(), runs.c.started_at)
+            .limit(limit)
+        )
+        claimed = []
+        for row in conn.execute(self.lock_rows(query)):
+            if row.workflow_name in allowance:
+                if allowance[row.workflow_name] <= 0:
+                    continue
+                allowance[row.workflow_name] -= 1
+            claimed.append(row)
+        if claimed:
+            conn.execute(
+                update(runs)
+                .where(
+                    and_(
+                        runs.c.run_id.in_([row.run_id for row in claimed]),
+                        runs.c.status == WorkflowStatus.PENDING,
+                    )
+                )
+                .values(status=WorkflowStatus.RUNNING, started_at=iso(now),
+                        **owner_values(owner, now))
+            )  # fmt: skip
+        return claimed
 
     def _allowance(
         self, conn: Connection, caps: Mapping[str, int], names: Sequence[str]
@@ -225,9 +243,12 @@ class Dialect(ABC):
         end: dict[str, Any],
         step: dict[str, Any] | None,
         lease: Lease | None = None,
-    ) -> bool:
+        claim: Claim | None = None,
+    ) -> tuple[bool, list[Any]]:
         """Write how run ``run_id`` ended (``end``: its end columns) and, if given, the
-        row of its last step, together. Portably: both in one transaction.
+        row of its last step, together; with ``claim``, claim submitted runs too (as
+        :meth:`claim_submitted` with these arguments), in the same commit. Returns
+        whether the end was written, and the rows claimed. Portably: one transaction.
 
         A run asked to stop ends ``CANCELLED`` and no other way: any other end is not
         written then (the step's row is) and ``False`` says so. With ``lease``, nothing
@@ -235,24 +256,26 @@ class Dialect(ABC):
         """
         unless_asked = end["status"] != WorkflowStatus.CANCELLED
         fence = None if lease is None else (lease.owner_id, lease.epoch)
-        holder = select(*_FLAGS).where(runs.c.run_id == run_id)
+        holder = select(*FLAGS).where(runs.c.run_id == run_id)
 
-        def finish(conn: Connection) -> bool:
-            if lease is not None and _flags(conn.execute(holder).first())[1] != lease:
-                return False  # (the transaction holds the write lock: no one moves it)
-            if step is not None:
-                conn.execute(insert(steps).values(**step))
-            ended = update(runs).where(_ending(run_id, unless_asked, fence)).values(**end)
-            return bool(conn.execute(ended).rowcount == 1)
+        def finish(conn: Connection) -> tuple[bool, list[Any]]:
+            if lease is not None and flags(conn.execute(holder).first())[1] != lease:
+                ended = False  # (the transaction holds the write lock: no one moves it)
+            else:
+                if step is not None:
+                    conn.execute(insert(steps).values(**step))
+                changed = update(runs).where(ending(run_id, unless_asked, fence)).values(**end)
+                ended = conn.execute(changed).rowcount == 1
+            return ended, [] if claim is None else self._claim(conn, *claim)
 
         return self.database.transaction(f"finish run {run_id}", finish)
 
     def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
         """Whether someone asked run ``run_id`` to stop, and the lease holding it (read
         at step boundaries and before map items)."""
-        query = select(*_FLAGS).where(runs.c.run_id == run_id)
+        query = select(*FLAGS).where(runs.c.run_id == run_id)
         row = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).first())
-        return _flags(row)
+        return flags(row)
 
 
 class SqliteDialect(Dialect):
@@ -267,6 +290,9 @@ class SqliteDialect(Dialect):
 
     def hold(self, raw: Any) -> None:
         pass  # the engine's connections already leave transactions to spine
+
+    def let_go(self, driver: Any) -> None:
+        pass
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         driver = raw.driver_connection
@@ -296,6 +322,12 @@ class SqliteDialect(Dialect):
     def insert_new(self, table: Table) -> Insert:
         return sqlite.insert(table).on_conflict_do_nothing()
 
+    def announce(self, conn: Connection, what: str) -> None:
+        pass  # every commit moves the change counter the watches read
+
+    def watch(self, wake: Wake) -> Watch:
+        return SqliteWatch(self.database, wake)
+
 
 def _named_rows(cursor: Any) -> list[Any]:
     """The rows of an sqlite3 cursor as named tuples, as psycopg returns them."""
@@ -318,6 +350,10 @@ class PostgresDialect(Dialect):
 
     own_database = False
 
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._encoded: dict[str, bytes] = {}
+
     def single_statement(self) -> AbstractContextManager[Connection]:
         return self._autocommit.connect()
 
@@ -326,13 +362,30 @@ class PostgresDialect(Dialect):
         return self.database.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def hold(self, raw: Any) -> None:
-        raw.driver_connection.autocommit = True  # each step row is then one INSERT
+        driver = raw.driver_connection
+        driver.autocommit = True  # each step row is then one INSERT
+        # No sorts on the fast path: none of its statements needs one, and the planner
+        # must not choose one for a claim. With stale statistics (a queue filled since
+        # the table was last analyzed) it takes the pending runs for a handful, sorts
+        # them all by priority and age for each claim, and a claim of one run costs as
+        # much as the whole backlog; the claim index is in that very order.
+        driver.execute("SET enable_sort = off")
+
+    def let_go(self, driver: Any) -> None:
+        driver.execute("RESET enable_sort")
+        # The pool hands connections out in transaction mode; give it one back so.
+        driver.autocommit = False
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
         from psycopg.rows import namedtuple_row
 
+        # The statement as the same bytes each time: psycopg would encode the text again
+        # at every execution, and bytes keep their hash for its cache of parsed queries.
+        query = self._encoded.get(sql)
+        if query is None:
+            query = self._encoded[sql] = sql.encode()
         with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(query, params)
             done: list[Any] | int = cursor.fetchall() if fetch else cursor.rowcount
             return done
 
@@ -360,9 +413,15 @@ class PostgresDialect(Dialect):
     def insert_new(self, table: Table) -> Insert:
         return postgresql.insert(table).on_conflict_do_nothing()
 
+    def announce(self, conn: Connection, what: str) -> None:
+        notify(conn, what)
+
+    def watch(self, wake: Wake) -> Watch:
+        return PostgresWatch(self.database, wake)
+
     @cached_property
-    def _statements(self) -> _PostgresStatements:
-        return _PostgresStatements(self.database)
+    def _statements(self) -> PostgresStatements:
+        return PostgresStatements(self.database)
 
     def claim_submitted(
         self,
@@ -378,13 +437,19 @@ class PostgresDialect(Dialect):
         statements = self._statements
         rows = self.database.execute(
             "claim submitted runs",
-            statements.claim,
-            {"names": list(workflow_names), "limit": limit, "owner_id": owner.owner_id,
-             "owner_host": owner.host, "owner_pid": owner.pid, "now": iso(now)},
+            statements.claim(limit),
+            self._claim_values(owner, now, workflow_names, limit, caps),
             fetch=True,
             again=statements.claimed_before,
-        )  # fmt: skip
+        )
         return sorted(rows, key=lambda row: (-row.priority, row.submitted))
+
+    @staticmethod
+    def _claim_values(
+        owner: Owner, now: float, workflow_names: Sequence[str], limit: int, caps: object
+    ) -> dict[str, Any]:
+        return {"names": list(workflow_names), "owner_id": owner.owner_id,
+                "owner_host": owner.host, "owner_pid": owner.pid, "now": iso(now)}  # fmt: skip
 
     def finish_run(
         self,
@@ -392,115 +457,32 @@ class PostgresDialect(Dialect):
         end: dict[str, Any],
         step: dict[str, Any] | None,
         lease: Lease | None = None,
-    ) -> bool:
+        claim: Claim | None = None,
+    ) -> tuple[bool, list[Any]]:
         values = {f"end_{name}": value for name, value in end.items()}
         values["key"] = run_id
-        key = (end["status"] != WorkflowStatus.CANCELLED, lease is not None)
+        key = (end["status"] != WorkflowStatus.CANCELLED, lease is not None, step is not None)
         if lease is not None:
             values["fence_owner"], values["fence_epoch"] = lease.owner_id, lease.epoch
-        statement = self._statements.finish[key]
         if step is not None:
             values.update({f"step_{name}": value for name, value in step.items()})
-            statement = self._statements.finish_with_step[key]
-        return bool(self.database.execute(f"finish run {run_id}", statement, values))
+        action = f"finish run {run_id}"
+        statements = self._statements
+        if claim is None or any(name in claim[4] for name in claim[2]):
+            ended = bool(self.database.execute(action, statements.finish[key], values))
+            # (A capped workflow's claim takes turns: a statement of its own.)
+            return ended, [] if claim is None else self.claim_submitted(*claim)
+        values.update(self._claim_values(*claim))
+        finishing = statements.finish_claiming(key, claim[3])
+        rows = self.database.execute(action, finishing, values, fetch=True)
+        claimed = [row for row in rows if row.run_id is not None]
+        return bool(rows[0].ended), sorted(claimed, key=lambda row: (-row.priority, row.submitted))
 
     def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
         rows = self.database.execute(
             f"read run {run_id}", self._statements.run_flags, {"key": run_id}, fetch=True
         )
-        return _flags(rows[0] if rows else None)
-
-
-class _PostgresStatements:
-    """What every queued run executes on PostgreSQL, compiled once for the fast path."""
-
-    def __init__(self, database: Database) -> None:
-        picked = (
-            select(runs.c.run_id, runs.c.started_at.label("submitted"))
-            .where(
-                and_(
-                    runs.c.status == WorkflowStatus.PENDING,
-                    runs.c.parent_run_id.is_(None),
-                    runs.c.workflow_name == func.any(bindparam("names")),
-                )
-            )
-            .order_by(runs.c.priority.desc(), runs.c.started_at)
-            .limit(bindparam("limit", type_=Integer))
-            .with_for_update(skip_locked=True)
-            .subquery("picked")
-        )
-        # Picks and claims in one statement: one round trip, one commit.
-        self.claim: Prepared = database.prepare(
-            update(runs)
-            .where(runs.c.run_id == picked.c.run_id)
-            .values(status=WorkflowStatus.RUNNING, owner_id=bindparam("owner_id"),
-                    owner_host=bindparam("owner_host"), owner_pid=bindparam("owner_pid"),
-                    heartbeat_at=bindparam("now"), started_at=bindparam("now"))
-            .returning(*runs.c, picked.c.submitted)
-        )  # fmt: skip
-        mine = claimed_by(bindparam("owner_id"), bindparam("now"))
-        self.claimed_before: Prepared = database.prepare(
-            mine.add_columns(runs.c.started_at.label("submitted"))
-        )
-        # The last step's row and the run's end in one statement (a data-modifying
-        # WITH): one round trip and one commit where there would be two of each. The
-        # step's row goes in even when the end does not (see Dialect.finish_run).
-        row = select(*[bindparam(f"step_{c.name}", type_=c.type) for c in steps.c])
-        fence: tuple[BindParameter[str], BindParameter[int]] = (
-            bindparam("fence_owner"),
-            bindparam("fence_epoch", type_=Integer),
-        )
-        held = exists().where(runs.c.run_id == bindparam("key"), *held_by(*fence))
-        columns = [c.name for c in steps.c]
-        last_steps = {
-            False: insert(steps).from_select(columns, row).cte("last_step"),
-            # Fenced: the row goes in only while the owner holds the run, as the end.
-            True: insert(steps).from_select(columns, row.where(held)).cte("last_step"),
-        }
-        self.finish: dict[tuple[bool, bool], Prepared] = {}
-        """The statement ending a run, by whether it yields to a request to stop and
-        whether it is fenced by its owner."""
-        self.finish_with_step: dict[tuple[bool, bool], Prepared] = {}
-        for unless_asked in (False, True):
-            for fenced in (False, True):
-                finish = (
-                    update(runs)
-                    .where(_ending(bindparam("key"), unless_asked, fence if fenced else None))
-                    .values({name: bindparam(f"end_{name}") for name in END_COLUMNS})
-                )
-                key = (unless_asked, fenced)
-                self.finish[key] = database.prepare(finish)
-                self.finish_with_step[key] = database.prepare(finish.add_cte(last_steps[fenced]))
-        self.run_flags: Prepared = database.prepare(
-            select(*_FLAGS).where(runs.c.run_id == bindparam("key"))
-        )
-
-
-_FLAGS = (runs.c.cancel_requested, runs.c.owner_id, runs.c.lease_epoch)
-"""What a holder reads of its run at step boundaries: the cancel flag and the lease."""
-
-
-def _flags(row: Any) -> tuple[bool, Lease | None]:
-    """A row of ``_FLAGS`` as (asked to stop, the lease holding the run)."""
-    if row is None:
-        return False, None
-    asked, owner_id, epoch = row
-    return bool(asked), None if owner_id is None else Lease(owner_id, int(epoch or 0))
-
-
-def claimed_by(owner_id: str | BindParameter[str], at: str | BindParameter[str]) -> Select[Any]:
-    """The submitted runs a claim by owner ``owner_id`` at time ``at`` (ISO text) took:
-    what a claim tried again returns, in case the try that failed had committed. The
-    time tells one claim of an owner from another (the store never gives two the same)."""
-    return select(runs).where(
-        and_(
-            runs.c.status == WorkflowStatus.RUNNING,
-            runs.c.heartbeat_at == at,
-            runs.c.started_at == at,
-            runs.c.owner_id == owner_id,
-            runs.c.parent_run_id.is_(None),
-        )
-    )
+        return flags(rows[0] if rows else None)
 
 
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SqliteDialect, "postgresql": PostgresDialect}

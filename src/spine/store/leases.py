@@ -1,20 +1,26 @@
-"""Leases on runs in the store: claiming a run (a stale one, or submitted ones), renewing
-and giving it back, and counting takeovers. :class:`~spine.store.runs.SqlStore` has
-these as methods."""
+"""Leases on runs in the store: the runs whose lease may be taken over, claiming a run (a
+stale one, or submitted ones), renewing and giving it back, and counting takeovers.
+:class:`~spine.store.runs.SqlStore` has these as methods."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from spine.core.records import Lease, Owner, RunRecord
-from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, Wakeup, WorkflowStatus
 from spine.store.cancel import cancelled_at
 from spine.store.codec import iso, owner_values, run_record
-from spine.store.database import Database
-from spine.store.dialects import Dialect, held_by
+from spine.store.conditions import held_by
+from spine.store.database import Database, Prepared
+from spine.store.dialects import Dialect
 from spine.store.schema import runs
 
 
@@ -77,6 +83,32 @@ class RunLeases:
         taken_now = self.database.statement(f"claim run {run_id}", take, again=take_again)
         return Lease(owner.owner_id, epoch) if taken_now else None
 
+    def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
+        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
+        their parent; submitted runs are claimed by ``claim_pending``).
+
+        For ``lease_seconds`` after the database was last away, runs of other processes
+        whose lease has not been renewed since are left out: no owner could renew it
+        meanwhile, so its age says nothing of whether the owner is alive. (This
+        process's own runs are known exactly: by whether a runner here holds them.)"""
+        rows = self.database.execute("list runs to recover", self._recoverable, {}, fetch=True)
+        found = sorted((run_record(row) for row in rows), key=lambda run: run.started_at)
+        outage = self.database.last_outage
+        if outage is not None and time.time() - outage[1] < lease_seconds:
+            back, here = outage[1], (socket.gethostname(), os.getpid())
+            found = [r for r in found if r.owner is None or (r.owner.host, r.owner.pid) == here
+                     or (r.heartbeat_at or 0.0) >= back]  # fmt: skip
+        return found
+
+    @cached_property
+    def _recoverable(self) -> Prepared:
+        # Every idle worker lists these once a second: on the fast path, which pings no
+        # pooled connection first (a ping is a transaction of its own on PostgreSQL).
+        # (Sorted by the caller: a statement on the fast path sorts nothing.)
+        executing = or_(runs.c.status == WorkflowStatus.RUNNING,
+                        runs.c.status == WorkflowStatus.WAITING)  # fmt: skip
+        return self.database.prepare(select(runs).where(executing, runs.c.parent_run_id.is_(None)))
+
     def heartbeat(self, run_ids: Sequence[str], owner: Owner, now: float) -> None:
         if not run_ids:
             return
@@ -127,7 +159,15 @@ class RunLeases:
             .where(runs.c.run_id == run_id, *held_by(lease.owner_id, lease.epoch))
             .values(**owner_values(None, None), **status_value)
         )
-        self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
+        if status != WorkflowStatus.PENDING:
+            self.database.statement(f"release run {run_id}", lambda conn: conn.execute(release))
+            return
+
+        def queue_again(conn: Connection) -> None:
+            if conn.execute(release).rowcount == 1:
+                self._dialect.announce(conn, Wakeup.PENDING)  # for a worker that has its workflow
+
+        self.database.transaction(f"release run {run_id}", queue_again)
 
     def claim_pending(
         self,
@@ -149,6 +189,11 @@ class RunLeases:
             return []
         now = self._claim_time(now)
         rows = self._dialect.claim_submitted(owner, now, workflow_names, limit, caps or {})
+        return self._claimed(rows, owner, now)
+
+    def _claimed(self, rows: Sequence[Any], owner: Owner, now: float) -> list[RunRecord]:
+        """The runs of the rows a claim by ``owner`` at ``now`` took, but those asked to
+        stop meanwhile (they end here)."""
         claimed = []
         for row in rows:
             if row.cancel_requested:

@@ -130,9 +130,16 @@ def _v12(conn: Connection) -> None:
     signals.create(conn, checkfirst=True)
 
 
+def _v13(conn: Connection) -> None:
+    """Version 13: the claim index in the claim's order (priority descending), so that
+    a claim of one run reads one index entry instead of sorting every pending run."""
+    conn.execute(text("DROP INDEX IF EXISTS ix_core_workflow_runs_claim"))
+    _create_indexes(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
-    12: _v12,
+    12: _v12, 13: _v13,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, null, select, update
 
 from spine.core.records import RunRecord
-from spine.core.status import WorkflowStatus
+from spine.core.status import Wakeup, WorkflowStatus
 from spine.store.codec import owner_values
 from spine.store.database import Database
 from spine.store.schema import runs
@@ -19,7 +19,8 @@ def requeue_run(database: Database, expected: RunRecord) -> bool:
     the run has step rows to continue from (a submitted run's epoch is 0), and nothing
     still holding an older lease of the run can write to it. Like ``claim``, it spends
     a request to stop and the count of takeovers: the run starts its resumption clean.
-    Its duration so far is kept: the worker's execution adds to it.
+    Its duration so far is kept: the worker's execution adds to it. Idle workers are
+    told (see :mod:`spine.store.wakeups`).
     """
     run_id, epoch = expected.run_id, expected.lease_epoch + 1
     as_read = and_(
@@ -42,9 +43,12 @@ def requeue_run(database: Database, expected: RunRecord) -> bool:
     )
 
     def requeue(conn: Connection) -> bool:
-        return bool(conn.execute(back).rowcount == 1)
+        if conn.execute(back).rowcount != 1:
+            return False
+        database.dialect.announce(conn, Wakeup.PENDING)
+        return True
 
     def requeue_again(conn: Connection) -> bool:
         return requeue(conn) or conn.execute(mine).first() is not None
 
-    return database.statement(f"requeue run {run_id}", requeue, again=requeue_again)
+    return database.transaction(f"requeue run {run_id}", requeue, again=requeue_again)

@@ -7,8 +7,6 @@ the database's dialect, and rows become records through :mod:`spine.store.codec`
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +33,7 @@ from spine.core.jsonvalue import decode
 from spine.core.records import (
     ItemRecord,
     Lease,
+    NextClaim,
     PartitionRun,
     RunRecord,
     SignalRecord,
@@ -42,7 +41,7 @@ from spine.core.records import (
     StoredRun,
     partition_key,
 )
-from spine.core.status import LIVE_STATUSES, StepStatus, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, StepStatus, Wakeup, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.cancel import cancel_run
@@ -56,12 +55,13 @@ from spine.store.codec import (
     step_record,
     step_values,
 )
+from spine.store.conditions import held_by
 from spine.store.database import Closing, Database
-from spine.store.dialects import held_by
 from spine.store.leases import RunLeases
 from spine.store.requeue import requeue_run
 from spine.store.schema import runs, signals, steps
 from spine.store.signals import send_signal, signals_of, take_signal
+from spine.store.wakeups import Wake, Watch
 
 _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
@@ -157,6 +157,7 @@ class SqlStore(RunLeases, Closing):
                      runs.c.triggered_by, runs.c.schedule_id)  # fmt: skip
         ours = tuple(values[column.name] for column in fixed)
 
+        queued = run.status == WorkflowStatus.PENDING and run.parent_run_id is None
         keyed = (runs.c.workflow_name == run.workflow_name,
                  runs.c.idempotency_key == run.idempotency_key)  # fmt: skip
 
@@ -166,6 +167,8 @@ class SqlStore(RunLeases, Closing):
             if conn.execute(insert).rowcount == 1:
                 if copied:
                     conn.execute(self._dialect.insert_new(steps), copied)
+                if queued:
+                    self._dialect.announce(conn, Wakeup.PENDING)
                 return run.run_id
             if run.idempotency_key is not None:
                 # The key is taken (the unique index let nothing in): by this very row
@@ -253,23 +256,37 @@ class SqlStore(RunLeases, Closing):
             raise LeaseLostError(run_id, f"{what} was not recorded")
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
+        self,
+        run: RunRecord,
+        last_step: StepRecord | None = None,
+        lease: Lease | None = None,
+        then: NextClaim | None = None,
     ) -> bool:
         """Store how the run ended, with its last step's row; ``False`` (only the step's
         row stored) when it was asked to stop and did not end ``CANCELLED``. With
-        ``lease``, only while it holds the run (else ``LeaseLostError``)."""
+        ``lease``, only while it holds the run (else ``LeaseLostError``). ``then``: claim
+        submitted runs in the same commit (a worker's next run), as ``claim_pending``
+        does, at the run's end time."""
         step = None if last_step is None else step_values(last_step)
         end = end_values(run)
+        claim = None
+        if then is not None:
+            now = self._claim_time(run.completed_at or time.time())
+            claim = (then.owner, now, then.workflow_names, then.limit, then.caps)
         try:
-            ended = self._dialect.finish_run(run.run_id, end, step, lease)
+            ended, rows = self._dialect.finish_run(run.run_id, end, step, lease, claim)
         except StoreError as exc:
             if last_step is None or step is None or not self._conflict(exc):
                 raise
             # The last step's row was there already: this writer's own (a try whose
             # answer was lost committed it with the run's end) or another process's
-            # (which took the run over: then this one stops).
+            # (which took the run over: then this one stops). (No claim this time: the
+            # worker makes its own.)
             self._check_own_row(last_step, step)
-            ended = self._dialect.finish_run(run.run_id, end, None, lease)
+            ended = self._dialect.finish_run(run.run_id, end, None, lease)[0]
+            claim = None
+        if then is not None and claim is not None:
+            then.claimed, then.made = self._claimed(rows, then.owner, claim[1]), True
         if not ended and lease is not None:
             self.cancel_requested(run.run_id, lease, "its end was not recorded")
         return ended
@@ -321,6 +338,11 @@ class SqlStore(RunLeases, Closing):
         """The signals sent to a run, oldest first."""
         return signals_of(self.database, run_id)
 
+    def watch(self, wake: Wake) -> Watch:
+        """A thread calling ``wake`` when a run may have become claimable (see
+        :mod:`spine.store.wakeups`); close it when done."""
+        return self._dialect.watch(wake)
+
     def cancel(self, run_id: str, now: float) -> str:
         """Cancel a run (see :func:`spine.store.cancel.cancel_run`)."""
         return cancel_run(self.database, run_id, now)
@@ -363,28 +385,6 @@ class SqlStore(RunLeases, Closing):
             return StoredRun(run=run_record(row), steps=[step_record(r) for r in step_rows])
 
         return self.database.transaction(f"read run {run_id}", load)
-
-    def recoverable(self, now: float, lease_seconds: float) -> list[RunRecord]:
-        """Top-level runs that are ``RUNNING`` or ``WAITING`` (map items recover with
-        their parent; submitted runs are claimed by ``claim_pending``).
-
-        For ``lease_seconds`` after the database was last away, runs of other processes
-        whose lease has not been renewed since are left out: no owner could renew it
-        meanwhile, so its age says nothing of whether the owner is alive. (This
-        process's own runs are known exactly: by whether a runner here holds them.)"""
-        executing = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
-        query = (
-            select(runs)
-            .where(and_(runs.c.status.in_(executing), runs.c.parent_run_id.is_(None)))
-            .order_by(runs.c.started_at)
-        )
-        found = self._records("list runs to recover", query)
-        outage = self.database.last_outage
-        if outage is not None and time.time() - outage[1] < lease_seconds:
-            back, here = outage[1], (socket.gethostname(), os.getpid())
-            found = [r for r in found if r.owner is None or (r.owner.host, r.owner.pid) == here
-                     or (r.heartbeat_at or 0.0) >= back]  # fmt: skip
-        return found
 
     def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
         query = select(runs).where(

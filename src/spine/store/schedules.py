@@ -6,17 +6,19 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from spine.core.errors import ScheduleError, ScheduleValidationError
 from spine.core.jsonvalue import decode, encode
 from spine.core.records import RunRecord
 from spine.core.schedules import FireOutcome, Schedule, ScheduleFire
-from spine.core.status import LIVE_STATUSES
+from spine.core.status import LIVE_STATUSES, Wakeup
 from spine.store.codec import from_iso, iso, new_run_values
+from spine.store.database import Prepared
 from spine.store.schema import runs, schedule_fires, schedules
 from spine.store.view import StoreView
 
@@ -141,14 +143,19 @@ class SqlScheduleStore(StoreView):
 
     # -- the ScheduleStore protocol ---------------------------------------------------
 
-    def due(self, now: float) -> list[Schedule]:
-        query = (
+    @cached_property
+    def _due(self) -> Prepared:
+        # Every worker looks once a second: on the fast path, which pings no pooled
+        # connection first (a ping is a transaction of its own on PostgreSQL).
+        return self.database.prepare(
             select(schedules)
-            .where(and_(schedules.c.paused == 0, schedules.c.next_fire_at <= iso(now)))
+            .where(schedules.c.paused == 0, schedules.c.next_fire_at <= bindparam("now"))
             .order_by(schedules.c.next_fire_at)
         )
-        rows = self.database.statement(
-            "look for due schedules", lambda conn: conn.execute(query).all()
+
+    def due(self, now: float) -> list[Schedule]:
+        rows = self.database.execute(
+            "look for due schedules", self._due, {"now": iso(now)}, fetch=True
         )
         found = []
         for row in rows:
@@ -191,6 +198,8 @@ class SqlScheduleStore(StoreView):
             if claimed.rowcount != 1:
                 return None
             fire = planned if run is None else _start(conn, schedule, planned, run)
+            if fire.run_id is not None:
+                self.database.dialect.announce(conn, Wakeup.PENDING)
             conn.execute(
                 schedule_fires.insert().values(
                     schedule_name=name,

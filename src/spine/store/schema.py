@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -95,8 +95,9 @@ Index("ix_core_workflow_runs_parent", runs.c.parent_run_id, runs.c.parent_step)
 Index("ix_core_workflow_runs_schedule", runs.c.schedule_id, runs.c.status)
 Index("ux_core_workflow_runs_idempotency", runs.c.workflow_name, runs.c.idempotency_key,
       unique=True)  # fmt: skip
-# Workers claim submitted runs by priority, then age.
-Index("ix_core_workflow_runs_claim", runs.c.status, runs.c.priority, runs.c.started_at)
+# Workers claim submitted runs by priority, highest first, then age, oldest first: the
+# index in that very order, so that a claim reads the first rows of it, not all pending runs.
+Index("ix_core_workflow_runs_claim", runs.c.status, runs.c.priority.desc(), runs.c.started_at)
 
 steps = Table(
     "core_workflow_steps",

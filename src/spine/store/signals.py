@@ -1,7 +1,8 @@
 """Signals sent to runs: kept until the step awaiting them takes one.
 
 Sending inserts the signal and, in the same transaction, makes a run waiting for it
-due at once (its ``wake_at`` now), so a worker's next look resumes it. Taking one is
+due at once (its ``wake_at`` now) and tells idle workers (see
+:mod:`spine.store.wakeups`), so a worker's next look resumes it. Taking one is
 a single conditional ``UPDATE`` of the oldest unconsumed signal of that name, so two
 holders of a run cannot both take it.
 """
@@ -14,10 +15,10 @@ from spine.core.errors import RunEndedError, RunNotFoundError
 from spine.core.ids import new_id
 from spine.core.jsonvalue import decode
 from spine.core.records import Lease, SignalRecord
-from spine.core.status import LIVE_STATUSES, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, Wakeup, WorkflowStatus
 from spine.store.codec import from_iso, iso
+from spine.store.conditions import held_by
 from spine.store.database import Database
-from spine.store.dialects import held_by
 from spine.store.schema import runs, signals
 
 
@@ -50,7 +51,8 @@ def send_signal(
         if status not in LIVE_STATUSES:
             raise RunEndedError(run_id, str(status), signal_name)
         conn.execute(keep)
-        conn.execute(wake)
+        if conn.execute(wake).rowcount:
+            database.dialect.announce(conn, Wakeup.DUE)
 
     def send_again(conn: Connection) -> None:
         # The try whose answer was lost may have committed: then it is sent, once.

@@ -14,6 +14,7 @@ from spine.core.errors import DefinitionMismatchError
 from spine.core.jsonvalue import JsonValueError, encode
 from spine.core.records import (
     Lease,
+    NextClaim,
     RunRecord,
     StepRecord,
     StoredRun,
@@ -52,7 +53,9 @@ def definition_hash(plan: Plan) -> str:
 class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
-    __slots__ = ("_asked", "_last", "lease", "plan", "run_id", "since", "store", "workflow_name")
+    __slots__ = (
+        "_asked", "_last", "lease", "plan", "run_id", "since", "store", "then", "workflow_name",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -64,13 +67,16 @@ class Journal:
         clear: bool = False,
         lease: Lease | None = None,
         since: float | None = None,
+        then: NextClaim | None = None,
     ) -> None:
         """``clear``: the run's row was stored, or claimed, just now and nobody had asked
         it to stop: its first step may start without reading the flag. ``lease``: the
         hold on the run every write needs (a holder whose run was taken over writes
         nothing more). ``since``: what the run's duration counts from, when not its
-        start (a resumed run's execution before it ended counts, the gap does not)."""
+        start (a resumed run's execution before it ended counts, the gap does not).
+        ``then``: a worker's claim of its next runs, made with the run's end."""
         self.lease = lease
+        self.then = then
         self.since = since
         self.store = store
         self.run_id = run_id
@@ -149,6 +155,7 @@ class Journal:
         """Record how the run ended, with its last step's row; ``False``: it was asked
         to stop, and only ``CANCELLED`` may end it (the row is recorded)."""
         last, self._last = self._last, None
+        then, self.then = self.then, None  # (a second end, the cancel's, claims nothing)
         return self.store.finish_run(
             RunRecord(
                 run_id=result.run_id,
@@ -167,6 +174,7 @@ class Journal:
             ),
             last,
             self.lease,
+            then,
         )
 
     def write(

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from spine.core.clock import SYSTEM_CLOCK
-from spine.core.records import Lease, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import Lease, NextClaim, Owner, RunRecord, StepRecord, StoredRun
 from spine.execution.executors import InlineExecutor
 from spine.execution.tracing import Carrier, attached
 from spine.framework.dispatcher import Dispatcher
@@ -42,8 +42,13 @@ class _Capture:
         return False  # a remote item is not told of a cancel; its map stops sending
 
     def finish_run(
-        self, run: RunRecord, last_step: StepRecord | None = None, lease: Lease | None = None
+        self,
+        run: RunRecord,
+        last_step: StepRecord | None = None,
+        lease: Lease | None = None,
+        then: NextClaim | None = None,
     ) -> bool:
+        # (``then`` stays unmade: an item's journal is never given a claim to make.)
         if last_step is not None:
             self.steps.append(last_step)
         self.end = run

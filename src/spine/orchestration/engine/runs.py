@@ -20,7 +20,15 @@ from spine.core.errors import (
     RunOwnedError,
     WorkflowError,
 )
-from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import (
+    ItemRecord,
+    Lease,
+    NextClaim,
+    Owner,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+)
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.capture import begin as begin_attempt
 from spine.execution.capture import end as end_attempt
@@ -342,9 +350,12 @@ class Runs:
         state = replay(stored, plan, item_of)
         return stored_result(stored.run, state.ctx, state.executions)
 
-    def run_claimed(self, run: RunRecord, *, at_once: bool = False) -> WorkflowResult | None:
+    def run_claimed(
+        self, run: RunRecord, *, at_once: bool = False, then: NextClaim | None = None
+    ) -> WorkflowResult | None:
         """Execute a submitted run this process claimed (``None``: given back);
-        ``at_once``: right after the claim, which saw it not asked to stop."""
+        ``at_once``: right after the claim, which saw it not asked to stop; ``then``: the
+        claim of the next runs to make with its end."""
         store = self.require_store("run_pending")
         lease = Lease(self.owner.owner_id, run.lease_epoch)  # (a claim keeps the epoch)
         try:
@@ -376,7 +387,9 @@ class Runs:
                 state.stop(state.step_name(), str(exc), ErrorCategory.CONFIGURATION.value,
                            WorkflowStatus.FAILED)  # fmt: skip
         state.fresh = not run.lease_epoch  # submitted (or forked) and never run before
-        return self.held(workflow, state, store, lambda: lease, clear=at_once, since=since)
+        return self.held(
+            workflow, state, store, lambda: lease, clear=at_once, since=since, then=then
+        )
 
     def workflow_of(self, run: RunRecord, workflow: Workflow | None) -> Workflow:
         if workflow is not None:
@@ -405,6 +418,7 @@ class Runs:
         *,
         clear: bool = False,
         since: float | None = None,
+        then: NextClaim | None = None,
     ) -> WorkflowResult:
         """Hold the run's lease in this process, take the row with ``take``, then run.
 
@@ -412,7 +426,8 @@ class Runs:
         another thread's recover() never sees a row of ours that nobody here holds.
         ``clear``: the row was just stored or claimed unasked to stop, so the first
         step need not read the flag (any other run's is read before its first step).
-        ``since``: what the run's duration counts from (default: its start).
+        ``since``: what the run's duration counts from (default: its start). ``then``:
+        the claim of a worker's next runs, made with the run's end (see ``Journal``).
         """
         if self.closed.is_set():
             raise WorkflowError("this WorkflowRunner is closed; create a new one")
@@ -425,7 +440,7 @@ class Runs:
             if lease is None:
                 raise RunOwnedError(run_id, workflow.name, "another process that claimed it first")
             journal = Journal(store, run_id, workflow.name, state.plan, clear=clear, lease=lease,
-                              since=since)  # fmt: skip
+                              since=since, then=then)  # fmt: skip
             try:
                 return self.run(workflow, state, journal)
             except LeaseLostError as exc:

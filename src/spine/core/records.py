@@ -210,8 +210,9 @@ def signal_json(signal_name: object, payload: object) -> str:
 
 @dataclass(slots=True)
 class ItemRecord:
-    """A map item run in another process: its run row as it ended, the step rows its
-    execution wrote, and whether the run row is new (else it was resumed)."""
+    """A map item its map stores with others: its run row (as it ended, or ``RUNNING``
+    while it runs), the step rows its execution wrote, and whether the run row is new
+    (else it is stored already: the item was resumed, or its row went in as it ran)."""
 
     run: RunRecord
     steps: list[StepRecord]

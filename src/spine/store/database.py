@@ -29,9 +29,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -75,12 +77,15 @@ def explain(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A statement compiled once for :meth:`Database.execute`: its SQL, the order of
-    its parameters (for positional drivers) and the values it carries itself."""
+    """A statement compiled once for :meth:`Database.execute`: its SQL (with positional
+    parameters), their names in order, and the values it carries itself."""
 
     sql: str
-    positions: tuple[str, ...] | None
+    positions: tuple[str, ...]
     defaults: dict[str, Any]
+    """Each parameter's value when a call gives none (a literal's, else ``None``)."""
+    ordered: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """The parameters' values in order, from a mapping of their names."""
 
 
 class Closing:
@@ -179,11 +184,19 @@ class Database(Closing):
     def prepare(self, statement: ClauseElement) -> Prepared:
         """Compile ``statement`` once, for :meth:`execute`."""
         # A SELECT, INSERT or UPDATE compiles to an SQLCompiler, which knows the order
-        # of its parameters.
-        compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
-        positions = compiled.positiontup
-        return Prepared(compiled.string, tuple(positions) if positions else None,
-                        dict(compiled.params))  # fmt: skip
+        # of its parameters. Positional, whatever the driver's default: a tuple of
+        # values costs the driver less than a dict it must put in order on every call.
+        compiled = cast(SQLCompiler, statement.compile(dialect=self._positional))
+        positions = tuple(compiled.positiontup or ())
+        return Prepared(compiled.string, positions, dict(compiled.params), _in_order(positions))
+
+    @cached_property
+    def _positional(self) -> Any:
+        """The engine's SQLAlchemy dialect, compiling positional parameters."""
+        dialect = self.engine.dialect
+        if dialect.positional:
+            return dialect
+        return cast(Any, type(dialect))(paramstyle="format")
 
     def execute(
         self,
@@ -285,6 +298,17 @@ class Database(Closing):
         self.engine.dispose()
 
 
+def _in_order(positions: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes a statement's parameter values, in order, from a mapping of names."""
+    if len(positions) > 1:
+        return itemgetter(*positions)  # (a tuple only for two names or more)
+
+    def ordered(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] for name in positions)
+
+    return ordered
+
+
 def _retry_seconds(given: float | None) -> float:
     if given is None:
         text = os.environ.get("SPINE_DB_RETRY_SECONDS")
@@ -328,10 +352,10 @@ class _KeptConnections:
         self._local = threading.local()
 
     def run(self, prepared: Prepared, values: dict[str, Any], fetch: bool) -> Any:
-        merged = {**prepared.defaults, **values} if prepared.defaults else values
-        params: Any = (
-            tuple(merged[name] for name in prepared.positions) if prepared.positions else merged
-        )
+        try:
+            params = prepared.ordered(values)
+        except KeyError:  # a value the statement carries itself (a literal), or None
+            params = prepared.ordered({**prepared.defaults, **values})
         raw = self._connection()
         try:
             return self._dialect.run_kept(raw, prepared.sql, params, fetch)

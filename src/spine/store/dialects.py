@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -249,10 +249,15 @@ class Dialect(ABC):
 
     def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
         """Whether someone asked run ``run_id`` to stop, and the lease holding it (read
-        at step boundaries and before map items)."""
-        query = select(*_FLAGS).where(runs.c.run_id == run_id)
-        row = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).first())
-        return _flags(row)
+        at step boundaries and before each map item: on the fast path)."""
+        rows = self.database.execute(
+            f"read run {run_id}", self._read_flags, {"key": run_id}, fetch=True
+        )
+        return _flags(rows[0] if rows else None)
+
+    @cached_property
+    def _read_flags(self) -> Prepared:
+        return self.database.prepare(select(*_FLAGS).where(runs.c.run_id == bindparam("key")))
 
 
 class SqliteDialect(Dialect):
@@ -269,15 +274,20 @@ class SqliteDialect(Dialect):
         pass  # the engine's connections already leave transactions to spine
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
-        driver = raw.driver_connection
-        driver.execute("BEGIN IMMEDIATE")
+        cursor = _kept_cursor(raw, "spine.cursor", raw.driver_connection.cursor)
+        if sql.startswith("SELECT"):
+            # A read takes no write lock: in WAL mode it sees the last commit, neither
+            # waiting for writers nor holding them up (each map item's look is one).
+            cursor.execute(sql, params)
+            return _named_rows(cursor)
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            cursor = driver.execute(sql, params)
+            cursor.execute(sql, params)
             rows = _named_rows(cursor) if fetch else cursor.rowcount
         except BaseException:
-            driver.execute("ROLLBACK")
+            cursor.execute("ROLLBACK")
             raise
-        driver.execute("COMMIT")
+        cursor.execute("COMMIT")
         return rows
 
     def lock_schema(self, conn: Connection) -> None:
@@ -295,6 +305,15 @@ class SqliteDialect(Dialect):
 
     def insert_new(self, table: Table) -> Insert:
         return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _kept_cursor(raw: Any, key: str, make: Callable[[], Any]) -> Any:
+    """The cursor ``make`` made for a kept connection, made once (its ``info`` lives as
+    long as the driver's connection does)."""
+    cursor = raw.info.get(key)
+    if cursor is None:
+        cursor = raw.info[key] = make()
+    return cursor
 
 
 def _named_rows(cursor: Any) -> list[Any]:
@@ -329,12 +348,16 @@ class PostgresDialect(Dialect):
         raw.driver_connection.autocommit = True  # each step row is then one INSERT
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
-        from psycopg.rows import namedtuple_row
-
-        with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+        driver = raw.driver_connection
+        if fetch:
+            cursor = _kept_cursor(raw, "spine.rows", lambda: _named_cursor(driver))
             cursor.execute(sql, params)
-            done: list[Any] | int = cursor.fetchall() if fetch else cursor.rowcount
-            return done
+            rows: list[Any] = cursor.fetchall()
+            return rows
+        cursor = _kept_cursor(raw, "spine.cursor", driver.cursor)
+        cursor.execute(sql, params)
+        changed: int = cursor.rowcount
+        return changed
 
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
@@ -404,11 +427,13 @@ class PostgresDialect(Dialect):
             statement = self._statements.finish_with_step[key]
         return bool(self.database.execute(f"finish run {run_id}", statement, values))
 
-    def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
-        rows = self.database.execute(
-            f"read run {run_id}", self._statements.run_flags, {"key": run_id}, fetch=True
-        )
-        return _flags(rows[0] if rows else None)
+
+
+def _named_cursor(driver: Any) -> Any:
+    """A psycopg cursor whose rows are named tuples (psycopg is loaded only for PostgreSQL)."""
+    from psycopg.rows import namedtuple_row
+
+    return driver.cursor(row_factory=namedtuple_row)
 
 
 class _PostgresStatements:
@@ -471,9 +496,6 @@ class _PostgresStatements:
                 key = (unless_asked, fenced)
                 self.finish[key] = database.prepare(finish)
                 self.finish_with_step[key] = database.prepare(finish.add_cte(last_steps[fenced]))
-        self.run_flags: Prepared = database.prepare(
-            select(*_FLAGS).where(runs.c.run_id == bindparam("key"))
-        )
 
 
 _FLAGS = (runs.c.cancel_requested, runs.c.owner_id, runs.c.lease_epoch)

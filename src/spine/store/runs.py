@@ -111,13 +111,9 @@ class SqlStore(RunLeases, RunReads, Closing):
 
     # -- writing ----------------------------------------------------------------
 
-    def create_run(
-        self, run: RunRecord, parent: Lease | None = None, rows: Sequence[StepRecord] = ()
-    ) -> str:
+    def create_run(self, run: RunRecord, rows: Sequence[StepRecord] = ()) -> str:
         """Store a new run's row; returns its id, or, when another run of the workflow
-        holds ``run.idempotency_key``, that run's id (and stores nothing). ``parent``:
-        the lease on the run whose map item it is, which must still hold (else
-        ``LeaseLostError``: a map's holder that lost its run starts no item). ``rows``:
+        holds ``run.idempotency_key``, that run's id (and stores nothing). ``rows``:
         step rows it starts with (a fork's, copied), stored in the same transaction."""
         values = new_run_values(run)
         copied = [step_values(row) for row in rows]
@@ -137,8 +133,6 @@ class SqlStore(RunLeases, RunReads, Closing):
                  runs.c.idempotency_key == run.idempotency_key)  # fmt: skip
 
         def record(conn: Connection) -> str:
-            if parent is not None:
-                _hold(conn, run, parent, f"item {run.item_index} of map {run.parent_step!r} was")
             if conn.execute(insert).rowcount == 1:
                 if copied:
                     conn.execute(self._dialect.insert_new(steps), copied)
@@ -257,7 +251,8 @@ class SqlStore(RunLeases, RunReads, Closing):
         return isinstance(exc.__cause__, IntegrityError | driver)
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
-        """Store map items that ran elsewhere; with ``lease`` (the map's run's), only
+        """Store map items that ended (or, ``RUNNING``, the rows of items that run), each
+        with its step rows, in one transaction; with ``lease`` (the map's run's), only
         while it holds that run (else ``LeaseLostError``)."""
         if not items:
             return

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from spine.execution.executors import Executor
     from spine.execution.runnable import Runnable
     from spine.framework.dispatcher import Dispatcher
-    from spine.orchestration.engine.journal import Journal
+    from spine.orchestration.engine.journal import ItemCapture, Journal
     from spine.orchestration.flow import Plan
     from spine.orchestration.results import StepExecution, WorkflowResult
     from spine.orchestration.workflow import Workflow
@@ -206,19 +206,18 @@ class ChildRuns(Protocol):
     def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
         """The stored item runs of the map step execution ``key``, by item index."""
 
-    def run_item(
-        self,
-        workflow: Workflow,
-        ctx: WorkflowContext,
-        parent: ExecutionContext,
-        key: str,
-        index: int,
-        own_params: Mapping[str, Any],
-        lease: Lease | None = None,
-    ) -> WorkflowResult:
-        """Run a new item; its row keeps ``own_params`` (the params it adds to its map's,
-        which ``ctx`` holds beneath them), stored only while ``lease`` (its map's run's)
-        holds."""
+    @property
+    def recorded(self) -> bool:
+        """Whether items are stored: the runner keeps history, and the map is not inside
+        an item recorded whole (whose map's items are recorded in its output only)."""
+
+    def run_item(self, workflow: Workflow, ctx: WorkflowContext) -> WorkflowResult:
+        """Run a new item without history."""
+
+    def run_captured(
+        self, workflow: Workflow, ctx: WorkflowContext
+    ) -> tuple[WorkflowResult, ItemCapture]:
+        """Run a new item in this process, its rows captured for its map to store."""
 
     def continue_item(
         self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
@@ -235,14 +234,14 @@ class ChildRuns(Protocol):
         index: int,
         own_params: Mapping[str, Any],
     ) -> RunRecord:
-        """The row of a new item, not stored (items run elsewhere are stored later)."""
+        """The row of a new item, not stored (its map stores it when the item ends)."""
 
     def load(self, run_id: str) -> StoredRun | None:
         """A stored item with its step rows (``None`` without history)."""
 
     def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
-        """Store items that ran elsewhere, each with its step rows, in one transaction
-        (only while ``lease``, the map's run's, holds it)."""
+        """Store items that ended, each with its step rows, in one transaction (only
+        while ``lease``, the map's run's, holds it)."""
 
 
 StepCallback = Callable[[str, "StepExecution"], object]

@@ -15,13 +15,19 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
-from spine.orchestration.engine.kinds.items import cancelled_map, outcome, stop_check, summary
+from spine.orchestration.engine.kinds.items import (
+    cancelled_map,
+    ended,
+    outcome,
+    stop_check,
+    summary,
+)
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
 from spine.orchestration.step_result import StepResult
@@ -279,22 +285,8 @@ class RemoteMap:
         for index, steps, end in outcomes:
             item = self.items[index]
             start = item.stored.run
-            run = replace(
-                start,
-                status=end.status,
-                started_at=steps[0].started_at if item.new and steps else start.started_at,
-                completed_at=end.completed_at,
-                outputs=end.outputs,
-                error=end.error,
-                error_category=end.error_category,
-                error_step=end.error_step,
-                completed_steps=end.completed_steps,
-                failed_steps=end.failed_steps,
-                owner=None,
-                heartbeat_at=None,
-                wake_at=None,
-            )
-            saved.append(ItemRecord(run, steps, item.new))
+            began = steps[0].started_at if item.new and steps else start.started_at
+            saved.append(ItemRecord(ended(start, end, began), steps, item.new))
         journal = self.services.journal
         self.children.save(saved, None if journal is None else journal.lease)
         for (index, _, _), record in zip(outcomes, saved, strict=True):

@@ -219,6 +219,11 @@ class ItemRecord:
     new: bool
 
 
+ItemRows = tuple[bool, tuple[Any, ...], tuple[tuple[Any, ...], ...]]
+"""A map item's rows as a store writes them, plain values made when the item ends
+(whether its run row is new, that row, its step rows); see ``HistoryStore.item_rows``."""
+
+
 class UnserializableOutputError(WorkflowError):
     """A step produced a value that cannot be stored as JSON."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from spine.core.records import (
     ItemRecord,
+    ItemRows,
     Lease,
     Owner,
     PartitionRun,
@@ -91,9 +92,25 @@ class HistoryStore(JournalSink, Protocol):
         ...
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
-        """Store map items (each run with its steps) in one transaction: items that
-        ended, and the rows of items running long enough to count as in flight;
-        ``lease`` (the map's run's): as for :meth:`record_step`."""
+        """Store items of one map (each run with its steps) in one transaction (see
+        :meth:`save_rows`)."""
+        ...
+
+    def item_rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save_rows` writes them: plain values, which a map
+        makes as soon as the item ends."""
+        ...
+
+    def save_rows(
+        self,
+        parent_run_id: str,
+        parent_step: str,
+        rows: Sequence[ItemRows],
+        lease: Lease | None = None,
+    ) -> None:
+        """Store items of the map step execution ``parent_step`` of run ``parent_run_id``
+        in one transaction: items that ended, and the rows of items running long enough
+        to count as in flight; ``lease`` (the map's run's): as for :meth:`record_step`."""
         ...
 
     def load_run(self, run_id: str) -> StoredRun: ...

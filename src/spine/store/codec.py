@@ -15,7 +15,7 @@ from sqlalchemy import Row
 
 from spine.core.errors import WorkflowValidationError
 from spine.core.jsonvalue import JsonValueError, decode, encode
-from spine.core.records import DATA_FORMAT, Owner, RunRecord, StepRecord
+from spine.core.records import DATA_FORMAT, ItemRecord, ItemRows, Owner, RunRecord, StepRecord
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -237,3 +237,28 @@ def step_record(row: Row[Any]) -> StepRecord:
         params_json=m["params"] or "{}",
         log_json=m["log"],
     )
+
+
+def item_rows(item: ItemRecord) -> ItemRows:
+    """An item's rows as plain values in column order: whether its run row is new, that
+    row (a new one's in :data:`ITEM_COLUMNS`; else its end in :data:`ITEM_END_COLUMNS`),
+    and its step rows (in :data:`STEP_COLUMNS`).
+
+    Plain values, made as soon as the item ends: tuples of strings and numbers are
+    nothing the garbage collector follows, however many items wait for their batch."""
+    run = item.run
+    if item.new:
+        row = tuple({**new_run_values(run), **end_values(run)}.values())
+    else:
+        row = (*end_values(run).values(), None, None, None, None, run.run_id)
+    return item.new, row, tuple(tuple(step_values(step).values()) for step in item.steps)
+
+
+_SAMPLE = RunRecord(run_id="", workflow_name="", status="", started_at=0.0, params={},
+                    partition={})  # fmt: skip
+ITEM_COLUMNS = tuple({**new_run_values(_SAMPLE), **end_values(_SAMPLE)})
+"""The columns of a new map item's run row, in the order of :func:`item_rows`."""
+ITEM_END_COLUMNS = (*END_COLUMNS, *owner_values(None, None), "run_id")
+"""What :func:`item_rows` gives of an item stored already: its end, no owner, its id."""
+STEP_COLUMNS = tuple(step_values(StepRecord("", 0, 1, "", "", "", 0.0, 0.0, "{}", "{}", None)))
+"""A step row's columns, in the order of :func:`step_values`."""

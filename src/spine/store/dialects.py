@@ -41,7 +41,6 @@ from sqlalchemy import (
     Insert,
     Integer,
     Select,
-    Table,
     and_,
     bindparam,
     exists,
@@ -52,6 +51,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import TableClause
 
 from spine.core.records import Lease, Owner
 from spine.core.status import WorkflowStatus
@@ -137,7 +137,7 @@ class Dialect(ABC):
         trying again), rather than that the statement is wrong."""
 
     @abstractmethod
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         """An INSERT into ``table`` that leaves a row with the same key alone (``ON
         CONFLICT DO NOTHING``): a write tried again after a commit whose answer was
         lost finds its own row there."""
@@ -303,7 +303,7 @@ class SqliteDialect(Dialect):
         code = getattr(error, "sqlite_errorcode", None)
         return isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT
 
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         return sqlite.insert(table).on_conflict_do_nothing()
 
 
@@ -380,7 +380,7 @@ class PostgresDialect(Dialect):
             return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
         return state.startswith("08") or state in _POSTGRES_SHUTDOWN | _POSTGRES_ROLLED_BACK
 
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         return postgresql.insert(table).on_conflict_do_nothing()
 
     @cached_property

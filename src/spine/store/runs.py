@@ -8,13 +8,16 @@ the database's dialect, and rows become records through :mod:`spine.store.codec`
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
     Integer,
+    Table,
     and_,
     bindparam,
     exists,
@@ -23,15 +26,27 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import column
+from sqlalchemy.sql import table as table_clause
+from sqlalchemy.sql.expression import TableClause
 
 from spine.core.errors import LeaseLostError, StoreError
-from spine.core.records import ItemRecord, Lease, RunRecord, SignalRecord, StepRecord
+from spine.core.records import ItemRecord, ItemRows, Lease, RunRecord, SignalRecord, StepRecord
 from spine.core.status import LIVE_STATUSES
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.cancel import cancel_run
-from spine.store.codec import end_values, iso, new_run_values, owner_values, step_values
-from spine.store.database import Closing, Database
+from spine.store.codec import (
+    ITEM_COLUMNS,
+    ITEM_END_COLUMNS,
+    STEP_COLUMNS,
+    end_values,
+    iso,
+    item_rows,
+    new_run_values,
+    step_values,
+)
+from spine.store.database import Closing, Database, Prepared
 from spine.store.dialects import held_by
 from spine.store.leases import RunLeases
 from spine.store.requeue import requeue_run
@@ -43,13 +58,65 @@ _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
 
 
-def _hold(conn: Connection, item: RunRecord, lease: Lease, what: str) -> None:
-    """Make sure ``lease`` still holds the run whose map item ``item`` is, until the
-    transaction of ``conn`` commits; else ``LeaseLostError`` saying ``what`` ("... was")
-    not recorded. A no-op write that matches only while the lease holds: on PostgreSQL it
-    locks the map's run's row (a takeover waits for this commit); SQLite is locked whole.
-    """
-    parent = item.parent_run_id or ""
+def _just(table: Table, columns: tuple[str, ...]) -> TableClause:
+    """``table`` with just ``columns``: an INSERT into it binds those and no others (the
+    table's Python-side defaults would add theirs, which SQLAlchemy fills in per row)."""
+    return table_clause(table.name, *[column(name, table.c[name].type) for name in columns])
+
+
+class _Rows:
+    """A statement of one row's values (``columns``, in that order) prepared for many rows
+    at once: an INSERT gets one ``VALUES`` group per row, up to :data:`ROWS_AT_ONCE`."""
+
+    ROWS_AT_ONCE = 500
+    """Rows a statement inserts at most: within every backend's bound on parameters."""
+
+    def __init__(self, prepared: Prepared, columns: tuple[str, ...]) -> None:
+        self.sql = prepared.sql
+        order = [columns.index(name) for name in prepared.positions]
+        self.reorder: Callable[[tuple[Any, ...]], Any] = (
+            _as_is if order == list(range(len(columns))) else itemgetter(*order)
+        )
+        self._many: dict[int, str] = {}
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows``, :data:`ROWS_AT_ONCE` to a statement."""
+        reorder = self.reorder
+        for start in range(0, len(rows), self.ROWS_AT_ONCE):
+            chunk = rows[start : start + self.ROWS_AT_ONCE]
+            params = [value for row in chunk for value in reorder(row)]
+            conn.exec_driver_sql(self._sql_for(len(chunk)), tuple(params))
+
+    def _sql_for(self, count: int) -> str:
+        sql = self._many.get(count)
+        if sql is None:
+            head, rest = self.sql.split(" VALUES ", 1)
+            end = _group_end(rest)
+            group, tail = rest[:end], rest[end:]
+            sql = self._many[count] = f"{head} VALUES {', '.join([group] * count)}{tail}"
+        return sql
+
+
+def _group_end(text: str) -> int:
+    """Where the parenthesised group ``text`` starts with ends (just after its ``)``)."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return position + 1
+    raise ValueError(f"no group closes in {text!r}")
+
+
+def _as_is(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row
+
+
+def _hold(conn: Connection, parent: str, lease: Lease, what: str) -> None:
+    """Make sure ``lease`` still holds run ``parent`` (whose map items are written) until
+    the transaction of ``conn`` commits; else ``LeaseLostError`` saying ``what`` ("...
+    was") not recorded. A no-op write that matches only while the lease holds: on
+    PostgreSQL it locks the map's run's row (a takeover waits for this commit); SQLite
+    is locked whole."""
     hold = (
         update(runs)
         .where(runs.c.run_id == parent, *held_by(lease.owner_id, lease.epoch))
@@ -251,32 +318,61 @@ class SqlStore(RunLeases, RunReads, Closing):
         return isinstance(exc.__cause__, IntegrityError | driver)
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
-        """Store map items that ended (or, ``RUNNING``, the rows of items that run), each
-        with its step rows, in one transaction; with ``lease`` (the map's run's), only
-        while it holds that run (else ``LeaseLostError``)."""
-        if not items:
+        """Store map items of one map (see :meth:`save_rows`)."""
+        if items:
+            first = items[0].run
+            rows = [item_rows(item) for item in items]
+            self.save_rows(first.parent_run_id or "", first.parent_step or "", rows, lease)
+
+    def item_rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save_rows` writes them (see ``codec.item_rows``)."""
+        return item_rows(item)
+
+    def save_rows(
+        self,
+        parent_run_id: str,
+        parent_step: str,
+        rows: Sequence[ItemRows],
+        lease: Lease | None = None,
+    ) -> None:
+        """Store items of the map step execution ``parent_step`` of run ``parent_run_id``
+        that ended (or, ``RUNNING``, the rows of items that run), each with its step
+        rows, in one transaction; with ``lease`` (the map's run's), only while it holds
+        that run (else ``LeaseLostError``). Rows there already stay as they are (a try
+        whose answer was lost may have written them)."""
+        if not rows:
             return
-        new = [{**new_run_values(i.run), **end_values(i.run)} for i in items if i.new]
-        rows = [step_values(step) for i in items for step in i.steps]
-        first = items[0].run
-        insert_new = self._dialect.insert_new
+        new = [row for fresh, row, _ in rows if fresh]
+        ended = [row for fresh, row, _ in rows if not fresh]
+        step_rows = [step for _, _, item_steps in rows for step in item_steps]
+        what = f"the items of map {parent_step!r}"
 
         def save(conn: Connection) -> None:
             if lease is not None:
-                _hold(conn, first, lease, f"the items of map {first.parent_step!r} were")
-            if new:
-                conn.execute(insert_new(runs), new)
-            for item in items:
-                if not item.new:
-                    conn.execute(
-                        update(runs)
-                        .where(runs.c.run_id == item.run.run_id)
-                        .values(**end_values(item.run), **owner_values(None, None))
-                    )
-            if rows:
-                conn.execute(insert_new(steps), rows)
+                _hold(conn, parent_run_id, lease, f"{what} were")
+            # Straight to the driver, with statements compiled once; new rows many to a
+            # statement (a call of the driver per row would give up Python's lock per row).
+            insert_runs, end_item, insert_steps = self._item_statements
+            insert_runs.run(conn, new)
+            if ended:
+                conn.exec_driver_sql(end_item.sql, [end_item.reorder(row) for row in ended])
+            insert_steps.run(conn, step_rows)
 
-        self.database.transaction(f"record the items of map {first.parent_step!r}", save)
+        self.database.transaction(f"record {what}", save)
+
+    @cached_property
+    def _item_statements(self) -> tuple[_Rows, _Rows, _Rows]:
+        """The statements of :meth:`save_rows`: a new item's run row, an item's end, a
+        step row."""
+        insert_new = self._dialect.insert_new
+        this_run = runs.c.run_id == bindparam("run_id")
+        end: dict[str, Any] = {c: bindparam(c) for c in ITEM_END_COLUMNS if c != "run_id"}
+        prepare = self.database.prepare
+        return (
+            _Rows(prepare(insert_new(_just(runs, ITEM_COLUMNS))), ITEM_COLUMNS),
+            _Rows(prepare(update(runs).where(this_run).values(end)), ITEM_END_COLUMNS),
+            _Rows(prepare(insert_new(_just(steps, STEP_COLUMNS))), STEP_COLUMNS),
+        )
 
     def send_signal(self, run_id: str, signal_name: str, payload_json: str, now: float) -> None:
         """Keep a signal for a run (see :func:`spine.store.signals.send_signal`)."""

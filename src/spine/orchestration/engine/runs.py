@@ -20,7 +20,15 @@ from spine.core.errors import (
     RunOwnedError,
     WorkflowError,
 )
-from spine.core.records import ItemRecord, Lease, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import (
+    ItemRecord,
+    ItemRows,
+    Lease,
+    Owner,
+    RunRecord,
+    StepRecord,
+    StoredRun,
+)
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.capture import begin as begin_attempt
 from spine.execution.capture import end as end_attempt
@@ -509,6 +517,11 @@ class Runs:
     def load(self, run_id: str) -> StoredRun | None:
         return None if self.store is None else self.store.load_run(run_id)
 
-    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
+    def rows(self, item: ItemRecord) -> ItemRows:
+        return (item.new, (), ()) if self.store is None else self.store.item_rows(item)
+
+    def save(
+        self, parent_run_id: str, key: str, rows: Sequence[ItemRows], lease: Lease | None
+    ) -> None:
         if self.store is not None:
-            self.store.save_items(items, lease)
+            self.store.save_rows(parent_run_id, key, rows, lease)

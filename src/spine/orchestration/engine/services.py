@@ -18,7 +18,7 @@ from spine.execution.capture import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from spine.core.clock import Clock
-    from spine.core.records import ItemRecord, Lease, RunRecord, StoredRun
+    from spine.core.records import ItemRecord, ItemRows, Lease, RunRecord, StoredRun
     from spine.execution.context import ExecutionContext
     from spine.execution.executors import Executor
     from spine.execution.runnable import Runnable
@@ -239,9 +239,16 @@ class ChildRuns(Protocol):
     def load(self, run_id: str) -> StoredRun | None:
         """A stored item with its step rows (``None`` without history)."""
 
-    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
-        """Store items that ended, each with its step rows, in one transaction (only
-        while ``lease``, the map's run's, holds it)."""
+    def rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save` stores them (plain values: made when the item
+        ends, they are all an item waiting for its batch keeps)."""
+
+    def save(
+        self, parent_run_id: str, key: str, rows: Sequence[ItemRows], lease: Lease | None
+    ) -> None:
+        """Store items of the map step execution ``key`` of run ``parent_run_id``, each
+        with its step rows, in one transaction (only while ``lease``, the map's run's,
+        holds it)."""
 
 
 StepCallback = Callable[[str, "StepExecution"], object]

@@ -2,11 +2,12 @@
 thread pool): each runs with its rows captured, and they are stored in batches.
 
 An item's run row and step rows go in together, with other items', in one transaction
-that the map's run's lease fences (as a remote map stores its chunks): a batch is
-written once it holds :data:`CHUNK` items, at once after an item that ran :data:`SLOW`
-seconds or more (a write costs little beside it), and by a watchdog thread every
-:data:`EVERY` seconds, which also stores the row of an item running that long
-(``RUNNING``, so that its map's progress counts it in flight). Once its rows are
+that the map's run's lease fences (as a remote map stores its chunks). A writer thread
+writes a batch once it holds :data:`CHUNK` items (while the items go on: the database's
+share of the work runs beside them), and every :data:`EVERY` seconds what is pending
+and the row of each item running that long (``RUNNING``, so that its map's progress
+counts it in flight); an item that ran :data:`SLOW` seconds or more is written by its
+own thread before it takes another (a write costs little beside it). Once its rows are
 written, an item keeps only its result (what the map's output and ``child_runs`` hold).
 
 After a crash, an item whose rows were written is not run again; one that ran but was
@@ -21,11 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from spine.core.records import ItemRecord, Lease, RunRecord
+from spine.core.records import ItemRecord, ItemRows, Lease, RunRecord
 from spine.orchestration.engine.kinds.items import ended, item_result, still_running
 from spine.orchestration.flow import plan_for
 
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
     from spine.orchestration.workflow_context import WorkflowContext
 
 CHUNK = 256
-"""Most items written in one transaction (and kept unwritten by a map that runs fast)."""
+"""Items written in one transaction by a map that runs fast."""
+
+LIMIT = 4 * CHUNK
+"""Most items kept unwritten: past it, items wait for the writer."""
 
 SLOW = 0.02
 """An item that ran this long (seconds) is written at once, with whatever is pending."""
@@ -64,7 +68,7 @@ class _Running:
 
 class BatchedItems:
     """One execution of a map step's items with history, in this process; a context
-    manager: leaving it stops the watchdog and writes what is left."""
+    manager: leaving it stops the writer thread and writes what is left."""
 
     def __init__(
         self,
@@ -93,12 +97,15 @@ class BatchedItems:
         self.failure: BaseException | None = None
         """Why a write failed: no item starts after it."""
         self._lock = threading.Lock()
-        self._pending: list[tuple[int, ItemRecord]] = []
+        self._wake = threading.Condition(self._lock)
+        """The writer waits on it for a batch, items on it for room."""
+        self._pending: list[tuple[int, ItemRows]] = []
+        self._due = False
+        self._closing = False
         self._running: dict[int, _Running] = {}
         self._unwritten: set[int] = set()
         self._write = threading.Lock()  # one batch at a time: a RUNNING row goes in first
-        self._done = threading.Event()
-        self._watchdog: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
         self._others: list[BatchedItems] = []
 
     def __enter__(self) -> BatchedItems:
@@ -106,10 +113,10 @@ class BatchedItems:
             siblings = _open.setdefault((self.run_id, self.key), [])
             self._others = list(siblings)  # earlier attempts' items that still run here
             siblings.append(self)
-        self._watchdog = threading.Thread(
-            target=self._watch, name=f"spine-map-{self.key}", daemon=True
+        self._writer = threading.Thread(
+            target=self._write_all, name=f"spine-map-{self.key}", daemon=True
         )
-        self._watchdog.start()
+        self._writer.start()
         return self
 
     def __exit__(
@@ -118,9 +125,11 @@ class BatchedItems:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._done.set()
-        if self._watchdog is not None:
-            self._watchdog.join()
+        with self._lock:
+            self._closing = True
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join()
         try:
             if exc is None:
                 self.flush()
@@ -149,7 +158,7 @@ class BatchedItems:
         row = self.children.item_record(
             self.workflow, self.plan, ctx, self.parent, self.key, index, own
         )
-        if self._others and self._elsewhere(index):
+        if self._elsewhere(index):
             return item_result(still_running(record or row), self.base_params)
         running = _Running(row, time.monotonic())
         with self._lock:
@@ -160,15 +169,20 @@ class BatchedItems:
         finally:
             with self._lock:
                 del self._running[index]
-        took = time.monotonic() - running.began
+        slow = time.monotonic() - running.began >= SLOW
         if capture.end is None:
             raise RuntimeError(f"item {index} of {self.workflow.name!r} ended without a result")
         end = ended(row, capture.end, row.started_at)
-        done = ItemRecord(end, capture.steps, not running.stored)
+        rows = self.children.rows(ItemRecord(end, capture.steps, not running.stored))
         with self._lock:
-            self._pending.append((index, done))
-            full = len(self._pending) >= CHUNK
-        if full or took >= SLOW:
+            self._pending.append((index, rows))
+            if len(self._pending) >= CHUNK and not self._due:
+                self._due = True
+                self._wake.notify_all()
+            # Items that run faster than their rows are written wait for the writer.
+            while len(self._pending) >= LIMIT and self.failure is None:
+                self._wake.wait()
+        if slow:
             self.flush()
         return result
 
@@ -182,31 +196,45 @@ class BatchedItems:
         running at least that long), in one transaction; a failure is kept in
         :attr:`failure` and raised."""
         with self._write:
-            if self.failure is not None:
-                raise self.failure
             with self._lock:
+                if self.failure is not None:
+                    raise self.failure
                 batch, self._pending = self._pending, []
+                self._wake.notify_all()  # (items waiting for room)
                 started = []
                 if running_for is not None:
                     since = time.monotonic() - running_for
                     for running in self._running.values():
                         if not running.stored and running.began <= since:
                             running.stored = True
-                            # (A copy: the item, once it ends, changes its row in place.)
-                            started.append(ItemRecord(replace(running.row), [], True))
+                            # (Its row as it runs: the item changes it only once it
+                            # has left self._running.)
+                            started.append(self.children.rows(ItemRecord(running.row, [], True)))
             if not batch and not started:
                 return
             try:
-                self.children.save([*(record for _, record in batch), *started], self.lease)
+                rows = [*(rows for _, rows in batch), *started]
+                self.children.save(self.run_id, self.key, rows, self.lease)
             except BaseException as exc:
-                self.failure = exc
+                with self._lock:
+                    self.failure = exc
+                    self._wake.notify_all()
                 raise
             with self._lock:
                 self._unwritten.difference_update(index for index, _ in batch)
 
-    def _watch(self) -> None:
-        while not self._done.wait(EVERY):
+    def _write_all(self) -> None:
+        """The writer thread: a batch once :data:`CHUNK` items are pending, else what
+        there is every :data:`EVERY` seconds; until the map ends (which writes the
+        rest) or a write fails (the items then raise its error)."""
+        while True:
+            with self._lock:
+                if not self._due and not self._closing:
+                    self._wake.wait(EVERY)
+                if self._closing:
+                    return
+                self._due = False
             try:
                 self.flush(running_for=EVERY)
             except Exception:
-                return  # kept in self.failure: the items raise it
+                return

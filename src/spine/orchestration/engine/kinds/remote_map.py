@@ -288,7 +288,9 @@ class RemoteMap:
             began = steps[0].started_at if item.new and steps else start.started_at
             saved.append(ItemRecord(ended(start, end, began), steps, item.new))
         journal = self.services.journal
-        self.children.save(saved, None if journal is None else journal.lease)
+        if journal is not None:
+            rows = [self.children.rows(record) for record in saved]
+            self.children.save(journal.run_id, self.key, rows, journal.lease)
         for (index, _, _), record in zip(outcomes, saved, strict=True):
             stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
             state = replay(stored, self.plan, self.base_params)

@@ -75,6 +75,10 @@ def explain(exc: BaseException) -> str:
     return text
 
 
+Values = Mapping[str, Any] | tuple[Any, ...]
+"""A prepared statement's parameter values: by name, or in the order of its positions."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A statement compiled once for :meth:`Database.execute`: its SQL (with positional
@@ -202,15 +206,15 @@ class Database(Closing):
         self,
         action: str,
         prepared: Prepared,
-        values: dict[str, Any],
+        values: Values,
         *,
         fetch: bool = False,
         again: Prepared | None = None,
     ) -> Any:
-        """Execute ``prepared`` with ``values`` as its own transaction, on this thread's
-        kept connection; with ``fetch`` return its rows (named tuples), else how many
-        rows it changed. Tried again as :meth:`transaction` is (``again``: the
-        statement for the later tries).
+        """Execute ``prepared`` with ``values`` (by name, or a tuple in the order of its
+        ``positions``) as its own transaction, on this thread's kept connection; with
+        ``fetch`` return its rows (named tuples), else how many rows it changed. Tried
+        again as :meth:`transaction` is (``again``: the statement for the later tries).
 
         This skips what SQLAlchemy adds per statement (building and caching the
         statement, checking a connection out of the pool, pinging it and resetting
@@ -351,11 +355,14 @@ class _KeptConnections:
             _close_quietly(held.connection)
         self._local = threading.local()
 
-    def run(self, prepared: Prepared, values: dict[str, Any], fetch: bool) -> Any:
-        try:
-            params = prepared.ordered(values)
-        except KeyError:  # a value the statement carries itself (a literal), or None
-            params = prepared.ordered({**prepared.defaults, **values})
+    def run(self, prepared: Prepared, values: Values, fetch: bool) -> Any:
+        if isinstance(values, tuple):
+            params = values
+        else:
+            try:
+                params = prepared.ordered(values)
+            except KeyError:  # a value the statement carries itself (a literal), or None
+                params = prepared.ordered({**prepared.defaults, **values})
         raw = self._connection()
         try:
             return self._dialect.run_kept(raw, prepared.sql, params, fetch)

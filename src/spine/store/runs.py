@@ -44,6 +44,7 @@ from spine.store.codec import (
     iso,
     item_rows,
     new_run_values,
+    step_row,
     step_values,
 )
 from spine.store.database import Closing, Database, Prepared
@@ -66,10 +67,12 @@ def _just(table: Table, columns: tuple[str, ...]) -> TableClause:
 
 class _Rows:
     """A statement of one row's values (``columns``, in that order) prepared for many rows
-    at once: an INSERT gets one ``VALUES`` group per row, up to :data:`ROWS_AT_ONCE`."""
+    at once: an INSERT gets one ``VALUES`` group per row, :data:`ROWS_AT_ONCE` or a
+    power of two fewer (so that few statements of different lengths are compiled: each
+    one the driver caches is large)."""
 
-    ROWS_AT_ONCE = 500
-    """Rows a statement inserts at most: within every backend's bound on parameters."""
+    ROWS_AT_ONCE = 128
+    """Rows a statement inserts at most: well within every backend's bound on parameters."""
 
     def __init__(self, prepared: Prepared, columns: tuple[str, ...]) -> None:
         self.sql = prepared.sql
@@ -80,12 +83,14 @@ class _Rows:
         self._many: dict[int, str] = {}
 
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows``, :data:`ROWS_AT_ONCE` to a statement."""
-        reorder = self.reorder
-        for start in range(0, len(rows), self.ROWS_AT_ONCE):
-            chunk = rows[start : start + self.ROWS_AT_ONCE]
-            params = [value for row in chunk for value in reorder(row)]
-            conn.exec_driver_sql(self._sql_for(len(chunk)), tuple(params))
+        """Insert ``rows``, :data:`ROWS_AT_ONCE` to a statement (the rest by powers of two)."""
+        reorder, start, size = self.reorder, 0, self.ROWS_AT_ONCE
+        while start < len(rows):
+            while start + size > len(rows):
+                size //= 2
+            params = tuple(value for row in rows[start : start + size] for value in reorder(row))
+            conn.exec_driver_sql(self._sql_for(size), params)
+            start += size
 
     def _sql_for(self, count: int) -> str:
         sql = self._many.get(count)
@@ -175,6 +180,12 @@ class SqlStore(RunLeases, RunReads, Closing):
         self._insert_held = self.database.prepare(
             self._dialect.insert_new(steps).from_select(columns, row.where(held))
         )
+        fence = ("run_id", "fence_owner", "fence_epoch")
+        for prepared, then in ((self._insert_step, ()), (self._insert_step_unless_asked,
+                               ("run_id",)), (self._insert_held_unless_asked, fence),
+                               (self._insert_held, fence)):  # fmt: skip
+            if prepared.positions != (*STEP_COLUMNS, *then):
+                raise RuntimeError(f"a step row's statement binds {prepared.positions}")
 
     # -- writing ----------------------------------------------------------------
 
@@ -225,32 +236,36 @@ class SqlStore(RunLeases, RunReads, Closing):
         """Store a step's row; returns whether its run was asked to stop. With
         ``lease``, only while it holds the run (else ``LeaseLostError``)."""
         action = f"record step {step.step_name!r} of run {step.run_id}"
-        values = step_values(step)
-        first, then = self._insert_step_unless_asked, self._insert_step
-        if lease is not None:
-            values["fence_owner"], values["fence_epoch"] = lease.owner_id, lease.epoch
+        # (Values in the statements' order: the step's columns, then the run's id and
+        # the fence, as __init__ checked.)
+        row = step_row(step)
+        if lease is None:
+            first, then = self._insert_step_unless_asked, self._insert_step
+            values, again = (*row, step.run_id), row
+        else:
             first, then = self._insert_held_unless_asked, self._insert_held
+            values = again = (*row, step.run_id, lease.owner_id, lease.epoch)
         if self.database.execute(action, first, values):
             return False
         # Asked to stop: the step ran all the same, so its row is kept. (No row at all
         # went in when a try whose answer was lost had written it, or when the run is
         # no longer this owner's.)
-        if self.database.execute(action, then, values):
+        if self.database.execute(action, then, again):
             return True
-        self._check_own_row(step, values)
+        self._check_own_row(step)
         return self.cancel_requested(step.run_id)
 
-    def _check_own_row(self, step: StepRecord, values: dict[str, Any]) -> None:
+    def _check_own_row(self, step: StepRecord) -> None:
         """A step row that was there already: this writer's own (a try whose answer was
         lost had committed it), or another process's, which took this run over while
         this one was cut off or frozen: then this process must not go on with it."""
-        key = values["step_id"]
+        key = f"{step.run_id}:{step.step_order}:{step.attempt}"
         read = select(steps.c.started_at, steps.c.completed_at).where(steps.c.step_id == key)
         found = self.database.statement(
             f"read step {step.step_name!r} of run {step.run_id}",
             lambda conn: conn.execute(read).first(),
         )
-        if found is None or tuple(found) != (values["started_at"], values["completed_at"]):
+        if found is None or tuple(found) != (iso(step.started_at), iso(step.completed_at)):
             raise LeaseLostError(
                 step.run_id,
                 f"step {step.step_name!r} (execution {step.step_order}, attempt "
@@ -305,7 +320,7 @@ class SqlStore(RunLeases, RunReads, Closing):
             # The last step's row was there already: this writer's own (a try whose
             # answer was lost committed it with the run's end) or another process's
             # (which took the run over: then this one stops).
-            self._check_own_row(last_step, step)
+            self._check_own_row(last_step)
             ended = self._dialect.finish_run(run.run_id, end, None, lease)
         if not ended and lease is not None:
             self.cancel_requested(run.run_id, lease, "its end was not recorded")

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -248,9 +249,10 @@ def resume_case(n: int) -> dict[str, Any]:
 # ---- a map of 100,000 items, with and without history --------------------------
 
 
-def map_child(items: int, history: bool) -> dict[str, Any]:
+def map_child(items: int, history: bool, traced: bool = False) -> dict[str, Any]:
     """In a fresh process: one map of ``items`` items (W3's shape); its seconds and how
-    much the process's peak resident memory grew while it ran."""
+    much the process's peak resident memory grew while it ran; ``traced``: instead, what
+    ``tracemalloc`` saw of Python's heap, kept by the result and at the peak."""
     from bench_engine import square
 
     item = Workflow("bench.map.item", [Step.lambda_("square", square)])
@@ -261,11 +263,17 @@ def map_child(items: int, history: bool) -> dict[str, Any]:
         with WorkflowRunner(database_url=url) as runner:
             runner.execute(workflow, params={"items": data[:100]})  # (connections, caches)
             gc.collect()
+            if traced:
+                tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             start = time.perf_counter()
             result = runner.execute(workflow, params={"items": data})
             seconds = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            gc.collect()
+            kept, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
             assert result.status == WorkflowStatus.COMPLETED, result.error
             output = result.context.get_output("fan_out")
             assert output["item_count"] == items and output["results"][7]["square"] == {
@@ -275,17 +283,26 @@ def map_child(items: int, history: bool) -> dict[str, Any]:
                 store = runner.store
                 assert store is not None
                 assert store.item_counts(result.run_id, "fan_out#0") == {"COMPLETED": items}
+    if traced:
+        return {"kept_bytes": kept - base, "peak_bytes": peak - base}
     return {"seconds": seconds, "peak_growth_bytes": (after - before) * 1024}
 
 
 def map_case(items: int, repeats: int) -> dict[str, Any]:
     """The map without and with SQLite history, each in fresh subprocesses, alternately."""
+
+    def child(*args: str) -> dict[str, Any]:
+        command = [sys.executable, __file__, "--map-child", *args]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return found
+
     runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
     for _ in range(repeats):
         for name in runs:
-            command = [sys.executable, __file__, "--map-child", str(items), name]
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs[name].append(child(str(items), name))
+    # Python's heap, traced (slower: a fifth of the items).
+    traced = {name: child(str(items // 5), name, "traced") for name in runs}
 
     def best(name: str, key: str) -> float:
         return min(float(r[key]) for r in runs[name])
@@ -300,6 +317,11 @@ def map_case(items: int, repeats: int) -> dict[str, Any]:
         ],
         "without_peak_growth_bytes_per_item": best("without", "peak_growth_bytes") / items,
         "with_peak_growth_bytes_per_item": best("with", "peak_growth_bytes") / items,
+        "traced_items": items // 5,
+        "traced_bytes_per_item": {
+            name: {key: value / (items // 5) for key, value in found.items()}
+            for name, found in traced.items()
+        },
         "runs": runs,
     }
 
@@ -307,10 +329,11 @@ def map_case(items: int, repeats: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--map-child", nargs=2, metavar=("ITEMS", "WITH"), help=argparse.SUPPRESS)
+    parser.add_argument("--map-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.map_child:
-        print(json.dumps(map_child(int(args.map_child[0]), args.map_child[1] == "with")))
+        items, history, *traced = args.map_child
+        print(json.dumps(map_child(int(items), history == "with", bool(traced))))
         return
     sizes = (1_000,) if args.quick else (1_000, 10_000)
     repeats = 2 if args.quick else 7
@@ -349,7 +372,7 @@ def render(rows: list[dict[str, Any]], resume: dict[str, Any], mapped: dict[str,
         f"\nResume of a {resume['n']:,}-step run at its last step: "
         f"{resume['resume_seconds'] * 1000:.0f} ms (target ≤ 1 s)"
     )
-    m = mapped
+    m, t = mapped, mapped["traced_bytes_per_item"]
     rounds = ", ".join(f"{ratio:.2f}" for ratio in m["ratios_per_round"])
     lines += [
         "",
@@ -359,6 +382,10 @@ def render(rows: list[dict[str, Any]], resume: dict[str, Any], mapped: dict[str,
         f"| N={m['items']:,} | {m['without_seconds']:.2f} s | {m['with_seconds']:.2f} s | "
         f"{m['ratio']:.2f}x; {rounds} | {m['without_peak_growth_bytes_per_item']:.0f} / "
         f"{m['with_peak_growth_bytes_per_item']:.0f} B |",
+        "",
+        f"Python's heap per item (tracemalloc, N={m['traced_items']:,}), without / with "
+        f"history: kept {t['without']['kept_bytes']:.0f} / {t['with']['kept_bytes']:.0f} B, "
+        f"peak {t['without']['peak_bytes']:.0f} / {t['with']['peak_bytes']:.0f} B",
     ]
     return "\n".join(lines)
 

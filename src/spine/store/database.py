@@ -306,11 +306,10 @@ def _in_order(positions: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple
     """What takes a statement's parameter values, in order, from a mapping of names."""
     if len(positions) > 1:
         return itemgetter(*positions)  # (a tuple only for two names or more)
-
-    def ordered(values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(values[name] for name in positions)
-
-    return ordered
+    if not positions:
+        return lambda values: ()
+    (name,) = positions
+    return lambda values: (values[name],)
 
 
 def _retry_seconds(given: float | None) -> float:

@@ -144,12 +144,19 @@ def test_a_map_in_flight_shows_its_progress(
     assert store is not None
     run = _only_run(store, "live.map")
 
+    # Items are written in batches: those done within 0.1 s (the map's watchdog), those
+    # in flight once they ran that long.
+    progress = {"done": 3, "failed": 0, "in_flight": 2, "total": 8}
+    deadline = time.monotonic() + 10
     detail = show_run(store, run.run_id)
+    while (detail.live is None or detail.live.items != progress) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        detail = show_run(store, run.run_id)
     assert detail.live is not None
     assert detail.live.step_name == "each"
-    assert detail.live.items == {"done": 3, "failed": 0, "in_flight": 2, "total": 8}
+    assert detail.live.items == progress
     body = detail.to_dict()
-    assert body["steps"][-1]["items"] == {"done": 3, "failed": 0, "in_flight": 2, "total": 8}
+    assert body["steps"][-1]["items"] == progress
     text = CliRunner().invoke(cli, ["--db", database_url, "show", run.run_id]).output
     assert "3 done, 0 failed, 2 in flight of 8" in text
     gate.open.set()

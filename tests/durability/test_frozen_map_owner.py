@@ -3,8 +3,8 @@ process recovers its run: thawed, it starts no further item and changes no store
 neither the run's nor any item run's.
 
 It is frozen at one of two moments: while both of the map's lanes are inside an item,
-or while one of them is between its look at the run (before each item) and its item's
-first write (the item's run row)."""
+or while one of them looks at the run (before each item), the look read but not yet
+returned: thawed, it reads again (the first read is stale) and starts nothing."""
 
 from __future__ import annotations
 
@@ -51,22 +51,23 @@ flow = register_workflow(Workflow("frozen.map", [
 ]))
 
 def pause_before_item(index, paused):
-    # The lane that took item `index` stops before its item's run row is written (it
-    # has looked at the run already), once the other lane is inside its item (so that
-    # no write is in flight), says so, and waits there for the test to freeze it.
+    # The lane about to take item `index` stops in its look at the run, after the read,
+    # once the other lane is inside item `index - 1` (so that no write is in flight),
+    # says so, and waits there for the test to freeze it.
     from spine.store import SqlStore
 
-    create_run = SqlStore.create_run
+    cancel_requested = SqlStore.cancel_requested
+    done = []
 
-    def create(self, run, *args, **kwargs):
-        if run.item_index == index:
-            while f"{index - 1} {os.getpid()}" not in open(LOG).read().splitlines():
-                time.sleep(0.005)
+    def look(self, run_id, *args, **kwargs):
+        asked = cancel_requested(self, run_id, *args, **kwargs)
+        if not done and f"{index - 1} {os.getpid()}" in open(LOG).read().splitlines():
+            done.append(True)
             open(paused, "w").close()
             time.sleep(2)
-        return create_run(self, run, *args, **kwargs)
+        return asked
 
-    SqlStore.create_run = create
+    SqlStore.cancel_requested = look
 
 if __name__ == "__main__":
     url, moment = sys.argv[1:3]

@@ -155,7 +155,7 @@ def test_the_statements_of_the_fast_path_stay_under_psycopgs_cache_limit(
         dialect = store.database.dialect
         assert isinstance(dialect, PostgresDialect)
         statements = dialect._statements
-        prepared = [*statements.finish.values(), statements.run_flags,
+        prepared = [*statements.finish.values(), dialect._read_flags,
                     statements.claimed_before, statements.claim(1), statements.claim(16),
                     *(statements.finish_claiming(key, limit)
                       for key in statements.finish for limit in (1, 16)),

@@ -116,3 +116,29 @@ def test_the_old_holder_stores_no_map_item(taken_over: tuple[SqlStore, Lease]) -
     [saved] = store.child_runs("fenced", "each#0")
     assert saved.status == WorkflowStatus.COMPLETED
     assert [s.step_name for s in store.load_run(saved.run_id).steps] == ["s0"]
+
+
+def test_the_old_holder_ends_no_map_item_stored_as_it_ran(
+    taken_over: tuple[SqlStore, Lease],
+) -> None:
+    """An item whose row went in while it ran (``RUNNING``, its map counting it in
+    flight) is ended by an update of that row: fenced as its insert was."""
+    store, lease = taken_over
+    running = _run("fenced-item-1", parent_run_id="fenced", parent_step="each#0", item_index=1)
+    store.save_rows("fenced", "each#0", [store.item_rows(ItemRecord(running, [], new=True))],
+                    lease)  # fmt: skip
+    ended = replace(running, status=WorkflowStatus.COMPLETED, completed_at=T0 + 3,
+                    outputs={"s1": {"by": "a"}}, completed_steps=1)  # fmt: skip
+    rows = [store.item_rows(ItemRecord(ended, [_step(0, None, "fenced-item-1")], new=False))]
+    with pytest.raises(LeaseLostError, match="the items of map 'each#0' were not recorded"):
+        store.save_rows("fenced", "each#0", rows, STALE)
+    assert store.load_run("fenced-item-1").run.status == WorkflowStatus.RUNNING
+    assert store.load_run("fenced-item-1").steps == []
+    store.save_rows("fenced", "each#0", rows, lease)
+    stored = store.load_run("fenced-item-1")
+    assert (stored.run.status, stored.run.outputs) == (
+        WorkflowStatus.COMPLETED,
+        {"s1": {"by": "a"}},
+    )
+    assert [s.step_name for s in stored.steps] == ["s0"]
+    assert [r.run_id for r in store.child_runs("fenced", "each#0")] == ["fenced-item-1"]

@@ -224,12 +224,18 @@ def signal_json(signal_name: object, payload: object) -> str:
 
 @dataclass(slots=True)
 class ItemRecord:
-    """A map item run in another process: its run row as it ended, the step rows its
-    execution wrote, and whether the run row is new (else it was resumed)."""
+    """A map item its map stores with others: its run row (as it ended, or ``RUNNING``
+    while it runs), the step rows its execution wrote, and whether the run row is new
+    (else it is stored already: the item was resumed, or its row went in as it ran)."""
 
     run: RunRecord
     steps: list[StepRecord]
     new: bool
+
+
+ItemRows = tuple[bool, tuple[Any, ...], tuple[tuple[Any, ...], ...]]
+"""A map item's rows as a store writes them, plain values made when the item ends
+(whether its run row is new, that row, its step rows); see ``HistoryStore.item_rows``."""
 
 
 class UnserializableOutputError(WorkflowError):

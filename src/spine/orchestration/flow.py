@@ -29,6 +29,8 @@ class Plan:
     """(choice name, branch) -> step names the branch may not walk into."""
     params_json: dict[int, str] = field(default_factory=dict)
     """Each step's own params as JSON, by step position, filled in as history needs them."""
+    fingerprint: list[str] = field(default_factory=list)
+    """The definition's fingerprint for history, once computed (see ``definition_hash``)."""
 
     def fences_taken(self, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, frozenset[str]]:
         """The fences of the choices recorded in ``outputs`` (a resumed run's context)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from spine.core.records import (
     ItemRecord,
+    ItemRows,
     Lease,
     NextClaim,
     Owner,
@@ -96,19 +97,33 @@ class Watch(Protocol):
 class HistoryStore(JournalSink, Protocol):
     """The durable history the runner writes through. All methods commit."""
 
-    def create_run(
-        self, run: RunRecord, parent: Lease | None = None, rows: Sequence[StepRecord] = ()
-    ) -> str:
+    def create_run(self, run: RunRecord, rows: Sequence[StepRecord] = ()) -> str:
         """Store a new run's row; returns its id, or the id of the run of the same
         workflow that already holds ``run.idempotency_key`` (then nothing is stored).
-        ``parent``: the lease on the run whose map item it is, which must still hold
-        (else :class:`~spine.core.errors.LeaseLostError`). ``rows``: the step rows it
-        starts with (a fork's), stored in the same transaction as its row."""
+        ``rows``: the step rows it starts with (a fork's), stored in the same
+        transaction as its row."""
         ...
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
-        """Store map items that ran elsewhere, each run with its steps, in one
-        transaction; ``lease`` (the map's run's): as for :meth:`record_step`."""
+        """Store items of one map (each run with its steps) in one transaction (see
+        :meth:`save_rows`)."""
+        ...
+
+    def item_rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save_rows` writes them: plain values, which a map
+        makes as soon as the item ends."""
+        ...
+
+    def save_rows(
+        self,
+        parent_run_id: str,
+        parent_step: str,
+        rows: Sequence[ItemRows],
+        lease: Lease | None = None,
+    ) -> None:
+        """Store items of the map step execution ``parent_step`` of run ``parent_run_id``
+        in one transaction: items that ended, and the rows of items running long enough
+        to count as in flight; ``lease`` (the map's run's): as for :meth:`record_step`."""
         ...
 
     def load_run(self, run_id: str) -> StoredRun: ...

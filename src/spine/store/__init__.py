@@ -14,7 +14,8 @@ prunes its own tables. All SQL of spine lives in this package::
                   fast-path statements
     wakeups.py    waking idle workers: NOTIFY, and the watches that hear it
     codec.py      records <-> rows
-    runs.py       SqlStore            schedules.py  SqlScheduleStore
+    runs.py       SqlStore (writing)  schedules.py  SqlScheduleStore
+    run_reads.py  SqlStore (reading)  leases.py     SqlStore (claims, leases)
     alert_log.py  SqlDeliveryLog      view.py       what the last two share
     logs.py       StepLogs: step logs read, and dropped before their runs
     schema.py     the tables          migrations.py schema versions

@@ -7,6 +7,7 @@ their timestamps through :func:`iso`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,14 +16,31 @@ from sqlalchemy import Row
 
 from spine.core.errors import WorkflowValidationError
 from spine.core.jsonvalue import JsonValueError, decode, encode
-from spine.core.records import DATA_FORMAT, Owner, RunRecord, StepRecord
+from spine.core.records import DATA_FORMAT, ItemRecord, ItemRows, Owner, RunRecord, StepRecord
+
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+"""The last whole second :func:`iso` wrote, with its text: rows written in the same
+second (every step of a fast run) reuse it."""
 
 
 def iso(timestamp: float | None) -> str | None:
-    """Seconds since the epoch as fixed-width ISO-8601 UTC text."""
+    """Seconds since the epoch as fixed-width ISO-8601 UTC text, exactly as
+    ``datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")``."""
+    global _second
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+    # datetime's own rounding: the fraction to the nearest microsecond, half to even.
+    fraction, whole = math.modf(timestamp)
+    micros = round(fraction * 1e6)
+    if micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    elif micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    second, text = _second
+    if second != whole:
+        text = datetime.fromtimestamp(whole, UTC).isoformat()[:19]
+        _second = (int(whole), text)
+    return f"{text}.{micros:06d}+00:00"
 
 
 def from_iso(text: str | None) -> float | None:
@@ -103,29 +121,44 @@ def owner_values(owner: Owner | None, now: float | None) -> dict[str, Any]:
     }
 
 
+STEP_COLUMNS = (
+    "step_id", "run_id", "step_name", "step_type", "step_order", "status", "started_at",
+    "completed_at", "duration_ms", "params", "outputs", "error", "error_category",
+    "row_count", "attempt", "context_updates", "next_step", "will_retry", "quality", "log",
+)  # fmt: skip
+"""A step row's columns, in the order of :func:`step_row`."""
+
+
+def step_row(step: StepRecord) -> tuple[Any, ...]:
+    """A step's row as plain values in the order of :data:`STEP_COLUMNS` (a tuple: what
+    the fast path binds, with nothing to put in order)."""
+    return (
+        f"{step.run_id}:{step.step_order}:{step.attempt}",
+        step.run_id,
+        step.step_name,
+        step.step_type,
+        step.step_order,
+        step.status,
+        iso(step.started_at),
+        iso(step.completed_at),
+        round((step.completed_at - step.started_at) * 1000),
+        step.params_json,
+        step.output_json,
+        storable_text(step.error),
+        step.error_category,
+        step.row_count,
+        step.attempt,
+        step.context_updates_json,
+        step.next_step,
+        int(step.will_retry),
+        step.quality_json,
+        step.log_json,
+    )
+
+
 def step_values(step: StepRecord) -> dict[str, Any]:
-    return {
-        "step_id": f"{step.run_id}:{step.step_order}:{step.attempt}",
-        "run_id": step.run_id,
-        "step_name": step.step_name,
-        "step_type": step.step_type,
-        "step_order": step.step_order,
-        "status": step.status,
-        "started_at": iso(step.started_at),
-        "completed_at": iso(step.completed_at),
-        "duration_ms": round((step.completed_at - step.started_at) * 1000),
-        "params": step.params_json,
-        "outputs": step.output_json,
-        "error": storable_text(step.error),
-        "error_category": step.error_category,
-        "row_count": step.row_count,
-        "attempt": step.attempt,
-        "context_updates": step.context_updates_json,
-        "next_step": step.next_step,
-        "will_retry": int(step.will_retry),
-        "quality": step.quality_json,
-        "log": step.log_json,
-    }
+    """A step's row by column name."""
+    return dict(zip(STEP_COLUMNS, step_row(step), strict=True))
 
 
 def _outputs_json(outputs: Mapping[str, Any]) -> str:
@@ -237,3 +270,26 @@ def step_record(row: Row[Any]) -> StepRecord:
         params_json=m["params"] or "{}",
         log_json=m["log"],
     )
+
+
+def item_rows(item: ItemRecord) -> ItemRows:
+    """An item's rows as plain values in column order: whether its run row is new, that
+    row (a new one's in :data:`ITEM_COLUMNS`; else its end in :data:`ITEM_END_COLUMNS`),
+    and its step rows (in :data:`STEP_COLUMNS`).
+
+    Plain values, made as soon as the item ends: tuples of strings and numbers are
+    nothing the garbage collector follows, however many items wait for their batch."""
+    run = item.run
+    if item.new:
+        row = tuple({**new_run_values(run), **end_values(run)}.values())
+    else:
+        row = (*end_values(run).values(), None, None, None, None, run.run_id)
+    return item.new, row, tuple(step_row(step) for step in item.steps)
+
+
+_SAMPLE = RunRecord(run_id="", workflow_name="", status="", started_at=0.0, params={},
+                    partition={})  # fmt: skip
+ITEM_COLUMNS = tuple({**new_run_values(_SAMPLE), **end_values(_SAMPLE)})
+"""The columns of a new map item's run row, in the order of :func:`item_rows`."""
+ITEM_END_COLUMNS = (*END_COLUMNS, *owner_values(None, None), "run_id")
+"""What :func:`item_rows` gives of an item stored already: its end, no owner, its id."""

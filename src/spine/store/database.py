@@ -29,9 +29,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -73,14 +75,21 @@ def explain(exc: BaseException) -> str:
     return text
 
 
+Values = Mapping[str, Any] | tuple[Any, ...]
+"""A prepared statement's parameter values: by name, or in the order of its positions."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A statement compiled once for :meth:`Database.execute`: its SQL, the order of
-    its parameters (for positional drivers) and the values it carries itself."""
+    """A statement compiled once for :meth:`Database.execute`: its SQL (with positional
+    parameters), their names in order, and the values it carries itself."""
 
     sql: str
-    positions: tuple[str, ...] | None
+    positions: tuple[str, ...]
     defaults: dict[str, Any]
+    """Each parameter's value when a call gives none (a literal's, else ``None``)."""
+    ordered: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """The parameters' values in order, from a mapping of their names."""
 
 
 class Closing:
@@ -179,25 +188,33 @@ class Database(Closing):
     def prepare(self, statement: ClauseElement) -> Prepared:
         """Compile ``statement`` once, for :meth:`execute`."""
         # A SELECT, INSERT or UPDATE compiles to an SQLCompiler, which knows the order
-        # of its parameters.
-        compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
-        positions = compiled.positiontup
-        return Prepared(compiled.string, tuple(positions) if positions else None,
-                        dict(compiled.params))  # fmt: skip
+        # of its parameters. Positional, whatever the driver's default: a tuple of
+        # values costs the driver less than a dict it must put in order on every call.
+        compiled = cast(SQLCompiler, statement.compile(dialect=self._positional))
+        positions = tuple(compiled.positiontup or ())
+        return Prepared(compiled.string, positions, dict(compiled.params), _in_order(positions))
+
+    @cached_property
+    def _positional(self) -> Any:
+        """The engine's SQLAlchemy dialect, compiling positional parameters."""
+        dialect = self.engine.dialect
+        if dialect.positional:
+            return dialect
+        return cast(Any, type(dialect))(paramstyle="format")
 
     def execute(
         self,
         action: str,
         prepared: Prepared,
-        values: dict[str, Any],
+        values: Values,
         *,
         fetch: bool = False,
         again: Prepared | None = None,
     ) -> Any:
-        """Execute ``prepared`` with ``values`` as its own transaction, on this thread's
-        kept connection; with ``fetch`` return its rows (named tuples), else how many
-        rows it changed. Tried again as :meth:`transaction` is (``again``: the
-        statement for the later tries).
+        """Execute ``prepared`` with ``values`` (by name, or a tuple in the order of its
+        ``positions``) as its own transaction, on this thread's kept connection; with
+        ``fetch`` return its rows (named tuples), else how many rows it changed. Tried
+        again as :meth:`transaction` is (``again``: the statement for the later tries).
 
         This skips what SQLAlchemy adds per statement (building and caching the
         statement, checking a connection out of the pool, pinging it and resetting
@@ -285,6 +302,16 @@ class Database(Closing):
         self.engine.dispose()
 
 
+def _in_order(positions: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes a statement's parameter values, in order, from a mapping of names."""
+    if len(positions) > 1:
+        return itemgetter(*positions)  # (a tuple only for two names or more)
+    if not positions:
+        return lambda values: ()
+    (name,) = positions
+    return lambda values: (values[name],)
+
+
 def _retry_seconds(given: float | None) -> float:
     if given is None:
         text = os.environ.get("SPINE_DB_RETRY_SECONDS")
@@ -334,11 +361,14 @@ class _KeptConnections:
             _close_quietly(held.connection, self._dialect)
         self._local = threading.local()
 
-    def run(self, prepared: Prepared, values: dict[str, Any], fetch: bool) -> Any:
-        merged = {**prepared.defaults, **values} if prepared.defaults else values
-        params: Any = (
-            tuple(merged[name] for name in prepared.positions) if prepared.positions else merged
-        )
+    def run(self, prepared: Prepared, values: Values, fetch: bool) -> Any:
+        if isinstance(values, tuple):
+            params = values
+        else:
+            try:
+                params = prepared.ordered(values)
+            except KeyError:  # a value the statement carries itself (a literal), or None
+                params = prepared.ordered({**prepared.defaults, **values})
         raw = self._connection()
         try:
             return self._dialect.run_kept(raw, prepared.sql, params, fetch)

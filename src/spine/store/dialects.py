@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,8 +41,8 @@ from sqlalchemy import (
     Engine,
     Insert,
     Select,
-    Table,
     and_,
+    bindparam,
     func,
     insert,
     select,
@@ -50,6 +50,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import TableClause
 
 from spine.core.records import Lease, Owner
 from spine.core.status import WorkflowStatus
@@ -60,7 +61,7 @@ from spine.store.schema import runs, steps
 from spine.store.wakeups import PostgresWatch, SqliteWatch, Wake, Watch, notify
 
 if TYPE_CHECKING:
-    from spine.store.database import Database
+    from spine.store.database import Database, Prepared
 
 _MIGRATION_LOCK = 0x5350494E45  # "SPINE": the advisory lock key of schema changes
 
@@ -133,7 +134,7 @@ class Dialect(ABC):
         trying again), rather than that the statement is wrong."""
 
     @abstractmethod
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         """An INSERT into ``table`` that leaves a row with the same key alone (``ON
         CONFLICT DO NOTHING``): a write tried again after a commit whose answer was
         lost finds its own row there."""
@@ -272,10 +273,15 @@ class Dialect(ABC):
 
     def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
         """Whether someone asked run ``run_id`` to stop, and the lease holding it (read
-        at step boundaries and before map items)."""
-        query = select(*FLAGS).where(runs.c.run_id == run_id)
-        row = self.database.transaction(f"read run {run_id}", lambda c: c.execute(query).first())
-        return flags(row)
+        at step boundaries and before each map item: on the fast path)."""
+        rows = self.database.execute(
+            f"read run {run_id}", self._read_flags, {"key": run_id}, fetch=True
+        )
+        return flags(rows[0] if rows else None)
+
+    @cached_property
+    def _read_flags(self) -> Prepared:
+        return self.database.prepare(select(*FLAGS).where(runs.c.run_id == bindparam("key")))
 
 
 class SqliteDialect(Dialect):
@@ -295,15 +301,20 @@ class SqliteDialect(Dialect):
         pass
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
-        driver = raw.driver_connection
-        driver.execute("BEGIN IMMEDIATE")
+        cursor = _kept_cursor(raw, "spine.cursor", raw.driver_connection.cursor)
+        if sql.startswith("SELECT"):
+            # A read takes no write lock: in WAL mode it sees the last commit, neither
+            # waiting for writers nor holding them up (each map item's look is one).
+            cursor.execute(sql, params)
+            return _named_rows(cursor)
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            cursor = driver.execute(sql, params)
+            cursor.execute(sql, params)
             rows = _named_rows(cursor) if fetch else cursor.rowcount
         except BaseException:
-            driver.execute("ROLLBACK")
+            cursor.execute("ROLLBACK")
             raise
-        driver.execute("COMMIT")
+        cursor.execute("COMMIT")
         return rows
 
     def lock_schema(self, conn: Connection) -> None:
@@ -319,7 +330,7 @@ class SqliteDialect(Dialect):
         code = getattr(error, "sqlite_errorcode", None)
         return isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT
 
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         return sqlite.insert(table).on_conflict_do_nothing()
 
     def announce(self, conn: Connection, what: str) -> None:
@@ -327,6 +338,15 @@ class SqliteDialect(Dialect):
 
     def watch(self, wake: Wake) -> Watch:
         return SqliteWatch(self.database, wake)
+
+
+def _kept_cursor(raw: Any, key: str, make: Callable[[], Any]) -> Any:
+    """The cursor ``make`` made for a kept connection, made once (its ``info`` lives as
+    long as the driver's connection does)."""
+    cursor = raw.info.get(key)
+    if cursor is None:
+        cursor = raw.info[key] = make()
+    return cursor
 
 
 def _named_rows(cursor: Any) -> list[Any]:
@@ -377,17 +397,21 @@ class PostgresDialect(Dialect):
         driver.autocommit = False
 
     def run_kept(self, raw: Any, sql: str, params: Any, fetch: bool) -> list[Any] | int:
-        from psycopg.rows import namedtuple_row
-
+        driver = raw.driver_connection
         # The statement as the same bytes each time: psycopg would encode the text again
         # at every execution, and bytes keep their hash for its cache of parsed queries.
         query = self._encoded.get(sql)
         if query is None:
             query = self._encoded[sql] = sql.encode()
-        with raw.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+        if fetch:
+            cursor = _kept_cursor(raw, "spine.rows", lambda: _named_cursor(driver))
             cursor.execute(query, params)
-            done: list[Any] | int = cursor.fetchall() if fetch else cursor.rowcount
-            return done
+            rows: list[Any] = cursor.fetchall()
+            return rows
+        cursor = _kept_cursor(raw, "spine.cursor", driver.cursor)
+        cursor.execute(query, params)
+        changed: int = cursor.rowcount
+        return changed
 
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
@@ -410,7 +434,7 @@ class PostgresDialect(Dialect):
             return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
         return state.startswith("08") or state in _POSTGRES_SHUTDOWN | _POSTGRES_ROLLED_BACK
 
-    def insert_new(self, table: Table) -> Insert:
+    def insert_new(self, table: TableClause) -> Insert:
         return postgresql.insert(table).on_conflict_do_nothing()
 
     def announce(self, conn: Connection, what: str) -> None:
@@ -478,11 +502,13 @@ class PostgresDialect(Dialect):
         claimed = [row for row in rows if row.run_id is not None]
         return bool(rows[0].ended), sorted(claimed, key=lambda row: (-row.priority, row.submitted))
 
-    def run_flags(self, run_id: str) -> tuple[bool, Lease | None]:
-        rows = self.database.execute(
-            f"read run {run_id}", self._statements.run_flags, {"key": run_id}, fetch=True
-        )
-        return flags(rows[0] if rows else None)
+
+
+def _named_cursor(driver: Any) -> Any:
+    """A psycopg cursor whose rows are named tuples (psycopg is loaded only for PostgreSQL)."""
+    from psycopg.rows import namedtuple_row
+
+    return driver.cursor(row_factory=namedtuple_row)
 
 
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SqliteDialect, "postgresql": PostgresDialect}

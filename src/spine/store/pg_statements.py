@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 from spine.core.status import WorkflowStatus
 from spine.store.codec import END_COLUMNS
-from spine.store.conditions import FLAGS, claimed_by, ending, held_by
+from spine.store.conditions import claimed_by, ending, held_by
 from spine.store.schema import runs, steps
 
 if TYPE_CHECKING:
@@ -74,9 +74,6 @@ class PostgresStatements:
                     self._ending[key] = finish.add_cte(last_steps[fenced]) if with_step else finish
                     self.finish[key] = database.prepare(self._ending[key])
         self._finish_claiming: dict[tuple[bool, bool, bool, int], Prepared] = {}
-        self.run_flags: Prepared = database.prepare(
-            select(*FLAGS).where(runs.c.run_id == bindparam("key"))
-        )
 
     def _claiming(self, limit: int) -> Update:
         """Picks and claims up to ``limit`` submitted runs in one statement: one round

@@ -9,56 +9,58 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
     Integer,
-    Select,
+    Table,
     and_,
     bindparam,
-    case,
     exists,
-    func,
     literal_column,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import column
+from sqlalchemy.sql import table as table_clause
+from sqlalchemy.sql.expression import TableClause
 
-from spine.core.errors import LeaseLostError, RunNotFoundError, StoreError
-from spine.core.jsonvalue import decode
+from spine.core.errors import LeaseLostError, StoreError
 from spine.core.records import (
     ItemRecord,
+    ItemRows,
     Lease,
     NextClaim,
-    PartitionRun,
     RunRecord,
     SignalRecord,
     StepRecord,
-    StoredRun,
-    partition_key,
 )
-from spine.core.status import LIVE_STATUSES, StepStatus, Wakeup, WorkflowStatus
+from spine.core.status import LIVE_STATUSES, Wakeup, WorkflowStatus
 from spine.framework.alerts import DeliveryLog
 from spine.store.alert_log import SqlDeliveryLog
 from spine.store.cancel import cancel_run
 from spine.store.codec import (
+    ITEM_COLUMNS,
+    ITEM_END_COLUMNS,
+    STEP_COLUMNS,
     end_values,
-    from_iso,
     iso,
+    item_rows,
     new_run_values,
-    owner_values,
-    run_record,
-    step_record,
+    step_row,
     step_values,
 )
 from spine.store.conditions import held_by
-from spine.store.database import Closing, Database
+from spine.store.database import Closing, Database, Prepared
 from spine.store.leases import RunLeases
 from spine.store.requeue import requeue_run
+from spine.store.run_reads import RunReads
 from spine.store.schema import runs, signals, steps
 from spine.store.signals import send_signal, signals_of, take_signal
 from spine.store.wakeups import Wake, Watch
@@ -67,13 +69,69 @@ _PRUNE_CHUNK = 500
 """Run ids per DELETE: well under every backend's limit on bound parameters."""
 
 
-def _hold(conn: Connection, item: RunRecord, lease: Lease, what: str) -> None:
-    """Make sure ``lease`` still holds the run whose map item ``item`` is, until the
-    transaction of ``conn`` commits; else ``LeaseLostError`` saying ``what`` ("... was")
-    not recorded. A no-op write that matches only while the lease holds: on PostgreSQL it
-    locks the map's run's row (a takeover waits for this commit); SQLite is locked whole.
-    """
-    parent = item.parent_run_id or ""
+def _just(table: Table, columns: tuple[str, ...]) -> TableClause:
+    """``table`` with just ``columns``: an INSERT into it binds those and no others (the
+    table's Python-side defaults would add theirs, which SQLAlchemy fills in per row)."""
+    return table_clause(table.name, *[column(name, table.c[name].type) for name in columns])
+
+
+class _Rows:
+    """A statement of one row's values (``columns``, in that order) prepared for many rows
+    at once: an INSERT gets one ``VALUES`` group per row, :data:`ROWS_AT_ONCE` or a
+    power of two fewer (so that few statements of different lengths are compiled: each
+    one the driver caches is large)."""
+
+    ROWS_AT_ONCE = 128
+    """Rows a statement inserts at most: well within every backend's bound on parameters."""
+
+    def __init__(self, prepared: Prepared, columns: tuple[str, ...]) -> None:
+        self.sql = prepared.sql
+        order = [columns.index(name) for name in prepared.positions]
+        self.reorder: Callable[[tuple[Any, ...]], Any] = (
+            _as_is if order == list(range(len(columns))) else itemgetter(*order)
+        )
+        self._many: dict[int, str] = {}
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows``, :data:`ROWS_AT_ONCE` to a statement (the rest by powers of two)."""
+        reorder, start, size = self.reorder, 0, self.ROWS_AT_ONCE
+        while start < len(rows):
+            while start + size > len(rows):
+                size //= 2
+            params = tuple(value for row in rows[start : start + size] for value in reorder(row))
+            conn.exec_driver_sql(self._sql_for(size), params)
+            start += size
+
+    def _sql_for(self, count: int) -> str:
+        sql = self._many.get(count)
+        if sql is None:
+            head, rest = self.sql.split(" VALUES ", 1)
+            end = _group_end(rest)
+            group, tail = rest[:end], rest[end:]
+            sql = self._many[count] = f"{head} VALUES {', '.join([group] * count)}{tail}"
+        return sql
+
+
+def _group_end(text: str) -> int:
+    """Where the parenthesised group ``text`` starts with ends (just after its ``)``)."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return position + 1
+    raise ValueError(f"no group closes in {text!r}")
+
+
+def _as_is(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row
+
+
+def _hold(conn: Connection, parent: str, lease: Lease, what: str) -> None:
+    """Make sure ``lease`` still holds run ``parent`` (whose map items are written) until
+    the transaction of ``conn`` commits; else ``LeaseLostError`` saying ``what`` ("...
+    was") not recorded. A no-op write that matches only while the lease holds: on
+    PostgreSQL it locks the map's run's row (a takeover waits for this commit); SQLite
+    is locked whole."""
     hold = (
         update(runs)
         .where(runs.c.run_id == parent, *held_by(lease.owner_id, lease.epoch))
@@ -83,7 +141,7 @@ def _hold(conn: Connection, item: RunRecord, lease: Lease, what: str) -> None:
         raise LeaseLostError(parent, f"{what} not recorded")
 
 
-class SqlStore(RunLeases, Closing):
+class SqlStore(RunLeases, RunReads, Closing):
     """History in one SQL database; the schema is created or migrated on open.
 
     ``database`` is the open :class:`~spine.store.database.Database`; the schedule
@@ -132,16 +190,18 @@ class SqlStore(RunLeases, Closing):
         self._insert_held = self.database.prepare(
             self._dialect.insert_new(steps).from_select(columns, row.where(held))
         )
+        fence = ("run_id", "fence_owner", "fence_epoch")
+        for prepared, then in ((self._insert_step, ()), (self._insert_step_unless_asked,
+                               ("run_id",)), (self._insert_held_unless_asked, fence),
+                               (self._insert_held, fence)):  # fmt: skip
+            if prepared.positions != (*STEP_COLUMNS, *then):
+                raise RuntimeError(f"a step row's statement binds {prepared.positions}")
 
     # -- writing ----------------------------------------------------------------
 
-    def create_run(
-        self, run: RunRecord, parent: Lease | None = None, rows: Sequence[StepRecord] = ()
-    ) -> str:
+    def create_run(self, run: RunRecord, rows: Sequence[StepRecord] = ()) -> str:
         """Store a new run's row; returns its id, or, when another run of the workflow
-        holds ``run.idempotency_key``, that run's id (and stores nothing). ``parent``:
-        the lease on the run whose map item it is, which must still hold (else
-        ``LeaseLostError``: a map's holder that lost its run starts no item). ``rows``:
+        holds ``run.idempotency_key``, that run's id (and stores nothing). ``rows``:
         step rows it starts with (a fork's, copied), stored in the same transaction."""
         values = new_run_values(run)
         copied = [step_values(row) for row in rows]
@@ -162,8 +222,6 @@ class SqlStore(RunLeases, Closing):
                  runs.c.idempotency_key == run.idempotency_key)  # fmt: skip
 
         def record(conn: Connection) -> str:
-            if parent is not None:
-                _hold(conn, run, parent, f"item {run.item_index} of map {run.parent_step!r} was")
             if conn.execute(insert).rowcount == 1:
                 if copied:
                     conn.execute(self._dialect.insert_new(steps), copied)
@@ -191,32 +249,36 @@ class SqlStore(RunLeases, Closing):
         """Store a step's row; returns whether its run was asked to stop. With
         ``lease``, only while it holds the run (else ``LeaseLostError``)."""
         action = f"record step {step.step_name!r} of run {step.run_id}"
-        values = step_values(step)
-        first, then = self._insert_step_unless_asked, self._insert_step
-        if lease is not None:
-            values["fence_owner"], values["fence_epoch"] = lease.owner_id, lease.epoch
+        # (Values in the statements' order: the step's columns, then the run's id and
+        # the fence, as __init__ checked.)
+        row = step_row(step)
+        if lease is None:
+            first, then = self._insert_step_unless_asked, self._insert_step
+            values, again = (*row, step.run_id), row
+        else:
             first, then = self._insert_held_unless_asked, self._insert_held
+            values = again = (*row, step.run_id, lease.owner_id, lease.epoch)
         if self.database.execute(action, first, values):
             return False
         # Asked to stop: the step ran all the same, so its row is kept. (No row at all
         # went in when a try whose answer was lost had written it, or when the run is
         # no longer this owner's.)
-        if self.database.execute(action, then, values):
+        if self.database.execute(action, then, again):
             return True
-        self._check_own_row(step, values)
+        self._check_own_row(step)
         return self.cancel_requested(step.run_id)
 
-    def _check_own_row(self, step: StepRecord, values: dict[str, Any]) -> None:
+    def _check_own_row(self, step: StepRecord) -> None:
         """A step row that was there already: this writer's own (a try whose answer was
         lost had committed it), or another process's, which took this run over while
         this one was cut off or frozen: then this process must not go on with it."""
-        key = values["step_id"]
+        key = f"{step.run_id}:{step.step_order}:{step.attempt}"
         read = select(steps.c.started_at, steps.c.completed_at).where(steps.c.step_id == key)
         found = self.database.statement(
             f"read step {step.step_name!r} of run {step.run_id}",
             lambda conn: conn.execute(read).first(),
         )
-        if found is None or tuple(found) != (values["started_at"], values["completed_at"]):
+        if found is None or tuple(found) != (iso(step.started_at), iso(step.completed_at)):
             raise LeaseLostError(
                 step.run_id,
                 f"step {step.step_name!r} (execution {step.step_order}, attempt "
@@ -282,7 +344,7 @@ class SqlStore(RunLeases, Closing):
             # answer was lost committed it with the run's end) or another process's
             # (which took the run over: then this one stops). (No claim this time: the
             # worker makes its own.)
-            self._check_own_row(last_step, step)
+            self._check_own_row(last_step)
             ended = self._dialect.finish_run(run.run_id, end, None, lease)[0]
             claim = None
         if then is not None and claim is not None:
@@ -298,31 +360,61 @@ class SqlStore(RunLeases, Closing):
         return isinstance(exc.__cause__, IntegrityError | driver)
 
     def save_items(self, items: Sequence[ItemRecord], lease: Lease | None = None) -> None:
-        """Store map items that ran elsewhere; with ``lease`` (the map's run's), only
-        while it holds that run (else ``LeaseLostError``)."""
-        if not items:
+        """Store map items of one map (see :meth:`save_rows`)."""
+        if items:
+            first = items[0].run
+            rows = [item_rows(item) for item in items]
+            self.save_rows(first.parent_run_id or "", first.parent_step or "", rows, lease)
+
+    def item_rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save_rows` writes them (see ``codec.item_rows``)."""
+        return item_rows(item)
+
+    def save_rows(
+        self,
+        parent_run_id: str,
+        parent_step: str,
+        rows: Sequence[ItemRows],
+        lease: Lease | None = None,
+    ) -> None:
+        """Store items of the map step execution ``parent_step`` of run ``parent_run_id``
+        that ended (or, ``RUNNING``, the rows of items that run), each with its step
+        rows, in one transaction; with ``lease`` (the map's run's), only while it holds
+        that run (else ``LeaseLostError``). Rows there already stay as they are (a try
+        whose answer was lost may have written them)."""
+        if not rows:
             return
-        new = [{**new_run_values(i.run), **end_values(i.run)} for i in items if i.new]
-        rows = [step_values(step) for i in items for step in i.steps]
-        first = items[0].run
-        insert_new = self._dialect.insert_new
+        new = [row for fresh, row, _ in rows if fresh]
+        ended = [row for fresh, row, _ in rows if not fresh]
+        step_rows = [step for _, _, item_steps in rows for step in item_steps]
+        what = f"the items of map {parent_step!r}"
 
         def save(conn: Connection) -> None:
             if lease is not None:
-                _hold(conn, first, lease, f"the items of map {first.parent_step!r} were")
-            if new:
-                conn.execute(insert_new(runs), new)
-            for item in items:
-                if not item.new:
-                    conn.execute(
-                        update(runs)
-                        .where(runs.c.run_id == item.run.run_id)
-                        .values(**end_values(item.run), **owner_values(None, None))
-                    )
-            if rows:
-                conn.execute(insert_new(steps), rows)
+                _hold(conn, parent_run_id, lease, f"{what} were")
+            # Straight to the driver, with statements compiled once; new rows many to a
+            # statement (a call of the driver per row would give up Python's lock per row).
+            insert_runs, end_item, insert_steps = self._item_statements
+            insert_runs.run(conn, new)
+            if ended:
+                conn.exec_driver_sql(end_item.sql, [end_item.reorder(row) for row in ended])
+            insert_steps.run(conn, step_rows)
 
-        self.database.transaction(f"record the items of map {first.parent_step!r}", save)
+        self.database.transaction(f"record {what}", save)
+
+    @cached_property
+    def _item_statements(self) -> tuple[_Rows, _Rows, _Rows]:
+        """The statements of :meth:`save_rows`: a new item's run row, an item's end, a
+        step row."""
+        insert_new = self._dialect.insert_new
+        this_run = runs.c.run_id == bindparam("run_id")
+        end: dict[str, Any] = {c: bindparam(c) for c in ITEM_END_COLUMNS if c != "run_id"}
+        prepare = self.database.prepare
+        return (
+            _Rows(prepare(insert_new(_just(runs, ITEM_COLUMNS))), ITEM_COLUMNS),
+            _Rows(prepare(update(runs).where(this_run).values(end)), ITEM_END_COLUMNS),
+            _Rows(prepare(insert_new(_just(steps, STEP_COLUMNS))), STEP_COLUMNS),
+        )
 
     def send_signal(self, run_id: str, signal_name: str, payload_json: str, now: float) -> None:
         """Keep a signal for a run (see :func:`spine.store.signals.send_signal`)."""
@@ -369,180 +461,6 @@ class SqlStore(RunLeases, Closing):
         if lease is not None and holder != lease:
             raise LeaseLostError(run_id, lost)
         return asked
-
-    # -- reading ----------------------------------------------------------------
-
-    def load_run(self, run_id: str) -> StoredRun:
-        def load(conn: Connection) -> StoredRun:
-            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
-            if row is None:
-                raise RunNotFoundError(run_id, self.where)
-            step_rows = conn.execute(
-                select(steps)
-                .where(steps.c.run_id == run_id)
-                .order_by(steps.c.step_order, steps.c.attempt)
-            ).all()
-            return StoredRun(run=run_record(row), steps=[step_record(r) for r in step_rows])
-
-        return self.database.transaction(f"read run {run_id}", load)
-
-    def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
-        query = select(runs).where(
-            and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
-        )
-        return self._records(f"read the map items of run {parent_run_id}", query)
-
-    def item_counts(self, parent_run_id: str, parent_step: str) -> dict[str, int]:
-        """How many items of one map step (``parent_step``: its key) are in each status."""
-        query = (
-            select(runs.c.status, func.count())
-            .where(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
-            .group_by(runs.c.status)
-        )
-        rows = self.database.statement(
-            f"count the map items of run {parent_run_id}", lambda conn: conn.execute(query).all()
-        )
-        return {str(status): int(count) for status, count in rows}
-
-    def map_items(
-        self, parent_run_id: str, *, limit: int, offset: int = 0
-    ) -> tuple[list[RunRecord], int]:
-        """A page of a run's map items, by map step execution then item index, and how
-        many it has in all."""
-        query = (
-            select(runs)
-            .where(runs.c.parent_run_id == parent_run_id)
-            .order_by(runs.c.parent_step, runs.c.item_index)
-            .limit(limit)
-            .offset(offset)
-        )
-        total = select(func.count()).where(runs.c.parent_run_id == parent_run_id)
-        found = self._records(f"list the map items of run {parent_run_id}", query)
-        count = self.database.statement(
-            f"count the map items of run {parent_run_id}",
-            lambda conn: int(conn.execute(total).scalar_one()),
-        )
-        return found, count
-
-    def workflow_names(self) -> list[str]:
-        """The names of the workflows with top-level runs, sorted."""
-        query = (
-            select(runs.c.workflow_name)
-            .where(runs.c.parent_run_id.is_(None))
-            .distinct()
-            .order_by(runs.c.workflow_name)
-        )
-        return self.database.statement(
-            "list the workflows with runs",
-            lambda conn: [str(name) for name in conn.execute(query).scalars()],
-        )
-
-    def queue_depth(self) -> dict[str, int]:
-        """How many runs wait in the queue (``PENDING``), by workflow. Tried once, not
-        again through an outage: a metrics reader asks, and must not wait it out."""
-        query = (
-            select(runs.c.workflow_name, func.count())
-            .where(runs.c.status == WorkflowStatus.PENDING)
-            .group_by(runs.c.workflow_name)
-        )
-        with self.engine.connect() as conn:
-            return {str(name): int(count) for name, count in conn.execute(query)}
-
-    def step_counts(self, run_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Completed and failed steps of live runs, from their rows (a run's own counts
-        are written when it ends): run id -> (completed, failed). A failed attempt that
-        was retried is not a failed step."""
-        if not run_ids:
-            return {}
-        done = func.sum(case((steps.c.status == StepStatus.COMPLETED, 1), else_=0))
-        failed = and_(steps.c.status == StepStatus.FAILED, steps.c.will_retry == 0)
-        query = (
-            select(steps.c.run_id, done, func.sum(case((failed, 1), else_=0)))
-            .where(steps.c.run_id.in_(list(run_ids)))
-            .group_by(steps.c.run_id)
-        )
-        rows = self.database.statement(
-            "count the steps of live runs", lambda conn: conn.execute(query).all()
-        )
-        return {run_id: (int(ok or 0), int(bad or 0)) for run_id, ok, bad in rows}
-
-    def _records(self, action: str, query: Select[Any]) -> list[RunRecord]:
-        rows = self.database.statement(action, lambda conn: conn.execute(query).all())
-        return [run_record(r) for r in rows]
-
-    def quality_history(self, workflow_name: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """Quality metrics every step of ``workflow_name`` reported, oldest first."""
-        query = (
-            select(steps.c.run_id, steps.c.step_name, steps.c.completed_at, steps.c.quality)
-            .join(runs, runs.c.run_id == steps.c.run_id)
-            .where(and_(runs.c.workflow_name == workflow_name, steps.c.quality.is_not(None)))
-            .order_by(steps.c.completed_at)
-            .limit(limit)
-        )
-        rows = self.database.statement(
-            f"read quality metrics of {workflow_name!r}", lambda conn: conn.execute(query).all()
-        )
-        return [
-            {
-                "run_id": r.run_id,
-                "step_name": r.step_name,
-                "completed_at": r.completed_at,
-                "quality": decode(r.quality),
-            }
-            for r in rows
-        ]
-
-    def latest_partitions(self, workflow_name: str) -> list[PartitionRun]:
-        """The latest top-level run of each partition of ``workflow_name`` (matched by
-        their canonical JSON), by partition."""
-        query = (
-            select(runs.c.run_id, runs.c.status, runs.c.partition, runs.c.started_at)
-            .where(runs.c.workflow_name == workflow_name, runs.c.parent_run_id.is_(None))
-            .order_by(runs.c.started_at.desc())
-        )
-        rows = self.database.statement(
-            f"read the partitions of {workflow_name!r}", lambda conn: conn.execute(query).all()
-        )
-        latest: dict[str, PartitionRun] = {}
-        for row in rows:
-            partition = decode(row.partition) if row.partition else {}
-            latest.setdefault(partition_key(partition), PartitionRun(
-                partition, row.run_id, row.status, from_iso(row.started_at) or 0.0))  # fmt: skip
-        return [latest[key] for key in sorted(latest)]
-
-    def list_runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        triggered_by: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        top_level: bool = True,
-        parent: str | None = None,
-    ) -> list[RunRecord]:
-        """Runs, newest first, filtered by workflow name, status, start time (``since``
-        inclusive, ``until`` exclusive), trigger or parent."""
-        query = select(runs)
-        if until is not None:
-            query = query.where(runs.c.started_at < iso(until))
-        if triggered_by is not None:
-            query = query.where(runs.c.triggered_by == triggered_by)
-        if parent is not None:
-            query = query.where(runs.c.parent_run_id == parent)
-        if workflow is not None:
-            query = query.where(runs.c.workflow_name == workflow)
-        if status is not None:
-            query = query.where(runs.c.status == status.upper())
-        if since is not None:
-            query = query.where(runs.c.started_at >= iso(since))
-        if top_level:
-            query = query.where(runs.c.parent_run_id.is_(None))
-        return self._records(
-            "list runs", query.order_by(runs.c.started_at.desc()).limit(limit).offset(offset)
-        )
 
     # -- housekeeping -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ resume, :func:`spine.orchestration.engine.state.replay` rebuilds the run from th
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import DefinitionMismatchError
@@ -38,16 +39,24 @@ Encoded = tuple[str, str, "str | None"]
 
 NO_DATA: Encoded = ("{}", "{}", None)
 
+STALE_LOOK = 1.0
+"""Seconds after which a look at the run (before a map item) is taken again."""
+
 
 def definition_hash(plan: Plan) -> str:
-    """A fingerprint of what resuming depends on: step names, types and routing."""
+    """A fingerprint of what resuming depends on: step names, types and routing
+    (computed once per plan: every map item's row carries it)."""
+    if plan.fingerprint:
+        return plan.fingerprint[0]
     import hashlib  # only durable runs need it; kept off the import of spine.orchestration
 
     shape = [
         [s.name, str(s.step_type), s.pipeline_name, s.then_step, s.else_step, s.next]
         for s in plan.steps
     ]
-    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+    plan.fingerprint[:] = [digest]
+    return digest
 
 
 class Journal:
@@ -97,8 +106,14 @@ class Journal:
 
     def cancelled_now(self) -> bool:
         """Whether the run was asked to stop, read from the store now (before each map
-        item: ``LeaseLostError`` once another process took the run over)."""
-        return self.store.cancel_requested(self.run_id, self.lease)
+        item: ``LeaseLostError`` once another process took the run over). A look that
+        took longer than :data:`STALE_LOOK` (the process was frozen, or the database
+        away) is taken again: what it read may no longer hold when the item starts."""
+        began = time.monotonic()
+        asked = self.store.cancel_requested(self.run_id, self.lease)
+        if time.monotonic() - began > STALE_LOOK:
+            asked = self.store.cancel_requested(self.run_id, self.lease)
+        return asked
 
     def map_size(self, total: int) -> None:
         """Record how many items the map step starting now has."""
@@ -217,6 +232,62 @@ class Journal:
             self._last = record
             return
         self._asked = self.store.record_step(record, self.lease)
+
+
+class ItemCapture:
+    """A journal sink that keeps one map item's rows, for its map to store with others
+    (in one transaction per batch; a remote item's travel back to the runner's process
+    first). Its run is not told of a cancel (its map stops starting items) and sleeps
+    through its waits."""
+
+    __slots__ = ("end", "steps")
+
+    def __init__(self) -> None:
+        self.steps: list[StepRecord] = []
+        self.end: RunRecord | None = None
+
+    def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
+        self.steps.append(step)
+        return False
+
+    def finish_run(
+        self,
+        run: RunRecord,
+        last_step: StepRecord | None = None,
+        lease: Lease | None = None,
+        then: NextClaim | None = None,
+    ) -> bool:
+        # (``then`` stays unmade: an item's journal is never given a claim to make.)
+        if last_step is not None:
+            self.steps.append(last_step)
+        self.end = run
+        return True
+
+    def set_status(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        wake_at: float | None = None,
+        lease: Lease | None = None,
+        awaiting_signal: str | None = None,
+    ) -> None:
+        """Not recorded: an item sleeps through its waits."""
+
+    def take_signal(
+        self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
+    ) -> str | None:
+        """Never asked: a map's iterator workflow may not await a signal."""
+        return None
+
+    def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
+        """A nested map's size is not recorded (nor its items: see ``kinds/map_step``)."""
+
+    def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
+        return False
+
+    def release(self, run_id: str, lease: Lease, status: str | None = None) -> None:
+        """Nothing holds a lease on a captured item."""
 
 
 def check_definition(stored: StoredRun, workflow: Workflow, plan: Plan) -> None:

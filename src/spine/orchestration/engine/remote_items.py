@@ -14,72 +14,18 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from spine.core.clock import SYSTEM_CLOCK
-from spine.core.records import Lease, NextClaim, Owner, RunRecord, StepRecord, StoredRun
+from spine.core.records import Owner, StoredRun
 from spine.execution.executors import InlineExecutor
 from spine.execution.tracing import Carrier, attached
 from spine.framework.dispatcher import Dispatcher
 from spine.framework.registry import PipelineRegistry
-from spine.orchestration.engine.journal import Journal
+from spine.orchestration.engine.journal import ItemCapture, Journal
 from spine.orchestration.engine.kinds.remote_map import ItemTask, Outcome, Shipment
 from spine.orchestration.engine.runs import Runs
 from spine.orchestration.engine.settings import RunSettings
 from spine.orchestration.engine.state import RunState, replay
 from spine.orchestration.flow import Plan, plan_for
 from spine.orchestration.registry import WorkflowRegistry
-
-
-class _Capture:
-    """A journal sink that keeps one item's rows for the runner's process to store."""
-
-    __slots__ = ("end", "steps")
-
-    def __init__(self) -> None:
-        self.steps: list[StepRecord] = []
-        self.end: RunRecord | None = None
-
-    def record_step(self, step: StepRecord, lease: Lease | None = None) -> bool:
-        self.steps.append(step)
-        return False  # a remote item is not told of a cancel; its map stops sending
-
-    def finish_run(
-        self,
-        run: RunRecord,
-        last_step: StepRecord | None = None,
-        lease: Lease | None = None,
-        then: NextClaim | None = None,
-    ) -> bool:
-        # (``then`` stays unmade: an item's journal is never given a claim to make.)
-        if last_step is not None:
-            self.steps.append(last_step)
-        self.end = run
-        return True
-
-    def set_status(
-        self,
-        run_id: str,
-        status: str,
-        *,
-        wake_at: float | None = None,
-        lease: Lease | None = None,
-        awaiting_signal: str | None = None,
-    ) -> None:
-        """Waiting is the runner's process's to record; an item sleeps through it."""
-
-    def take_signal(
-        self, run_id: str, signal_name: str, now: float, lease: Lease | None = None
-    ) -> str | None:
-        """Never asked: a map's iterator workflow may not await a signal."""
-        return None
-
-    def record_map_size(self, run_id: str, total: int, lease: Lease | None = None) -> None:
-        """A nested map's size is shown only for runs of the runner's process."""
-
-    def cancel_requested(self, run_id: str, lease: Lease | None = None) -> bool:
-        return False
-
-    def release(self, run_id: str, lease: Lease, status: str | None = None) -> None:
-        """Nothing holds a lease on a captured item."""
-
 
 _Loaded = tuple[Shipment, Plan, Runs]
 _LOADED: OrderedDict[tuple[bytes, bool, int, int], _Loaded] = OrderedDict()
@@ -145,7 +91,7 @@ def _run_items(
         else:
             state = RunState(plan, start.with_base_params(base))
         state.block = True  # the map step waits for its items
-        capture = _Capture()
+        capture = ItemCapture()
         runs.run(workflow, state, Journal(capture, state.ctx.run_id, workflow.name, plan))
         if capture.end is None:
             raise RuntimeError(f"item {index} of {workflow.name!r} ended without a result")

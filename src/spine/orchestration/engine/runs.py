@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import (
@@ -22,6 +22,7 @@ from spine.core.errors import (
 )
 from spine.core.records import (
     ItemRecord,
+    ItemRows,
     Lease,
     NextClaim,
     Owner,
@@ -36,11 +37,13 @@ from spine.execution.capture import install as install_capture
 from spine.orchestration.engine import queue_gauge
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
+    ItemCapture,
     Journal,
     check_definition,
     definition_hash,
     json_ready,
 )
+from spine.orchestration.engine.kinds.items import item_result, still_running
 from spine.orchestration.engine.loop import run_steps
 from spine.orchestration.engine.services import ClockSleeper, DurableSleeper, Services
 from spine.orchestration.engine.state import RunState, replay, stored_result, utc
@@ -231,18 +234,13 @@ class Runs:
             return result
 
     def creating(
-        self,
-        store: HistoryStore,
-        record: RunRecord,
-        parent: Lease | None = None,
-        rows: Sequence[StepRecord] = (),
+        self, store: HistoryStore, record: RunRecord, rows: Sequence[StepRecord] = ()
     ) -> Callable[[], Lease]:
         """What takes a new run held by this runner: storing its row, with ``rows`` (a
-        fork's copied steps) in the same transaction (a map item's only while
-        ``parent``, its map's run's lease, holds)."""
+        fork's copied steps) in the same transaction."""
 
         def create() -> Lease:
-            stored_as = store.create_run(record, parent, rows)
+            stored_as = store.create_run(record, rows)
             if stored_as != record.run_id:
                 raise _KeyTaken(stored_as)
             return Lease(self.owner.owner_id, record.lease_epoch)
@@ -505,27 +503,31 @@ class Runs:
             if r.item_index is not None
         }
 
-    def run_item(
-        self,
-        workflow: Workflow,
-        ctx: WorkflowContext,
-        parent: ExecutionContext,
-        key: str,
-        index: int,
-        own_params: Mapping[str, Any],
-        lease: Lease | None = None,
-    ) -> WorkflowResult:
-        """Run one new map item; items always sleep through their waits (their map
-        step waits for them). ``lease``: its map's run's, which must still hold."""
+    @property
+    def recorded(self) -> bool:
+        return self.store is not None
+
+    def run_item(self, workflow: Workflow, ctx: WorkflowContext) -> WorkflowResult:
+        """Run one map item without history; items always sleep through their waits
+        (their map step waits for them)."""
+        return self.run(workflow, RunState(plan_for(workflow), ctx, block=True, fresh=True), None)
+
+    def run_captured(
+        self, workflow: Workflow, ctx: WorkflowContext
+    ) -> tuple[WorkflowResult, ItemCapture]:
+        """Run one new map item here with its rows captured, not stored (its map stores
+        them with others'). A map inside it runs its items without history, as a map
+        inside a remote item does: they are recorded in its output only."""
         plan = plan_for(workflow)
+        capture = ItemCapture()
+        journal = Journal(capture, ctx.run_id, workflow.name, plan)
         state = RunState(plan, ctx, block=True, fresh=True)
-        store = self.store
-        if store is None:
-            return self.run(workflow, state, None)
-        record = self.item_record(workflow, plan, ctx, parent, key, index, own_params)
-        record.owner, record.heartbeat_at = self.owner, self.settings.clock.time()
-        take = self.creating(store, record, lease)
-        return self.held(workflow, state, store, take, clear=True)
+        return self._unrecorded.run(workflow, state, journal), capture
+
+    @cached_property
+    def _unrecorded(self) -> Runs:
+        """These runs' twin without a store, which runs captured items."""
+        return Runs(self.settings, None, self.owner, None, self._remote_items)
 
     def item_record(
         self,
@@ -552,29 +554,20 @@ class Runs:
         self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
     ) -> WorkflowResult:
         if record.status != WorkflowStatus.COMPLETED and held_here(record.run_id):
-            # An earlier attempt of its map step timed out and left it running here: it
-            # is not waited for (the retry must not hang on what timed out); it fails
-            # this attempt, and a later one reuses it once it has completed.
-            record = replace(
-                record,
-                status=WorkflowStatus.FAILED,
-                error=f"item {record.item_index} is still running in this process, from an "
-                "earlier attempt of its map step that timed out",
-                error_category=ErrorCategory.TIMEOUT.value,
-            )
+            # An earlier attempt of its map step timed out and left it running here.
+            record = still_running(record)
         elif record.status != WorkflowStatus.COMPLETED:
             return self.resume(record.run_id, workflow, force=True, item_of=base_params)
-        return stored_result(record, WorkflowContext(
-            run_id=record.run_id,
-            workflow_name=record.workflow_name,
-            params={**base_params, **record.params},
-            outputs=record.outputs,
-            partition=record.partition,
-        ))  # fmt: skip
+        return item_result(record, base_params)
 
     def load(self, run_id: str) -> StoredRun | None:
         return None if self.store is None else self.store.load_run(run_id)
 
-    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
+    def rows(self, item: ItemRecord) -> ItemRows:
+        return (item.new, (), ()) if self.store is None else self.store.item_rows(item)
+
+    def save(
+        self, parent_run_id: str, key: str, rows: Sequence[ItemRows], lease: Lease | None
+    ) -> None:
         if self.store is not None:
-            self.store.save_items(items, lease)
+            self.store.save_rows(parent_run_id, key, rows, lease)

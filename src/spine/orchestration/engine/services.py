@@ -18,12 +18,12 @@ from spine.execution.capture import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from spine.core.clock import Clock
-    from spine.core.records import ItemRecord, Lease, RunRecord, StoredRun
+    from spine.core.records import ItemRecord, ItemRows, Lease, RunRecord, StoredRun
     from spine.execution.context import ExecutionContext
     from spine.execution.executors import Executor
     from spine.execution.runnable import Runnable
     from spine.framework.dispatcher import Dispatcher
-    from spine.orchestration.engine.journal import Journal
+    from spine.orchestration.engine.journal import ItemCapture, Journal
     from spine.orchestration.engine.telemetry import Tracing
     from spine.orchestration.flow import Plan
     from spine.orchestration.results import StepExecution, WorkflowResult
@@ -207,19 +207,18 @@ class ChildRuns(Protocol):
     def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
         """The stored item runs of the map step execution ``key``, by item index."""
 
-    def run_item(
-        self,
-        workflow: Workflow,
-        ctx: WorkflowContext,
-        parent: ExecutionContext,
-        key: str,
-        index: int,
-        own_params: Mapping[str, Any],
-        lease: Lease | None = None,
-    ) -> WorkflowResult:
-        """Run a new item; its row keeps ``own_params`` (the params it adds to its map's,
-        which ``ctx`` holds beneath them), stored only while ``lease`` (its map's run's)
-        holds."""
+    @property
+    def recorded(self) -> bool:
+        """Whether items are stored: the runner keeps history, and the map is not inside
+        an item recorded whole (whose map's items are recorded in its output only)."""
+
+    def run_item(self, workflow: Workflow, ctx: WorkflowContext) -> WorkflowResult:
+        """Run a new item without history."""
+
+    def run_captured(
+        self, workflow: Workflow, ctx: WorkflowContext
+    ) -> tuple[WorkflowResult, ItemCapture]:
+        """Run a new item in this process, its rows captured for its map to store."""
 
     def continue_item(
         self, workflow: Workflow, record: RunRecord, base_params: Mapping[str, Any]
@@ -236,14 +235,21 @@ class ChildRuns(Protocol):
         index: int,
         own_params: Mapping[str, Any],
     ) -> RunRecord:
-        """The row of a new item, not stored (items run elsewhere are stored later)."""
+        """The row of a new item, not stored (its map stores it when the item ends)."""
 
     def load(self, run_id: str) -> StoredRun | None:
         """A stored item with its step rows (``None`` without history)."""
 
-    def save(self, items: Sequence[ItemRecord], lease: Lease | None) -> None:
-        """Store items that ran elsewhere, each with its step rows, in one transaction
-        (only while ``lease``, the map's run's, holds it)."""
+    def rows(self, item: ItemRecord) -> ItemRows:
+        """An item's rows as :meth:`save` stores them (plain values: made when the item
+        ends, they are all an item waiting for its batch keeps)."""
+
+    def save(
+        self, parent_run_id: str, key: str, rows: Sequence[ItemRows], lease: Lease | None
+    ) -> None:
+        """Store items of the map step execution ``key`` of run ``parent_run_id``, each
+        with its step rows, in one transaction (only while ``lease``, the map's run's,
+        holds it)."""
 
 
 StepCallback = Callable[[str, "StepExecution"], object]

@@ -4,16 +4,19 @@ made of the item runs (inline and remote maps alike)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from spine.core.records import RunRecord
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.timeouts import current_watch
+from spine.orchestration.engine.state import stored_result
 from spine.orchestration.step_result import StepResult
+from spine.orchestration.workflow_context import WorkflowContext
 
 if TYPE_CHECKING:
     from spine.orchestration.engine.journal import Journal
     from spine.orchestration.results import WorkflowResult
-    from spine.orchestration.workflow_context import WorkflowContext
 
 
 class ItemsPathError(LookupError):
@@ -103,3 +106,45 @@ def cancelled_map(where: str, runs: Sequence[WorkflowResult | None]) -> StepResu
         ErrorCategory.CANCELLED,
         output=summary(runs, len(runs)),
     )
+
+
+def ended(start: RunRecord, end: RunRecord, started_at: float) -> RunRecord:
+    """Item row ``start``, changed in place to how its run ``end`` ended it (started at
+    ``started_at``) and held by nobody: what its map stores. (In place: a map's rows are
+    its own, and copying a row of some forty fields would cost an item more than its
+    writing does.)"""
+    start.status = end.status
+    start.started_at = started_at
+    start.completed_at = end.completed_at
+    start.outputs = end.outputs
+    start.error = end.error
+    start.error_category = end.error_category
+    start.error_step = end.error_step
+    start.completed_steps = end.completed_steps
+    start.failed_steps = end.failed_steps
+    start.owner = start.heartbeat_at = start.wake_at = None
+    return start
+
+
+def still_running(record: RunRecord) -> RunRecord:
+    """Item ``record`` failed for this attempt of its map step: an earlier attempt that
+    timed out still runs it in this process. It is not waited for (the retry must not
+    hang on what timed out); a later attempt reuses it once it has completed."""
+    return replace(
+        record,
+        status=WorkflowStatus.FAILED,
+        error=f"item {record.item_index} is still running in this process, from an "
+        "earlier attempt of its map step that timed out",
+        error_category=ErrorCategory.TIMEOUT.value,
+    )
+
+
+def item_result(record: RunRecord, base_params: Mapping[str, Any]) -> WorkflowResult:
+    """A stored item's result as its row tells it (its params over its map's)."""
+    return stored_result(record, WorkflowContext(
+        run_id=record.run_id,
+        workflow_name=record.workflow_name,
+        params={**base_params, **record.params},
+        outputs=record.outputs,
+        partition=record.partition,
+    ))  # fmt: skip

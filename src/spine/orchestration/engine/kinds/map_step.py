@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from spine.core.status import ErrorCategory
 from spine.execution.executors import Executor, InlineExecutor
+from spine.orchestration.engine.kinds.batched_items import BatchedItems
 from spine.orchestration.engine.kinds.items import (
     ItemsPathError,
     cancelled_map,
@@ -102,7 +103,6 @@ def run(
     # index: completed ones are reused, unfinished ones resumed, only the rest start.
     # Keyed by the map step's execution, so a map run again in a loop starts afresh.
     key = f"{step.name}#{lineage.order}"
-    earlier = children.earlier(ctx.run_id, key)
     if services.journal is not None:
         services.journal.map_size(len(items))  # what `spine show` counts progress against
 
@@ -125,25 +125,26 @@ def run(
         from spine.orchestration.engine.kinds.remote_map import RemoteMap
 
         remote = RemoteMap(services, where, item_workflow, key, concurrency)
+        earlier = children.earlier(ctx.run_id, key)
         return remote.outcome(items, earlier, child_context, parent, base_params)
-
-    # Each new item's row goes in only while the map's run is still this holder's.
-    lease = None if services.journal is None else services.journal.lease
-
-    def run_item(index: int, item: Any) -> WorkflowResult:
-        record = earlier.get(index)
-        if record is not None:
-            return children.continue_item(item_workflow, record, base_params)
-        # Its row keeps only the params it adds, not a copy of the map's params (which
-        # often hold the whole list of items) per item.
-        child = child_context(index, item, base_params)
-        own = {item_param: item, "item_index": index}
-        return children.run_item(item_workflow, child, parent, key, index, own, lease)
 
     workers = min(concurrency, len(items))
     # Asked before each item: with history, whether the map's run must stop.
     stopped = stop_check(services.journal)
-    return _result(where, _run_all(run_item, items, workers, step.name, services.executor, stopped))
+    executor = services.executor
+    if not children.recorded:
+
+        def run_item(index: int, item: Any) -> WorkflowResult:
+            return children.run_item(item_workflow, child_context(index, item, base_params))
+
+        return _result(where, _run_all(run_item, items, workers, step.name, executor, stopped))
+    # (Recorded: the map's run has a journal with its lease.)
+    lease = None if services.journal is None else services.journal.lease
+    batch = BatchedItems(ctx.run_id, children, item_workflow, key, parent, lease, base_params,
+                         item_param, child_context)  # fmt: skip
+    with batch:
+        runs = _run_all(batch.run_item, items, workers, step.name, executor, stopped)
+    return _result(where, runs)
 
 
 def _result(

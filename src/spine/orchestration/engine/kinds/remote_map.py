@@ -15,14 +15,20 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import NotShippableError, PipelineNotFoundError, describe_exception
 from spine.core.records import ItemRecord, RunRecord, StepRecord, StoredRun
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.execution.tracing import carrier
-from spine.orchestration.engine.kinds.items import cancelled_map, outcome, stop_check, summary
+from spine.orchestration.engine.kinds.items import (
+    cancelled_map,
+    ended,
+    outcome,
+    stop_check,
+    summary,
+)
 from spine.orchestration.engine.state import replay, stored_result
 from spine.orchestration.flow import plan_for
 from spine.orchestration.step_result import StepResult
@@ -282,26 +288,14 @@ class RemoteMap:
         for index, steps, end in outcomes:
             item = self.items[index]
             start = item.stored.run
-            run = replace(
-                start,
-                status=end.status,
-                started_at=steps[0].started_at if item.new and steps else start.started_at,
-                completed_at=end.completed_at,
-                outputs=end.outputs,
-                error=end.error,
-                error_category=end.error_category,
-                error_step=end.error_step,
-                completed_steps=end.completed_steps,
-                failed_steps=end.failed_steps,
-                owner=None,
-                heartbeat_at=None,
-                wake_at=None,
-            )
-            saved.append(ItemRecord(run, steps, item.new))
-        journal, tracing = self.services.journal, self.services.tracing
-        self.children.save(saved, None if journal is None else journal.lease)
-        if tracing is not None:
-            tracing.items_done(saved)
+            began = steps[0].started_at if item.new and steps else start.started_at
+            saved.append(ItemRecord(ended(start, end, began), steps, item.new))
+        journal = self.services.journal
+        if journal is not None:
+            rows = [self.children.rows(record) for record in saved]
+            self.children.save(journal.run_id, self.key, rows, journal.lease)
+        if self.services.tracing is not None:
+            self.services.tracing.items_done(saved)
         for (index, _, _), record in zip(outcomes, saved, strict=True):
             stored = StoredRun(record.run, [*self.items[index].stored.steps, *record.steps])
             state = replay(stored, self.plan, self.base_params)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import create_engine, update
@@ -163,3 +164,43 @@ def test_a_holder_that_lost_its_run_stores_no_batch(database_url: str) -> None:
     with SqlStore(database_url) as store:
         assert store.list_runs(parent=result.run_id, top_level=False) == []
         assert store.load_run(result.run_id).steps == []
+
+
+def test_a_retried_map_takes_an_item_its_timed_out_attempt_wrote_meanwhile(
+    database_url: str,
+) -> None:
+    # Attempt 1 times out while item 1 runs (after item 0 failed); the retry starts at
+    # once, reads the stored items, and reaches item 1 only after attempt 1 wrote it:
+    # item 1 is taken as stored, not run a second time.
+    from spine.orchestration import RetryPolicy
+
+    executions: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def work(ctx: WorkflowContext, config: dict[str, Any]) -> StepResult:
+        index = ctx.params["item_index"]
+        with lock:
+            executions[index] += 1
+            first = executions[index] == 1
+        if index == 0:
+            time.sleep(0.45)
+            if first:
+                return StepResult.fail("first time fails", "TRANSIENT")
+        elif index == 1:
+            time.sleep(0.3)
+        return StepResult.ok(output={"i": index})
+
+    item = Workflow("race.item", [Step.lambda_("work", work)])
+    retry = RetryPolicy(max_attempts=3, initial_delay_seconds=0.0, jitter=False)
+    flow = Workflow("race.map", [Step.map("each", "items", item, max_concurrency=1,
+                                          timeout_seconds=0.5, retry=retry)])  # fmt: skip
+    with WorkflowRunner(database_url=database_url) as runner:
+        result = runner.execute(flow, params={"items": [0, 1, 2]})
+        time.sleep(0.6)  # attempt 1's item 1 ends and is written
+        assert runner.store is not None
+        rows = runner.store.list_runs(parent=result.run_id, top_level=False, limit=10)
+    assert result.status == "COMPLETED", result.error
+    assert sorted((r.item_index, r.status) for r in rows) == [
+        (0, "COMPLETED"), (1, "COMPLETED"), (2, "COMPLETED"),
+    ]  # fmt: skip
+    assert executions == Counter({0: 2, 1: 1, 2: 1})

@@ -139,7 +139,11 @@ class HistoryStore(JournalSink, Protocol):
         """``RUNNING`` and ``WAITING`` runs: the candidates for recovery."""
         ...
 
-    def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]: ...
+    def child_runs(
+        self, parent_run_id: str, parent_step: str, index: int | None = None
+    ) -> list[RunRecord]:
+        """The item runs of map step execution ``parent_step`` (only item ``index``'s)."""
+        ...
 
     def queue_depth(self) -> dict[str, int]:
         """How many runs wait in the queue (``PENDING``), by workflow (tried once)."""

@@ -175,6 +175,12 @@ class Dialect(ABC):
 
         return self.database.transaction("claim submitted runs", claim, again=claimed_before)
 
+    def claimed_at(self, owner: Owner, now: float) -> list[Any]:
+        """The rows of the runs a claim by ``owner`` at ``now`` took (that claim's answer
+        may have been lost: a try that failed had committed)."""
+        query = claimed_by(owner.owner_id, iso(now) or "")
+        return self.database.statement("read claimed runs", lambda conn: list(conn.execute(query)))
+
     def _claim(
         self,
         conn: Connection,
@@ -501,7 +507,6 @@ class PostgresDialect(Dialect):
         rows = self.database.execute(action, finishing, values, fetch=True)
         claimed = [row for row in rows if row.run_id is not None]
         return bool(rows[0].ended), sorted(claimed, key=lambda row: (-row.priority, row.submitted))
-
 
 
 def _named_cursor(driver: Any) -> Any:

@@ -37,10 +37,14 @@ class RunReads:
 
         return self.database.transaction(f"read run {run_id}", load)
 
-    def child_runs(self, parent_run_id: str, parent_step: str) -> list[RunRecord]:
+    def child_runs(
+        self, parent_run_id: str, parent_step: str, index: int | None = None
+    ) -> list[RunRecord]:
         query = select(runs).where(
             and_(runs.c.parent_run_id == parent_run_id, runs.c.parent_step == parent_step)
         )
+        if index is not None:
+            query = query.where(runs.c.item_index == index)
         return self._records(f"read the map items of run {parent_run_id}", query)
 
     def item_counts(self, parent_run_id: str, parent_step: str) -> dict[str, int]:

@@ -342,11 +342,11 @@ class SqlStore(RunLeases, RunReads, Closing):
                 raise
             # The last step's row was there already: this writer's own (a try whose
             # answer was lost committed it with the run's end) or another process's
-            # (which took the run over: then this one stops). (No claim this time: the
-            # worker makes its own.)
+            # (which took the run over: then this one stops).
             self._check_own_row(last_step)
             ended = self._dialect.finish_run(run.run_id, end, None, lease)[0]
-            claim = None
+            # The try that committed may have claimed runs too: they are this worker's.
+            rows = [] if claim is None else self._dialect.claimed_at(claim[0], claim[1])
         if then is not None and claim is not None:
             then.claimed, then.made = self._claimed(rows, then.owner, claim[1]), True
         if not ended and lease is not None:

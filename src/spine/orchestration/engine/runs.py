@@ -494,12 +494,14 @@ class Runs:
         when a map is sent elsewhere: most runs never need it)."""
         return self._remote_items()
 
-    def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
+    def earlier(
+        self, parent_run_id: str, key: str, index: int | None = None
+    ) -> dict[int, RunRecord]:
         if self.store is None:
             return {}
         return {
             r.item_index: r
-            for r in self.store.child_runs(parent_run_id, key)
+            for r in self.store.child_runs(parent_run_id, key, index)
             if r.item_index is not None
         }
 

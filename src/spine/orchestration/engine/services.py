@@ -204,8 +204,11 @@ class ChildRuns(Protocol):
     def run_elsewhere(self) -> Callable[..., Any]:
         """The function a remote map sends to other processes to run a chunk of items."""
 
-    def earlier(self, parent_run_id: str, key: str) -> dict[int, RunRecord]:
-        """The stored item runs of the map step execution ``key``, by item index."""
+    def earlier(
+        self, parent_run_id: str, key: str, index: int | None = None
+    ) -> dict[int, RunRecord]:
+        """The stored item runs of the map step execution ``key``, by item index (only
+        item ``index``'s, when given)."""
 
     @property
     def recorded(self) -> bool:

@@ -13,7 +13,8 @@ written, an item keeps only its result (what the map's output and ``child_runs``
 After a crash, an item whose rows were written is not run again; one that ran but was
 not yet written runs again (at least once, as a step does). Items still unwritten are
 known here: a retry of a map step whose earlier attempt timed out (and left items
-running here) does not start them again, it fails them for that attempt.
+running here) does not start them again, it fails them for that attempt; one that
+attempt writes meanwhile is read back and taken as stored.
 """
 
 from __future__ import annotations
@@ -93,7 +94,6 @@ class BatchedItems:
         self.base_params = base_params
         self.item_param = item_param
         self.child_context = child_context
-        self.earlier = children.earlier(run_id, key)
         self.failure: BaseException | None = None
         """Why a write failed: no item starts after it."""
         self._lock = threading.Lock()
@@ -107,6 +107,15 @@ class BatchedItems:
         self._write = threading.Lock()  # one batch at a time: a RUNNING row goes in first
         self._writer: threading.Thread | None = None
         self._others: list[BatchedItems] = []
+        # Items an earlier attempt of this map step left running or unwritten here: one
+        # may be written after ``earlier`` is read (taken before it, so none is missed).
+        with _open_lock:
+            others = list(_open.get((run_id, key), []))
+        self._maybe_written: set[int] = set()
+        for other in others:
+            with other._lock:
+                self._maybe_written.update(other._unwritten)
+        self.earlier = children.earlier(run_id, key)
 
     def __enter__(self) -> BatchedItems:
         with _open_lock:
@@ -149,6 +158,9 @@ class BatchedItems:
         if self.failure is not None:
             raise self.failure
         record = self.earlier.get(index)
+        if record is None and index in self._maybe_written and not self._elsewhere(index):
+            # Written by that attempt since: it is taken as stored, not run twice.
+            record = self.children.earlier(self.run_id, self.key, index).get(index)
         if record is not None and not self._elsewhere(index):
             return self.children.continue_item(self.workflow, record, self.base_params)
         ctx = self.child_context(index, item, self.base_params)

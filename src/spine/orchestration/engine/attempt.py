@@ -96,14 +96,15 @@ def perform(
     finally:
         end(log_token)
         leave_step(token)
-    return result, children, _traced(log.lines(), services)
+    lines = log.lines()
+    return result, children, lines if not lines else _traced(lines, services)
 
 
 def _traced(lines: list[LogLine] | None, services: Services) -> list[LogLine] | None:
     """An attempt's lines, led by the trace it ran in when its run is traced here or
     was sent with a trace (spans and logs meet there)."""
     if not lines or (services.tracing is None and not carried()):
-        return lines
+        return lines  # (most attempts write nothing: the caller skips the call for them)
     trace = current_trace()
     return lines if trace is None else [(lines[0][0], "trace", trace), *lines]
 

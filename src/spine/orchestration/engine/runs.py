@@ -9,7 +9,9 @@ with no history.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ from spine.execution.capture import begin as begin_attempt
 from spine.execution.capture import end as end_attempt
 from spine.execution.capture import install as install_capture
 from spine.orchestration.engine import queue_gauge
+from spine.orchestration.engine import telemetry as otel
 from spine.orchestration.engine.alerting import alert_run
 from spine.orchestration.engine.journal import (
     ItemCapture,
@@ -124,27 +127,34 @@ class Runs:
         self._remote_items = remote_items
         self.closed = threading.Event()
         """Set when the runner closes (its finalizer holds only this, never the runs)."""
-        self._services: tuple[int, Tracing | None, Services] | None = None
+        self._services: tuple[int, float, Services] | None = None
+        """The services of runs without history: for which settings, until when."""
         self._telemetry: Telemetry | None = None
 
     # -- services -------------------------------------------------------------------
 
     def services(self) -> Services:
         """The services of a run without history (rebuilt after the settings change, or
-        the OpenTelemetry providers configured)."""
+        the OpenTelemetry providers configured: looked up again after a while)."""
         settings = self.settings
         version = settings.version
-        tracing = self._tracing()
         cached = self._services  # one read: map items on other threads may rebuild it
-        if cached is not None and cached[0] == version and cached[1] is tracing:
+        if cached is not None and cached[0] == version and time.monotonic() < cached[1]:
             return cached[2]
-        clock = settings.clock
-        services = Services(
-            clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
-            ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
-            settings.log_limit_bytes, tracing,
-        )  # fmt: skip
-        self._services = (version, tracing, services)
+        tracing = self._tracing()
+        until = math.inf
+        if settings.tracing and self._telemetry is not None:
+            until = time.monotonic() + otel.LOOK_AGAIN_SECONDS
+        if cached is not None and cached[0] == version and cached[2].tracing is tracing:
+            services = cached[2]
+        else:
+            clock = settings.clock
+            services = Services(
+                clock, settings.dispatcher, settings.foreign_runnable, settings.executor, self,
+                ClockSleeper(clock), None, settings.dry_run, settings.max_steps, settings.on_step,
+                settings.log_limit_bytes, tracing,
+            )  # fmt: skip
+        self._services = (version, until, services)
         return services
 
     def _tracing(self) -> Tracing | None:

@@ -7,9 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import spine
 
 FLOW = """
 from pathlib import Path
@@ -37,13 +36,6 @@ def flow_file(tmp_path: Path) -> Path:
     path = tmp_path / "forks.py"
     path.write_text(textwrap.dedent(FLOW))
     return path
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_fork_executes_from_the_step_with_new_params(sqlite_url: str, flow_file: Path) -> None:

@@ -8,9 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import spine
 
 FLOW = """
 import logging
@@ -41,13 +40,6 @@ def target(tmp_path: Path) -> str:
     path = tmp_path / "logflow.py"
     path.write_text(textwrap.dedent(FLOW))
     return f"{path}:flow"
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_run_prints_one_line_per_failed_attempt_and_tracebacks_with_verbose(

@@ -7,19 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import spine
 from spine.orchestration import Step, Workflow, WorkflowRunner, register_workflow
 from spine.orchestration.schedules import Scheduler
 from spine.store import open_schedules
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_add_list_pause_resume_and_delete(sqlite_url: str, tmp_path: Path) -> None:

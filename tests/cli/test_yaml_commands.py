@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from spine.cli.main import cli
+from cli_runner import spine
 from spine.orchestration import WorkflowRunner, load_workflow, register_workflow
 from spine.orchestration.registry import default_workflow_registry
 
@@ -62,13 +61,6 @@ def flow_file(tmp_path: Path) -> Path:
     path = tmp_path / "flow.yaml"
     path.write_text(FLOW.format(module=module))
     return path
-
-
-def spine(db: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--db", db, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_validate_a_valid_file(sqlite_url: str, flow_file: Path) -> None:

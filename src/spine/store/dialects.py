@@ -170,16 +170,13 @@ class Dialect(ABC):
         def claim(conn: Connection) -> list[Any]:
             return self._claim(conn, owner, now, workflow_names, limit, caps)
 
-        def claimed_before(conn: Connection) -> list[Any]:
-            return list(conn.execute(claimed_by(owner.owner_id, iso(now) or "")))
-
+        claimed_before = _claimed_at(owner, now)
         return self.database.transaction("claim submitted runs", claim, again=claimed_before)
 
     def claimed_at(self, owner: Owner, now: float) -> list[Any]:
         """The rows of the runs a claim by ``owner`` at ``now`` took (that claim's answer
         may have been lost: a try that failed had committed)."""
-        query = claimed_by(owner.owner_id, iso(now) or "")
-        return self.database.statement("read claimed runs", lambda conn: list(conn.execute(query)))
+        return self.database.statement("read claimed runs", _claimed_at(owner, now))
 
     def _claim(
         self,
@@ -507,6 +504,12 @@ class PostgresDialect(Dialect):
         rows = self.database.execute(action, finishing, values, fetch=True)
         claimed = [row for row in rows if row.run_id is not None]
         return bool(rows[0].ended), sorted(claimed, key=lambda row: (-row.priority, row.submitted))
+
+
+def _claimed_at(owner: Owner, now: float) -> Callable[[Connection], list[Any]]:
+    """What reads the rows of the runs a claim by ``owner`` at ``now`` took."""
+    query = claimed_by(owner.owner_id, iso(now) or "")
+    return lambda conn: list(conn.execute(query))
 
 
 def _named_cursor(driver: Any) -> Any:

@@ -78,8 +78,8 @@ def tracing_available() -> bool:
 
 
 class Telemetry:
-    """A runner's way to the providers configured in its process, looked up again at
-    most every :data:`LOOK_AGAIN_SECONDS`."""
+    """A runner's way to the providers configured in its process (its runs look them
+    up again every :data:`LOOK_AGAIN_SECONDS`: ``Runs.services``)."""
 
     def __init__(self) -> None:
         from opentelemetry import metrics, trace
@@ -87,23 +87,16 @@ class Telemetry:
         self._trace, self._metrics = trace, metrics
         self._lock = threading.Lock()
         self._seen: tuple[object, object, Tracing | None] = (None, None, None)
-        self._until = 0.0
 
     def current(self) -> Tracing | None:
         """What the providers configured now record (``None``: nothing is configured)."""
-        if time.monotonic() < self._until:
-            return self._seen[2]
-        with self._lock:
-            now = time.monotonic()
-            if now < self._until:  # looked up meanwhile
-                return self._seen[2]
-            tracer_provider = self._trace.get_tracer_provider()
-            meter_provider = self._metrics.get_meter_provider()
+        tracer_provider = self._trace.get_tracer_provider()
+        meter_provider = self._metrics.get_meter_provider()
+        with self._lock:  # (two threads looking at once make one Tracing, not two)
             seen = self._seen
             if seen[0] is not tracer_provider or seen[1] is not meter_provider:
                 seen = (tracer_provider, meter_provider, _tracing(tracer_provider, meter_provider))
                 self._seen = seen
-            self._until = now + LOOK_AGAIN_SECONDS  # after _seen: a reader sees both new
             return seen[2]
 
 

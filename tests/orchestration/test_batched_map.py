@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, update
 
 from spine.core.status import StepStatus, WorkflowStatus
 from spine.orchestration import Step, StepResult, Workflow, WorkflowContext, WorkflowRunner
+from spine.orchestration.engine.journal import LOOK_SERVES
 from spine.orchestration.engine.kinds import batched_items
 from spine.store import SqlStore
 from spine.store.schema import runs
@@ -139,7 +140,8 @@ def test_a_map_inside_an_item_is_recorded_in_its_output_only(sqlite_url: str) ->
 
 def test_a_holder_that_lost_its_run_stores_no_batch(database_url: str) -> None:
     """The run is taken over while its map's first item runs: that item ends, but its
-    batch is refused (the write names the lease), and no item starts after it."""
+    batch is refused (the write names the lease), and no item starts after the map's
+    next look at its run."""
     started: list[int] = []
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
 
@@ -149,6 +151,7 @@ def test_a_holder_that_lost_its_run_stores_no_batch(database_url: str) -> None:
             with engine.begin() as conn:
                 conn.execute(update(runs).where(runs.c.parent_run_id.is_(None))
                              .values(owner_id="other"))  # fmt: skip
+            time.sleep(2 * LOOK_SERVES)  # the look before item 0 serves no item after
         return {"n": ctx.params["item"]}
 
     item = Workflow("batched.fenced.item", [Step.lambda_("work", work)])

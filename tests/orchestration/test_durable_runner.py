@@ -552,8 +552,10 @@ def test_a_process_that_lost_its_run_stops_at_its_first_write(sqlite_url: str) -
 
 def test_a_map_whose_run_was_taken_over_starts_no_further_item(sqlite_url: str) -> None:
     """While item 2 runs, another process takes the map's run over: this process
-    starts no item after it and lets the run go."""
+    starts no item after its map's next look at the run and lets the run go."""
     from sqlalchemy import create_engine, update
+
+    from spine.orchestration.engine.journal import LOOK_SERVES
 
     from spine.store.schema import runs
 
@@ -568,6 +570,7 @@ def test_a_map_whose_run_was_taken_over_starts_no_further_item(sqlite_url: str) 
                 conn.execute(
                     update(runs).where(runs.c.parent_run_id.is_(None)).values(owner_id="other")
                 )
+            time.sleep(2 * LOOK_SERVES)  # the look before item 2 serves no item after
         return {"i": index}
 
     each = Workflow("durable.takeover.item", [Step.lambda_("i", item)])

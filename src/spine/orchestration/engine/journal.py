@@ -8,6 +8,8 @@ resume, :func:`spine.orchestration.engine.state.replay` rebuilds the run from th
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,11 @@ NO_DATA: Encoded = ("{}", "{}", None)
 STALE_LOOK = 1.0
 """Seconds after which a look at the run (before a map item) is taken again."""
 
+LOOK_SERVES = 0.01
+"""Seconds for which a look at the run that found it going on serves the map items that
+start after it: a read per item would cost more than a fast item itself (the thread
+gives up Python's lock for it, and waits to get it back)."""
+
 
 def definition_hash(plan: Plan) -> str:
     """A fingerprint of what resuming depends on: step names, types and routing
@@ -63,7 +70,8 @@ class Journal:
     """Writes one run's step attempts to the store as they finish."""
 
     __slots__ = (
-        "_asked", "_last", "lease", "plan", "run_id", "since", "store", "then", "workflow_name",
+        "_asked", "_last", "_looked", "_looking", "lease", "plan", "run_id", "since", "store",
+        "then", "workflow_name",
     )  # fmt: skip
 
     def __init__(
@@ -95,6 +103,9 @@ class Journal:
         """Whether the run was asked to stop, as the last statement that read its flag
         saw it; ``None`` when that is not known now (time passed since)."""
         self._last: StepRecord | None = None
+        self._looked = -math.inf
+        """When (``time.monotonic``) the last look that found the run going on began."""
+        self._looking = threading.Lock()
 
     def cancelled(self) -> bool:
         """Whether the run was asked to stop, at a step boundary: as the row written
@@ -105,15 +116,27 @@ class Journal:
         return asked
 
     def cancelled_now(self) -> bool:
-        """Whether the run was asked to stop, read from the store now (before each map
-        item: ``LeaseLostError`` once another process took the run over). A look that
-        took longer than :data:`STALE_LOOK` (the process was frozen, or the database
-        away) is taken again: what it read may no longer hold when the item starts."""
-        began = time.monotonic()
-        asked = self.store.cancel_requested(self.run_id, self.lease)
-        if time.monotonic() - began > STALE_LOOK:
+        """Whether the run was asked to stop, read from the store (before map items:
+        ``LeaseLostError`` once another process took the run over), unless a look begun
+        less than :data:`LOOK_SERVES` ago found it going on. One look at a time: the
+        other threads of the map wait for it (and so leave Python's lock to it and to
+        the map's writer, which a look would otherwise wait for behind them). A look
+        that took longer than :data:`STALE_LOOK` (the process was frozen, or the
+        database away) is taken again: what it read may no longer hold when the item
+        starts."""
+        if time.monotonic() - self._looked < LOOK_SERVES:
+            return False
+        with self._looking:
+            began = time.monotonic()
+            if began - self._looked < LOOK_SERVES:  # (another thread's, just now)
+                return False
             asked = self.store.cancel_requested(self.run_id, self.lease)
-        return asked
+            if time.monotonic() - began > STALE_LOOK:
+                began = time.monotonic()
+                asked = self.store.cancel_requested(self.run_id, self.lease)
+            if not asked:
+                self._looked = began
+            return asked
 
     def map_size(self, total: int) -> None:
         """Record how many items the map step starting now has."""

@@ -44,8 +44,10 @@ CHUNK = 256
 LIMIT = 4 * CHUNK
 """Most items kept unwritten: past it, items wait for the writer."""
 
-SLOW = 0.02
-"""An item that ran this long (seconds) is written at once, with whatever is pending."""
+SLOW = 0.1
+"""An item that ran this long (seconds) is written at once, with whatever is pending.
+(Not much less: under a busy map's contention for Python's lock, an item of
+microseconds may take tens of milliseconds now and then.)"""
 
 EVERY = 0.1
 """How often (seconds) the watchdog writes what is pending and the rows of items running

@@ -4,10 +4,11 @@ with a remote executor, in chunks sent to other processes: ``remote_map``)."""
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from spine.core.status import ErrorCategory
 from spine.execution.executors import Executor, InlineExecutor
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from spine.orchestration.engine.services import Services
     from spine.orchestration.results import WorkflowResult
     from spine.orchestration.step_types import Step
+
+T = TypeVar("T")
 
 
 def _run_all(
@@ -55,13 +58,11 @@ def _run_all(
         return runs
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    pending = enumerate(items)
-    lock = threading.Lock()
+    take = _shared(enumerate(items))
 
     def work() -> None:
         while True:
-            with lock:
-                nxt = next(pending, None)
+            nxt = take()
             if nxt is None or (stopped is not None and stopped()):
                 return
             runs[nxt[0]] = run_item(*nxt)
@@ -80,6 +81,24 @@ def _run_all(
         for future in futures:
             future.result()
     return runs
+
+
+def _shared(pending: Iterator[T]) -> Callable[[], T | None]:
+    """The next of ``pending`` (``None`` once none is left), for many threads.
+
+    With the GIL, ``next`` of a C iterator (``enumerate`` of a list) is one call that
+    holds it throughout: a lock around it would only hand the GIL over once per item
+    (a thread that loses the GIL holding the lock stalls every other one). Without
+    the GIL (a free-threaded build) the lock is needed."""
+    if getattr(sys, "_is_gil_enabled", lambda: True)():
+        return lambda: next(pending, None)
+    lock = threading.Lock()
+
+    def locked() -> T | None:
+        with lock:
+            return next(pending, None)
+
+    return locked
 
 
 def run(

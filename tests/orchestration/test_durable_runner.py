@@ -556,7 +556,6 @@ def test_a_map_whose_run_was_taken_over_starts_no_further_item(sqlite_url: str) 
     from sqlalchemy import create_engine, update
 
     from spine.orchestration.engine.journal import LOOK_SERVES
-
     from spine.store.schema import runs
 
     started: list[int] = []

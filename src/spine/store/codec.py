@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Row
@@ -47,36 +48,54 @@ def from_iso(text: str | None) -> float | None:
     return None if text is None else datetime.fromisoformat(text).timestamp()
 
 
+NEW_RUN_COLUMNS = (
+    "run_id", "workflow_name", "workflow_version", "definition_hash", "status", "started_at",
+    "params", "partition", "total_steps", "completed_steps", "failed_steps", "triggered_by",
+    "parent_run_id", "schedule_id", "parent_step", "item_index", "dry_run", "owner_id",
+    "owner_host", "owner_pid", "heartbeat_at", "wake_at", "data_format", "source",
+    "lease_epoch", "first_step", "idempotency_key", "priority", "forked_from",
+)  # fmt: skip
+"""A new run's row's columns, in the order of :func:`new_run_row`."""
+
+
+def new_run_row(run: RunRecord) -> tuple[Any, ...]:
+    """The values of a run's row as it starts, in the order of :data:`NEW_RUN_COLUMNS` (a
+    tuple: a batch of map items makes one per item, and a dict costs it twice as much)."""
+    owner = run.owner
+    return (
+        run.run_id,
+        run.workflow_name,
+        run.workflow_version,
+        run.definition_hash,
+        run.status,
+        iso(run.started_at),
+        _run_json(run, run.params, "params"),
+        _run_json(run, run.partition, "partition"),
+        run.total_steps,
+        0,
+        0,
+        run.triggered_by,
+        run.parent_run_id,
+        run.schedule_id,
+        run.parent_step,
+        run.item_index,
+        int(run.dry_run),
+        *((owner.owner_id, owner.host, owner.pid) if owner else (None, None, None)),
+        iso(run.heartbeat_at),
+        iso(run.wake_at),
+        DATA_FORMAT,
+        run.source,
+        run.lease_epoch,
+        run.first_step,
+        run.idempotency_key,
+        run.priority,
+        run.forked_from,
+    )
+
+
 def new_run_values(run: RunRecord) -> dict[str, Any]:
     """The columns of a run's row as it starts."""
-    return {
-        "run_id": run.run_id,
-        "workflow_name": run.workflow_name,
-        "workflow_version": run.workflow_version,
-        "definition_hash": run.definition_hash,
-        "status": run.status,
-        "started_at": iso(run.started_at),
-        "params": _run_json(run, run.params, "params"),
-        "partition": _run_json(run, run.partition, "partition"),
-        "total_steps": run.total_steps,
-        "completed_steps": 0,
-        "failed_steps": 0,
-        "triggered_by": run.triggered_by,
-        "parent_run_id": run.parent_run_id,
-        "schedule_id": run.schedule_id,
-        "parent_step": run.parent_step,
-        "item_index": run.item_index,
-        "dry_run": int(run.dry_run),
-        **owner_values(run.owner, run.heartbeat_at),
-        "wake_at": iso(run.wake_at),
-        "data_format": DATA_FORMAT,
-        "source": run.source,
-        "lease_epoch": run.lease_epoch,
-        "first_step": run.first_step,
-        "idempotency_key": run.idempotency_key,
-        "priority": run.priority,
-        "forked_from": run.forked_from,
-    }
+    return dict(zip(NEW_RUN_COLUMNS, new_run_row(run), strict=True))
 
 
 END_COLUMNS = (
@@ -91,24 +110,29 @@ END_COLUMNS = (
     "failed_steps",
     "wake_at",
 )
-"""The columns :func:`end_values` fills: a statement prepared once binds each of them."""
+"""The columns :func:`end_row` fills: a statement prepared once binds each of them."""
+
+
+def end_row(run: RunRecord) -> tuple[Any, ...]:
+    """How a run ended (or that it waits), in the order of :data:`END_COLUMNS`."""
+    started, completed = run.started_at, run.completed_at
+    return (
+        run.status,
+        iso(completed),
+        None if completed is None else round((completed - started) * 1000),
+        None if run.outputs is None else _outputs_json(run.outputs),
+        storable_text(run.error),
+        run.error_category,
+        run.error_step,
+        run.completed_steps,
+        run.failed_steps,
+        iso(run.wake_at),
+    )
 
 
 def end_values(run: RunRecord) -> dict[str, Any]:
     """The columns that say how a run ended (or that it waits)."""
-    started, completed = run.started_at, run.completed_at
-    return {
-        "status": run.status,
-        "completed_at": iso(completed),
-        "duration_ms": None if completed is None else round((completed - started) * 1000),
-        "outputs": None if run.outputs is None else _outputs_json(run.outputs),
-        "error": storable_text(run.error),
-        "error_category": run.error_category,
-        "error_step": run.error_step,
-        "completed_steps": run.completed_steps,
-        "failed_steps": run.failed_steps,
-        "wake_at": iso(run.wake_at),
-    }
+    return dict(zip(END_COLUMNS, end_row(run), strict=True))
 
 
 def owner_values(owner: Owner | None, now: float | None) -> dict[str, Any]:
@@ -183,6 +207,8 @@ def storable_text(text: str | None) -> str | None:
 
 def _run_json(run: RunRecord, value: Mapping[str, Any], field_name: str) -> str:
     """A run's params or partition as JSON; a value JSON cannot hold is a bad request."""
+    if type(value) is dict and not value:
+        return "{}"  # (most runs have no partition)
     try:
         return encode(value, field_name)
     except JsonValueError as exc:
@@ -281,15 +307,20 @@ def item_rows(item: ItemRecord) -> ItemRows:
     nothing the garbage collector follows, however many items wait for their batch."""
     run = item.run
     if item.new:
-        row = tuple({**new_run_values(run), **end_values(run)}.values())
+        row = _item_row((*new_run_row(run), *end_row(run)))
     else:
-        row = (*end_values(run).values(), None, None, None, None, run.run_id)
+        row = (*end_row(run), None, None, None, None, run.run_id)
     return item.new, row, tuple(step_row(step) for step in item.steps)
 
 
-_SAMPLE = RunRecord(run_id="", workflow_name="", status="", started_at=0.0, params={},
-                    partition={})  # fmt: skip
-ITEM_COLUMNS = tuple({**new_run_values(_SAMPLE), **end_values(_SAMPLE)})
-"""The columns of a new map item's run row, in the order of :func:`item_rows`."""
+ITEM_COLUMNS = (*NEW_RUN_COLUMNS, *(c for c in END_COLUMNS if c not in NEW_RUN_COLUMNS))
+"""The columns of a new map item's run row (as it starts, with its end), in the order of
+:func:`item_rows`."""
+_item_row = itemgetter(*(
+    len(NEW_RUN_COLUMNS) + END_COLUMNS.index(c) if c in END_COLUMNS
+    else NEW_RUN_COLUMNS.index(c)
+    for c in ITEM_COLUMNS
+))  # fmt: skip
+"""A new item's row from its start's values followed by its end's (which win)."""
 ITEM_END_COLUMNS = (*END_COLUMNS, *owner_values(None, None), "run_id")
 """What :func:`item_rows` gives of an item stored already: its end, no owner, its id."""

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -98,7 +99,7 @@ class _Rows:
         while start < len(rows):
             while start + size > len(rows):
                 size //= 2
-            params = tuple(value for row in rows[start : start + size] for value in reorder(row))
+            params = tuple(chain.from_iterable(map(reorder, rows[start : start + size])))
             conn.exec_driver_sql(self._sql_for(size), params)
             start += size
 

@@ -268,8 +268,9 @@ class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"
     """Nothing was executing the run: it is ``CANCELLED`` now."""
     REQUESTED = "requested"
-    """A runner executes it: no further step or map item of it starts, and that runner
-    ends it ``CANCELLED`` once the steps in flight finish."""
+    """A runner executes it: no further step of it starts (nor map item once its map's
+    next look at the run is due, at most 10 ms later), and that runner ends it
+    ``CANCELLED`` once the steps in flight finish."""
     ALREADY_ENDED = "already_ended"
     """It had ended before; nothing changed."""
 

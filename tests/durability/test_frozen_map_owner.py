@@ -54,8 +54,12 @@ def pause_before_item(index, paused):
     # The lane about to take item `index` stops in its look at the run, after the read,
     # once the other lane is inside item `index - 1` (so that no write is in flight),
     # says so, and waits there for the test to freeze it.
+    from spine.orchestration.engine import journal
     from spine.store import SqlStore
 
+    # Every item's look reads the run (none served by the one before): the lane whose
+    # look this is must not be another's, nor the other lane in the middle of a write.
+    journal.LOOK_SERVES = 0
     cancel_requested = SqlStore.cancel_requested
     done = []
 

@@ -1,5 +1,5 @@
 """Cancelling runs: at once when nothing executes them, else at the next step boundary,
-after which no step or map item of the run starts."""
+after which no step of the run starts (nor map item, once its map's next look is due)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from spine.cli.main import cli
+from spine.core.errors import RunIsMapItemError
 from spine.core.records import Lease, Owner
 from spine.orchestration import (
     RetryPolicy,
@@ -380,3 +382,57 @@ def test_a_run_given_back_after_it_was_asked_to_stop_ends_cancelled_at_its_next_
     assert ran == []
     stored = store.load_run(run_id).run
     assert (stored.status, stored.owner) == ("CANCELLED", None)
+
+
+def test_a_map_items_run_is_not_cancelled_by_itself(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    """Nothing reads an item's own request (its map's run stops it): cancelling an item
+    is refused, naming the run to cancel, and changes nothing stored."""
+    release = threading.Event()
+
+    def work(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        if ctx.params["item"] == 0:
+            assert release.wait(10)
+        return {"n": ctx.params["item"]}
+
+    item = Workflow("cancel.item.one", [Step.lambda_("work", work)])
+    flow = Workflow("cancel.items", [Step.map("each", "items", item, max_concurrency=2)])
+    runner = make_runner(database_url=database_url)
+    store = runner.store
+    assert store is not None
+    results: list[WorkflowResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(runner.execute(flow, params={"items": [0, 1]}))
+    )
+    thread.start()
+    try:
+        deadline, running = time.monotonic() + 10, []
+        while not running and time.monotonic() < deadline:  # its row, RUNNING (after 0.1 s)
+            [parent] = store.list_runs(workflow="cancel.items") or [None]
+            if parent is not None:
+                running = [
+                    r
+                    for r in store.child_runs(parent.run_id, "each#0")
+                    if r.status == WorkflowStatus.RUNNING
+                ]
+            time.sleep(0.02)
+        [one] = running
+        assert parent is not None
+        with pytest.raises(RunIsMapItemError) as refused:
+            runner.cancel(one.run_id)
+        assert f"cancel run {parent.run_id!r}" in str(refused.value)
+        assert "map step 'each'" in str(refused.value)
+        done = CliRunner().invoke(cli, ["--db", database_url, "cancel", one.run_id])
+        assert done.exit_code == 2
+        assert f"cancel run {parent.run_id!r}" in done.stderr
+        stored = store.load_run(one.run_id).run
+        assert stored.status == WorkflowStatus.RUNNING
+        assert not store.cancel_requested(one.run_id)
+    finally:
+        release.set()
+        thread.join(10)
+    [result] = results
+    assert result.status == WorkflowStatus.COMPLETED
+    with pytest.raises(RunIsMapItemError):  # an item that ended: refused all the same
+        runner.cancel(one.run_id)

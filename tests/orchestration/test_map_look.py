@@ -117,3 +117,54 @@ def test_a_cancel_stops_a_map_of_fast_items_before_its_end(sqlite_url: str) -> N
         result = runner.execute(flow, params={"items": list(range(10_000))})
     assert result.status == WorkflowStatus.CANCELLED
     assert started == list(range(51))
+
+
+def test_a_slow_look_serves_the_threads_that_asked_before_it_began(
+    stored_run: tuple[SqlStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look that takes longer than ``LOOK_SERVES`` (a distant database) still serves
+    the threads waiting for it: it began after they asked."""
+    store, run_id = stored_run
+    clock = _Clock()
+    monkeypatch.setattr(journal.time, "monotonic", clock)
+
+    class Slow(_Counted):
+        def cancel_requested(self, run_id: str, lease: Any = None) -> bool:
+            time.sleep(0.05)  # (the other threads have asked by now, and wait)
+            clock.now += 3 * LOOK_SERVES  # the look takes three windows
+            return super().cancel_requested(run_id, lease)
+
+    counted = Slow(store)
+    look = _journal(counted, run_id)
+    answers: list[bool] = []
+    go = threading.Barrier(4)
+
+    def item_thread() -> None:
+        go.wait()
+        answers.append(look.cancelled_now())
+
+    threads = [threading.Thread(target=item_thread) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [False] * 4
+    assert counted.looks == 1
+    store.close()
+
+
+def test_a_map_over_a_list_subclass_with_its_own_iteration_runs_every_item() -> None:
+    class Generated(list[int]):
+        def __iter__(self) -> Any:  # Python code: not safe to share without a lock
+            for index in range(len(self)):
+                time.sleep(0)  # (lets another thread in, as any Python code may)
+                yield self[index]
+
+    item = Workflow(
+        "look.sub.item", [Step.lambda_("n", lambda ctx, cfg: {"n": ctx.params["item"]})]
+    )
+    flow = Workflow("look.sub", [Step.map("each", "items", item, max_concurrency=4)])
+    with WorkflowRunner() as runner:
+        result = runner.execute(flow, params={"items": Generated(range(2000))})
+    assert result.status == WorkflowStatus.COMPLETED, result.error
+    assert [r["n"]["n"] for r in result.context.get_output("each")["results"]] == list(range(2000))

@@ -33,36 +33,49 @@ def test_iso_writes_what_datetime_writes() -> None:
     assert from_iso(iso(1_700_000_000.25)) == 1_700_000_000.25
 
 
-def _item(**fields: object) -> RunRecord:
-    base: dict[str, object] = {
-        "run_id": "r1", "workflow_name": "w", "status": "COMPLETED", "started_at": 100.25,
-        "params": {"item": 3, "item_index": 3}, "partition": {}, "parent_run_id": "p",
-        "parent_step": "m#0", "item_index": 3, "completed_at": 101.5, "outputs": {"s": {"n": 9}},
-        "completed_steps": 1, "first_step": "s", "total_steps": 1,
-    }  # fmt: skip
-    return RunRecord(**{**base, **fields})  # type: ignore[arg-type]
+_EVERY_FIELD = RunRecord(
+    run_id="r1", workflow_name="w", status="FAILED", started_at=100.25, params={"item": 3},
+    partition={"d": "x"}, parent_run_id="p", parent_step="m#0", item_index=3,
+    completed_at=101.5, outputs={"s": {"n": 9}}, completed_steps=1, failed_steps=1,
+    first_step="s", total_steps=2, error="bad", error_category="INTERNAL", error_step="s",
+    owner=Owner("o", "h", 7), heartbeat_at=100.5, source="f.py:w", workflow_version=4,
+    definition_hash="abc", priority=2, lease_epoch=5, triggered_by="api", dry_run=True,
+)  # fmt: skip
 
 
-def test_a_new_items_row_is_its_start_with_its_end_over_it() -> None:
-    for run in (
-        _item(),
-        _item(status="FAILED", error="bad\x00", error_step="s", failed_steps=1, completed_steps=0),
-        _item(owner=Owner("o", "h", 7), heartbeat_at=100.5, partition={"d": "x"}, wake_at=5.0),
-    ):
-        new, row, steps = item_rows(ItemRecord(run, [], True))
-        assert new is True
-        assert steps == ()
-        assert dict(zip(ITEM_COLUMNS, row, strict=True)) == {
-            **new_run_values(run),
-            **end_values(run),
-        }
-        assert new_run_values(run)["completed_steps"] == 0
-        assert dict(zip(ITEM_COLUMNS, row, strict=True))["completed_steps"] == run.completed_steps
-    run = _item(owner=Owner("o", "h", 7))
-    assert new_run_values(run)["owner_pid"] == 7
-    assert new_run_values(run)["partition"] == "{}"
-    _, stored, _ = item_rows(ItemRecord(run, [], False))
-    assert dict(zip(ITEM_END_COLUMNS, stored, strict=True)) == {
-        **end_values(run), "owner_id": None, "owner_host": None, "owner_pid": None,
-        "heartbeat_at": None, "run_id": "r1",
-    }  # fmt: skip
+def test_a_new_items_row_holds_each_value_under_its_own_column() -> None:
+    """Each value in its column, in the order the prepared insert binds them (a literal:
+    a column and a value swapped in the codec would show here)."""
+    new, row, steps = item_rows(ItemRecord(_EVERY_FIELD, [], True))
+    assert (new, steps) == (True, ())
+    assert list(zip(ITEM_COLUMNS, row, strict=True)) == [
+        ("run_id", "r1"), ("workflow_name", "w"), ("workflow_version", 4),
+        ("definition_hash", "abc"), ("status", "FAILED"),
+        ("started_at", "1970-01-01T00:01:40.250000+00:00"), ("params", '{"item": 3}'),
+        ("partition", '{"d": "x"}'), ("total_steps", 2), ("completed_steps", 1),
+        ("failed_steps", 1), ("triggered_by", "api"), ("parent_run_id", "p"),
+        ("schedule_id", None), ("parent_step", "m#0"), ("item_index", 3), ("dry_run", 1),
+        ("owner_id", "o"), ("owner_host", "h"), ("owner_pid", 7),
+        ("heartbeat_at", "1970-01-01T00:01:40.500000+00:00"), ("wake_at", None),
+        ("data_format", 2), ("source", "f.py:w"), ("lease_epoch", 5), ("first_step", "s"),
+        ("idempotency_key", None), ("priority", 2), ("forked_from", None),
+        ("completed_at", "1970-01-01T00:01:41.500000+00:00"), ("duration_ms", 1250),
+        ("outputs", '{"s": {"n": 9}}'), ("error", "bad"), ("error_category", "INTERNAL"),
+        ("error_step", "s"),
+    ]  # fmt: skip
+    _, stored, _ = item_rows(ItemRecord(_EVERY_FIELD, [], False))
+    assert list(zip(ITEM_END_COLUMNS, stored, strict=True)) == [
+        ("status", "FAILED"), ("completed_at", "1970-01-01T00:01:41.500000+00:00"),
+        ("duration_ms", 1250), ("outputs", '{"s": {"n": 9}}'), ("error", "bad"),
+        ("error_category", "INTERNAL"), ("error_step", "s"), ("completed_steps", 1),
+        ("failed_steps", 1), ("wake_at", None), ("owner_id", None), ("owner_host", None),
+        ("owner_pid", None), ("heartbeat_at", None), ("run_id", "r1"),
+    ]  # fmt: skip
+    # A run as it starts: its counts are nought, whatever the record says.
+    started = new_run_values(_EVERY_FIELD)
+    assert list(started) == [c for c in ITEM_COLUMNS if c in started]
+    assert (started["completed_steps"], started["failed_steps"]) == (0, 0)
+    assert end_values(_EVERY_FIELD)["completed_steps"] == 1
+    empty = RunRecord(run_id="r", workflow_name="w", status="RUNNING", started_at=0.0,
+                      params={}, partition={})  # fmt: skip
+    assert (new_run_values(empty)["params"], new_run_values(empty)["partition"]) == ("{}", "{}")

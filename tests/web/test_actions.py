@@ -145,6 +145,13 @@ def test_cancel_answers_what_it_did(api: Api) -> None:
     assert again.status_code == 409
     assert (again.json()["outcome"], again.json()["status"]) == ("already_ended", "CANCELLED")
     assert api.client.post("/api/runs/nope/cancel").status_code == 404
+    # A map item's run: its map's run is the one to cancel.
+    mapped = Workflow("act.map", [Step.map("each", "items", flow("act.map.item"))])
+    done = api.worker.execute(mapped, params={"items": [1]})
+    [item] = api.worker.store.child_runs(done.run_id, "each#0")  # type: ignore[union-attr]
+    refused = api.client.post(f"/api/runs/{item.run_id}/cancel")
+    assert refused.status_code == 409
+    assert f"cancel run {done.run_id!r}" in refused.json()["detail"]
 
     # A run a worker holds: the request is left for that worker.
     running = api.client.post("/api/workflows/act.flow/runs", json={}).json()["run_id"]

@@ -183,6 +183,20 @@ class RunEndedError(WorkflowError):
         self.status = status
 
 
+class RunIsMapItemError(WorkflowError):
+    """The run is an item of a map step: it stops with its map's run, not by itself."""
+
+    def __init__(self, run_id: str, parent_run_id: str, parent_step: str | None) -> None:
+        step = (parent_step or "").split("#")[0]
+        super().__init__(
+            f"run {run_id!r} is an item of map step {step!r} of run {parent_run_id!r}: an "
+            f"item is not cancelled by itself; cancel run {parent_run_id!r} (its map starts "
+            "no further item, and the items in flight finish)"
+        )
+        self.run_id = run_id
+        self.parent_run_id = parent_run_id
+
+
 class RunOwnedError(WorkflowError):
     """The run is held by an owner that is still alive."""
 

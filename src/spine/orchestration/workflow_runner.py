@@ -402,9 +402,11 @@ class WorkflowRunner:
     def cancel(self, run_id: str) -> str:
         """Cancel a stored run. Returns ``"cancelled"`` (nothing executed it: it was
         ``PENDING``, or ``WAITING`` without an owner, and is ``CANCELLED`` now),
-        ``"requested"`` (a runner executes it: no further step or map item starts, and
-        it ends ``CANCELLED`` once the steps in flight finish), or the status of a run
-        that had already ended. ``resume`` continues a cancelled run."""
+        ``"requested"`` (a runner executes it: no further step starts, nor map item
+        once its map's next look at the run is due, at most 10 ms later; it ends
+        ``CANCELLED`` once the steps in flight finish), or the status of a run that had
+        already ended. A map item's run is refused (``RunIsMapItemError``: cancel its
+        map's run). ``resume`` continues a cancelled run."""
         return self.queue.cancel(run_id)
 
     def signal(

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, null, or_, select, update
 
-from spine.core.errors import RunNotFoundError
+from spine.core.errors import RunIsMapItemError, RunNotFoundError
 from spine.core.status import ErrorCategory, WorkflowStatus
 from spine.store.codec import iso
 from spine.store.database import Database
@@ -28,7 +28,8 @@ def cancel_run(database: Database, run_id: str, now: float) -> str:
     """Cancel a run: at once when nothing executes it (``PENDING``, or ``WAITING``
     without an owner), else by asking its runner to stop at the next step boundary.
     Returns ``"cancelled"``, ``"requested"`` (its runner will stop it), or the
-    status of a run that had already ended.
+    status of a run that had already ended. A map item's run is refused
+    (``RunIsMapItemError``): nothing reads an item's own request, its map's run stops it.
 
     One conditional ``UPDATE`` decides, on the row as it is when the statement
     takes it: a worker claiming the run at the same moment either finds it
@@ -45,7 +46,7 @@ def cancel_run(database: Database, run_id: str, now: float) -> str:
     }
     decide = (
         update(runs)
-        .where(and_(runs.c.run_id == run_id, or_(idle, executing)))
+        .where(and_(runs.c.run_id == run_id, runs.c.parent_run_id.is_(None), or_(idle, executing)))
         .values(**if_idle, cancel_requested=case((idle, runs.c.cancel_requested), else_=1))
         .returning(runs.c.status)
     )
@@ -67,9 +68,13 @@ def cancel_run(database: Database, run_id: str, now: float) -> str:
     changed = database.statement(f"cancel run {run_id}", cancel, again=cancel_again)
     if changed is not None:
         return "cancelled" if changed == WorkflowStatus.CANCELLED else "requested"
-    # Nothing to change: the run had ended (or does not exist). Only read now.
-    read = select(runs.c.status).where(runs.c.run_id == run_id)
-    ended = database.statement(f"read run {run_id}", lambda conn: conn.execute(read).scalar())
-    if ended is None:
+    # Nothing to change: the run had ended, is a map item (or does not exist). Only read.
+    read = select(runs.c.status, runs.c.parent_run_id, runs.c.parent_step).where(
+        runs.c.run_id == run_id
+    )
+    found = database.statement(f"read run {run_id}", lambda conn: conn.execute(read).first())
+    if found is None:
         raise RunNotFoundError(run_id, database.where)
-    return str(ended)
+    if found.parent_run_id is not None:
+        raise RunIsMapItemError(run_id, found.parent_run_id, found.parent_step)
+    return str(found.status)

@@ -124,11 +124,15 @@ class Journal:
         that took longer than :data:`STALE_LOOK` (the process was frozen, or the
         database away) is taken again: what it read may no longer hold when the item
         starts."""
-        if time.monotonic() - self._looked < LOOK_SERVES:
+        arrived = time.monotonic()
+        if arrived - self._looked < LOOK_SERVES:
             return False
         with self._looking:
             began = time.monotonic()
-            if began - self._looked < LOOK_SERVES:  # (another thread's, just now)
+            # Another thread's look, begun after this one asked (however long it took:
+            # a slow database must not make the threads look one after another), or
+            # just now.
+            if self._looked >= arrived or began - self._looked < LOOK_SERVES:
                 return False
             asked = self.store.cancel_requested(self.run_id, self.lease)
             if time.monotonic() - began > STALE_LOOK:

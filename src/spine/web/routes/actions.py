@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from spine.commands import CancelOutcome, cancel_run, resume_run, send_signal
 from spine.core.errors import (
     RunEndedError,
+    RunIsMapItemError,
     RunNotFoundError,
     WorkflowError,
     WorkflowValidationError,
@@ -53,11 +54,13 @@ class ForkRun(BaseModel):
 def api_cancel(store: Store, run_id: str) -> JSONResponse:
     """Cancel a run: ``outcome`` ``cancelled`` (nothing executed it: it is ``CANCELLED``
     now) or ``requested`` (its runner stops it at the next step boundary); 409 if it had
-    already ended."""
+    already ended, or is a map item's run (its map's run is the one to cancel)."""
     try:
         done = cancel_run(store, run_id)
     except RunNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except RunIsMapItemError as exc:
+        raise HTTPException(409, str(exc)) from exc
     if done.outcome is CancelOutcome.ALREADY_ENDED:
         return JSONResponse(
             {"run_id": run_id, "outcome": done.outcome, "status": done.ended_as,

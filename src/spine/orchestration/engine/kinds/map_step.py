@@ -58,7 +58,7 @@ def _run_all(
         return runs
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    take = _shared(enumerate(items))
+    take = _shared(enumerate(items), plain=type(items) in (list, tuple))
 
     def work() -> None:
         while True:
@@ -83,14 +83,15 @@ def _run_all(
     return runs
 
 
-def _shared(pending: Iterator[T]) -> Callable[[], T | None]:
+def _shared(pending: Iterator[T], *, plain: bool) -> Callable[[], T | None]:
     """The next of ``pending`` (``None`` once none is left), for many threads.
 
-    With the GIL, ``next`` of a C iterator (``enumerate`` of a list) is one call that
-    holds it throughout: a lock around it would only hand the GIL over once per item
-    (a thread that loses the GIL holding the lock stalls every other one). Without
-    the GIL (a free-threaded build) the lock is needed."""
-    if getattr(sys, "_is_gil_enabled", lambda: True)():
+    With the GIL, ``next`` of a C iterator (``enumerate`` of a plain list or tuple) is
+    one call that holds it throughout: a lock around it would only hand the GIL over
+    once per item (a thread that loses the GIL holding the lock stalls every other
+    one). A subclass's own ``__iter__`` (Python code) needs the lock, as every iterator
+    does without the GIL (a free-threaded build)."""
+    if plain and getattr(sys, "_is_gil_enabled", lambda: True)():
         return lambda: next(pending, None)
     lock = threading.Lock()
 

@@ -184,3 +184,22 @@ def test_importing_the_store_loads_no_engine_cli_or_web_module() -> None:
     above = ("spine.orchestration", "spine.cli", "spine.web")
     loaded = [m for m in json.loads(completed.stdout) if m.startswith(above)]
     assert loaded == []
+
+
+def test_postgresql_connections_keep_alive_unless_the_url_says_otherwise(
+    postgres_url: str,
+) -> None:
+    """TCP keepalives on every connection (a worker's LISTEN connection only waits: a
+    connection dropped without a word must fail, not wait for ever); the URL's win."""
+    for url, idle in ((postgres_url, "30"), (f"{postgres_url}&keepalives_idle=5", "5")):
+        database = Database(url)
+        try:
+            raw = database.engine.raw_connection()
+            try:
+                settings = raw.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        finally:
+            database.close()
+        assert (settings["keepalives"], settings["keepalives_idle"]) == ("1", idle)
+        assert (settings["keepalives_interval"], settings["keepalives_count"]) == ("10", "3")

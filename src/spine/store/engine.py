@@ -99,6 +99,14 @@ def _sqlite(url: URL) -> Target:
     return Target(engine=engine, where=f"SQLite file {path}")
 
 
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+               "keepalives_count": 3}  # fmt: skip
+"""TCP keepalives (libpq's settings; the URL's own win): a connection dropped without a
+word (a NAT's idle timeout, a server host gone) fails within about a minute, not the
+system's two hours. A worker's ``LISTEN`` connection only waits: without them, it would
+wait on a dead connection, and the worker would hear of new runs only by its poll."""
+
+
 def _postgres(url: URL) -> Target:
     try:
         import psycopg  # noqa: F401
@@ -112,7 +120,10 @@ def _postgres(url: URL) -> Target:
         pool_size=int(os.environ.get("SPINE_DB_POOL_SIZE", "8")),
         # Each thread writing step rows (map items run on threads) keeps a connection.
         max_overflow=64,
-        connect_args={"connect_timeout": 10},
+        connect_args={
+            "connect_timeout": 10,
+            **{k: v for k, v in _KEEPALIVES.items() if k not in url.query},
+        },
     )
     where = f"PostgreSQL database {url.database!r} on {url.host or 'localhost'}"
     return Target(engine=engine, where=where)

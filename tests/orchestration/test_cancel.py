@@ -414,7 +414,7 @@ def test_a_map_items_run_is_not_cancelled_by_itself(
                 running = [
                     r
                     for r in store.child_runs(parent.run_id, "each#0")
-                    if r.status == WorkflowStatus.RUNNING
+                    if r.status == WorkflowStatus.RUNNING and r.item_index == 0
                 ]
             time.sleep(0.02)
         [one] = running

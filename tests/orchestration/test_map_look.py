@@ -20,8 +20,10 @@ from spine.store import SqlStore
 class _Clock:
     def __init__(self) -> None:
         self.now = 1000.0
+        self.reads = 0
 
     def __call__(self) -> float:
+        self.reads += 1
         return self.now
 
 
@@ -130,8 +132,12 @@ def test_a_slow_look_serves_the_threads_that_asked_before_it_began(
 
     class Slow(_Counted):
         def cancel_requested(self, run_id: str, lease: Any = None) -> bool:
-            time.sleep(0.05)  # (the other threads have asked by now, and wait)
-            clock.now += 3 * LOOK_SERVES  # the look takes three windows
+            # Once the other three have asked (the looker read the clock twice, each of
+            # them once), the look takes three windows.
+            deadline = time.perf_counter() + 10
+            while clock.reads < 5 and time.perf_counter() < deadline:
+                time.sleep(0.001)
+            clock.now += 3 * LOOK_SERVES
             return super().cancel_requested(run_id, lease)
 
     counted = Slow(store)

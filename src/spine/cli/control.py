@@ -183,7 +183,8 @@ def _requeue(ctx: click.Context, run_id: str) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel RUN_ID: at once if nothing executes it, else at its next step boundary.
-    Exits 1 if the run had already ended."""
+    Exits 1 if the run had already ended, 2 if it is a map item's run (cancel its
+    map's run)."""
     from spine.commands import CancelOutcome, cancel_run
 
     with open_history(ctx) as store:

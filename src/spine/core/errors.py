@@ -12,6 +12,7 @@
     │   │                                 with its file, line and field
     │   ├── RunNotFoundError          no stored run has that id
     │   ├── RunEndedError             the run has ended: it takes no more signals
+    │   ├── RunIsMapItemError         the run is a map item: cancel its map's run
     │   ├── RunOwnedError             the run is being executed by a live owner
     │   └── DefinitionMismatchError   the workflow changed since the stored run started
     ├── GroupError                    a pipeline group could not be used as asked
@@ -521,6 +522,7 @@ __all__ = [
     "PlanResolutionError",
     "ReadOnlyError",
     "RunEndedError",
+    "RunIsMapItemError",
     "RunNotFoundError",
     "RunOwnedError",
     "ScheduleError",

@@ -130,9 +130,10 @@ class Journal:
         with self._looking:
             began = time.monotonic()
             # Another thread's look, begun after this one asked (however long it took:
-            # a slow database must not make the threads look one after another), or
-            # just now.
-            if self._looked >= arrived or began - self._looked < LOOK_SERVES:
+            # a slow database must not make the threads look one after another, but
+            # not across a freeze), or just now.
+            since = began - self._looked
+            if since < LOOK_SERVES or (self._looked >= arrived and since < STALE_LOOK):
                 return False
             asked = self.store.cancel_requested(self.run_id, self.lease)
             if time.monotonic() - began > STALE_LOOK:

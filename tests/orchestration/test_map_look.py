@@ -53,6 +53,23 @@ class _Counted:
         return self.asked or self.store.cancel_requested(run_id, lease)
 
 
+def _four_threads_ask(look: Journal) -> list[bool]:
+    """What four threads of a map, asking at once, were told."""
+    answers: list[bool] = []
+    go = threading.Barrier(4)
+
+    def item_thread() -> None:
+        go.wait()
+        answers.append(look.cancelled_now())
+
+    threads = [threading.Thread(target=item_thread) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 def test_a_look_that_found_the_run_going_on_serves_the_next_10_ms(
     stored_run: tuple[SqlStore, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,19 +100,7 @@ def test_the_threads_of_a_map_take_one_look_at_a_time(stored_run: tuple[SqlStore
     store, run_id = stored_run
     counted = _Counted(store, hold=0.2 * LOOK_SERVES)
     look = _journal(counted, run_id)
-    answers: list[bool] = []
-    go = threading.Barrier(4)
-
-    def item_thread() -> None:
-        go.wait()
-        answers.append(look.cancelled_now())
-
-    threads = [threading.Thread(target=item_thread) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert answers == [False] * 4
+    assert _four_threads_ask(look) == [False] * 4
     assert counted.looks == 1  # the other three waited for it, and it served them
     store.close()
 
@@ -142,19 +147,7 @@ def test_a_slow_look_serves_the_threads_that_asked_before_it_began(
 
     counted = Slow(store)
     look = _journal(counted, run_id)
-    answers: list[bool] = []
-    go = threading.Barrier(4)
-
-    def item_thread() -> None:
-        go.wait()
-        answers.append(look.cancelled_now())
-
-    threads = [threading.Thread(target=item_thread) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert answers == [False] * 4
+    assert _four_threads_ask(look) == [False] * 4
     assert counted.looks == 1
     store.close()
 

@@ -310,7 +310,7 @@ def item_rows(item: ItemRecord) -> ItemRows:
         row = _item_row((*new_run_row(run), *end_row(run)))
     else:
         row = (*end_row(run), None, None, None, None, run.run_id)
-    return item.new, row, tuple(step_row(step) for step in item.steps)
+    return item.new, row, tuple(map(step_row, item.steps))
 
 
 ITEM_COLUMNS = (*NEW_RUN_COLUMNS, *(c for c in END_COLUMNS if c not in NEW_RUN_COLUMNS))

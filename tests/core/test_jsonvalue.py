@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from typing import Any
@@ -12,7 +13,18 @@ from spine.core import jsonvalue
 from spine.core.frozen import FrozenDict
 from spine.core.jsonvalue import JsonValueError, decode, encode
 
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Name(str):
+    pass
+
+
 VALUES: list[Any] = [
+    Level.HIGH,
+    {"name": Name("x"), "level": [Level.HIGH, 2.5]},
     {"square": {"square": 49}},
     "text",
     "é\u2028\x00",
@@ -56,3 +68,21 @@ def test_non_finite_floats_are_tagged_and_cycles_refused() -> None:
         encode(looped, "output")
     with pytest.raises(JsonValueError, match="JSON text cannot take"):
         encode(10**5000, "output")
+
+
+class Turns(dict[str, Any]):
+    """Plain when checked, then holding itself: a value another thread changes while
+    it is written."""
+
+    looked = False
+
+    def items(self) -> Any:
+        if self.looked:
+            return [("a", self)]
+        self.looked = True
+        return super().items()
+
+
+def test_a_value_that_turns_into_a_cycle_after_its_check_is_refused_by_name() -> None:
+    with pytest.raises(JsonValueError, match=r"output .*contains itself"):
+        encode(Turns(a=1), "output")

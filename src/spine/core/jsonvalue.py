@@ -69,6 +69,8 @@ def encode(value: Any, root: str = "value") -> str:
         return _encode_plain(tagged)
     except ValueError as exc:  # an int of more digits than Python converts to text
         raise JsonValueError(root, f"it holds a value JSON text cannot take ({exc})") from None
+    except RecursionError:  # (only a value that changed since it was checked)
+        raise JsonValueError(root, "it contains itself (a reference cycle)") from None
 
 
 def decode(text: str) -> Any:

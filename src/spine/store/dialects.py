@@ -56,6 +56,7 @@ from spine.core.records import Lease, Owner
 from spine.core.status import WorkflowStatus
 from spine.store.codec import iso, owner_values
 from spine.store.conditions import FLAGS, claimed_by, ending, flags
+from spine.store.many_rows import json_pays
 from spine.store.pg_statements import PostgresStatements
 from spine.store.schema import runs, steps
 from spine.store.wakeups import PostgresWatch, SqliteWatch, Wake, Watch, notify
@@ -282,6 +283,11 @@ class Dialect(ABC):
         )
         return flags(rows[0] if rows else None)
 
+    def rows_as_json(self) -> bool:
+        """Whether many rows go into a table as one JSON text (see
+        :mod:`spine.store.many_rows`)."""
+        return False
+
     @cached_property
     def _read_flags(self) -> Prepared:
         return self.database.prepare(select(*FLAGS).where(runs.c.run_id == bindparam("key")))
@@ -328,6 +334,9 @@ class SqliteDialect(Dialect):
 
     def lock_rows(self, query: Select[Any]) -> Select[Any]:
         return query  # no other writer can be reading them
+
+    def rows_as_json(self) -> bool:
+        return json_pays()
 
     def transient(self, error: BaseException) -> bool:
         code = getattr(error, "sqlite_errorcode", None)

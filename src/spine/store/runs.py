@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
-from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -58,8 +56,9 @@ from spine.store.codec import (
     step_values,
 )
 from spine.store.conditions import held_by
-from spine.store.database import Closing, Database, Prepared
+from spine.store.database import Closing, Database
 from spine.store.leases import RunLeases
+from spine.store.many_rows import ManyRows
 from spine.store.requeue import requeue_run
 from spine.store.run_reads import RunReads
 from spine.store.schema import runs, signals, steps
@@ -74,57 +73,6 @@ def _just(table: Table, columns: tuple[str, ...]) -> TableClause:
     """``table`` with just ``columns``: an INSERT into it binds those and no others (the
     table's Python-side defaults would add theirs, which SQLAlchemy fills in per row)."""
     return table_clause(table.name, *[column(name, table.c[name].type) for name in columns])
-
-
-class _Rows:
-    """A statement of one row's values (``columns``, in that order) prepared for many rows
-    at once: an INSERT gets one ``VALUES`` group per row, :data:`ROWS_AT_ONCE` or a
-    power of two fewer (so that few statements of different lengths are compiled: each
-    one the driver caches is large)."""
-
-    ROWS_AT_ONCE = 128
-    """Rows a statement inserts at most: well within every backend's bound on parameters."""
-
-    def __init__(self, prepared: Prepared, columns: tuple[str, ...]) -> None:
-        self.sql = prepared.sql
-        order = [columns.index(name) for name in prepared.positions]
-        self.reorder: Callable[[tuple[Any, ...]], Any] = (
-            _as_is if order == list(range(len(columns))) else itemgetter(*order)
-        )
-        self._many: dict[int, str] = {}
-
-    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert ``rows``, :data:`ROWS_AT_ONCE` to a statement (the rest by powers of two)."""
-        reorder, start, size = self.reorder, 0, self.ROWS_AT_ONCE
-        while start < len(rows):
-            while start + size > len(rows):
-                size //= 2
-            params = tuple(chain.from_iterable(map(reorder, rows[start : start + size])))
-            conn.exec_driver_sql(self._sql_for(size), params)
-            start += size
-
-    def _sql_for(self, count: int) -> str:
-        sql = self._many.get(count)
-        if sql is None:
-            head, rest = self.sql.split(" VALUES ", 1)
-            end = _group_end(rest)
-            group, tail = rest[:end], rest[end:]
-            sql = self._many[count] = f"{head} VALUES {', '.join([group] * count)}{tail}"
-        return sql
-
-
-def _group_end(text: str) -> int:
-    """Where the parenthesised group ``text`` starts with ends (just after its ``)``)."""
-    depth = 0
-    for position, char in enumerate(text):
-        depth += (char == "(") - (char == ")")
-        if depth == 0:
-            return position + 1
-    raise ValueError(f"no group closes in {text!r}")
-
-
-def _as_is(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return row
 
 
 def _hold(conn: Connection, parent: str, lease: Lease, what: str) -> None:
@@ -404,17 +352,20 @@ class SqlStore(RunLeases, RunReads, Closing):
         self.database.transaction(f"record {what}", save)
 
     @cached_property
-    def _item_statements(self) -> tuple[_Rows, _Rows, _Rows]:
+    def _item_statements(self) -> tuple[ManyRows, ManyRows, ManyRows]:
         """The statements of :meth:`save_rows`: a new item's run row, an item's end, a
         step row."""
         insert_new = self._dialect.insert_new
         this_run = runs.c.run_id == bindparam("run_id")
         end: dict[str, Any] = {c: bindparam(c) for c in ITEM_END_COLUMNS if c != "run_id"}
-        prepare = self.database.prepare
+        prepare, as_json = self.database.prepare, self._dialect.rows_as_json()
+        new_runs = prepare(insert_new(_just(runs, ITEM_COLUMNS)))
+        new_steps = prepare(insert_new(_just(steps, STEP_COLUMNS)))
+        ends = prepare(update(runs).where(this_run).values(end))
         return (
-            _Rows(prepare(insert_new(_just(runs, ITEM_COLUMNS))), ITEM_COLUMNS),
-            _Rows(prepare(update(runs).where(this_run).values(end)), ITEM_END_COLUMNS),
-            _Rows(prepare(insert_new(_just(steps, STEP_COLUMNS))), STEP_COLUMNS),
+            ManyRows(new_runs, ITEM_COLUMNS, as_json=as_json),
+            ManyRows(ends, ITEM_END_COLUMNS, as_json=False),
+            ManyRows(new_steps, STEP_COLUMNS, as_json=as_json),
         )
 
     def send_signal(self, run_id: str, signal_name: str, payload_json: str, now: float) -> None:

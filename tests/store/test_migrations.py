@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect, select, update
+from sqlalchemy import BigInteger, Connection, inspect, select, update
 
 from spine.core.errors import StoreError
 from spine.orchestration import (
@@ -332,3 +332,45 @@ def test_version_13_puts_the_claim_index_in_the_claims_order(
     again = make_runner(database_url=database_url)
     [done] = again.recover()  # the run submitted before is claimed through the new index
     assert done.run_id == pending
+
+
+_WIDENED = [(_RUNS, "duration_ms"), (_STEPS, "duration_ms"), (_STEPS, "row_count")]
+
+
+def test_version_14_widens_durations_and_row_counts(
+    database_url: str, make_runner: MakeRunner
+) -> None:
+    """Version 13 kept durations and row counts in PostgreSQL ``INTEGER`` (32 bits): a
+    step that counted three billion rows could not be recorded. Version 14 widens them;
+    a run failed before the upgrade is resumed, and its new attempt's count stored."""
+    attempts = {"n": 0}
+
+    def load(ctx: WorkflowContext, config: dict[str, Any]) -> dict[str, Any]:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise RuntimeError("warehouse offline")
+        return {"row_count": 3_000_000_000}
+
+    flow = Workflow("store.v13.load", [Step.lambda_("load", load)])
+    runner = make_runner(database_url=database_url)
+    failed = runner.execute(flow)
+    assert failed.status == WorkflowStatus.FAILED
+    runner.close()
+    with raw_engine(database_url) as engine, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for table, column in _WIDENED:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE INTEGER")
+        conn.execute(schema_version.update().values(version=13))
+
+    again = make_runner(database_url=database_url)
+    resumed = again.resume(failed.run_id, flow)
+
+    assert _versions(database_url) == [SCHEMA_VERSION]
+    assert resumed.status == WorkflowStatus.COMPLETED, resumed.error
+    assert step_rows(store_of(again).engine, failed.run_id)[-1]["row_count"] == 3_000_000_000
+    with raw_engine(database_url) as engine:
+        if engine.dialect.name == "postgresql":
+            inspector = inspect(engine)
+            for table, column in _WIDENED:
+                [found] = [c for c in inspector.get_columns(table) if c["name"] == column]
+                assert isinstance(found["type"], BigInteger), (table, column, found["type"])

@@ -99,7 +99,6 @@ class StepLog:
         )
         return (time.time(), "spine", text)
 
-
     def so_far(self, note: str) -> list[LogLine]:
         """A copy of the lines written so far (text waiting for its newline included),
         ending with a ``spine`` line saying ``note``, while the writer may go on."""

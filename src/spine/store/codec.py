@@ -170,7 +170,7 @@ def step_row(step: StepRecord) -> tuple[Any, ...]:
         step.output_json,
         storable_text(step.error),
         step.error_category,
-        step.row_count,
+        storable_count(step.row_count),
         step.attempt,
         step.context_updates_json,
         step.next_step,
@@ -194,6 +194,14 @@ def _outputs_json(outputs: Mapping[str, Any]) -> str:
         return encode(outputs, "outputs")
     except JsonValueError as exc:
         return encode({"unstorable_outputs": str(exc)})
+
+
+def storable_count(count: int | None) -> int | None:
+    """A step's row count as a database keeps it (a 64-bit integer): past that, it is no
+    count of rows, and the step's record is written without it rather than refused."""
+    if count is None or -(1 << 63) <= count < 1 << 63:
+        return count
+    return None
 
 
 def storable_text(text: str | None) -> str | None:

@@ -137,9 +137,18 @@ def _v13(conn: Connection) -> None:
     _create_indexes(conn)
 
 
+def _v14(conn: Connection) -> None:
+    """Version 14: durations and row counts in 64 bits. PostgreSQL's ``INTEGER`` stops at
+    2³¹ - 1: a run that waited 25 days, or a step that loaded three billion rows, could
+    not be recorded. (SQLite's integers are 64-bit whatever a column is declared.)"""
+    if conn.dialect.name == "postgresql":
+        for table, column in ((runs, "duration_ms"), (steps, "duration_ms"), (steps, "row_count")):
+            conn.execute(text(f"ALTER TABLE {table.name} ALTER COLUMN {column} TYPE BIGINT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10, 11: _v11,
-    12: _v12, 13: _v13,
+    12: _v12, 13: _v13, 14: _v14,
 }  # fmt: skip
 """Version -> the function that migrates the version before it to this one."""
 

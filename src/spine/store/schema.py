@@ -14,6 +14,7 @@ compare correctly as text); data columns are JSON text.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Index,
     Integer,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 """Bumped with every migration in ``spine.store.migrations``."""
 
 metadata = MetaData()
@@ -38,7 +39,7 @@ runs = Table(
     Column("status", Text, nullable=False),  # PENDING, RUNNING, WAITING, COMPLETED, ...
     Column("started_at", Text),
     Column("completed_at", Text),
-    Column("duration_ms", Integer),
+    Column("duration_ms", BigInteger),  # (a run that waits for weeks: past 2³¹ ms)
     Column("params", Text),  # JSON: the run's params as it started
     Column("outputs", Text),  # JSON: every step's output, written when the run ends
     Column("error", Text),
@@ -110,12 +111,12 @@ steps = Table(
     Column("status", Text, nullable=False),
     Column("started_at", Text),
     Column("completed_at", Text),
-    Column("duration_ms", Integer),
+    Column("duration_ms", BigInteger),  # (a run that waits for weeks: past 2³¹ ms)
     Column("params", Text),  # JSON: the step's own params/config, not the context's
     Column("outputs", Text),  # JSON: this step's output
     Column("error", Text),
     Column("error_category", Text),
-    Column("row_count", Integer),
+    Column("row_count", BigInteger),  # (billions of rows are common)
     Column("attempt", Integer, nullable=False, default=1, server_default=text("1")),
     # Beyond the spec.
     Column("context_updates", Text),  # JSON

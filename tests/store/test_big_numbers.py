@@ -8,9 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from spine.core.records import RunRecord, StepRecord
 from spine.core.status import StepStatus, WorkflowStatus
-from spine.orchestration import Step, Workflow, WorkflowContext, WorkflowRunner
+from spine.orchestration import (
+    Step,
+    Workflow,
+    WorkflowContext,
+    WorkflowRunner,
+    WorkflowValidationError,
+)
 from spine.store import open_store
 
 from .helpers import run_row, step_rows, store_of
@@ -45,7 +53,11 @@ def test_a_step_that_counted_billions_of_rows_is_recorded(
     ]
     assert counts == [BILLIONS + 1, BILLIONS + 2]
 
-    # Past 64 bits: the run completes, its step's row without a count.
+    # Past 64 bits: the run completes, its step's row without a count (an item's too).
+    params = {"items": [1], "count": 10**20}
+    mapped = runner.execute(Workflow("big.map", [Step.map("fan", "items", item)]), params=params)
+    [child] = mapped.step_executions[0].child_runs
+    assert [row["row_count"] for row in step_rows(store.engine, child.run_id)] == [None]
     huge = runner.execute(
         Workflow("big.huge", [Step.lambda_("load", _load)]), params={"count": 10**20}
     )
@@ -69,3 +81,8 @@ def test_a_run_that_waited_a_month_is_recorded_with_its_duration(database_url: s
         assert step_rows(store.engine, "r-month")[0]["duration_ms"] == MONTH * 1000
     finally:
         store.close()
+
+
+def test_a_version_past_32_bits_is_refused_when_defined() -> None:
+    with pytest.raises(WorkflowValidationError, match="version must be an integer below 2"):
+        Workflow("big.version", [Step.lambda_("load", _load)], version=2**31)

@@ -251,6 +251,10 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
         problems.append((None, f"name must be a non-empty string, got {workflow.name!r}"))
     elif reason := unstorable(workflow.name):
         problems.append((None, f"name {workflow.name!r} {reason}"))
+    version = getattr(workflow, "version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or abs(version) >= 1 << 31:
+        # (Stored in a 32-bit column: past it, a run could not be recorded.)
+        problems.append((None, f"version must be an integer below 2**31, got {version!r}"))
     limit = getattr(workflow, "recovery_limit", None)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         problems.append((None, f"recovery_limit must be an integer >= 1, got {limit!r}"))

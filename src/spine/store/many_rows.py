@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
@@ -53,7 +54,7 @@ def json_pays() -> bool:
     if (cores or 1) < 2:
         return False
     try:
-        with sqlite3.connect(":memory:") as probe:
+        with closing(sqlite3.connect(":memory:")) as probe:
             probe.execute("SELECT value FROM json_each('[1]')").fetchall()
     except sqlite3.Error:
         return False
@@ -74,6 +75,7 @@ class ManyRows:
         )
         self._many: dict[int, str] = {}
         self._from_json = _from_json(prepared.sql, order) if as_json else None
+        """The statement that takes the rows as JSON (``None``: they are bound)."""
 
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert ``rows``."""
@@ -84,7 +86,7 @@ class ManyRows:
             return
         try:
             text = _encode(rows)
-        except ValueError:  # a float that is not finite
+        except (ValueError, TypeError):  # a float that is not finite, a value JSON has not
             self._run_values(conn, rows)
             return
         if "\\u0000" in text or (len(text) > JSON_AT_ONCE and len(rows) == 1):
@@ -126,12 +128,13 @@ def _parts(sql: str) -> tuple[str, str, str]:
     raise ValueError(f"no VALUES group closes in {sql!r}")
 
 
-def _from_json(sql: str, order: list[int]) -> str:
-    """The INSERT ``sql`` (of bound values only) taking its rows from one JSON array of
-    rows, each row's values in the order ``order`` picks for the statement's."""
+def _from_json(sql: str, order: list[int]) -> str | None:
+    """The INSERT ``sql`` taking its rows from one JSON array of rows, each row's values
+    in the order ``order`` picks for the statement's; ``None`` unless ``sql`` binds every
+    value it inserts (then its rows are bound)."""
     head, group, tail = _parts(sql)
     if group != f"({', '.join('?' * len(order))})":
-        raise ValueError(f"not an INSERT of bound values only: {sql!r}")
+        return None
     picks = ", ".join(f"json_extract(value, '$[{index}]')" for index in order)
     # (WHERE true: SQLite would read ON CONFLICT as the SELECT's join otherwise.)
     return f"{head} SELECT {picks} FROM json_each(?) WHERE true{tail}"

@@ -142,8 +142,12 @@ def _v14(conn: Connection) -> None:
     2³¹ - 1: a run that waited 25 days, or a step that loaded three billion rows, could
     not be recorded. (SQLite's integers are 64-bit whatever a column is declared.)"""
     if conn.dialect.name == "postgresql":
-        for table, column in ((runs, "duration_ms"), (steps, "duration_ms"), (steps, "row_count")):
-            conn.execute(text(f"ALTER TABLE {table.name} ALTER COLUMN {column} TYPE BIGINT"))
+        # Each ALTER rewrites its table (once for all its columns), however long that
+        # takes: a server's statement timeout must not leave the store unopenable.
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        conn.execute(text(f"ALTER TABLE {runs.name} ALTER COLUMN duration_ms TYPE BIGINT"))
+        conn.execute(text(f"ALTER TABLE {steps.name} ALTER COLUMN duration_ms TYPE BIGINT, "
+                          "ALTER COLUMN row_count TYPE BIGINT"))  # fmt: skip
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {

@@ -84,5 +84,7 @@ def test_a_run_that_waited_a_month_is_recorded_with_its_duration(database_url: s
 
 
 def test_a_version_past_32_bits_is_refused_when_defined() -> None:
-    with pytest.raises(WorkflowValidationError, match="version must be an integer below 2"):
+    with pytest.raises(
+        WorkflowValidationError, match="version must fit in 32 bits, got 2147483648"
+    ):
         Workflow("big.version", [Step.lambda_("load", _load)], version=2**31)

@@ -1,5 +1,5 @@
 """Fields of definitions: where a field sits in a nested definition (a workflow or
-group file), for messages, and which names a database can keep."""
+group file), for messages, and which names and numbers a database can keep."""
 
 from __future__ import annotations
 
@@ -31,4 +31,14 @@ def unstorable(name: str) -> str | None:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
         return f"contains {name[exc.start]!r}, which is not valid Unicode text"
+    return None
+
+
+def unstorable_int(value: object) -> str | None:
+    """Why a database cannot keep ``value`` in a 32-bit integer column, if it cannot
+    (PostgreSQL's ``INTEGER``): refused when given, not when a run first writes it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer, got {value!r}"
+    if not -(2**31) <= value < 2**31:
+        return f"must fit in 32 bits, got {value}"
     return None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from spine.core.errors import RunOwnedError, StoreError, WorkflowError, WorkflowValidationError
-from spine.core.fields import unstorable
+from spine.core.fields import unstorable, unstorable_int
 from spine.core.records import NextClaim, signal_json
 from spine.core.status import WorkflowStatus
 from spine.orchestration.engine.runs import initial_context
@@ -36,10 +36,8 @@ def check_request(workflow: Workflow, idempotency_key: object, priority: object 
             problem = "idempotency_key", f"must be a non-empty string, got {idempotency_key!r}"
         elif (why := unstorable(idempotency_key)) is not None:
             problem = "idempotency_key", why
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        problem = "priority", f"must be an integer, got {priority!r}"
-    elif not -(2**31) <= priority < 2**31:
-        problem = "priority", f"must fit in 32 bits, got {priority}"
+    if (why := unstorable_int(priority)) is not None:
+        problem = "priority", why
     if problem is not None:
         field, why = problem
         raise WorkflowValidationError(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spine.core.errors import WorkflowValidationError
-from spine.core.fields import unstorable
+from spine.core.fields import unstorable, unstorable_int
 from spine.core.status import WorkflowStatus
 from spine.orchestration.moments import until_problem
 from spine.orchestration.retry import DELAY_LIMIT_SECONDS, RetryPolicy, is_delay
@@ -251,10 +251,8 @@ def validation_problems(workflow: Workflow) -> list[tuple[str | None, str]]:
         problems.append((None, f"name must be a non-empty string, got {workflow.name!r}"))
     elif reason := unstorable(workflow.name):
         problems.append((None, f"name {workflow.name!r} {reason}"))
-    version = getattr(workflow, "version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or abs(version) >= 1 << 31:
-        # (Stored in a 32-bit column: past it, a run could not be recorded.)
-        problems.append((None, f"version must be an integer below 2**31, got {version!r}"))
+    if why := unstorable_int(getattr(workflow, "version", 1)):
+        problems.append((None, f"version {why}"))
     limit = getattr(workflow, "recovery_limit", None)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         problems.append((None, f"recovery_limit must be an integer >= 1, got {limit!r}"))

@@ -7,7 +7,6 @@ them, so ``spine --help`` answers at once.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from spine.cli.logs import failure_reporter, logs, verbose_option
 from spine.cli.schedules import schedule
 from spine.cli.serving import ui
 from spine.cli.values import params_options
-from spine.cli.working import POLL_SECONDS, working
+from spine.cli.working import POLL_SECONDS, StopSignals, working
 from spine.core.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -231,13 +230,7 @@ def worker(
     alerting = runner_alerts(alert_on, alerts_file, ui_url)
     import_apps(apps)
     warn_if_no_channel(alert_on)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop, signals = threading.Event(), StopSignals()
     with (
         chosen_executor(executor, dask_scheduler) as chosen,
         open_runner(ctx, block_on_waits=False, executor=chosen, **alerting) as runner,
@@ -246,9 +239,7 @@ def worker(
         runner.on_step = failure_reporter(verbose, runner)
         threads = plural(concurrency, "thread")
         click.echo(f"worker {os.getpid()}: {threads} on {database_url(ctx)}")
-        # (A wait with a timeout: the signal handlers run between its rounds.)
-        while not stop.wait(0.2):
-            pass
+        signals.wait(stop)
     click.echo("worker stopped")
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -18,6 +20,29 @@ if TYPE_CHECKING:
 POLL_SECONDS = 1.0
 """How often an idle worker looks for submitted runs that nothing announced: a submit
 wakes workers at once (see :mod:`spine.store.wakeups`), so this is only the safety net."""
+
+
+class StopSignals:
+    """SIGTERM and Ctrl-C, noted by their handlers for the main thread's loop to act on.
+
+    A handler runs in the main thread between two of its bytecodes, possibly inside a
+    lock the main thread holds: the one of the event it waits on, when ``stop.set()``
+    was the handler (a worker stuck that way, found ignoring SIGTERM for minutes). So
+    the handler only appends to a list; :meth:`wait` sets the event."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        signal.signal(signal.SIGTERM, self._note)
+        signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+
+    def wait(self, stop: threading.Event, every: float = 0.2) -> None:
+        """Return once a signal came (or ``stop`` was set), ``stop`` set."""
+        while not self.received and not stop.is_set():
+            time.sleep(every)
+        stop.set()
 
 
 @contextmanager
